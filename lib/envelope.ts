@@ -1,0 +1,73 @@
+/**
+ * The `google.protobuf.Any` envelope of each frame: `type_url` (field 1) and `value` (field 2).
+ *
+ * @module
+ */
+import { hookIndexOfTypeUrl } from "./hooks.ts";
+import { LEN, WireCursor, WireError } from "./_wire.ts";
+
+/** {@linkcode parseEnvelope} result: the frame is not a valid `Any`. */
+export const MALFORMED_ENVELOPE = -2;
+/** {@linkcode parseEnvelope} result: a valid `Any` whose `type_url` is not an event of ours. */
+export const UNKNOWN_TYPE = -1;
+
+/** Where the parts of the last parsed envelope are (offsets into the frame). Reused. */
+export interface EnvelopeRanges {
+  /** Start of the `type_url` bytes. */
+  typeUrlStart: number;
+  /** End of the `type_url` bytes. */
+  typeUrlEnd: number;
+  /** Start of the encoded event message. */
+  valueStart: number;
+  /** End of the encoded event message. */
+  valueEnd: number;
+}
+
+const cursor = new WireCursor();
+
+/**
+ * Parses the `Any` envelope of `frame` into `out` and returns the hook index (into `HOOKS`),
+ * {@linkcode UNKNOWN_TYPE} or {@linkcode MALFORMED_ENVELOPE}. Allocates nothing.
+ *
+ * @example
+ * ```ts
+ * import { HOOKS, parseEnvelope } from "./mod.ts";
+ * const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+ * const hook = parseEnvelope(new Uint8Array(0), ranges); // an empty frame: unknown type
+ * console.log(hook < 0 ? "not an event" : HOOKS[hook]);
+ * ```
+ */
+export function parseEnvelope(frame: Uint8Array, out: EnvelopeRanges): number {
+  out.typeUrlStart =
+    out.typeUrlEnd =
+    out.valueStart =
+    out.valueEnd =
+      0;
+  const c = cursor;
+  c.reset(frame, 0, frame.length);
+  try {
+    while (c.pos < c.end) {
+      const tag = c.varint32();
+      const no = tag >>> 3, wt = tag & 7;
+      if ((no === 1 || no === 2) && wt === LEN) {
+        const end = c.lenEnd();
+        if (no === 1) {
+          out.typeUrlStart = c.pos;
+          out.typeUrlEnd = end;
+        } else {
+          out.valueStart = c.pos;
+          out.valueEnd = end;
+        }
+        c.pos = end;
+      } else if (no === 0 || no === 1 || no === 2) {
+        return MALFORMED_ENVELOPE;
+      } else {
+        c.skip(wt);
+      }
+    }
+  } catch (e) {
+    if (e instanceof WireError) return MALFORMED_ENVELOPE;
+    throw e;
+  }
+  return hookIndexOfTypeUrl(frame, out.typeUrlStart, out.typeUrlEnd);
+}

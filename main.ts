@@ -1,0 +1,1 @@
+console.log("vmq-sidecar");
