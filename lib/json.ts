@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ByteBuffer } from "./byte_buffer.ts";
+import type { ByteBuffer } from "./byte_buffer.ts";
 import { type EnvelopeRanges, parseEnvelope } from "./envelope.ts";
 import { HOOKS } from "./hooks.ts";
 import { type FieldTable, HOOK_TABLES, Kind, type MessageTable } from "./_tables.ts";
