@@ -1,1 +1,8 @@
-console.log("vmq-sidecar");
+/**
+ * vmq-sidecar entry point: `deno task start [flags]` or the compiled binary. See `--help`.
+ *
+ * @module
+ */
+import { main } from "./lib/cli.ts";
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -57,3 +57,12 @@ export class ConfigError extends Error {
     this.key = key;
   }
 }
+
+/** The sidecar could not start (port in use, output unreachable, missing permission…). */
+export class StartupError extends Error {
+  /** Creates the error; `message` says what to do. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StartupError";
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The sidecar's configuration: plain typed objects, validated once at the edge (flags or
+ * config file) by the parsers here, which throw {@linkcode ConfigError} naming the key.
+ *
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+import { OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
+import { type Hook, HOOKS, isHook } from "./hooks.ts";
+import { PAYLOAD_MODES, type PayloadMode } from "./json.ts";
+import type { OnFull } from "./queue.ts";
+import { LOG_LEVELS } from "./log.ts";
+import type { LogLevel } from "@logtape/logtape";
+
+/** A `host:port` address. */
+export interface HostPort {
+  /** Host name or IP. */
+  hostname: string;
+  /** Port. */
+  port: number;
+}
+
+/** Output kinds, by URL scheme. */
+export type OutputKind = "stdout" | "file" | "nats" | "redis" | "http";
+
+/** One output, as configured. */
+export interface OutputSpec {
+  /** What kind of destination. */
+  kind: OutputKind;
+  /** The target without options: `stdout`, a file path, or a server URL. */
+  target: string;
+  /** Event encoding. */
+  format: OutputFormat;
+  /** Payload mode of the JSON form. */
+  payload: PayloadMode;
+  /** Hooks this output receives; `null` = all. */
+  hooks: Hook[] | null;
+  /** MQTT topic filters (`+`/`#`) on topic-bearing events; `null` = no topic filter. */
+  topics: string[] | null;
+  /** Bytes its queue may hold. */
+  queueBytes: number;
+  /** What a full queue does. */
+  onFull: OnFull;
+  /** Kind-specific options (e.g. `rotate_bytes`), validated by the output's factory. */
+  options: Record<string, string>;
+}
+
+/** The whole configuration. */
+export interface SidecarConfig {
+  /** Where the plugin connects. */
+  listen: HostPort;
+  /** Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. */
+  admin: HostPort | null;
+  /** Largest accepted frame body. */
+  maxFrameBytes: number;
+  /** Most concurrent plugin connections. */
+  maxConnections: number;
+  /** Diagnostics level. */
+  logLevel: LogLevel;
+  /** How long shutdown may read connections and flush outputs, in ms. */
+  shutdownGraceMs: number;
+  /** Outputs (at least one). */
+  outputs: OutputSpec[];
+}
+
+/** Defaults of {@linkcode SidecarConfig} and of each output. */
+export const DEFAULTS = {
+  listen: "127.0.0.1:8890",
+  admin: "127.0.0.1:8891",
+  maxFrameBytes: 64 * 1024 * 1024,
+  maxConnections: 10_000,
+  logLevel: "info" as LogLevel,
+  shutdownGraceMs: 5_000,
+  format: "json" as OutputFormat,
+  payload: "base64" as PayloadMode,
+  queueBytes: 64 * 1024 * 1024,
+  rotateKeep: 5,
+} as const;
+
+/** Parses `host:port` (`[v6]:port` for IPv6). */
+export function parseHostPort(key: string, value: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError(
+      key,
+      `expected host:port (e.g. 127.0.0.1:8890), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parses a byte size: `1048576`, `64MiB`, `512k`, `1G` (units are powers of 1024). */
+export function parseSize(key: string, value: string | number, min = 0): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(String(value));
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  const n = m && unit ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(
+      key,
+      `expected a size of at least ${min} bytes like 1048576, 512KiB, 64MiB or 1GiB, got ${
+        JSON.stringify(String(value))
+      }`,
+    );
+  }
+  return n;
+}
+
+/** Parses a whole number in `[min, max]`. */
+export function parseIntIn(key: string, value: string | number, min: number, max: number): number {
+  const n = typeof value === "number" ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      key,
+      `expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}`,
+    );
+  }
+  return n;
+}
+
+/** Parses one of `allowed`. */
+export function parseChoice<T extends string>(
+  key: string,
+  value: string,
+  allowed: readonly T[],
+): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(
+      key,
+      `expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** Parses a comma-separated hook list (`all` = every hook). */
+export function parseHooks(key: string, value: string | string[]): Hook[] | null {
+  const names = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
+    Boolean,
+  );
+  if (names.length === 1 && names[0] === "all") return null;
+  if (names.length === 0) {
+    throw new ConfigError(key, `expected hook names, e.g. on_publish,on_deliver`);
+  }
+  for (const n of names) {
+    if (!isHook(n)) {
+      throw new ConfigError(
+        key,
+        `unknown hook ${JSON.stringify(n)}; hooks are: ${HOOKS.join(", ")}`,
+      );
+    }
+  }
+  return [...new Set(names as Hook[])];
+}
+
+/** Validates MQTT topic filters (`+` and `#` as whole levels, `#` last). */
+export function parseTopicFilters(key: string, value: string | string[]): string[] {
+  const filters = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
+    Boolean,
+  );
+  if (filters.length === 0) {
+    throw new ConfigError(key, "expected MQTT topic filters, e.g. devices/+/telemetry,cmd/#");
+  }
+  for (const f of filters) {
+    const levels = f.split("/");
+    levels.forEach((l, i) => {
+      if (
+        (l.includes("+") && l !== "+") ||
+        (l.includes("#") && (l !== "#" || i !== levels.length - 1))
+      ) {
+        throw new ConfigError(
+          key,
+          `invalid topic filter ${JSON.stringify(f)}: + and # must be whole levels, # only last`,
+        );
+      }
+    });
+  }
+  return filters;
+}
+
+/** Options every output accepts (URL query parameters or config keys). */
+export const COMMON_OUTPUT_OPTIONS = [
+  "format",
+  "payload",
+  "hooks",
+  "topics",
+  "queue_bytes",
+  "on_full",
+];
+
+/**
+ * Parses an output URL: `stdout`, `file:PATH`, `nats://…`, `redis://…`, `http(s)://…`, each
+ * optionally followed by `?key=value&…` options (common: format, payload, hooks, topics,
+ * queue_bytes, on_full; kind-specific ones are kept in `options`).
+ */
+export function parseOutput(
+  key: string,
+  value: string,
+  defaults: {
+    format: OutputFormat;
+    payload: PayloadMode;
+    hooks: Hook[] | null;
+    queueBytes: number;
+  },
+  extra: Record<string, string> = {},
+): OutputSpec {
+  const q = value.indexOf("?");
+  const base = q < 0 ? value : value.slice(0, q);
+  const params: Record<string, string> = { ...extra };
+  if (q >= 0) { for (const [k, v] of new URLSearchParams(value.slice(q + 1))) params[k] = v; }
+  let kind: OutputKind;
+  let target: string;
+  if (base === "stdout" || base === "-") (kind = "stdout"), (target = "stdout");
+  else if (base.startsWith("file:")) {
+    kind = "file";
+    target = base.slice(5).replace(/^\/\/(?=\/)/, ""); // file:///x and file:/x both mean /x
+    if (!target) {
+      throw new ConfigError(key, "file: needs a path, e.g. file:/var/log/vmq-sidecar/events.jsonl");
+    }
+  } else if (/^nats:\/\//.test(base)) (kind = "nats"), (target = base);
+  else if (/^rediss?:\/\//.test(base)) (kind = "redis"), (target = base);
+  else if (/^https?:\/\//.test(base)) (kind = "http"), (target = base);
+  else {
+    throw new ConfigError(
+      key,
+      `unknown output ${
+        JSON.stringify(base)
+      }; expected stdout, file:PATH, nats://HOST:PORT, redis://HOST:PORT/DB or http(s)://URL`,
+    );
+  }
+  const take = (k: string) => {
+    const v = params[k];
+    delete params[k];
+    return v;
+  };
+  const format = take("format"), payload = take("payload"), hooks = take("hooks");
+  const topics = take("topics"), queueBytes = take("queue_bytes"), onFull = take("on_full");
+  const local = kind === "stdout" || kind === "file";
+  return {
+    kind,
+    target,
+    format: format === undefined
+      ? defaults.format
+      : parseChoice(`${key} format`, format, OUTPUT_FORMATS),
+    payload: payload === undefined
+      ? defaults.payload
+      : parseChoice(`${key} payload`, payload, PAYLOAD_MODES),
+    hooks: hooks === undefined ? defaults.hooks : parseHooks(`${key} hooks`, hooks),
+    topics: topics === undefined ? null : parseTopicFilters(`${key} topics`, topics),
+    queueBytes: queueBytes === undefined
+      ? defaults.queueBytes
+      : parseSize(`${key} queue_bytes`, queueBytes, 65536),
+    // Local outputs push back on the broker; network outputs must not stall the others.
+    onFull: onFull === undefined
+      ? (local ? "block" : "drop")
+      : parseChoice(`${key} on_full`, onFull, ["block", "drop"]),
+    options: params,
+  };
+}
+
+export { LOG_LEVELS };

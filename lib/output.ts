@@ -1,0 +1,61 @@
+/**
+ * The output contract: every destination (file, stdout, NATS, Redis, HTTP, a user handler) is
+ * a {@linkcode Sink} fed batches of frames by its own bounded queue, with explicit
+ * acknowledgement.
+ *
+ * @module
+ */
+
+/**
+ * Frames in wire format — `[u32 big-endian length][Any bytes]`, `count` times — exactly as the
+ * plugin sent them. The same layout a disk buffer stores.
+ */
+export interface FrameBatch {
+  /** The concatenated frames. */
+  readonly bytes: Uint8Array;
+  /** How many frames `bytes` holds. */
+  readonly count: number;
+}
+
+/**
+ * A destination of events. The queue calls {@linkcode Sink.send} with one batch at a time
+ * (never concurrently) and keeps the batch until the returned promise settles:
+ * - resolve: every frame of the batch is acknowledged (delivered, or deliberately dropped and
+ *   counted by the sink, e.g. an undecodable event), and the queue forgets it;
+ * - reject: nothing is acknowledged; the queue retries the same batch with backoff.
+ */
+export interface Sink {
+  /** Name for logs and metrics, e.g. `file:/var/log/vmq/events.jsonl` (no secrets). */
+  readonly name: string;
+  /** Delivers a batch; see the interface for the acknowledgement contract. */
+  send(batch: FrameBatch): Promise<void>;
+  /** Flushes and releases resources; called once, after the last send settled. */
+  close(): Promise<void>;
+  /** Reopens files (SIGHUP, for logrotate). Optional. */
+  reopen?(): Promise<void>;
+  /** Whether the destination is currently reachable (for readiness). Optional. */
+  connected?(): boolean;
+}
+
+/**
+ * Calls `fn` for each frame of `batch` with the frame's `Any` bytes (a view) and its index.
+ *
+ * @example
+ * ```ts
+ * import { forEachFrame } from "./mod.ts";
+ * const batch = { bytes: new Uint8Array([0, 0, 0, 0]), count: 1 };
+ * forEachFrame(batch, (frame) => console.log(frame.length)); // 0
+ * ```
+ */
+export function forEachFrame(
+  batch: FrameBatch,
+  fn: (frame: Uint8Array, index: number) => void,
+): void {
+  const b = batch.bytes;
+  let p = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+    fn(b.subarray(p + 4, p + 4 + len), i);
+    p += 4 + len;
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The pipeline every connection feeds: frames → envelope → per-output filter → per-output
+ * bounded queue → sink. Dispatch is synchronous per read (no await per event).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import {
+  type EnvelopeRanges,
+  MALFORMED_ENVELOPE,
+  parseEnvelope,
+  UNKNOWN_TYPE,
+} from "./envelope.ts";
+import { type Hook, HOOKS } from "./hooks.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Sink } from "./output.ts";
+import { OutputQueue, type QueueOptions } from "./queue.ts";
+
+/** One output of the pipeline: a sink, what it receives, and its queue settings. */
+export interface OutputConfig {
+  /** The destination. */
+  sink: Sink;
+  /** Hooks this output receives; all when absent. */
+  hooks?: ReadonlySet<Hook>;
+  /** Further filter (e.g. MQTT topic filters): false skips the frame for this output. */
+  filter?: (frame: Uint8Array, hookIndex: number) => boolean;
+  /** Queue settings. */
+  queue?: Partial<QueueOptions>;
+}
+
+/** {@linkcode Pipeline.dispatch} result: all frames taken. */
+export const DISPATCH_OK = 0;
+/** {@linkcode Pipeline.dispatch} result: taken; wait for {@linkcode Pipeline.writable} before reading more. */
+export const DISPATCH_BACKPRESSURE = 1;
+/** {@linkcode Pipeline.dispatch} result: a frame is not a valid `Any`; close the connection. */
+export const DISPATCH_MALFORMED = 2;
+
+interface Output {
+  queue: OutputQueue;
+  hookMask: Uint8Array;
+  filter?: (frame: Uint8Array, hookIndex: number) => boolean;
+  blocking: boolean;
+}
+
+const log = getLogger(["vmq_sidecar", "pipeline"]);
+
+/**
+ * Routes frames to outputs.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "./mod.ts";
+ * const seen: number[] = [];
+ * const p = new Pipeline([{ sink: { name: "count", send: async (b) => { seen.push(b.count); }, close: async () => {} } }]);
+ * p.dispatch([new Uint8Array(0)]); // an empty frame: counted, not forwarded
+ * await p.close(1000);
+ * ```
+ */
+export class Pipeline {
+  /** Events received per hook (index into `HOOKS`). */
+  readonly received: Float64Array = new Float64Array(HOOKS.length);
+  /** Frame bytes received (the `Any` bytes, length prefixes included). */
+  bytesReceived = 0;
+  /** Zero-length frames (events the plugin could not encode). */
+  emptyFrames = 0;
+  /** Valid `Any` frames of an unknown `type_url` (not forwarded). */
+  unknownType = 0;
+  /** Frames that are not a valid `Any` (their connection is closed). */
+  malformed = 0;
+  readonly #outputs: Output[];
+  readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+  #unknownLogged = 0;
+
+  /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
+  constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
+    this.#outputs = outputs.map((o) => {
+      const hookMask = new Uint8Array(HOOKS.length);
+      HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
+      const queue = new OutputQueue(o.sink, o.queue);
+      return { queue, hookMask, filter: o.filter, blocking: queue.options.onFull === "block" };
+    });
+    if (metrics) this.#registerMetrics(metrics);
+  }
+
+  /** The queues, in output order. */
+  get queues(): OutputQueue[] {
+    return this.#outputs.map((o) => o.queue);
+  }
+
+  /**
+   * Routes the frames of one read. Returns {@linkcode DISPATCH_OK},
+   * {@linkcode DISPATCH_BACKPRESSURE} or {@linkcode DISPATCH_MALFORMED} (frames after the bad
+   * one are not taken).
+   */
+  dispatch(frames: readonly Uint8Array[]): number {
+    const outputs = this.#outputs, ranges = this.#ranges, received = this.received;
+    let result = DISPATCH_OK;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      this.bytesReceived += frame.length + 4;
+      if (frame.length === 0) {
+        this.emptyFrames++;
+        continue;
+      }
+      const hook = parseEnvelope(frame, ranges);
+      if (hook < 0) {
+        if (hook === MALFORMED_ENVELOPE) {
+          this.malformed++;
+          result = DISPATCH_MALFORMED;
+          break;
+        }
+        this.#unknown(frame);
+        continue;
+      }
+      received[hook]++;
+      for (let o = 0; o < outputs.length; o++) {
+        const out = outputs[o];
+        if (out.hookMask[hook] === 0) continue;
+        if (out.filter && !out.filter(frame, hook)) continue;
+        out.queue.push(frame);
+      }
+    }
+    for (let o = 0; o < outputs.length; o++) {
+      const out = outputs[o];
+      out.queue.kick();
+      if (out.blocking && out.queue.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
+    }
+    return result;
+  }
+
+  /** Resolves when every blocking queue has room again. */
+  async writable(): Promise<void> {
+    for (const o of this.#outputs) if (o.blocking) await o.queue.writable();
+  }
+
+  /** Total events received (all hooks). */
+  get totalReceived(): number {
+    return this.received.reduce((a, b) => a + b, 0);
+  }
+
+  /** Flushes every queue (bounded by `timeoutMs`) and closes the sinks; false if any timed out. */
+  async close(timeoutMs: number): Promise<boolean> {
+    const flushed = await Promise.all(this.#outputs.map((o) => o.queue.flush(timeoutMs)));
+    await Promise.all(this.#outputs.map((o) => o.queue.close()));
+    return flushed.every(Boolean);
+  }
+
+  /** Reopens the sinks that support it (SIGHUP). */
+  async reopen(): Promise<void> {
+    await Promise.all(this.#outputs.map((o) => o.queue.sink.reopen?.()));
+  }
+
+  #unknown(frame: Uint8Array): void {
+    this.unknownType++;
+    // Logged with a cap: a newer plugin sending a new hook must not flood the log.
+    if (this.#unknownLogged++ < 10) {
+      const r = this.#ranges;
+      const typeUrl = new TextDecoder().decode(frame.subarray(r.typeUrlStart, r.typeUrlEnd));
+      log.warn("skipping frame of unknown type_url {typeUrl} ({bytes} bytes){more}", {
+        typeUrl,
+        bytes: frame.length,
+        more: this.#unknownLogged === 10 ? "; further ones are only counted" : "",
+      });
+    }
+  }
+
+  #registerMetrics(m: Metrics): void {
+    const events = m.counter(
+      "vmq_sidecar_events_received_total",
+      "Events received from the broker, by hook.",
+      ["hook"],
+    );
+    const bytes = m.counter("vmq_sidecar_received_bytes_total", "Frame bytes received.");
+    const rejected = m.counter(
+      "vmq_sidecar_frames_rejected_total",
+      "Frames not forwarded, by reason (empty, unknown_type, malformed_envelope; framing errors are in vmq_sidecar_connection_errors_total).",
+      ["reason"],
+    );
+    const sent = m.counter(
+      "vmq_sidecar_output_events_sent_total",
+      "Events acknowledged by each output.",
+      ["output"],
+    );
+    const dropped = m.counter(
+      "vmq_sidecar_output_events_dropped_total",
+      "Events dropped because an output's queue was full (on_full=drop).",
+      ["output"],
+    );
+    const errors = m.counter(
+      "vmq_sidecar_output_errors_total",
+      "Failed send attempts per output.",
+      ["output"],
+    );
+    const retries = m.counter("vmq_sidecar_output_retries_total", "Send retries per output.", [
+      "output",
+    ]);
+    const depth = m.gauge("vmq_sidecar_output_queue_events", "Events queued per output.", [
+      "output",
+    ]);
+    const depthBytes = m.gauge("vmq_sidecar_output_queue_bytes", "Bytes queued per output.", [
+      "output",
+    ]);
+    const latency = m.histogram(
+      "vmq_sidecar_output_latency_seconds",
+      "Time from receiving an event to its acknowledgement by the output (per batch, oldest event).",
+      ["output"],
+      [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    );
+    for (const o of this.#outputs) {
+      const label = [o.queue.sink.name];
+      o.queue.onAck = (seconds, count) => latency.observe(label, seconds, count);
+    }
+    m.onCollect(() => {
+      HOOKS.forEach((h, i) => events.values.set(h, this.received[i]));
+      bytes.values.set("", this.bytesReceived);
+      rejected.values.set("empty", this.emptyFrames);
+      rejected.values.set("unknown_type", this.unknownType);
+      rejected.values.set("malformed_envelope", this.malformed);
+      for (const o of this.#outputs) {
+        const name = o.queue.sink.name, s = o.queue.stats;
+        sent.values.set(name, s.sent);
+        dropped.values.set(name, s.dropped);
+        errors.values.set(name, s.errors);
+        retries.values.set(name, s.retries);
+        depth.values.set(name, o.queue.events);
+        depthBytes.values.set(name, o.queue.bytes);
+      }
+    });
+  }
+}

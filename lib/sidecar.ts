@@ -1,0 +1,216 @@
+/**
+ * A running sidecar: outputs, pipeline and server wired from a {@linkcode SidecarConfig}.
+ * The CLI is a thin shell around {@linkcode Sidecar.start} and {@linkcode Sidecar.stop}.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { SidecarConfig } from "./config.ts";
+import { StartupError } from "./errors.ts";
+import { undecodableEvents } from "./format.ts";
+import { HOOKS } from "./hooks.ts";
+import { Metrics } from "./metrics.ts";
+import type { Sink } from "./output.ts";
+import { type OutputConfig, Pipeline } from "./pipeline.ts";
+import { SidecarServer } from "./server.ts";
+import { factoryOf } from "./sinks/mod.ts";
+import { topicFilter } from "./topics.ts";
+import { permissionHint } from "./_permissions.ts";
+
+const log = getLogger(["vmq_sidecar"]);
+
+/** What a stopped sidecar did, for the one-line summary. */
+export interface Summary {
+  /** Events received by hook (only hooks with events). */
+  events: Record<string, number>;
+  /** Total events received. */
+  total: number;
+  /** Empty frames. */
+  empty: number;
+  /** Frames of unknown type. */
+  unknownType: number;
+  /** Frames that were not a valid Any. */
+  malformed: number;
+  /** Connection errors by reason. */
+  connectionErrors: Record<string, number>;
+  /** Events dropped by full queues, by output. */
+  dropped: Record<string, number>;
+  /** Events skipped as undecodable, by output. */
+  undecodable: Record<string, number>;
+  /** Outputs that could not be flushed within the grace period. */
+  unflushed: string[];
+}
+
+/**
+ * A running sidecar.
+ *
+ * @example
+ * ```ts ignore
+ * const sidecar = await Sidecar.start(config);
+ * console.log(sidecar.addr);
+ * const summary = await sidecar.stop();
+ * ```
+ */
+export class Sidecar {
+  /** Metrics of this sidecar. */
+  readonly metrics: Metrics;
+  /** The pipeline. */
+  readonly pipeline: Pipeline;
+  /** The plugin-facing server. */
+  readonly server: SidecarServer;
+  /** The configuration it runs with. */
+  readonly config: SidecarConfig;
+  #stopping: Promise<Summary> | undefined;
+
+  private constructor(
+    config: SidecarConfig,
+    metrics: Metrics,
+    pipeline: Pipeline,
+    server: SidecarServer,
+  ) {
+    this.config = config;
+    this.metrics = metrics;
+    this.pipeline = pipeline;
+    this.server = server;
+  }
+
+  /** Creates the outputs, then listens. Throws {@linkcode StartupError} with what to do. */
+  static async start(config: SidecarConfig, extraSinks: OutputConfig[] = []): Promise<Sidecar> {
+    const metrics = new Metrics();
+    const outputs: OutputConfig[] = [];
+    const created: Sink[] = [];
+    try {
+      for (const [i, spec] of config.outputs.entries()) {
+        const key = `output ${i + 1} (${spec.kind})`;
+        let made;
+        try {
+          made = await factoryOf(spec, key).create(spec, key);
+        } catch (e) {
+          throw new StartupError(`cannot start ${key}: ${(e as Error).message}`, { cause: e });
+        }
+        created.push(made.sink);
+        outputs.push({
+          sink: made.sink,
+          hooks: spec.hooks ? new Set(spec.hooks) : undefined,
+          filter: spec.topics ? topicFilter(spec.topics) : undefined,
+          queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
+        });
+      }
+      outputs.push(...extraSinks);
+      const pipeline = new Pipeline(outputs, metrics);
+      const server = new SidecarServer(pipeline, {
+        hostname: config.listen.hostname,
+        port: config.listen.port,
+        maxFrameBytes: config.maxFrameBytes,
+        maxConnections: config.maxConnections,
+      }, metrics);
+      const where = `${config.listen.hostname}:${config.listen.port}`;
+      try {
+        server.listen();
+      } catch (e) {
+        if (e instanceof Deno.errors.AddrInUse) {
+          throw new StartupError(
+            `cannot listen on ${where}: address already in use (is another sidecar running? pick another --listen)`,
+          );
+        }
+        throw new StartupError(
+          `cannot listen on ${where}: ${(e as Error).message}${permissionHint(e, "net", where)}`,
+        );
+      }
+      const sidecar = new Sidecar(config, metrics, pipeline, server);
+      sidecar.#registerProcessMetrics();
+      const addr = server.addr;
+      log.info("listening on {addr}; outputs: {outputs}", {
+        addr: `${addr.hostname}:${addr.port}`,
+        outputs: outputs.map((o) => o.sink.name).join(", "),
+      });
+      return sidecar;
+    } catch (e) {
+      await Promise.all(created.map((s) => s.close().catch(() => {})));
+      throw e;
+    }
+  }
+
+  /** The address the plugin connects to. */
+  get addr(): Deno.NetAddr {
+    return this.server.addr;
+  }
+
+  /**
+   * Graceful stop: stop accepting, read what peers already sent, flush every output (all
+   * within `shutdownGraceMs` each), close. Idempotent.
+   */
+  stop(): Promise<Summary> {
+    return this.#stopping ??= this.#stop();
+  }
+
+  async #stop(): Promise<Summary> {
+    const grace = this.config.shutdownGraceMs;
+    log.info("shutting down: reading what connected peers sent, then flushing outputs");
+    await this.server.shutdown(grace);
+    const unflushed: string[] = [];
+    await Promise.all(this.pipeline.queues.map(async (q) => {
+      if (!await q.flush(grace)) unflushed.push(q.sink.name);
+    }));
+    await this.pipeline.close(0);
+    return this.summary(unflushed);
+  }
+
+  /** The current counters as a {@linkcode Summary}. */
+  summary(unflushed: string[] = []): Summary {
+    const p = this.pipeline;
+    const events: Record<string, number> = {};
+    HOOKS.forEach((h, i) => {
+      if (p.received[i] > 0) events[h] = p.received[i];
+    });
+    const dropped: Record<string, number> = {};
+    for (const q of p.queues) if (q.stats.dropped > 0) dropped[q.sink.name] = q.stats.dropped;
+    return {
+      events,
+      total: p.totalReceived,
+      empty: p.emptyFrames,
+      unknownType: p.unknownType,
+      malformed: p.malformed,
+      connectionErrors: Object.fromEntries(this.server.connectionErrors),
+      dropped,
+      undecodable: Object.fromEntries(
+        p.queues.map((q) => [q.sink.name, undecodableEvents.get(q.sink.name) ?? 0]).filter((
+          [, n],
+        ) => n),
+      ),
+      unflushed,
+    };
+  }
+
+  #registerProcessMetrics(): void {
+    const m = this.metrics;
+    const rss = m.gauge("vmq_sidecar_process_resident_memory_bytes", "Resident set size.");
+    const heap = m.gauge("vmq_sidecar_process_heap_used_bytes", "V8 heap in use.");
+    const undecodable = m.counter(
+      "vmq_sidecar_output_events_undecodable_total",
+      "Events an output skipped because the event inside the frame did not decode.",
+      ["output"],
+    );
+    m.onCollect(() => {
+      const mem = Deno.memoryUsage();
+      rss.values.set("", mem.rss);
+      heap.values.set("", mem.heapUsed);
+      for (const q of this.pipeline.queues) {
+        undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
+      }
+    });
+  }
+}
+
+/** Renders a summary as one line. */
+export function formatSummary(s: Summary): string {
+  const kv = (o: Record<string, number>) =>
+    Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k}=${v}`).join(" ") : "none";
+  return `vmq-sidecar: stopped: ${s.total} events (${kv(s.events)}); empty frames ${s.empty};` +
+    ` unknown type ${s.unknownType}; malformed ${s.malformed}; connection errors: ${
+      kv(s.connectionErrors)
+    };` +
+    ` dropped: ${kv(s.dropped)}; undecodable: ${kv(s.undecodable)}; unflushed outputs: ${
+      s.unflushed.join(" ") || "none"
+    }`;
+}
