@@ -5,12 +5,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import {
-  type EnvelopeRanges,
-  MALFORMED_ENVELOPE,
-  parseEnvelope,
-  UNKNOWN_TYPE,
-} from "./envelope.ts";
+import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelope } from "./envelope.ts";
 import { type Hook, HOOKS } from "./hooks.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
