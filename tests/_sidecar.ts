@@ -1,0 +1,130 @@
+// Test helper: runs the real main.ts as a subprocess with the product's permission set
+// (`deno run -P`, the same set the compile tasks embed) and talks to it over real TCP.
+
+/** Repository root. */
+export const ROOT: URL = new URL("../", import.meta.url);
+/** Directory the default permission set lets the sidecar write: test files go below it. */
+export const WRITABLE_TMP = "/tmp/vmq-sidecar";
+
+/** A temp directory the sidecar (default permissions) may write to. */
+export async function sidecarTempDir(): Promise<string> {
+  await Deno.mkdir(WRITABLE_TMP, { recursive: true });
+  return await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "test-" });
+}
+
+/** A running sidecar subprocess. */
+export interface RunningSidecar {
+  /** The port it listens on (parsed from its log). */
+  port: number;
+  /** The process. */
+  proc: Deno.ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Sends a signal. */
+  kill(signal?: Deno.Signal): void;
+  /** Waits for exit; stdout is the whole output when piped. */
+  wait(): Promise<{ code: number; stdout: Uint8Array; stderr: string }>;
+}
+
+/** Runs `deno run -P main.ts ...args` and resolves once it listens (or rejects with stderr). */
+export async function startSidecar(
+  args: string[],
+  options: { stdout?: "piped" | "null"; env?: Record<string, string> } = {},
+): Promise<RunningSidecar> {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: options.stdout ?? "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+  }).spawn();
+  let err = "";
+  const stderrDone = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
+  })();
+  const stdoutDone = options.stdout === "null" ? Promise.resolve(new Uint8Array(0)) : collect(proc.stdout);
+  const status = proc.status;
+  let exited = false;
+  status.then(() => exited = true);
+  let port = 0;
+  for (let i = 0; i < 600 && !port; i++) {
+    const m = /listening on [^ ]*:(\d+);/.exec(err);
+    if (m) port = Number(m[1]);
+    else if (exited) break;
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  const wait = async () => {
+    const s = await status;
+    const [stdout] = await Promise.all([stdoutDone, stderrDone]);
+    return { code: s.code, stdout, stderr: err };
+  };
+  if (!port) {
+    if (!exited) proc.kill("SIGKILL");
+    const r = await wait();
+    throw new Error(`sidecar did not start (exit ${r.code}):\n${r.stderr}`);
+  }
+  return { port, proc, stderr: () => err, kill: (s = "SIGTERM") => proc.kill(s), wait };
+}
+
+/** Runs main.ts with `args` to completion (for flag errors, --help…). */
+export async function runSidecar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    parts.push(c);
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Opens a connection to the sidecar, writes `chunks` one write each, and closes it. */
+export async function sendChunks(port: number, chunks: readonly Uint8Array[]): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  try {
+    for (const c of chunks) for (let at = 0; at < c.length;) at += await conn.write(c.subarray(at));
+  } finally {
+    conn.close();
+  }
+}
+
+/** Parses JSON lines; fails on a line that is not JSON. */
+// deno-lint-ignore no-explicit-any
+export function jsonLines(bytes: Uint8Array | string): any[] {
+  const text = typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes);
+  return text.split("\n").filter((l) => l.length > 0).map((l, i) => {
+    try {
+      return JSON.parse(l);
+    } catch {
+      throw new Error(`line ${i + 1} is not JSON: ${l.slice(0, 200)}`);
+    }
+  });
+}
+
+/** Polls `fn` until it returns true or `timeoutMs` passes (then throws `what`). */
+export async function waitFor(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
