@@ -44,7 +44,9 @@ export async function startSidecar(
     const dec = new TextDecoder();
     for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
   })();
-  const stdoutDone = options.stdout === "null" ? Promise.resolve(new Uint8Array(0)) : collect(proc.stdout);
+  const stdoutDone = options.stdout === "null"
+    ? Promise.resolve(new Uint8Array(0))
+    : collect(proc.stdout);
   const status = proc.status;
   let exited = false;
   status.then(() => exited = true);
@@ -69,7 +71,9 @@ export async function startSidecar(
 }
 
 /** Runs main.ts with `args` to completion (for flag errors, --help…). */
-export async function runSidecar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runSidecar(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-P", "--quiet", "main.ts", ...args],
     cwd: ROOT,
@@ -121,7 +125,11 @@ export function jsonLines(bytes: Uint8Array | string): any[] {
 }
 
 /** Polls `fn` until it returns true or `timeoutMs` passes (then throws `what`). */
-export async function waitFor(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(
+  fn: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
