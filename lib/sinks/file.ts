@@ -62,16 +62,50 @@ export class FileSink implements Sink {
     const buf = this.#buf;
     if (buf.pos === 0) return;
     const limit = this.#opts.rotateBytes;
-    if (limit > 0 && this.#size > 0 && this.#size + buf.pos > limit) this.#rotate();
     const bytes = buf.bytes();
     let off = 0;
     try {
-      while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+      while (off < bytes.length) {
+        let end = bytes.length;
+        if (limit > 0 && this.#size + (end - off) > limit) {
+          // Fill the file up to the limit with whole records, then rotate.
+          end = this.#recordBoundary(bytes, off, off + (limit - this.#size));
+          if (end === off) {
+            if (this.#size > 0) {
+              this.#rotate();
+              continue;
+            }
+            end = this.#recordBoundary(bytes, off, bytes.length, true); // one oversize record
+          }
+        }
+        while (off < end) {
+          const n = this.#file.writeSync(bytes.subarray(off, end));
+          off += n;
+          this.#size += n;
+        }
+      }
     } finally {
       // What was written stays written; the rest is retried by the queue with the batch.
-      this.#size += off;
       buf.reset();
     }
+  }
+
+  /** The last record end in `bytes[from, max]` (or the first one after `from` when `first`). */
+  #recordBoundary(bytes: Uint8Array, from: number, max: number, first = false): number {
+    if (this.#opts.format === "json") {
+      if (first) return bytes.indexOf(0x0a, from) + 1 || bytes.length;
+      const nl = bytes.lastIndexOf(0x0a, max - 1);
+      return nl >= from ? nl + 1 : from;
+    }
+    let at = from;
+    while (at + 4 <= bytes.length) {
+      const next = at + 4 +
+        (((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0);
+      if (next > max && !(first && at === from)) break;
+      at = next;
+      if (first) break;
+    }
+    return at;
   }
 
   #rotate(): void {
