@@ -7,7 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelope } from "./envelope.ts";
 import { type Hook, HOOKS } from "./hooks.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Histogram, Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
 import { OutputQueue, type QueueOptions } from "./queue.ts";
 
@@ -62,19 +62,34 @@ export class Pipeline {
   unknownType = 0;
   /** Frames that are not a valid `Any` (their connection is closed). */
   malformed = 0;
-  readonly #outputs: Output[];
+  #outputs: Output[];
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
   #unknownLogged = 0;
+  #latency: Histogram | undefined;
 
   /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
   constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
-    this.#outputs = outputs.map((o) => {
-      const hookMask = new Uint8Array(HOOKS.length);
-      HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
-      const queue = new OutputQueue(o.sink, o.queue);
-      return { queue, hookMask, filter: o.filter, blocking: queue.options.onFull === "block" };
-    });
+    this.#outputs = outputs.map((o) => outputOf(o, new OutputQueue(o.sink, o.queue)));
     if (metrics) this.#registerMetrics(metrics);
+  }
+
+  /**
+   * Replaces the outputs (config reload). Takes effect between two reads, never inside one:
+   * {@linkcode Pipeline.dispatch} sees the old or the new set. An output whose `sink` is
+   * already in the pipeline keeps its queue and what it holds (its hooks and filter are
+   * replaced; its queue options stay); other sinks get new queues. Returns the queues no
+   * longer used, still holding their events: flush and close them.
+   */
+  reconfigure(outputs: readonly OutputConfig[]): OutputQueue[] {
+    const old = new Map(this.#outputs.map((o) => [o.queue.sink, o.queue]));
+    const next = outputs.map((o) => {
+      let queue = old.get(o.sink);
+      old.delete(o.sink);
+      if (!queue) this.#observe(queue = new OutputQueue(o.sink, o.queue));
+      return outputOf(o, queue);
+    });
+    this.#outputs = next;
+    return [...old.values()];
   }
 
   /** The queues, in output order. */
@@ -125,7 +140,17 @@ export class Pipeline {
 
   /** Resolves when every blocking queue has room again. */
   async writable(): Promise<void> {
-    for (const o of this.#outputs) if (o.blocking) await o.queue.writable();
+    // Each queue once, as before; the outputs are re-read each round because a reload may
+    // have removed (and closed) the queues not yet waited for.
+    const waited = new Set<OutputQueue>();
+    for (;;) {
+      const o = this.#outputs.find((o) =>
+        o.blocking && !waited.has(o.queue) && o.queue.bytes > o.queue.options.maxBytes / 2
+      );
+      if (!o) return;
+      waited.add(o.queue);
+      await o.queue.writable();
+    }
   }
 
   /** Total events received (all hooks). */
@@ -143,6 +168,11 @@ export class Pipeline {
   /** Reopens the sinks that support it (SIGHUP). */
   async reopen(): Promise<void> {
     await Promise.all(this.#outputs.map((o) => o.queue.sink.reopen?.()));
+  }
+
+  #observe(queue: OutputQueue): void {
+    const latency = this.#latency, label = [queue.sink.name];
+    if (latency) queue.onAck = (seconds, count) => latency.observe(label, seconds, count);
   }
 
   #unknown(frame: Uint8Array): void {
@@ -201,16 +231,16 @@ export class Pipeline {
       ["output"],
       [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     );
-    for (const o of this.#outputs) {
-      const label = [o.queue.sink.name];
-      o.queue.onAck = (seconds, count) => latency.observe(label, seconds, count);
-    }
+    this.#latency = latency;
+    for (const o of this.#outputs) this.#observe(o.queue);
     m.onCollect(() => {
       HOOKS.forEach((h, i) => events.values.set(h, this.received[i]));
       bytes.values.set("", this.bytesReceived);
       rejected.values.set("empty", this.emptyFrames);
       rejected.values.set("unknown_type", this.unknownType);
       rejected.values.set("malformed_envelope", this.malformed);
+      depth.values.clear(); // gauges of outputs removed by a reload disappear
+      depthBytes.values.clear();
       for (const o of this.#outputs) {
         const name = o.queue.sink.name, s = o.queue.stats;
         sent.values.set(name, s.sent);
@@ -222,4 +252,10 @@ export class Pipeline {
       }
     });
   }
+}
+
+function outputOf(o: OutputConfig, queue: OutputQueue): Output {
+  const hookMask = new Uint8Array(HOOKS.length);
+  HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
+  return { queue, hookMask, filter: o.filter, blocking: queue.options.onFull === "block" };
 }
