@@ -9,8 +9,7 @@ import { OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
 import { type Hook, HOOKS, isHook } from "./hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "./json.ts";
 import type { OnFull } from "./queue.ts";
-import { LOG_LEVELS } from "./log.ts";
-import type { LogLevel } from "@logtape/logtape";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
 /** A `host:port` address. */
 export interface HostPort {

@@ -7,9 +7,9 @@ import { hookIndexOfTypeUrl } from "./hooks.ts";
 import { LEN, WireCursor, WireError } from "./_wire.ts";
 
 /** {@linkcode parseEnvelope} result: the frame is not a valid `Any`. */
-export const MALFORMED_ENVELOPE = -2;
+export const MALFORMED_ENVELOPE: -2 = -2;
 /** {@linkcode parseEnvelope} result: a valid `Any` whose `type_url` is not an event of ours. */
-export const UNKNOWN_TYPE = -1;
+export const UNKNOWN_TYPE: -1 = -1;
 
 /** Where the parts of the last parsed envelope are (offsets into the frame). Reused. */
 export interface EnvelopeRanges {

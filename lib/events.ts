@@ -62,13 +62,14 @@ export type RegistrationFailureReasonName =
   | "REASON_INVALID_SIGNATURE"
   | "REASON_USERNAME_RID_MISMATCH";
 
-interface Base {
+/** The field every event has. */
+export interface EventBase {
   /** When the broker produced the event. */
   timestamp: Timestamp;
 }
 
 /** A client connected (CONNECT accepted). */
-export interface OnRegisterEvent extends Base {
+export interface OnRegisterEvent extends EventBase {
   /** Discriminator. */
   hook: "on_register";
   /** Client IP as text. */
@@ -88,7 +89,7 @@ export interface OnRegisterEvent extends Base {
 }
 
 /** A CONNECT was refused. */
-export interface OnRegisterFailedEvent extends Base {
+export interface OnRegisterFailedEvent extends EventBase {
   /** Discriminator. */
   hook: "on_register_failed";
   /** Mountpoint. */
@@ -108,7 +109,7 @@ export interface OnRegisterFailedEvent extends Base {
 }
 
 /** A message was published. */
-export interface OnPublishEvent extends Base {
+export interface OnPublishEvent extends EventBase {
   /** Discriminator. */
   hook: "on_publish";
   /** Username. */
@@ -132,7 +133,7 @@ export interface OnPublishEvent extends Base {
 }
 
 /** A client subscribed. */
-export interface OnSubscribeEvent extends Base {
+export interface OnSubscribeEvent extends EventBase {
   /** Discriminator. */
   hook: "on_subscribe";
   /** MQTT client id. */
@@ -148,7 +149,7 @@ export interface OnSubscribeEvent extends Base {
 }
 
 /** A client unsubscribed. */
-export interface OnUnsubscribeEvent extends Base {
+export interface OnUnsubscribeEvent extends EventBase {
   /** Discriminator. */
   hook: "on_unsubscribe";
   /** Username. */
@@ -164,7 +165,7 @@ export interface OnUnsubscribeEvent extends Base {
 }
 
 /** Fields shared by on_deliver and on_delivery_complete. */
-export interface DeliveryFields extends Base {
+export interface DeliveryFields extends EventBase {
   /** Username. */
   username: string;
   /** MQTT client id. */
@@ -200,7 +201,7 @@ export interface OnDeliveryCompleteEvent extends DeliveryFields {
 }
 
 /** A message was queued for an offline client. */
-export interface OnOfflineMessageEvent extends Base {
+export interface OnOfflineMessageEvent extends EventBase {
   /** Discriminator. */
   hook: "on_offline_message";
   /** MQTT client id. */
@@ -220,7 +221,7 @@ export interface OnOfflineMessageEvent extends Base {
 }
 
 /** Fields shared by on_client_wakeup and on_session_expired. */
-export interface SessionFields extends Base {
+export interface SessionFields extends EventBase {
   /** MQTT client id. */
   client_id: string;
   /** Mountpoint. */
@@ -242,7 +243,7 @@ export interface OnSessionExpiredEvent extends SessionFields {
 }
 
 /** Fields shared by on_client_offline and on_client_gone. */
-export interface DisconnectFields extends Base {
+export interface DisconnectFields extends EventBase {
   /** MQTT client id. */
   client_id: string;
   /** Mountpoint. */
@@ -268,7 +269,7 @@ export interface OnClientGoneEvent extends DisconnectFields {
 }
 
 /** A message was dropped by the broker. */
-export interface OnMessageDropEvent extends Base {
+export interface OnMessageDropEvent extends EventBase {
   /** Discriminator. */
   hook: "on_message_drop";
   /** MQTT client id. */

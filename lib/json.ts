@@ -27,7 +27,7 @@ export type PayloadMode = "base64" | "utf8" | "omit";
 export const PAYLOAD_MODES: readonly PayloadMode[] = ["base64", "utf8", "omit"];
 
 /** {@linkcode writeFrameJson} result: the `Any` is fine but the event inside is not decodable. */
-export const MALFORMED_VALUE = -3;
+export const MALFORMED_VALUE: -3 = -3;
 
 const enc = new TextEncoder();
 const utf8Lenient = new TextDecoder("utf-8", { ignoreBOM: true });

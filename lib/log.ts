@@ -4,7 +4,10 @@
  *
  * @module
  */
-import { configureSync, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
+import { configureSync, getTextFormatter, type LogRecord } from "@logtape/logtape";
+
+/** Diagnostics levels, least to most severe. */
+export type LogLevel = "debug" | "info" | "warning" | "error" | "fatal";
 
 /** Accepted `--log-level` values. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "fatal"];

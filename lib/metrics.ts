@@ -5,7 +5,8 @@
  * @module
  */
 
-type Labels = readonly string[];
+/** Label names of a metric. */
+export type Labels = readonly string[];
 
 /** A monotonically increasing counter per label combination. */
 export class Counter {

@@ -3,7 +3,10 @@
  *
  * - {@linkcode readFrameBatches} / {@linkcode readFrames} frame a plugin connection;
  * - {@linkcode decodeEvent} turns a frame into a typed {@linkcode SidecarEvent};
- * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the JSON form.
+ * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the JSON form;
+ * - {@linkcode Pipeline} routes frames to {@linkcode Sink}s through bounded, acknowledged
+ *   {@linkcode OutputQueue}s; {@linkcode SidecarServer} feeds it from TCP;
+ *   {@linkcode Sidecar} wires everything from a {@linkcode SidecarConfig}.
  *
  * @module
  */
@@ -16,3 +19,13 @@ export * from "./decode.ts";
 export * from "./byte_buffer.ts";
 export { MALFORMED_VALUE, PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./json.ts";
 export * from "./event_json.ts";
+export * from "./output.ts";
+export * from "./queue.ts";
+export * from "./pipeline.ts";
+export * from "./metrics.ts";
+export * from "./server.ts";
+export * from "./topics.ts";
+export { appendBatch, type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
+export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./config.ts";
+export { configureLogging, LOG_LEVELS, type LogLevel } from "./log.ts";
+export { formatSummary, Sidecar, type Summary } from "./sidecar.ts";
