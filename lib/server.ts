@@ -36,6 +36,8 @@ interface Conn {
   conn: Deno.TcpConn;
   peer: string;
   lastRead: number;
+  /** Waiting for queue room (not reading): not idle, its socket may hold unread events. */
+  blocked: boolean;
 }
 
 /**
@@ -130,7 +132,12 @@ export class SidecarServer {
 
   async #handle(conn: Deno.TcpConn): Promise<void> {
     const addr = conn.remoteAddr;
-    const c: Conn = { conn, peer: `${addr.hostname}:${addr.port}`, lastRead: performance.now() };
+    const c: Conn = {
+      conn,
+      peer: `${addr.hostname}:${addr.port}`,
+      lastRead: performance.now(),
+      blocked: false,
+    };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
     try {
@@ -149,7 +156,12 @@ export class SidecarServer {
           });
           break;
         }
-        if (r === DISPATCH_BACKPRESSURE) await this.#pipeline.writable();
+        if (r === DISPATCH_BACKPRESSURE) {
+          c.blocked = true;
+          await this.#pipeline.writable();
+          c.blocked = false;
+          c.lastRead = performance.now();
+        }
       }
     } catch (e) {
       this.#connectionError(c, e);
@@ -204,7 +216,7 @@ export class SidecarServer {
     while (this.#conns.size > 0 && performance.now() < deadline + 1000) {
       const now = performance.now();
       for (const c of this.#conns) {
-        if (now - c.lastRead >= idleMs || now >= deadline) {
+        if ((!c.blocked && now - c.lastRead >= idleMs) || now >= deadline) {
           try {
             c.conn.close();
           } catch { /* already closed */ }
