@@ -1,0 +1,160 @@
+// OutputQueue and Pipeline semantics: bounded, acknowledged, retried, block vs drop, order.
+import { assert, assertEquals } from "./_assert.ts";
+import {
+  DISPATCH_BACKPRESSURE,
+  DISPATCH_MALFORMED,
+  DISPATCH_OK,
+  forEachFrame,
+  type FrameBatch,
+  OutputQueue,
+  Pipeline,
+  type Sink,
+} from "../lib/mod.ts";
+import { eventBody, fixtureVectors } from "./_vectors.ts";
+
+/** A sink that records what it acknowledged; `gate` makes sends wait, `failures` makes them fail. */
+class RecordingSink implements Sink {
+  readonly name: string;
+  readonly frames: Uint8Array[] = [];
+  attempts = 0;
+  failures = 0;
+  gate: Promise<void> | undefined;
+  closed = false;
+  constructor(name = "recording") {
+    this.name = name;
+  }
+  async send(batch: FrameBatch): Promise<void> {
+    this.attempts++;
+    if (this.gate) await this.gate;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error("destination unavailable");
+    }
+    forEachFrame(batch, (f) => this.frames.push(f.slice()));
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+function publish(i: number, payloadBytes = 100): Uint8Array {
+  const e = fixtureVectors().find((v) => v.name === "027_on_publish_typical")!.expected.event!;
+  return eventBody("on_publish", {
+    ...e,
+    client_id: `q-${i}`,
+    payload: new Uint8Array(payloadBytes),
+  });
+}
+
+const clientIds = (frames: Uint8Array[]) =>
+  frames.map((f) => /q-\d+/.exec(new TextDecoder().decode(f))![0]);
+
+Deno.test("queue: frames are acknowledged in order, then forgotten", async () => {
+  const sink = new RecordingSink();
+  const q = new OutputQueue(sink, { batchBytes: 1024 });
+  for (let i = 0; i < 100; i++) assert(q.push(publish(i)));
+  q.kick();
+  assert(await q.flush(5000));
+  assertEquals(clientIds(sink.frames), Array.from({ length: 100 }, (_, i) => `q-${i}`));
+  assertEquals(q.events, 0);
+  assertEquals(q.bytes, 0);
+  assertEquals(q.stats.sent, 100);
+  assert(sink.attempts > 1, "small batchBytes must split into several batches");
+  await q.close();
+  assert(sink.closed);
+});
+
+Deno.test("queue: a failing sink is retried with backoff until it acknowledges; nothing lost or duplicated", async () => {
+  const sink = new RecordingSink();
+  sink.failures = 3;
+  const q = new OutputQueue(sink, { retryInitialMs: 5, retryMaxMs: 20 });
+  for (let i = 0; i < 10; i++) q.push(publish(i));
+  q.kick();
+  assert(await q.flush(5000));
+  assertEquals(clientIds(sink.frames), Array.from({ length: 10 }, (_, i) => `q-${i}`));
+  assertEquals(q.stats.errors, 3);
+  assertEquals(q.stats.retries, 3);
+  assertEquals(q.failing, false);
+  await q.close();
+});
+
+Deno.test("queue: on_full=drop drops beyond maxBytes and counts; memory stays bounded", async () => {
+  const sink = new RecordingSink();
+  let release!: () => void;
+  sink.gate = new Promise((r) => release = r);
+  const frame = publish(0, 1000);
+  const q = new OutputQueue(sink, { maxBytes: 64 * 1024, onFull: "drop" });
+  let accepted = 0;
+  for (let i = 0; i < 1000; i++) if (q.push(frame)) accepted++;
+  assert(q.bytes <= 64 * 1024, `held ${q.bytes} bytes`);
+  assertEquals(accepted + q.stats.dropped, 1000);
+  assert(q.stats.dropped > 900, `dropped ${q.stats.dropped}`);
+  q.kick();
+  release();
+  assert(await q.flush(5000));
+  assertEquals(sink.frames.length, accepted);
+  await q.close();
+});
+
+Deno.test("pipeline: a full blocking output asks the reader to wait, and lets it go at half", async () => {
+  const sink = new RecordingSink();
+  let release!: () => void;
+  sink.gate = new Promise((r) => release = r);
+  const p = new Pipeline([{ sink, queue: { maxBytes: 64 * 1024, onFull: "block" } }]);
+  const frame = publish(0, 1000);
+  let r = DISPATCH_OK;
+  let dispatched = 0;
+  while (r === DISPATCH_OK && dispatched < 1000) {
+    r = p.dispatch([frame]);
+    dispatched++;
+  }
+  assertEquals(r, DISPATCH_BACKPRESSURE);
+  assert(dispatched < 100, `blocked only after ${dispatched} frames`);
+  let resumed = false;
+  const waiting = p.writable().then(() => resumed = true);
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(resumed, false);
+  release();
+  await waiting;
+  assert(await p.close(5000));
+  assertEquals(sink.frames.length, dispatched);
+});
+
+Deno.test("pipeline: a dead output with on_full=drop never blocks a healthy one", async () => {
+  const healthy = new RecordingSink("healthy");
+  const dead = new RecordingSink("dead");
+  dead.gate = new Promise(() => {}); // never acknowledges
+  const p = new Pipeline([
+    { sink: healthy },
+    { sink: dead, queue: { maxBytes: 64 * 1024, onFull: "drop" } },
+  ]);
+  for (let i = 0; i < 2000; i++) assertEquals(p.dispatch([publish(i)]), DISPATCH_OK);
+  await p.queues[0].flush(5000);
+  assertEquals(healthy.frames.length, 2000);
+  assert(p.queues[1].stats.dropped > 0);
+  assert(p.queues[1].bytes <= 64 * 1024);
+});
+
+Deno.test("pipeline: hooks filter per output; empty, unknown and malformed frames are counted", async () => {
+  const all = new RecordingSink("all");
+  const subs = new RecordingSink("subs");
+  const p = new Pipeline([{ sink: all }, {
+    sink: subs,
+    hooks: new Set(["on_subscribe"] as const),
+  }]);
+  const vectors = fixtureVectors();
+  const frames = vectors.map((v) => v.body);
+  assertEquals(p.dispatch(frames), DISPATCH_OK);
+  const unknown = new Uint8Array([0x0a, 3, 0x61, 0x62, 0x63]); // type_url "abc"
+  assertEquals(p.dispatch([unknown]), DISPATCH_OK);
+  assertEquals(p.dispatch([new Uint8Array([0x0a, 9, 1])]), DISPATCH_MALFORMED);
+  assert(await p.close(5000));
+  const events = vectors.filter((v) => v.expected.hook !== null);
+  assertEquals(all.frames.length, events.length);
+  assertEquals(subs.frames.length, events.filter((v) => v.expected.hook === "on_subscribe").length);
+  assertEquals(p.emptyFrames, 1);
+  assertEquals(p.unknownType, 1);
+  assertEquals(p.malformed, 1);
+  assertEquals(p.totalReceived, events.length);
+});
