@@ -1,27 +1,26 @@
 /**
- * The command line: flags → {@linkcode SidecarConfig} (validated here, once), then run.
- * Exit codes: 0 clean stop, 1 cannot start or run, 2 bad flags/values.
+ * The command line: flags (and `--config FILE`) → {@linkcode SidecarConfig} (validated here,
+ * once), then run; plus the `decode` and `check-config` subcommands.
+ * Exit codes: 0 clean stop, 1 cannot start or run, 2 bad flags/values/config.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { DEFAULTS, LOG_LEVELS, parseChoice, type SidecarConfig } from "./config.ts";
 import {
-  DEFAULTS,
-  LOG_LEVELS,
-  parseChoice,
-  parseHooks,
-  parseHostPort,
-  parseIntIn,
-  parseOutput,
-  parseSize,
-  type SidecarConfig,
-} from "./config.ts";
+  type ConfigFile,
+  type EffectiveConfig,
+  type Overrides,
+  readConfigFile,
+  renderEffectiveConfig,
+  resolveConfig,
+} from "./config_file.ts";
 import { ConfigError, StartupError } from "./errors.ts";
-import { OUTPUT_FORMATS } from "./format.ts";
-import { PAYLOAD_MODES } from "./json.ts";
+import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
+import { runDecode } from "./decode_cmd.ts";
 import { configureLogging } from "./log.ts";
+import { ConfigReloader } from "./reload.ts";
 import { formatSummary, Sidecar } from "./sidecar.ts";
-import { factoryOf } from "./sinks/mod.ts";
 import { getLogger } from "@logtape/logtape";
 
 /** The version printed by `--version`. */
@@ -32,11 +31,18 @@ export const USAGE =
   `vmq-sidecar ${VERSION} — events sidecar for VerneMQ's vmq_events_sidecar plugin
 
 Usage: vmq-sidecar [flags]
+       vmq-sidecar decode [FILE|-] [--on-error stop|skip] ...   (see decode --help)
+       vmq-sidecar check-config FILE [--emit json|toml] [flags]
 
+  --config FILE             TOML config file: every flag below has a key, outputs are
+                            [[outputs]] tables; flags override the file; SIGHUP reloads it
   --listen HOST:PORT        where the plugin connects (default ${DEFAULTS.listen})
-  --out OUTPUT              an output; repeat for several (default stdout):
+  --admin HOST:PORT|off     /metrics, /healthz, /readyz (default ${DEFAULTS.admin})
+  --out OUTPUT              an output; repeat for several (default stdout; replaces the
+                            config file's outputs):
                               stdout                JSON lines on standard output
                               file:PATH             append to PATH (options below)
+                              nats://, redis://, http(s)://  where this build has them
                             options follow as ?key=value&..., e.g.
                               file:/var/log/vmq-sidecar/events.jsonl?rotate_bytes=100MiB&keep=5
                             any output: format=json|protobuf payload=base64|utf8|omit
@@ -58,11 +64,15 @@ Usage: vmq-sidecar [flags]
   -h, --help                this text
   -V, --version             the version
 
-Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens output files (logrotate).
+Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens output files (logrotate) and, with
+--config, reloads the file (outputs, hooks, topics, log level; a bad file changes nothing).
+Exit status: 0 clean stop, 1 cannot start or run, 2 bad flags or config.
 `;
 
 const FLAGS = {
+  config: { type: "string" },
   listen: { type: "string" },
+  admin: { type: "string" },
   out: { type: "string", multiple: true },
   hooks: { type: "string" },
   format: { type: "string" },
@@ -79,71 +89,113 @@ const FLAGS = {
 } as const;
 
 /** Parsed command line: a config to run, or text to print. */
-export type Command = { run: SidecarConfig } | { print: string };
-
-/** Parses and validates flags; throws {@linkcode ConfigError} naming the flag. */
-export function parseCommandLine(args: string[]): Command {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    const msg = (e as Error).message;
-    const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "arguments";
-    throw new ConfigError(flag, `${msg.replace(/\. To specify a positional.*$/s, "")}; see --help`);
+export type Command =
+  | {
+    /** The validated configuration. */
+    run: SidecarConfig;
+    /** The flags as given, applied again over the file on reload. */
+    overrides: Overrides;
+    /** The config file, if any. */
+    file?: ConfigFile;
+    /** Every output with its origin (for reload and check-config). */
+    effective: EffectiveConfig;
   }
+  | { print: string };
+
+const CHECK_FLAGS = { ...FLAGS, emit: { type: "string" } } as const;
+
+function argsError(e: unknown): ConfigError {
+  const msg = (e as Error).message;
+  const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "arguments";
+  return new ConfigError(flag, `${msg.replace(/\. To specify a positional.*$/s, "")}; see --help`);
+}
+
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw argsError(e);
+  }
+}
+
+function overridesOf(v: ReturnType<typeof parseFlags>["values"]): Overrides {
+  return {
+    listen: v.listen,
+    admin: v.admin,
+    out: v.out,
+    hooks: v.hooks,
+    format: v.format,
+    payload: v.payload,
+    rotateBytes: v["rotate-bytes"],
+    rotateKeep: v["rotate-keep"],
+    queueBytes: v["queue-bytes"],
+    maxFrameBytes: v["max-frame-bytes"],
+    maxConnections: v["max-connections"],
+    shutdownGrace: v["shutdown-grace"],
+    logLevel: v["log-level"],
+  };
+}
+
+/**
+ * Parses and validates flags (and the `--config` file); throws {@linkcode ConfigError} naming
+ * the flag, or the file, line and key.
+ */
+export function parseCommandLine(args: string[]): Command {
+  const { values } = parseFlags(args);
   if (values.help) return { print: USAGE };
   if (values.version) return { print: `vmq-sidecar ${VERSION}` };
-  const v = values;
-  const format = v.format === undefined
-    ? DEFAULTS.format
-    : parseChoice("--format", v.format, OUTPUT_FORMATS);
-  const payload = v.payload === undefined
-    ? DEFAULTS.payload
-    : parseChoice("--payload", v.payload, PAYLOAD_MODES);
-  const hooks = v.hooks === undefined ? null : parseHooks("--hooks", v.hooks);
-  const queueBytes = v["queue-bytes"] === undefined
-    ? DEFAULTS.queueBytes
-    : parseSize("--queue-bytes", v["queue-bytes"], 65536);
-  const rotateBytes = v["rotate-bytes"] === undefined
-    ? undefined
-    : String(parseSize("--rotate-bytes", v["rotate-bytes"]));
-  const rotateKeep = v["rotate-keep"] === undefined
-    ? undefined
-    : String(parseIntIn("--rotate-keep", v["rotate-keep"], 0, 1000));
-  const outputs = (v.out ?? ["stdout"]).map((o, i) => {
-    const key = `--out ${JSON.stringify(o)}`;
-    const extra: Record<string, string> = {};
-    if (o.startsWith("file:")) {
-      if (rotateBytes !== undefined) extra.rotate_bytes = rotateBytes;
-      if (rotateKeep !== undefined) extra.keep = rotateKeep;
+  const overrides = overridesOf(values);
+  const file = values.config === undefined ? undefined : readConfigFile(values.config);
+  const effective = resolveConfig(overrides, file);
+  return { run: effective.config, overrides, file, effective };
+}
+
+/** `check-config FILE [--emit json|toml] [flags]`: validates and prints the effective config. */
+export function checkConfig(args: string[]): number {
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args, options: CHECK_FLAGS, strict: true, allowPositionals: true });
+    } catch (e) {
+      throw argsError(e);
     }
-    const spec = parseOutput(key, o, { format, payload, hooks, queueBytes }, extra);
-    factoryOf(spec, key).validate(spec, key);
-    void i;
-    return spec;
-  });
-  const config: SidecarConfig = {
-    listen: parseHostPort("--listen", v.listen ?? DEFAULTS.listen),
-    admin: null,
-    maxFrameBytes: v["max-frame-bytes"] === undefined
-      ? DEFAULTS.maxFrameBytes
-      : Math.min(parseSize("--max-frame-bytes", v["max-frame-bytes"], 1), 2 ** 32 - 1),
-    maxConnections: v["max-connections"] === undefined
-      ? DEFAULTS.maxConnections
-      : parseIntIn("--max-connections", v["max-connections"], 1, 1_000_000),
-    logLevel: v["log-level"] === undefined
-      ? DEFAULTS.logLevel
-      : parseChoice("--log-level", v["log-level"], LOG_LEVELS),
-    shutdownGraceMs: v["shutdown-grace"] === undefined
-      ? DEFAULTS.shutdownGraceMs
-      : parseIntIn("--shutdown-grace", v["shutdown-grace"], 0, 3_600_000),
-    outputs,
-  };
-  return { run: config };
+    const { values, positionals } = parsed;
+    if (values.help) {
+      console.log(
+        "Usage: vmq-sidecar check-config FILE [--emit json|toml] [flags]\n\n" +
+          "Validates FILE (and any flags given, which override it, as when running) without\n" +
+          "connecting anywhere, and prints the effective configuration with secrets masked.\n" +
+          "Exit status: 0 valid, 2 invalid (the message names the line and key).",
+      );
+      return 0;
+    }
+    const path = positionals[0] ?? values.config;
+    if (positionals.length > 1 || path === undefined) {
+      throw new ConfigError(
+        "check-config",
+        "expected one FILE, e.g. check-config /etc/vmq-sidecar/vmq-sidecar.toml",
+      );
+    }
+    const emit = values.emit === undefined
+      ? "json"
+      : parseChoice("--emit", values.emit, ["json", "toml"] as const);
+    const effective = resolveConfig(overridesOf(values), readConfigFile(path));
+    Deno.stdout.writeSync(new TextEncoder().encode(renderEffectiveConfig(effective, emit)));
+    console.error(`vmq-sidecar: ${path}: valid`);
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`vmq-sidecar: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
 }
 
 /** Runs the CLI with `args`; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "decode") return await runDecode(args.slice(1));
+  if (args[0] === "check-config") return checkConfig(args.slice(1));
   let cmd: Command;
   try {
     cmd = parseCommandLine(args);
@@ -161,33 +213,74 @@ export async function main(args: string[]): Promise<number> {
   const config = cmd.run;
   configureLogging(config.logLevel);
   const log = getLogger(["vmq_sidecar"]);
+  // Signals are handled from the start: a stop requested while starting stops right after.
+  const stopped = Promise.withResolvers<string>();
+  const onStop = (signal: Deno.Signal) => () => stopped.resolve(signal);
+  let onHup = () => log.info("SIGHUP while starting: nothing to reload yet");
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGTERM", onStop("SIGTERM")],
+    ["SIGINT", onStop("SIGINT")],
+    ["SIGHUP", () => onHup()],
+  ];
+  for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+  const removeHandlers = () => {
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+  };
   let sidecar: Sidecar;
   try {
     sidecar = await Sidecar.start(config);
   } catch (e) {
+    removeHandlers();
     if (e instanceof StartupError) {
       console.error(`vmq-sidecar: ${e.message}`);
       return 1;
     }
     throw e;
   }
-  const stopped = Promise.withResolvers<string>();
-  const onStop = (signal: Deno.Signal) => () => stopped.resolve(signal);
-  const handlers: [Deno.Signal, () => void][] = [
-    ["SIGTERM", onStop("SIGTERM")],
-    ["SIGINT", onStop("SIGINT")],
-    ["SIGHUP", () => {
-      log.info("SIGHUP: reopening output files");
-      sidecar.pipeline.reopen().catch((e) =>
-        log.error("reopen failed: {error}", { error: String(e) })
+  let accepting = true;
+  const ready = () => readiness(sidecar.pipeline, accepting);
+  let admin: AdminServer | undefined;
+  if (config.admin) {
+    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
+    try {
+      admin = AdminServer.start({ ...config.admin, metrics: sidecar.metrics, readiness: ready });
+    } catch (e) {
+      if (!(e instanceof StartupError)) throw e;
+      // Explicitly configured: a startup error. The default address: relaying events matters
+      // more than metrics, so warn and run without.
+      if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
+        await sidecar.stop();
+        removeHandlers();
+        console.error(`vmq-sidecar: ${e.message}`);
+        return 1;
+      }
+      log.warn("{error}; running without admin endpoints", { error: e.message });
+    }
+  }
+  const file = cmd.file;
+  const reloader = file ? new ConfigReloader(sidecar.pipeline, config, sidecar.metrics) : undefined;
+  const hup = async () => {
+    if (reloader && file) {
+      log.info("SIGHUP: reloading {path} and reopening output files", { path: file.path });
+      await reloader.reload(
+        () => resolveConfig(cmd.overrides, readConfigFile(file.path)),
+        file.path,
       );
-    }],
-  ];
-  for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+    } else log.info("SIGHUP: reopening output files");
+    await sidecar.pipeline.reopen().catch((e) =>
+      log.error("reopen failed: {error}", { error: String(e) })
+    );
+  };
+  onHup = () => {
+    hup().catch((e) => log.error("SIGHUP handling failed: {error}", { error: String(e) }));
+  };
   const signal = await stopped.promise;
+  accepting = false;
   log.info("{signal} received", { signal });
+  await reloader?.idle();
   const summary = await sidecar.stop();
-  for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+  removeHandlers();
+  await admin?.close();
   console.error(formatSummary(summary));
   return summary.unflushed.length ? 1 : 0;
 }

@@ -1,0 +1,183 @@
+/**
+ * The admin HTTP listener: `/metrics` (Prometheus text format 0.0.4), `/healthz` (the process
+ * answers) and `/readyz` (listening, and every output connected and within its limits).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { StartupError } from "./errors.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Pipeline } from "./pipeline.ts";
+import { permissionHint } from "./_permissions.ts";
+
+const log = getLogger(["vmq_sidecar", "admin"]);
+
+/** Content type of `/metrics`: the Prometheus text exposition format 0.0.4. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** A queue holding this share of its `queue_bytes` or more makes the sidecar not ready. */
+export const QUEUE_NOT_READY_RATIO = 0.9;
+
+/** The outcome of a readiness check. */
+export interface Readiness {
+  /** Whether the sidecar is ready. */
+  ready: boolean;
+  /** Why not, one reason per line (empty when ready). */
+  reasons: string[];
+}
+
+/**
+ * Readiness of a running sidecar: accepting plugin connections, and for every output: its
+ * sink connected (when it can tell), its last send attempt not failed, and its queue below
+ * {@linkcode QUEUE_NOT_READY_RATIO} of its size.
+ */
+export function readiness(pipeline: Pipeline, accepting: boolean): Readiness {
+  const reasons: string[] = [];
+  if (!accepting) reasons.push("not accepting plugin connections (starting or shutting down)");
+  for (const q of pipeline.queues) {
+    const name = q.sink.name;
+    if (q.sink.connected && !q.sink.connected()) reasons.push(`output ${name}: not connected`);
+    if (q.failing) reasons.push(`output ${name}: sending fails, retrying`);
+    if (q.bytes >= q.options.maxBytes * QUEUE_NOT_READY_RATIO) {
+      reasons.push(
+        `output ${name}: queue at ${q.bytes} of ${q.options.maxBytes} bytes (${
+          q.options.onFull === "block" ? "reading paused" : "dropping events"
+        })`,
+      );
+    }
+  }
+  return { ready: reasons.length === 0, reasons };
+}
+
+/** Options of {@linkcode AdminServer.start}. */
+export interface AdminOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port (0 = any free port). */
+  port: number;
+  /** The registry `/metrics` renders. */
+  metrics: Metrics;
+  /** Readiness, evaluated per `/readyz` request. */
+  readiness: () => Readiness;
+}
+
+/**
+ * The admin listener.
+ *
+ * @example
+ * ```ts ignore
+ * const admin = AdminServer.start({ hostname: "127.0.0.1", port: 8891, metrics,
+ *   readiness: () => readiness(pipeline, true) });
+ * await admin.close();
+ * ```
+ */
+export class AdminServer {
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+
+  private constructor(server: Deno.HttpServer<Deno.NetAddr>) {
+    this.#server = server;
+  }
+
+  /** Listens; throws {@linkcode StartupError} saying what to do when it cannot. */
+  static start(options: AdminOptions): AdminServer {
+    const where = `${options.hostname}:${options.port}`;
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen: () => {},
+        onError: (e) => {
+          log.error("admin request failed: {error}", { error: String(e) });
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, (req) => handle(req, options));
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new StartupError(
+          `cannot listen for admin requests on ${where}: address already in use (pick another --admin, or --admin off)`,
+        );
+      }
+      throw new StartupError(
+        `cannot listen for admin requests on ${where}: ${(e as Error).message}${
+          permissionHint(e, "net", where)
+        }`,
+      );
+    }
+    const admin = new AdminServer(server);
+    const a = admin.addr;
+    const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+    log.info("admin endpoints on http://{addr}/ (metrics, healthz, readyz)", {
+      addr: `${host}:${a.port}`,
+    });
+    return admin;
+  }
+
+  /** The bound address. */
+  get addr(): Deno.NetAddr {
+    return this.#server.addr;
+  }
+
+  /** Stops listening and ends open requests. */
+  async close(): Promise<void> {
+    await this.#server.shutdown();
+  }
+}
+
+function handle(req: Request, options: AdminOptions): Response {
+  const path = new URL(req.url).pathname;
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  }
+  const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
+    new Response(req.method === "HEAD" ? null : body, {
+      status,
+      headers: { "content-type": type, "cache-control": "no-store" },
+    });
+  switch (path) {
+    case "/metrics":
+      return text(options.metrics.render(), 200, METRICS_CONTENT_TYPE);
+    case "/healthz":
+      return text("ok\n");
+    case "/readyz": {
+      const r = options.readiness();
+      return r.ready ? text("ready\n") : text(`not ready\n${r.reasons.join("\n")}\n`, 503);
+    }
+    case "/":
+      return text("vmq-sidecar admin: /metrics /healthz /readyz\n");
+    default:
+      return text("not found: try /metrics, /healthz or /readyz\n", 404);
+  }
+}
+
+/**
+ * Registers the metrics the admin side adds: build info, start time, readiness, and per
+ * output whether its sink is connected.
+ */
+export function registerAdminMetrics(
+  m: Metrics,
+  version: string,
+  pipeline: Pipeline,
+  ready: () => Readiness,
+): void {
+  m.gauge("vmq_sidecar_build_info", "Always 1; the version is in the label.", ["version"])
+    .set([version], 1);
+  m.gauge("vmq_sidecar_start_time_seconds", "When the process started, in Unix seconds.")
+    .set([], Math.round(Date.now() - performance.now()) / 1000);
+  const readyGauge = m.gauge(
+    "vmq_sidecar_ready",
+    "1 when /readyz answers 200 (listening, every output connected and within its limits).",
+  );
+  const connected = m.gauge(
+    "vmq_sidecar_output_connected",
+    "1 when the output's destination is reachable (always 1 for outputs that cannot tell).",
+    ["output"],
+  );
+  m.onCollect(() => {
+    readyGauge.set([], ready().ready ? 1 : 0);
+    connected.values.clear();
+    for (const q of pipeline.queues) {
+      connected.set([q.sink.name], q.sink.connected && !q.sink.connected() ? 0 : 1);
+    }
+  });
+}
