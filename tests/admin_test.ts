@@ -1,0 +1,261 @@
+// The admin listener of the real main.ts: /metrics scraped during an end-to-end run and parsed
+// strictly, counters equal to what was sent (by hook); /healthz; /readyz flipping when an
+// output cannot keep up.
+import { assert, assertEquals } from "./_assert.ts";
+import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
+import { adminGet, fileLines, fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
+import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
+import { anyOf, field, frameOf } from "./_vectors.ts";
+
+const HOOKS = [
+  "on_register",
+  "on_register_failed",
+  "on_publish",
+  "on_subscribe",
+  "on_unsubscribe",
+  "on_deliver",
+  "on_delivery_complete",
+  "on_offline_message",
+  "on_client_wakeup",
+  "on_client_offline",
+  "on_client_gone",
+  "on_session_expired",
+  "on_message_drop",
+];
+
+Deno.test("the exposition parser accepts the format and rejects what the format forbids", () => {
+  const good = `# HELP a_total Things, with \\\\ and \\n.
+# TYPE a_total counter
+a_total{hook="x",path="a\\"b\\\\c\\nd"} 3
+a_total{hook="y"} 1e3
+# TYPE h_seconds histogram
+h_seconds_bucket{output="o",le="0.1"} 1
+h_seconds_bucket{output="o",le="+Inf"} 2
+h_seconds_sum{output="o"} 0.3
+h_seconds_count{output="o"} 2
+h_seconds_bucket{output="p",le="0.1"} 0
+h_seconds_bucket{output="p",le="+Inf"} 0
+h_seconds_sum{output="p"} 0
+h_seconds_count{output="p"} 0
+g NaN
+`;
+  const f = parseExposition(good);
+  assertEquals(f.get("a_total")?.help, "Things, with \\ and \n.");
+  assertEquals(valueOf(f, "a_total", { hook: "x", path: 'a"b\\c\nd' }), 3);
+  assertEquals(valueOf(f, "a_total", { hook: "y" }), 1000);
+  assertEquals(valueOf(f, "h_seconds_count", { output: "o" }), 2);
+  assertEquals(f.get("h_seconds")?.samples.length, 8);
+  const bad = [
+    "a 1", // no final newline
+    "a x\n",
+    'a{b="c} 1\n',
+    "a{b=c} 1\n",
+    'a{b="\\t"} 1\n',
+    "1a 1\n",
+    "a 1\nb 1\na 2\n",
+    "a 1\na 2\n",
+    "a 1\n# TYPE a counter\n",
+    "# TYPE a counter\n# TYPE a counter\n",
+    "# TYPE a thing\n",
+    '# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n',
+    '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+    '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n',
+    '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_count 2\n',
+    "a 1 x\n",
+  ];
+  for (const text of bad) {
+    let threw = false;
+    try {
+      parseExposition(text);
+    } catch (e) {
+      threw = e instanceof ExpositionError;
+    }
+    assert(threw, `accepted ${JSON.stringify(text)}`);
+  }
+});
+
+Deno.test("/metrics during an end-to-end run: counters equal what was sent, by hook", async () => {
+  const dir = await sidecarTempDir();
+  const out = `${dir}/events.jsonl`;
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--out",
+    `file:${out}`,
+  ]);
+  try {
+    // Before anything is sent: every hook present at 0, the sidecar ready.
+    const before = await scrape(s.adminPort);
+    for (const h of HOOKS) {
+      assertEquals(valueOf(before, "vmq_sidecar_events_received_total", { hook: h }), 0, h);
+    }
+    const stream = fixtureStream();
+    const conns = 3;
+    await Promise.all(Array.from({ length: conns }, () => sendChunks(s.port, [stream.bytes])));
+    // One frame of a type this build does not know, one that is not an Any at all.
+    const unknown = frameOf(anyOf("type.googleapis.com/eventssidecar.v1.OnAuthM5", field(1, 1)));
+    await sendChunks(s.port, [unknown]);
+    await sendChunks(s.port, [frameOf(Uint8Array.of(0x08))]);
+    const total = stream.events * conns;
+    await waitFor(() => fileLines(out).length === total, `${total} lines in ${out}`);
+    await waitFor(async () => {
+      const m = await scrape(s.adminPort);
+      return valueOf(m, "vmq_sidecar_connections_open") === 0 &&
+        valueOf(m, "vmq_sidecar_output_events_sent_total", { output: `file:${out}` }) === total;
+    }, "connections closed and events acknowledged");
+
+    const r = await adminGet(s.adminPort, "/metrics");
+    assertEquals(r.status, 200);
+    assert(r.type.startsWith("text/plain; version=0.0.4"), r.type);
+    const m = parseExposition(r.body);
+    for (const h of HOOKS) {
+      assertEquals(
+        valueOf(m, "vmq_sidecar_events_received_total", { hook: h }),
+        (stream.byHook[h] ?? 0) * conns,
+        h,
+      );
+    }
+    assertEquals(
+      valueOf(m, "vmq_sidecar_received_bytes_total"),
+      stream.bytes.length * conns + unknown.length + 5,
+    );
+    assertEquals(
+      valueOf(m, "vmq_sidecar_frames_rejected_total", { reason: "empty" }),
+      stream.empty * conns,
+    );
+    assertEquals(valueOf(m, "vmq_sidecar_frames_rejected_total", { reason: "unknown_type" }), 1);
+    assertEquals(
+      valueOf(m, "vmq_sidecar_frames_rejected_total", { reason: "malformed_envelope" }),
+      1,
+    );
+    assertEquals(
+      valueOf(m, "vmq_sidecar_connection_errors_total", { reason: "malformed_envelope" }),
+      1,
+    );
+    assertEquals(valueOf(m, "vmq_sidecar_connections_accepted_total"), conns + 2);
+    assertEquals(valueOf(m, "vmq_sidecar_connections_open"), 0);
+    const o = { output: `file:${out}` };
+    assertEquals(valueOf(m, "vmq_sidecar_output_events_sent_total", o), total);
+    assertEquals(valueOf(m, "vmq_sidecar_output_events_dropped_total", o), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_output_errors_total", o), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_output_retries_total", o), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_output_queue_events", o), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_output_queue_bytes", o), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_output_latency_seconds_count", o), total);
+    assertEquals(
+      valueOf(m, "vmq_sidecar_output_latency_seconds_bucket", { ...o, le: "+Inf" }),
+      total,
+    );
+    assert(valueOf(m, "vmq_sidecar_output_latency_seconds_sum", o)! > 0);
+    assert(valueOf(m, "vmq_sidecar_process_resident_memory_bytes")! > 1e6);
+    assertEquals(valueOf(m, "vmq_sidecar_ready"), 1);
+    assertEquals(valueOf(m, "vmq_sidecar_output_connected", o), 1);
+    assertEquals(valueOf(m, "vmq_sidecar_build_info", { version: "0.1.0" }), 1);
+
+    // Conventions: our prefix, HELP text, counters end in _total, units spelled out.
+    for (const f of m.values()) {
+      assert(f.name.startsWith("vmq_sidecar_"), f.name);
+      assert(f.help.length > 0, `${f.name} has no HELP`);
+      assert(f.type !== "untyped", `${f.name} has no TYPE`);
+      assertEquals(f.type === "counter", f.name.endsWith("_total"), f.name);
+      assert(!/_(ms|milliseconds|kb|mb|kib|mib)(_|$)/.test(f.name), `${f.name}: base units`);
+      if (f.type === "histogram") assert(f.name.endsWith("_seconds"), f.name);
+    }
+
+    const health = await adminGet(s.adminPort, "/healthz");
+    assertEquals([health.status, health.body], [200, "ok\n"]);
+    const ready = await adminGet(s.adminPort, "/readyz");
+    assertEquals([ready.status, ready.body], [200, "ready\n"]);
+    assertEquals((await adminGet(s.adminPort, "/nope")).status, 404);
+    assertEquals((await adminGet(s.adminPort, "/metrics", "POST")).status, 405);
+  } finally {
+    s.kill("SIGTERM");
+    const { code, stderr } = await s.wait();
+    assertEquals(code, 0, stderr);
+  }
+});
+
+Deno.test("/readyz turns 503 while an output's queue is full and 200 once it drains", async () => {
+  // stdout is a pipe nobody reads at first: its queue (64 KiB, the minimum) fills up.
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--queue-bytes",
+    "64KiB",
+  ]);
+  const stream = fixtureStream();
+  const copies = 40; // ~1.1 MiB of events: more than pipe buffer + queue
+  let sending: Promise<void> | undefined;
+  try {
+    assertEquals((await adminGet(s.adminPort, "/readyz")).status, 200);
+    sending = sendChunks(s.port, Array.from({ length: copies }, () => stream.bytes));
+    let body = "";
+    await waitFor(async () => {
+      const r = await adminGet(s.adminPort, "/readyz");
+      body = r.body;
+      return r.status === 503;
+    }, "/readyz 503");
+    assert(
+      /^not ready\noutput stdout: queue at \d+ of 65536 bytes \(reading paused\)/.test(body),
+      body,
+    );
+    assertEquals(valueOf(await scrape(s.adminPort), "vmq_sidecar_ready"), 0);
+    s.readStdout();
+    await sending;
+    await waitFor(
+      async () => (await adminGet(s.adminPort, "/readyz")).status === 200,
+      "/readyz 200",
+    );
+    await waitFor(
+      () => s.stdout().split("\n").filter(Boolean).length === copies * stream.events,
+      "every event on stdout",
+    );
+  } finally {
+    s.kill("SIGTERM");
+    const { code, stderr } = await s.wait();
+    await sending?.catch(() => {});
+    assertEquals(code, 0, stderr);
+  }
+});
+
+Deno.test("--admin off: no admin listener; an explicit --admin address in use: exit 1", async () => {
+  const s = await spawnSidecar(["--listen", "127.0.0.1:0", "--admin", "off"], { admin: false });
+  s.kill("SIGTERM");
+  const r = await s.wait();
+  assertEquals(r.code, 0, r.stderr);
+  assert(!r.stderr.includes("admin endpoints"), r.stderr);
+
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-P",
+        "--quiet",
+        "main.ts",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        `127.0.0.1:${taken.addr.port}`,
+      ],
+      cwd: new URL("../", import.meta.url),
+      stdin: "null",
+      stdout: "null",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assert(
+      stderr.includes(
+        `cannot listen for admin requests on 127.0.0.1:${taken.addr.port}: address already in use`,
+      ),
+      stderr,
+    );
+  } finally {
+    taken.close();
+  }
+});
