@@ -10,6 +10,7 @@ import type { Sink } from "../output.ts";
 import type { QueueOptions } from "../queue.ts";
 import { parseIntIn, parseSize } from "../config.ts";
 import { FileSink, StdoutSink } from "./file.ts";
+import { natsFactory } from "./nats.ts";
 
 /** A created output. */
 export interface CreatedSink {
@@ -89,6 +90,7 @@ const stdoutFactory: SinkFactory = {
 export const SINK_FACTORIES: Partial<Record<OutputKind, SinkFactory>> = {
   stdout: stdoutFactory,
   file: fileFactory,
+  nats: natsFactory,
 };
 
 /** The factory of `spec.kind`, or a ConfigError when this build has none. */

@@ -1,0 +1,109 @@
+// Private: the dead-letter file of the network outputs. Events a destination refuses for good
+// (an HTTP 4xx other than 429, a NATS message above the server's size limit) are appended here
+// as one JSON record per refused batch, counted, and only then acknowledged; they are never
+// silently dropped. A failed append rejects the send, so the queue retries the batch.
+import { getLogger } from "@logtape/logtape";
+import { permissionHint } from "../_permissions.ts";
+
+/** Default dead-letter file. */
+export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
+
+/** Events appended to a dead-letter file, by output name (for metrics and the summary). */
+export const deadLetteredEvents: Map<string, number> = new Map();
+
+const log = getLogger(["vmq_sidecar", "output"]);
+let logged = 0;
+
+/** Why and what a destination refused. */
+export interface DeadLetter {
+  /** Why, e.g. `HTTP 400 Bad Request` or `message of 2000000 bytes exceeds max_payload`. */
+  reason: string;
+  /** HTTP status, when there is one. */
+  status?: number;
+  /** The start of the destination's answer (at most 1 KiB), when there is one. */
+  response?: string;
+  /** Events in `body`. */
+  events: number;
+  /** Media type of `body`: `application/x-ndjson` or `application/x-protobuf`. */
+  contentType: string;
+  /** What was sent: JSON lines (kept as text) or protobuf frames (kept as base64). */
+  body: Uint8Array;
+  /** The NATS subject or Redis key, when there is one. */
+  destination?: string;
+}
+
+const utf8 = new TextDecoder();
+const enc = new TextEncoder();
+
+/** Appends refused batches of one output to a file. */
+export class DeadLetterFile {
+  /** The file. */
+  readonly path: string;
+  readonly #output: string;
+  #file: Deno.FsFile | undefined;
+
+  /** Dead letters of output `output` go to `path` (opened on first use). */
+  constructor(path: string, output: string) {
+    this.path = path;
+    this.#output = output;
+  }
+
+  /** Throws with what to do when this process may not write the file. */
+  checkPermission(): void {
+    const st = Deno.permissions.querySync({ name: "write", path: this.path });
+    if (st.state !== "granted") {
+      throw new Error(
+        `cannot write the dead-letter file ${this.path}${
+          permissionHint(new Deno.errors.NotCapable("Requires write access"), "write", this.path)
+        }; or set dead_letter=PATH to a permitted path`,
+      );
+    }
+  }
+
+  /** Appends one record (one line); counts its events. Rejects when the write fails. */
+  async append(d: DeadLetter): Promise<void> {
+    const record: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      output: this.#output,
+      reason: d.reason,
+    };
+    if (d.status !== undefined) record.status = d.status;
+    if (d.response !== undefined) record.response = d.response;
+    if (d.destination !== undefined) record.destination = d.destination;
+    record.events = d.events;
+    record.content_type = d.contentType;
+    if (d.contentType === "application/x-protobuf") record.body_base64 = d.body.toBase64();
+    else record.body = utf8.decode(d.body);
+    const line = enc.encode(JSON.stringify(record) + "\n");
+    try {
+      this.#file ??= await Deno.open(this.path, { append: true, create: true });
+      // One write per record where the OS allows it, so records of outputs sharing the file
+      // do not interleave.
+      for (let off = 0; off < line.length;) off += await this.#file.write(line.subarray(off));
+    } catch (e) {
+      this.#file?.close();
+      this.#file = undefined;
+      throw new Error(
+        `cannot append to the dead-letter file ${this.path}: ${(e as Error).message}${
+          permissionHint(e, "write", this.path)
+        }`,
+      );
+    }
+    deadLetteredEvents.set(this.#output, (deadLetteredEvents.get(this.#output) ?? 0) + d.events);
+    if (logged++ < 20) {
+      log.error("output {output}: {events} events refused ({reason}); written to {path}{more}", {
+        output: this.#output,
+        events: d.events,
+        reason: d.reason,
+        path: this.path,
+        more: logged === 20 ? "; further dead letters are only counted" : "",
+      });
+    }
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}

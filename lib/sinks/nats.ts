@@ -1,0 +1,426 @@
+/**
+ * NATS JetStream output: every event is published with a publish acknowledgement to a subject
+ * from a template (default `vmq.events.{hook}`), with a `Nats-Msg-Id` derived from the frame's
+ * bytes so that JetStream's duplicate window drops redeliveries after a retry. See
+ * docs/outputs.md.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import {
+  jetstream,
+  type JetStreamApiError,
+  type JetStreamClient,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import type { OutputSpec } from "../config.ts";
+import { ConfigError } from "../errors.ts";
+import type { FormatOptions } from "../format.ts";
+import { parseIntIn } from "../config.ts";
+import { forEachFrame, type FrameBatch, type Sink } from "../output.ts";
+import type { CreatedSink, SinkFactory } from "./mod.ts";
+import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "./_dead_letter.ts";
+import {
+  BATCH_OPTIONS,
+  batchOptions,
+  checkOptions,
+  EventEncoder,
+  eventId,
+  parseBool,
+  parseUrl,
+  publicName,
+  secretOption,
+} from "./_net.ts";
+import { NameTemplate } from "./_template.ts";
+
+const log = getLogger(["vmq_sidecar", "output", "nats"]);
+
+/** Default subject template. */
+export const DEFAULT_SUBJECT = "vmq.events.{hook}";
+
+/**
+ * Escapes a value for use as (part of) one NATS subject token, reversibly: `%`, `.`, `*`, `>`,
+ * whitespace and control characters become `%XX` (UTF-8 bytes, upper-case hex, as
+ * `encodeURIComponent` writes them) and the empty string becomes `%`. Undo with
+ * {@linkcode unescapeSubjectToken}.
+ *
+ * @example
+ * ```ts
+ * import { escapeSubjectToken } from "./nats.ts";
+ * escapeSubjectToken("a.b c"); // "a%2Eb%20c"
+ * escapeSubjectToken(""); // "%"
+ * ```
+ */
+export function escapeSubjectToken(value: string): string {
+  if (value === "") return "%";
+  return value.replace(/[%.*>\s\p{Cc}]/gu, (ch) => {
+    const c = ch.charCodeAt(0);
+    return c < 0x80 ? `%${c.toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(ch);
+  });
+}
+
+/** The value {@linkcode escapeSubjectToken} escaped. */
+export function unescapeSubjectToken(token: string): string {
+  return token === "%" ? "" : decodeURIComponent(token);
+}
+
+/** How to reach and authenticate to the server. */
+export interface NatsConnectOptions {
+  /** `host:port`. */
+  server: string;
+  /** User name (with `password`). */
+  user?: string;
+  /** Password. */
+  password?: string;
+  /** Token. */
+  token?: string;
+  /** TLS: `true` for the system roots, or the CA file to trust. */
+  tls?: true | { caFile: string };
+}
+
+/** Options of {@linkcode NatsSink}. */
+export interface NatsSinkOptions extends FormatOptions {
+  /** Name for logs and metrics (no secrets). */
+  name: string;
+  /** Connection. */
+  connection: NatsConnectOptions;
+  /** Subject template. */
+  subject: NameTemplate;
+  /** How long to wait for each publish acknowledgement, in ms. */
+  ackTimeoutMs: number;
+  /** Stream to create (capturing the template's subjects) when missing; none when undefined. */
+  createStream?: string;
+  /** Where events the server refuses for good (too large) go. */
+  deadLetter: DeadLetterFile;
+}
+
+/** Errors of the NATS output (the queue logs them and retries). */
+export class NatsOutputError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NatsOutputError";
+  }
+}
+
+const JS_MESSAGE_TOO_LARGE = 10054;
+
+/**
+ * Publishes events to JetStream. A batch is published pipelined (every publish issued, then
+ * every acknowledgement awaited); it resolves only when all were acknowledged, otherwise it
+ * rejects and the queue retries the whole batch, which the `Nats-Msg-Id` deduplicates.
+ *
+ * @example
+ * ```ts ignore
+ * const { sink } = await natsFactory.create(spec, "--out");
+ * ```
+ */
+export class NatsSink implements Sink {
+  /** `nats://host:port`. */
+  readonly name: string;
+  readonly #opts: NatsSinkOptions;
+  readonly #encoder: EventEncoder;
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
+  #up = false;
+  /** Settles when the current connection drops (in-flight acknowledgements are then lost). */
+  #down = Promise.withResolvers<void>();
+  #connecting: Promise<void> | undefined;
+  #closed = false;
+  #streamChecked = false;
+
+  /** Creates the sink; it connects on the first send. */
+  constructor(opts: NatsSinkOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#encoder = new EventEncoder(opts.name, opts);
+  }
+
+  /** Whether the connection to the server is up. */
+  connected(): boolean {
+    return this.#up;
+  }
+
+  /** Connects (once; later the client reconnects by itself). Throws when the server is down. */
+  async connect(): Promise<void> {
+    if (this.#nc && !this.#nc.isClosed()) return;
+    await (this.#connecting ??= this.#connect().finally(() => this.#connecting = undefined));
+  }
+
+  async #connect(): Promise<void> {
+    const c = this.#opts.connection;
+    const options: NodeConnectionOptions = {
+      servers: c.server,
+      name: "vmq-sidecar",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      reconnectJitter: 250,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+      user: c.user,
+      pass: c.password,
+      token: c.token,
+    };
+    if (c.tls) options.tls = c.tls === true ? {} : { caFile: c.tls.caFile };
+    let nc: NatsConnection;
+    try {
+      nc = await connect(options);
+    } catch (e) {
+      throw new NatsOutputError(`cannot connect to ${this.name}: ${describe(e)}`, { cause: e });
+    }
+    if (this.#closed) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    this.#js = jetstream(nc, { timeout: this.#opts.ackTimeoutMs });
+    this.#up = true;
+    log.info("output {output}: connected", { output: this.name });
+    this.#watch(nc);
+  }
+
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" && this.#up) {
+        this.#up = false;
+        this.#down.resolve();
+        this.#down = Promise.withResolvers<void>();
+        log.warn("output {output}: disconnected; reconnecting", { output: this.name });
+      } else if (s.type === "reconnect") {
+        this.#up = true;
+        log.info("output {output}: reconnected", { output: this.name });
+      }
+    }
+    this.#up = false; // closed
+    this.#down.resolve();
+  }
+
+  async #ensureStream(nc: NatsConnection): Promise<void> {
+    const name = this.#opts.createStream;
+    if (!name || this.#streamChecked) return;
+    const jsm = await jetstreamManager(nc, { timeout: this.#opts.ackTimeoutMs });
+    try {
+      await jsm.streams.info(name);
+    } catch (e) {
+      if ((e as Error).name !== "StreamNotFoundError") throw e;
+      const subjects = [streamSubjects(this.#opts.subject)];
+      await jsm.streams.add({ name, subjects });
+      log.info("output {output}: created stream {stream} for {subjects}", {
+        output: this.name,
+        stream: name,
+        subjects: subjects.join(" "),
+      });
+    }
+    this.#streamChecked = true;
+  }
+
+  /** Publishes every event of the batch and waits for all acknowledgements. */
+  async send(batch: FrameBatch): Promise<void> {
+    await this.connect();
+    const nc = this.#nc, js = this.#js;
+    if (!nc || !js) throw new NatsOutputError(`${this.name} is closed`);
+    // While the client reconnects it would buffer publishes; fail fast and let the queue back
+    // off instead, so nothing but the queue holds events.
+    if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
+    try {
+      await this.#ensureStream(nc);
+    } catch (e) {
+      throw new NatsOutputError(`${this.name}: cannot create stream: ${describe(e)}`, {
+        cause: e,
+      });
+    }
+    const enc = this.#encoder, subject = this.#opts.subject;
+    enc.begin(batch.bytes.length);
+    const acks: Promise<unknown>[] = [];
+    const sent: { subject: string; body: Uint8Array }[] = [];
+    forEachFrame(batch, (frame) => {
+      if (!enc.encode(frame)) return;
+      const subj = subject.render(enc.hook, frame);
+      sent.push({ subject: subj, body: enc.body });
+      acks.push(js.publish(subj, enc.body, { msgID: eventId(frame) }));
+    });
+    // A dropped connection loses the acknowledgements in flight: fail now rather than after
+    // the ack timeout; the retry is deduplicated by the message ids.
+    const results = await Promise.race([Promise.allSettled(acks), this.#down.promise]);
+    if (!results) {
+      throw new NatsOutputError(
+        `${this.name}: connection lost while waiting for ${acks.length} acknowledgements`,
+      );
+    }
+    let failed: unknown, failures = 0;
+    const tooLarge: number[] = [];
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") return;
+      if (isTooLarge(r.reason)) tooLarge.push(i);
+      else (failures++, failed ??= r.reason);
+    });
+    if (failures > 0) {
+      throw new NatsOutputError(
+        `${this.name}: ${failures} of ${acks.length} publishes not acknowledged: ${
+          describe(failed, sent[results.findIndex((r) => r.status === "rejected")]?.subject)
+        }`,
+        { cause: failed },
+      );
+    }
+    for (const i of tooLarge) {
+      await this.#opts.deadLetter.append({
+        reason: `message of ${sent[i].body.length} bytes exceeds the server's limit (${
+          nc.info?.max_payload ?? "?"
+        } bytes max_payload, or the stream's max_msg_size)`,
+        destination: sent[i].subject,
+        events: 1,
+        contentType: this.#opts.format === "json"
+          ? "application/x-ndjson"
+          : "application/x-protobuf",
+        body: this.#opts.format === "json" ? withNewline(sent[i].body) : sent[i].body,
+      });
+    }
+  }
+
+  /** Drains and closes the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#connecting?.catch(() => {});
+    const nc = this.#nc;
+    this.#nc = undefined;
+    this.#up = false;
+    this.#opts.deadLetter.close();
+    if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+  }
+}
+
+function withNewline(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1);
+  out.set(body);
+  out[body.length] = 0x0a;
+  return out;
+}
+
+function isTooLarge(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if (e.name === "InvalidArgumentError" && /max_payload/.test(e.message)) return true;
+  return e.name === "JetStreamApiError" && (e as JetStreamApiError).code === JS_MESSAGE_TOO_LARGE;
+}
+
+function describe(e: unknown, subject?: string): string {
+  if (!(e instanceof Error)) return String(e);
+  if (e.name === "JetStreamNotEnabled" || /no responders/i.test(e.message)) {
+    return `no JetStream stream captures subject ${subject ?? "(unknown)"} (create one, e.g.` +
+      ` nats stream add, or set create_stream=NAME)`;
+  }
+  const cause = e.cause instanceof Error && e.cause.message !== e.message
+    ? ` (${e.cause.message})`
+    : "";
+  return `${e.message}${cause}`;
+}
+
+/** The subjects a stream must capture for `template`: placeholders become wildcards. */
+export function streamSubjects(template: NameTemplate): string {
+  const hole = "\u0000";
+  const out: string[] = [];
+  for (const t of template.fill(hole).split(".")) {
+    if (t === hole) out.push("*");
+    else if (t.includes(hole)) {
+      out.push(">");
+      break;
+    } else out.push(t);
+  }
+  return out.join(".");
+}
+
+const KNOWN = [
+  "subject",
+  "user",
+  "password",
+  "password_env",
+  "token",
+  "token_env",
+  "tls",
+  "tls_ca",
+  "create_stream",
+  "ack_timeout_ms",
+  "dead_letter",
+  ...BATCH_OPTIONS,
+];
+
+function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
+  checkOptions(spec, key, KNOWN);
+  const url = parseUrl(key, spec.target, "nats://127.0.0.1:4222");
+  if (url.pathname !== "" && url.pathname !== "/") {
+    throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);
+  }
+  const o = spec.options;
+  const subject = new NameTemplate(
+    `${key} subject`,
+    o.subject ?? DEFAULT_SUBJECT,
+    escapeSubjectToken,
+  );
+  const sample = subject.fill("x");
+  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/u.test(sample)) {
+    throw new ConfigError(
+      `${key} subject`,
+      `${JSON.stringify(subject.source)} is not a valid subject to publish to: tokens separated` +
+        ` by single dots, no spaces, no * or > wildcards`,
+    );
+  }
+  const user = o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  const password = secretOption(spec, key, "password") ??
+    (url.password ? decodeURIComponent(url.password) : undefined);
+  const token = secretOption(spec, key, "token");
+  if (token !== undefined && user !== undefined) {
+    throw new ConfigError(`${key} token`, "give a token or a user and password, not both");
+  }
+  if (password !== undefined && user === undefined) {
+    throw new ConfigError(`${key} password`, "a password needs user=NAME");
+  }
+  const tls = o.tls_ca !== undefined
+    ? { caFile: o.tls_ca }
+    : parseBool(`${key} tls`, o.tls, false) || undefined;
+  const createStream = o.create_stream;
+  if (createStream !== undefined && !/^[A-Za-z0-9_-]+$/.test(createStream)) {
+    throw new ConfigError(
+      `${key} create_stream`,
+      `expected a stream name of letters, digits, - and _, got ${JSON.stringify(createStream)}`,
+    );
+  }
+  const name = publicName(url);
+  return {
+    name,
+    format: spec.format,
+    payload: spec.payload,
+    connection: {
+      server: `${url.hostname}:${url.port || "4222"}`,
+      user,
+      password,
+      token,
+      tls,
+    },
+    subject,
+    ackTimeoutMs: o.ack_timeout_ms === undefined
+      ? 5000
+      : parseIntIn(`${key} ack_timeout_ms`, o.ack_timeout_ms, 100, 600_000),
+    createStream,
+    deadLetter: new DeadLetterFile(o.dead_letter ?? DEFAULT_DEAD_LETTER, name),
+  };
+}
+
+/** Factory of `nats://` outputs. */
+export const natsFactory: SinkFactory = {
+  validate(spec, key) {
+    natsOptions(spec, key);
+    batchOptions(spec, key, NATS_BATCH);
+  },
+  async create(spec, key): Promise<CreatedSink> {
+    const opts = natsOptions(spec, key);
+    opts.deadLetter.checkPermission();
+    const sink = new NatsSink(opts);
+    // A server that is down at startup is not fatal: the queue keeps the events and retries.
+    await sink.connect().catch((e) => {
+      log.warn("output {output}: {error}; will retry", { output: sink.name, error: e.message });
+    });
+    return { sink, queue: batchOptions(spec, key, NATS_BATCH) };
+  },
+};
+
+const NATS_BATCH = { events: 1000, bytes: 256 * 1024, lingerMs: 0 };

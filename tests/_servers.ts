@@ -1,0 +1,229 @@
+// Test helper: real nats-server (JetStream) and redis-server processes on free loopback ports,
+// each with its own temp directory; stop and restart them on the same port mid-test.
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A server process the test controls. */
+export interface TestServer {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** Its working/storage directory. */
+  readonly dir: string;
+  /** Whether the process runs. */
+  readonly running: boolean;
+  /** Everything the process logged so far (all runs). */
+  log(): string;
+  /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<void>;
+  /** Starts it again on the same port and directory; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Stops it and removes its directory. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface Spec {
+  cmd: string;
+  args: (port: number, dir: string) => string[];
+  /** A log line that says the server is ready. */
+  ready: RegExp;
+}
+
+async function startServer(spec: Spec, port = freePort()): Promise<TestServer> {
+  const dir = await Deno.makeTempDir({ prefix: `vmq-sidecar-${spec.cmd}-` });
+  let proc: Deno.ChildProcess | undefined;
+  let text = "";
+  let drained: Promise<void> = Promise.resolve();
+  const start = async () => {
+    if (proc) throw new Error(`${spec.cmd} already runs`);
+    const from = text.length;
+    const p = new Deno.Command(spec.cmd, {
+      args: spec.args(port, dir),
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    proc = p;
+    const read = async (s: ReadableStream<Uint8Array>) => {
+      const dec = new TextDecoder();
+      for await (const c of s) text += dec.decode(c, { stream: true });
+    };
+    drained = Promise.all([read(p.stdout), read(p.stderr)]).then(() => {});
+    let exited = false;
+    p.status.then(() => exited = true);
+    const until = Date.now() + 20_000;
+    while (!spec.ready.test(text.slice(from)) || !await accepts(port)) {
+      if (exited || Date.now() > until) {
+        await stop("SIGKILL");
+        throw new Error(`${spec.cmd} on port ${port} did not start:\n${text.slice(from)}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+    const p = proc;
+    if (!p) return;
+    try {
+      p.kill(signal);
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* exited */ }
+    }, 5000);
+    await p.status;
+    clearTimeout(timer);
+    await drained;
+    proc = undefined;
+  };
+  await start();
+  return {
+    port,
+    dir,
+    get running() {
+      return proc !== undefined;
+    },
+    log: () => text,
+    stop,
+    start,
+    async [Symbol.asyncDispose]() {
+      await stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+async function accepts(port: number): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Extra nats-server settings. */
+export interface NatsServerOptions {
+  /** Written to a config file passed with `-c` (e.g. `max_payload: 4096`). */
+  config?: string;
+  /** Extra command-line arguments (e.g. `["--auth", "secret"]`). */
+  args?: string[];
+  /** Port (default: a free one). */
+  port?: number;
+}
+
+/** Starts `nats-server -js` on a free port with its store in a temp directory. */
+export function startNats(options: NatsServerOptions = {}): Promise<TestServer> {
+  return startServer({
+    cmd: "nats-server",
+    args: (port, dir) => {
+      const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", `${dir}/js`];
+      if (options.config !== undefined) {
+        Deno.writeTextFileSync(`${dir}/nats.conf`, options.config);
+        args.push("-c", `${dir}/nats.conf`);
+      }
+      return [...args, ...(options.args ?? [])];
+    },
+    ready: /Server is ready/,
+  }, options.port);
+}
+
+/** Starts `redis-server` on a free port: no persistence unless `args` enable it. */
+export function startRedis(args: string[] = []): Promise<TestServer> {
+  return startServer({
+    cmd: "redis-server",
+    args: (port, dir) => [
+      "--port",
+      String(port),
+      "--dir",
+      dir,
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      ...args,
+    ],
+    ready: /Ready to accept connections/,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading back what arrived, with the same client libraries a consumer would use.
+
+/** A message stored in a JetStream stream. */
+export interface StoredEvent {
+  /** Stream sequence. */
+  seq: number;
+  /** Subject. */
+  subject: string;
+  /** Payload. */
+  data: Uint8Array;
+  /** `Nats-Msg-Id` header. */
+  msgId: string | undefined;
+}
+
+/** Connects a NATS client to the test server on `port` (the caller closes it). */
+export function natsClient(port: number): Promise<NatsConnection> {
+  return connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: -1 });
+}
+
+/**
+ * Messages in `stream` now: 0 when it does not exist yet or the server does not answer (e.g.
+ * while it restarts), for polling.
+ */
+export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 1000 });
+    return (await jsm.streams.info(stream)).state.messages;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every message of `stream`, in sequence order. */
+export async function streamEvents(nc: NatsConnection, stream: string): Promise<StoredEvent[]> {
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info(stream);
+  const out: StoredEvent[] = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    if (!m) continue;
+    out.push({ seq: m.seq, subject: m.subject, data: m.data, msgId: m.header?.get("Nats-Msg-Id") });
+  }
+  return out;
+}
+
+/** Creates stream `name` capturing `subjects` (file storage). */
+export async function addStream(nc: NatsConnection, name: string, subjects: string[]) {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name, subjects });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test traffic.
+
+/**
+ * `n` distinct on_publish frames (client_id `<tag>-<i>`, ~300-500 bytes each) as wire bytes,
+ * for counting what arrived: each event's client_id says which one it is.
+ */
+export function distinctFrames(tag: string, n: number): Uint8Array[] {
+  const template = fixtureVectors().find((v) => v.name === "027_on_publish_typical")!;
+  return Array.from({ length: n }, (_, i) =>
+    frameOf(eventBody("on_publish", {
+      ...template.expected.event,
+      client_id: `${tag}-${i}`,
+      payload: new Uint8Array(64 + (i % 200)).fill(0x41 + (i % 26)),
+    })));
+}

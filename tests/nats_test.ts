@@ -1,0 +1,311 @@
+// NATS JetStream output, end to end: the real main.ts (default permissions) receives the
+// fixture frames over TCP and publishes them to a real nats-server -js; the test reads the
+// stream back with the NATS client library.
+import { assert, assertEquals } from "./_assert.ts";
+import { eventBody, fixtureVectors, frameOf, toOurJson, type Vector } from "./_vectors.ts";
+import { sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import { fixtureStream } from "./_ops.ts";
+import { connect } from "@nats-io/transport-node";
+import {
+  addStream,
+  distinctFrames,
+  natsClient,
+  startNats,
+  type StoredEvent,
+  streamCount,
+  streamEvents,
+} from "./_servers.ts";
+
+const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
+const utf8 = new TextDecoder();
+
+/** SHA-256 of the frame's Any bytes, first 128 bits in hex (what docs/outputs.md promises). */
+async function msgIdOf(body: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", body.slice()));
+  return [...d.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The subject-token escaping as docs/outputs.md states it, written independently. */
+function escapeToken(v: string): string {
+  if (v === "") return "%";
+  let out = "";
+  for (const ch of v) {
+    if (/[%.*>\s]/u.test(ch) || /\p{Cc}/u.test(ch)) {
+      for (const b of new TextEncoder().encode(ch)) {
+        out += "%" + b.toString(16).toUpperCase().padStart(2, "0");
+      }
+    } else out += ch;
+  }
+  return out;
+}
+
+async function stopSidecar(s: Awaited<ReturnType<typeof startSidecar>>): Promise<string> {
+  s.kill("SIGTERM");
+  const r = await s.wait();
+  assertEquals(r.code, 0, r.stderr);
+  return r.stderr;
+}
+
+Deno.test("nats: every fixture event arrives once, in order, with subject vmq.events.<hook>, JSON body and Nats-Msg-Id", async () => {
+  await using nats = await startNats();
+  const sidecar = await startSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "off",
+    "--out",
+    `nats://127.0.0.1:${nats.port}?create_stream=VMQ`,
+  ], { stdout: "null" });
+  const nc = await natsClient(nats.port);
+  try {
+    const stream = fixtureStream();
+    await sendChunks(sidecar.port, [stream.bytes]);
+    const want = events();
+    assertEquals(want.length, stream.events);
+    await waitFor(async () => await streamCount(nc, "VMQ") >= want.length, "all events in VMQ");
+    const stderr = await stopSidecar(sidecar);
+    const got = await streamEvents(nc, "VMQ");
+    assertEquals(got.length, want.length, "exactly one message per event");
+    for (const [i, v] of want.entries()) {
+      const m = got[i];
+      assertEquals(m.subject, `vmq.events.${v.expected.hook}`, v.name);
+      assertEquals(JSON.parse(utf8.decode(m.data)), toOurJson(v.expected), v.name);
+      assertEquals(m.msgId, await msgIdOf(v.body), v.name);
+    }
+    assert(/created stream VMQ for vmq\.events\.\*/.test(stderr), stderr);
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("nats: format=protobuf publishes the Any bytes unchanged (round trip)", async () => {
+  await using nats = await startNats();
+  const nc = await natsClient(nats.port);
+  try {
+    await addStream(nc, "RAW", ["raw.>"]);
+    const sidecar = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}?format=protobuf&subject=raw.{hook}`,
+    ], { stdout: "null" });
+    await sendChunks(sidecar.port, [fixtureStream().bytes]);
+    const want = events();
+    await waitFor(async () => await streamCount(nc, "RAW") >= want.length, "all events in RAW");
+    await stopSidecar(sidecar);
+    const got = await streamEvents(nc, "RAW");
+    assertEquals(got.length, want.length);
+    for (const [i, v] of want.entries()) {
+      assertEquals(got[i].subject, `raw.${v.expected.hook}`, v.name);
+      assertEquals(got[i].data, v.body, v.name);
+    }
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("nats: {mountpoint} and {client_id} are escaped reversibly into single subject tokens", async () => {
+  await using nats = await startNats();
+  const nc = await natsClient(nats.port);
+  try {
+    await addStream(nc, "BYCLIENT", ["c.>"]);
+    const template = fixtureVectors().find((v) => v.name === "001_on_register_typical")!;
+    const odd = ["a.b c*>%", "", "tab\there", "ünï.cödé", "%2E", "new\nline", "x\u00a0y"];
+    const crafted = odd.map((id, i) =>
+      frameOf(eventBody("on_register", {
+        ...template.expected.event,
+        mountpoint: i % 2 ? "" : `mp.${i}`,
+        client_id: id,
+      }))
+    );
+    const sidecar = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}?subject=c.{mountpoint}.{client_id}.{hook}`,
+    ], { stdout: "null" });
+    const fixtures = events();
+    await sendChunks(sidecar.port, [fixtureStream().bytes, ...crafted]);
+    const total = fixtures.length + crafted.length;
+    await waitFor(async () => await streamCount(nc, "BYCLIENT") >= total, "all events");
+    await stopSidecar(sidecar);
+    const got = await streamEvents(nc, "BYCLIENT");
+    assertEquals(got.length, total);
+    const expected = [
+      ...fixtures.map((v) => v.expected.event!),
+      ...odd.map((id, i) => ({ mountpoint: i % 2 ? "" : `mp.${i}`, client_id: id })),
+    ];
+    const hooks = [...fixtures.map((v) => v.expected.hook!), ...odd.map(() => "on_register")];
+    got.forEach((m: StoredEvent, i) => {
+      const e = expected[i];
+      assertEquals(
+        m.subject,
+        `c.${escapeToken(e.mountpoint)}.${escapeToken(e.client_id)}.${hooks[i]}`,
+        `event ${i}`,
+      );
+      // Reversible: four tokens, each decoding back to the value.
+      const tokens = m.subject.split(".");
+      assertEquals(tokens.length, 4, m.subject);
+      const unescape = (t: string) => (t === "%" ? "" : decodeURIComponent(t));
+      assertEquals([unescape(tokens[1]), unescape(tokens[2])], [e.mountpoint, e.client_id]);
+    });
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("nats: server stopped mid-stream and restarted: every event stored exactly once (Nats-Msg-Id dedupe)", async () => {
+  await using nats = await startNats();
+  const nc = await natsClient(nats.port);
+  try {
+    await addStream(nc, "EV", ["vmq.events.>"]);
+    const sidecar = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}`,
+    ], { stdout: "null" });
+    const n = 4000;
+    const frames = distinctFrames("r", n);
+    // First half in small writes; stop the server while the sidecar is publishing.
+    const first = frames.slice(0, n / 2);
+    const sending = (async () => {
+      for (let i = 0; i < first.length; i += 50) {
+        await sendChunks(sidecar.port, first.slice(i, i + 50));
+      }
+    })();
+    await waitFor(async () => await streamCount(nc, "EV") >= 200, "some events stored");
+    await nats.stop();
+    await sending;
+    // Second half while the server is down: the sidecar's queue keeps them.
+    await sendChunks(sidecar.port, frames.slice(n / 2));
+    await new Promise((r) => setTimeout(r, 500)); // let a few retries fail
+    await nats.start();
+    await waitFor(async () => await streamCount(nc, "EV") >= n, `${n} events stored`, 60_000);
+    const stderr = await stopSidecar(sidecar);
+    const got = await streamEvents(nc, "EV");
+    const ids = got.map((m) => JSON.parse(utf8.decode(m.data)).client_id as string);
+    assertEquals(got.length, n, "stored messages (duplicates would make this larger)");
+    assertEquals(new Set(ids).size, n, "distinct events");
+    for (let i = 0; i < n; i++) assert(ids.includes(`r-${i}`), `r-${i} missing`);
+    // Logged once per state change, not per event or per retry.
+    const failed = stderr.match(/failed, retrying/g)?.length ?? 0;
+    const recovered = stderr.match(/recovered after/g)?.length ?? 0;
+    assert(
+      failed >= 1 && failed === recovered,
+      `failed ${failed}, recovered ${recovered}:\n${stderr}`,
+    );
+    assert(failed <= 3, `too many failure logs (${failed}):\n${stderr}`);
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("nats: an event above the server's max_payload goes to the dead-letter file, the rest to the stream", async () => {
+  await using nats = await startNats({ config: "max_payload: 1024\n" });
+  const dir = await sidecarTempDir();
+  const nc = await natsClient(nats.port);
+  try {
+    await addStream(nc, "EV", ["vmq.events.>"]);
+    const deadLetter = `${dir}/dead.ndjson`;
+    const sidecar = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}?dead_letter=${deadLetter}`,
+    ], { stdout: "null" });
+    await sendChunks(sidecar.port, [fixtureStream().bytes]);
+    const want = events();
+    const dead = () => {
+      try {
+        return Deno.readTextFileSync(deadLetter).split("\n").filter(Boolean).map((l) =>
+          JSON.parse(l)
+        );
+      } catch {
+        return [];
+      }
+    };
+    await waitFor(
+      async () => await streamCount(nc, "EV") + dead().length >= want.length,
+      "every event stored or dead-lettered",
+    );
+    await stopSidecar(sidecar);
+    const stored = (await streamEvents(nc, "EV")).map((m) => JSON.parse(utf8.decode(m.data)));
+    const refused = dead();
+    assert(refused.length >= 1, "some fixture events exceed 1024 bytes");
+    for (const r of refused) {
+      assertEquals(r.events, 1);
+      assertEquals(r.content_type, "application/x-ndjson");
+      assertEquals(r.output, `nats://127.0.0.1:${nats.port}`);
+      assert(/max_payload/.test(r.reason), r.reason);
+      assert(new TextEncoder().encode(r.body).length > 900, "only large events are refused");
+      assert(r.body.endsWith("\n"));
+    }
+    const all = [...stored, ...refused.map((r) => JSON.parse(r.body))];
+    assertEquals(all.length, want.length, "nothing lost, nothing twice");
+    const key = (e: unknown): string =>
+      JSON.stringify(
+        e,
+        (_, v) =>
+          v && typeof v === "object" && !Array.isArray(v)
+            ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+            : v,
+      );
+    assertEquals(
+      new Set(all.map(key)),
+      new Set(want.map((v) => key(toOurJson(v.expected)))),
+    );
+  } finally {
+    await nc.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("nats: token and user/password come from VMQ_SIDECAR_* variables; no secret in names or logs", async () => {
+  const token = "tok-3c1f-secret", password = "pw-9a7e-secret";
+  for (
+    const [args, query, env] of [
+      [["--auth", token], "token_env=VMQ_SIDECAR_NATS_TOKEN", { VMQ_SIDECAR_NATS_TOKEN: token }],
+      [
+        ["--user", "relay", "--pass", password],
+        "user=relay&password_env=VMQ_SIDECAR_NATS_PASSWORD",
+        { VMQ_SIDECAR_NATS_PASSWORD: password },
+      ],
+    ] as const
+  ) {
+    await using nats = await startNats({ args: [...args] });
+    const nc = await connect({
+      servers: `127.0.0.1:${nats.port}`,
+      ...(args[0] === "--auth" ? { token } : { user: "relay", pass: password }),
+    });
+    try {
+      await addStream(nc, "EV", ["vmq.events.>"]);
+      const sidecar = await startSidecar([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "off",
+        "--log-level",
+        "debug",
+        "--out",
+        `nats://127.0.0.1:${nats.port}?${query}`,
+      ], { stdout: "null", env });
+      const frames = distinctFrames("a", 10);
+      await sendChunks(sidecar.port, frames);
+      await waitFor(async () => await streamCount(nc, "EV") >= 10, "10 events stored");
+      const stderr = await stopSidecar(sidecar);
+      assert(!stderr.includes("secret"), stderr);
+      assert(stderr.includes(`nats://127.0.0.1:${nats.port}`), stderr);
+    } finally {
+      await nc.close();
+    }
+  }
+});
