@@ -2,6 +2,8 @@
 // each with its own temp directory; stop and restart them on the same port mid-test.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { createClient, RESP_TYPES } from "@redis/client";
+import { Buffer } from "node:buffer";
 import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */
@@ -209,6 +211,49 @@ export async function streamEvents(nc: NatsConnection, stream: string): Promise<
 export async function addStream(nc: NatsConnection, name: string, subjects: string[]) {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name, subjects });
+}
+
+/** A stream entry as read back with XRANGE (field values as raw bytes). */
+export interface StreamEntry {
+  /** Entry id (`ms-seq`). */
+  id: string;
+  /** Fields. */
+  fields: Record<string, Uint8Array>;
+}
+
+/** A Redis client connected to the test server on `port` (database `db`); the caller closes it. */
+export async function redisClient(port: number, db = 0, password?: string) {
+  const client = createClient({
+    socket: { host: "127.0.0.1", port, reconnectStrategy: 100 },
+    database: db,
+    password,
+    RESP: 2,
+    maintNotifications: "disabled",
+  }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  client.on("error", () => {}); // reconnects while a test restarts the server
+  await client.connect();
+  return client;
+}
+
+type Client = Awaited<ReturnType<typeof redisClient>>;
+
+/** Every entry of stream `key` in order (none when it does not exist). */
+export async function xrange(client: Client, key: string): Promise<StreamEntry[]> {
+  const raw = await client.sendCommand(["XRANGE", key, "-", "+"]) as [Buffer, Buffer[]][];
+  return raw.map(([id, kv]) => {
+    const fields: Record<string, Uint8Array> = {};
+    for (let i = 0; i < kv.length; i += 2) fields[kv[i].toString()] = new Uint8Array(kv[i + 1]);
+    return { id: id.toString(), fields };
+  });
+}
+
+/** XLEN of `key`, or 0 while the server does not answer (for polling). */
+export async function xlen(client: Client, key: string): Promise<number> {
+  try {
+    return Number(await client.sendCommand(["XLEN", key]));
+  } catch {
+    return 0;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

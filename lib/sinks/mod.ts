@@ -11,6 +11,7 @@ import type { QueueOptions } from "../queue.ts";
 import { parseIntIn, parseSize } from "../config.ts";
 import { FileSink, StdoutSink } from "./file.ts";
 import { natsFactory } from "./nats.ts";
+import { redisFactory } from "./redis.ts";
 
 /** A created output. */
 export interface CreatedSink {
@@ -91,6 +92,7 @@ export const SINK_FACTORIES: Partial<Record<OutputKind, SinkFactory>> = {
   stdout: stdoutFactory,
   file: fileFactory,
   nats: natsFactory,
+  redis: redisFactory,
 };
 
 /** The factory of `spec.kind`, or a ConfigError when this build has none. */
