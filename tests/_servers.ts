@@ -272,3 +272,75 @@ export function distinctFrames(tag: string, n: number): Uint8Array[] {
       payload: new Uint8Array(64 + (i % 200)).fill(0x41 + (i % 26)),
     })));
 }
+
+// ---------------------------------------------------------------------------------------------
+// An HTTP receiver (webhook endpoint) in the test process.
+
+/** A request the receiver got. */
+export interface Received {
+  /** Request URL. */
+  url: string;
+  /** Headers (lower-case names). */
+  headers: Headers;
+  /** Body bytes. */
+  body: Uint8Array;
+  /** performance.now() when it arrived. */
+  at: number;
+  /** The status answered. */
+  status: number;
+}
+
+/** A webhook endpoint on 127.0.0.1. */
+export interface Receiver {
+  /** Its port. */
+  readonly port: number;
+  /** Requests so far, in arrival order. */
+  readonly requests: Received[];
+  /** Stops listening (in-flight requests finish). */
+  stop(): Promise<void>;
+  /** Listens again on the same port. */
+  start(): void;
+  /** Stops. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts an HTTP receiver; `answer` picks the response for each request (its index counts
+ * every request, including those answered with an error status).
+ */
+export function startReceiver(
+  answer: (index: number, req: Request) => Response = () => new Response(null, { status: 204 }),
+  port = 0,
+): Receiver {
+  const requests: Received[] = [];
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const start = () => {
+    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
+      const body = new Uint8Array(await req.arrayBuffer());
+      const res = answer(requests.length, req);
+      requests.push({
+        url: req.url,
+        headers: req.headers,
+        body,
+        at: performance.now(),
+        status: res.status,
+      });
+      return res;
+    });
+    port = server.addr.port;
+  };
+  start();
+  const stop = async () => {
+    await server?.shutdown();
+    server = undefined;
+  };
+  return {
+    get port() {
+      return port;
+    },
+    requests,
+    stop,
+    start,
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -10,6 +10,7 @@ import type { Sink } from "../output.ts";
 import type { QueueOptions } from "../queue.ts";
 import { parseIntIn, parseSize } from "../config.ts";
 import { FileSink, StdoutSink } from "./file.ts";
+import { httpFactory } from "./http.ts";
 import { natsFactory } from "./nats.ts";
 import { redisFactory } from "./redis.ts";
 
@@ -93,6 +94,7 @@ export const SINK_FACTORIES: Partial<Record<OutputKind, SinkFactory>> = {
   file: fileFactory,
   nats: natsFactory,
   redis: redisFactory,
+  http: httpFactory,
 };
 
 /** The factory of `spec.kind`, or a ConfigError when this build has none. */
