@@ -2,7 +2,14 @@
 // TCP and POSTs them to a receiver in this test (Deno.serve on 127.0.0.1).
 import { assert, assertEquals } from "./_assert.ts";
 import { concat, fixtureVectors, toOurJson, type Vector } from "./_vectors.ts";
-import { jsonLines, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import {
+  jsonLines,
+  runSidecar,
+  sendChunks,
+  sidecarTempDir,
+  startSidecar,
+  waitFor,
+} from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
 import { distinctFrames, freePort, type Received, startReceiver } from "./_servers.ts";
 
@@ -173,4 +180,31 @@ Deno.test("http: receiver down at start, then stopped mid-stream and restarted: 
   for (let i = 0; i < n; i++) assert(got.has(`x-${i}`), `x-${i} missing`);
   console.log(`http restart: ${all.length} events received for ${n}, ${all.length - n} duplicates`);
   assert((stderr.match(/cannot reach the server/g)?.length ?? 0) <= 2, stderr);
+});
+
+Deno.test("http: bad options exit 2 with one line naming the option", async () => {
+  const bad: [string, RegExp][] = [
+    [
+      "http://127.0.0.1:9/?header.Content-Type=text/plain",
+      /header\.Content-Type: Content-Type is set by the sidecar/,
+    ],
+    ["http://127.0.0.1:9/?header.Bad%20Name=x", /invalid header name "Bad Name"/],
+    [
+      "http://127.0.0.1:9/?header_env.Authorization=SECRET_X",
+      /header_env\.Authorization: .*rename SECRET_X/,
+    ],
+    [
+      "http://127.0.0.1:9/?headers=x",
+      /headers: unknown option for http output; accepted: timeout_ms,.*header\.NAME/,
+    ],
+    ["http://127.0.0.1:9/?batch_events=0", /batch_events: expected a whole number from 1/],
+    ["http://127.0.0.1:9/?linger_ms=forever", /linger_ms: expected a whole number/],
+    ["http://127.0.0.1:9/?tls_ca=/x.pem", /tls_ca: tls_ca needs an https:\/\/ URL/],
+  ];
+  for (const [out, message] of bad) {
+    const r = await runSidecar(["--listen", "127.0.0.1:0", "--out", out]);
+    assertEquals(r.code, 2, `${out}: ${r.stderr}`);
+    assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert(message.test(r.stderr), `${out}: ${r.stderr}`);
+  }
 });

@@ -3,7 +3,7 @@
 // stream back with the NATS client library.
 import { assert, assertEquals } from "./_assert.ts";
 import { eventBody, fixtureVectors, frameOf, toOurJson, type Vector } from "./_vectors.ts";
-import { sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -309,4 +309,46 @@ Deno.test("nats: token and user/password come from VMQ_SIDECAR_* variables; no s
       await nc.close();
     }
   }
+});
+
+const BAD_NATS: [string, RegExp][] = [
+  [
+    "nats://127.0.0.1:4222?subject=vmq.*.{hook}",
+    /subject: "vmq\.\*\.\{hook\}" is not a valid subject/,
+  ],
+  ["nats://127.0.0.1:4222?subject=vmq..{hook}", /subject: .* is not a valid subject/],
+  ["nats://127.0.0.1:4222?subject=vmq.{topic}", /subject: unknown placeholder \{topic\}/],
+  ["nats://127.0.0.1:4222?stream=x", /stream: unknown option for nats output; accepted: subject,/],
+  [
+    "nats://127.0.0.1:4222?token_env=HOME",
+    /token_env: .*only environment variables named VMQ_SIDECAR_\*; rename HOME/,
+  ],
+  [
+    "nats://127.0.0.1:4222?token_env=VMQ_SIDECAR_UNSET_91",
+    /token_env: environment variable VMQ_SIDECAR_UNSET_91 is not set/,
+  ],
+  ["nats://127.0.0.1:4222?password=x", /password: a password needs user=NAME/],
+  ["nats://127.0.0.1:4222?create_stream=a.b", /create_stream: expected a stream name/],
+  ["nats://127.0.0.1:4222/sub", /a nats:\/\/ URL has no path/],
+  ["nats://127.0.0.1:4222?ack_timeout_ms=5", /ack_timeout_ms: expected a whole number from 100/],
+];
+
+Deno.test("nats: bad options exit 2 with one line naming the option", async () => {
+  for (const [out, message] of BAD_NATS) {
+    const r = await runSidecar(["--listen", "127.0.0.1:0", "--out", out]);
+    assertEquals(r.code, 2, `${out}: ${r.stderr}`);
+    assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert(message.test(r.stderr), `${out}: ${r.stderr}`);
+  }
+});
+
+Deno.test("nats: a dead_letter path outside the permitted directories fails at startup (exit 1, names --allow-write)", async () => {
+  const r = await runSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--out",
+    "nats://127.0.0.1:4222?dead_letter=/root/dead.ndjson",
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assert(/dead-letter file \/root\/dead\.ndjson.*--allow-write/s.test(r.stderr), r.stderr);
 });

@@ -3,7 +3,7 @@
 // Redis client library.
 import { assert, assertEquals } from "./_assert.ts";
 import { fixtureVectors, toOurJson, type Vector } from "./_vectors.ts";
-import { sendChunks, startSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sendChunks, startSidecar, waitFor } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
 import { distinctFrames, redisClient, startRedis, xlen, xrange } from "./_servers.ts";
 import { HOOKS } from "../lib/hooks.ts";
@@ -162,5 +162,22 @@ Deno.test("redis: password from a VMQ_SIDECAR_* variable (requirepass); never in
     assert(stderr.includes(`redis://127.0.0.1:${redis.port}/0`), stderr);
   } finally {
     client.destroy();
+  }
+});
+
+Deno.test("redis: bad options exit 2 with one line naming the option", async () => {
+  const bad: [string, RegExp][] = [
+    ["redis://127.0.0.1:6379/abc", /the path of a redis:\/\/ URL is the database number/],
+    ["redis://127.0.0.1:6379?maxlen=0", /maxlen: expected a whole number from 1/],
+    ["redis://127.0.0.1:6379?key=x:{payload}", /key: unknown placeholder \{payload\}/],
+    ["redis://127.0.0.1:6379?tls_ca=/etc/ssl/ca.pem", /tls_ca: tls_ca needs a rediss:\/\/ URL/],
+    ["redis://127.0.0.1:6379?db=1", /db: unknown option for redis output; accepted: key,/],
+    ["redis://127.0.0.1:6379?password_env=PATH", /password_env: .*rename PATH/],
+  ];
+  for (const [out, message] of bad) {
+    const r = await runSidecar(["--listen", "127.0.0.1:0", "--out", out]);
+    assertEquals(r.code, 2, `${out}: ${r.stderr}`);
+    assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert(message.test(r.stderr), `${out}: ${r.stderr}`);
   }
 });
