@@ -179,7 +179,7 @@ export function checkConfig(args: string[]): number {
     const emit = values.emit === undefined
       ? "json"
       : parseChoice("--emit", values.emit, ["json", "toml"] as const);
-    const effective = resolveConfig(overridesOf(values), readConfigFile(path));
+    const effective = resolveConfig(overridesOf(values), readConfigFile(path, "check-config"));
     Deno.stdout.writeSync(new TextEncoder().encode(renderEffectiveConfig(effective, emit)));
     console.error(`vmq-sidecar: ${path}: valid`);
     return 0;

@@ -69,7 +69,7 @@ export function parseConfigFile(path: string, text: string): ConfigFile {
 }
 
 /** Reads and parses a configuration file; a missing or unreadable file is a ConfigError. */
-export function readConfigFile(path: string): ConfigFile {
+export function readConfigFile(path: string, key = "--config"): ConfigFile {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -80,7 +80,7 @@ export function readConfigFile(path: string): ConfigFile {
       ? `this binary may read config files only under ${CONFIG_DIR} (or /tmp/vmq-sidecar); move` +
         ` the file there or add its directory to permissions.default.read in deno.json`
       : (e as Error).message;
-    throw new ConfigError("--config", `cannot read ${path}: ${why}`);
+    throw new ConfigError(key, `cannot read ${path}: ${why}`);
   }
   return parseConfigFile(path, text);
 }
