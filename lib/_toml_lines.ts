@@ -145,7 +145,7 @@ export function keyLines(text: string): Map<string, number> {
 export function lineOf(lines: ReadonlyMap<string, number>, path: string): number {
   let p = path;
   while (p) {
-    const n = lines.get(p);
+    const n = lines.get(p) ?? lines.get(`${p}[1]`); // an array of tables: its first table
     if (n !== undefined) return n;
     const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
     if (cut <= 0) return 0;

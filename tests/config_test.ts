@@ -171,7 +171,7 @@ const BAD: [string, number, RegExp][] = [
   ],
   [
     '[[outputs]]\nurl = "stdout"\n[outputs.extra]\nflush = 5\n',
-    3,
+    4,
     /^outputs\[1\]\.extra\.flush: unknown option for stdout output/,
   ],
 ];
