@@ -10,7 +10,7 @@ export class WireError extends Error {
 }
 
 /** Wire types. */
-export const VARINT = 0, I64 = 1, LEN = 2, I32 = 5;
+export const VARINT = 0, I64 = 1, LEN = 2, SGROUP = 3, EGROUP = 4, I32 = 5;
 
 /** A cursor over `buf[pos, end)`. One instance is reused per parsing site. */
 export class WireCursor {
@@ -107,6 +107,15 @@ export class WireCursor {
       case I32:
         this.pos += 4;
         break;
+      case SGROUP: // deprecated groups: skip fields up to the matching end-group tag
+        for (let depth = 1; depth > 0;) {
+          if (this.pos >= this.end) throw new WireError("unterminated group");
+          const wt = this.varint32() & 7;
+          if (wt === EGROUP) depth--;
+          else if (wt === SGROUP) depth++;
+          else this.skip(wt);
+        }
+        return;
       default:
         throw new WireError(`unsupported wire type ${wt}`);
     }

@@ -16,6 +16,18 @@ import { HOOK_TABLES, Kind, type MessageTable } from "./_tables.ts";
 protobuf.util.Long = Long;
 protobuf.configure();
 
+// Strings decode like the JSON path (WHATWG: invalid UTF-8 becomes U+FFFD) instead of
+// protobufjs 8's proto3 default of rejecting the whole message (utf8_validation = VERIFY).
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+function readString(this: protobuf.Reader): string {
+  return lenientUtf8.decode(this.bytes());
+}
+for (const reader of [protobuf.Reader.prototype, protobuf.BufferReader.prototype]) {
+  const r = reader as unknown as Record<string, unknown>;
+  r.string = readString;
+  r.stringVerify = readString;
+}
+
 const root = protobuf.Root.fromJSON(SCHEMA_JSON as unknown as protobuf.INamespace);
 const TYPES = HOOKS.map((h) => root.lookupType(`eventssidecar.v1.${MESSAGE_NAMES[h]}`));
 

@@ -95,7 +95,10 @@ function parse(s: Slots, list: number[], from = 0, to = list.length): void {
         continue;
       }
       const f = fields[idx];
-      if (wt !== f.wireType) throw new WireError(`field ${f.name}: wire type ${wt}`);
+      if (wt !== f.wireType) {
+        c.skip(wt); // a known number with another wire type is an unknown field, as in protoc
+        continue;
+      }
       if (wt === 0) {
         a[idx] = f.kind === Kind.Bool ? (c.varint64() !== 0 ? 1 : 0) : c.varint32();
         b[idx] = 0;
@@ -197,7 +200,6 @@ function writeTimestampField(out: ByteBuffer, list: number[]): void {
       const tag = c.varint32();
       if (tag === 0x08) seconds = c.varint64();
       else if (tag === 0x10) nanos = c.varint32();
-      else if (tag >>> 3 === 1 || tag >>> 3 === 2) throw new WireError("timestamp: wire type");
       else c.skip(tag & 7);
     }
   }
@@ -219,8 +221,7 @@ function writeMap(out: ByteBuffer, list: number[]): void {
         if (tag === 0x0a) (ks = c.pos), (ke = end);
         else (vs = c.pos), (ve = end);
         c.pos = end;
-      } else if (tag >>> 3 === 1 || tag >>> 3 === 2) throw new WireError("map entry: wire type");
-      else c.skip(tag & 7);
+      } else c.skip(tag & 7);
     }
     mk.push(ks, ke);
     mv.push(vs, ve);
