@@ -332,7 +332,8 @@ function fileOutput(
   const values: Record<string, unknown> = {};
   // `name_env = "VAR"` → option `name` from $VAR.
   for (const [k, v] of Object.entries(t)) {
-    if (!k.endsWith("_env") || k.length <= 4) {
+    // Tables of references (e.g. http's `header_env.NAME = "VAR"`) are the sink's to resolve.
+    if (!k.endsWith("_env") || k.length <= 4 || isTable(v)) {
       values[k] = v;
       continue;
     }
@@ -458,7 +459,7 @@ export function effectiveDocument(eff: EffectiveConfig): Record<string, unknown>
     t.on_full = s.onFull;
     for (const k of Object.keys(s.options).sort()) {
       if (o.fromEnv[k]) t[`${k}_env`] = o.fromEnv[k];
-      else if (isSecretOption(k)) t[k] = MASK;
+      else if (isSecretOption(k) && !/_env(\.|$)/.test(k)) t[k] = MASK; // *_env: a name
       else t[k] = s.options[k];
     }
     return t;

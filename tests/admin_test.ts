@@ -6,6 +6,7 @@ import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
 import { adminGet, fileLines, fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
 import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { anyOf, field, frameOf } from "./_vectors.ts";
+import { startRedis } from "./_servers.ts";
 
 const HOOKS = [
   "on_register",
@@ -257,5 +258,48 @@ Deno.test("--admin off: no admin listener; an explicit --admin address in use: e
     );
   } finally {
     taken.close();
+  }
+});
+
+Deno.test("/readyz turns 503 when a redis-server output is stopped and 200 when it is back", async () => {
+  await using redis = await startRedis();
+  const url = `redis://127.0.0.1:${redis.port}/0`;
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--shutdown-grace",
+    "300",
+    "--out",
+    url,
+  ], { stdout: "null" });
+  const status = async () => (await adminGet(s.adminPort, "/readyz")).status;
+  try {
+    await waitFor(async () => await status() === 200, "ready with redis up");
+    const m = await scrape(s.adminPort);
+    const name = [...m.get("vmq_sidecar_output_connected")!.samples][0].labels.output;
+    assertEquals(valueOf(m, "vmq_sidecar_output_connected", { output: name }), 1);
+    await redis.stop();
+    let body = "";
+    await waitFor(async () => {
+      const r = await adminGet(s.adminPort, "/readyz");
+      body = r.body;
+      return r.status === 503;
+    }, "/readyz 503 with redis down");
+    assert(body.includes(`output ${name}: not connected`), body);
+    assertEquals(
+      valueOf(await scrape(s.adminPort), "vmq_sidecar_output_connected", { output: name }),
+      0,
+    );
+    await redis.start();
+    await waitFor(async () => await status() === 200, "ready again with redis back");
+    assertEquals(
+      valueOf(await scrape(s.adminPort), "vmq_sidecar_output_connected", { output: name }),
+      1,
+    );
+  } finally {
+    s.kill("SIGTERM");
+    await s.wait();
   }
 });

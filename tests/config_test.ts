@@ -267,6 +267,38 @@ url_env = "VMQ_SIDECAR_TEST_OUT"
   assertEquals(out.url_env, "VMQ_SIDECAR_TEST_OUT");
   assert(!r.stdout.includes("/tmp/vmq-sidecar/s.jsonl"), r.stdout);
 
+  // Network outputs: URL passwords, secret options and headers masked; env references kept.
+  const net = await writeConfig(`[[outputs]]
+url = "nats://svc:n4ts-pw@127.0.0.1:4222"
+password_env = "VMQ_SIDECAR_TEST_PW"
+subject = "vmq.{hook}"
+
+[[outputs]]
+url = "https://collector.example.com/x"
+header.X-Tenant = "acme"
+header.Authorization = "Bearer s3cr3t-token"
+header_env.X-Api-Key = "VMQ_SIDECAR_TEST_KEY"
+
+[[outputs]]
+url = "redis://127.0.0.1:6379/0?password_env=VMQ_SIDECAR_TEST_PW"
+`);
+  const nr = await run(["check-config", net], {
+    VMQ_SIDECAR_TEST_PW: "env-pw-value",
+    VMQ_SIDECAR_TEST_KEY: "env-key-value",
+  });
+  assertEquals(nr.code, 0, nr.stderr);
+  for (const secret of ["n4ts-pw", "s3cr3t-token", "env-pw-value", "env-key-value"]) {
+    assert(!nr.stdout.includes(secret), `${secret} printed:\n${nr.stdout}`);
+  }
+  const [nats, http, redis] = JSON.parse(nr.stdout).outputs;
+  assertEquals(nats.url, "nats://svc:***@127.0.0.1:4222");
+  assertEquals(nats.password_env, "VMQ_SIDECAR_TEST_PW");
+  assertEquals(nats.subject, "vmq.{hook}");
+  assertEquals(http["header.Authorization"], "***");
+  assertEquals(http["header.X-Tenant"], "acme");
+  assertEquals(http["header_env.X-Api-Key"], "VMQ_SIDECAR_TEST_KEY");
+  assertEquals(redis.password_env, "VMQ_SIDECAR_TEST_PW");
+
   assertEquals(maskUrl("nats://user:s3cret@host:4222"), "nats://user:***@host:4222");
   assertEquals(maskUrl("redis://:s3cret@host:6379/0"), "redis://:***@host:6379/0");
   assertEquals(maskUrl("https://token@host/x"), "https://***@host/x");
