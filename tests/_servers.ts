@@ -140,13 +140,30 @@ export function startNats(options: NatsServerOptions = {}): Promise<TestServer> 
   }, options.port);
 }
 
-/** Starts `redis-server` on a free port: no persistence unless `args` enable it. */
-export function startRedis(args: string[] = []): Promise<TestServer> {
+/**
+ * Starts `redis-server` on a free port: no persistence unless `args` enable it; with `tls`,
+ * the port speaks TLS only.
+ */
+export function startRedis(args: string[] = [], tls?: TestCertificates): Promise<TestServer> {
   return startServer({
     cmd: "redis-server",
     args: (port, dir) => [
-      "--port",
-      String(port),
+      ...(tls
+        ? [
+          "--port",
+          "0",
+          "--tls-port",
+          String(port),
+          "--tls-cert-file",
+          tls.cert,
+          "--tls-key-file",
+          tls.key,
+          "--tls-ca-cert-file",
+          tls.ca,
+          "--tls-auth-clients",
+          "no",
+        ]
+        : ["--port", String(port)]),
       "--dir",
       dir,
       "--bind",
@@ -159,6 +176,72 @@ export function startRedis(args: string[] = []): Promise<TestServer> {
     ],
     ready: /Ready to accept connections/,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: a throw-away CA and a server certificate for 127.0.0.1, made with openssl.
+
+/** Paths of a test CA and server certificate (PEM), and the CA's text. */
+export interface TestCertificates {
+  /** CA certificate file. */
+  ca: string;
+  /** Its PEM text. */
+  caPem: string;
+  /** Server certificate file (for 127.0.0.1 and localhost), signed by the CA. */
+  cert: string;
+  /** Server key file. */
+  key: string;
+}
+
+/** Makes a CA and a server certificate in `dir` (openssl, EC P-256, valid 2 days). */
+export async function makeCertificates(dir: string): Promise<TestCertificates> {
+  const run = async (...args: string[]) => {
+    const r = await new Deno.Command("openssl", { args, cwd: dir, stdin: "null" }).output();
+    if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(r.stderr)}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await run(
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=vmq-sidecar test CA",
+  );
+  await run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
+      "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+  );
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  );
+  return {
+    ca: `${dir}/ca.pem`,
+    caPem: await Deno.readTextFile(`${dir}/ca.pem`),
+    cert: `${dir}/server.pem`,
+    key: `${dir}/server.key`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,8 +260,12 @@ export interface StoredEvent {
 }
 
 /** Connects a NATS client to the test server on `port` (the caller closes it). */
-export function natsClient(port: number): Promise<NatsConnection> {
-  return connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: -1 });
+export function natsClient(port: number, tls?: TestCertificates): Promise<NatsConnection> {
+  return connect({
+    servers: `127.0.0.1:${port}`,
+    maxReconnectAttempts: -1,
+    ...(tls ? { tls: { caFile: tls.ca } } : {}),
+  });
 }
 
 /**
@@ -222,9 +309,16 @@ export interface StreamEntry {
 }
 
 /** A Redis client connected to the test server on `port` (database `db`); the caller closes it. */
-export async function redisClient(port: number, db = 0, password?: string) {
+export async function redisClient(
+  port: number,
+  db = 0,
+  password?: string,
+  tls?: TestCertificates,
+) {
   const client = createClient({
-    socket: { host: "127.0.0.1", port, reconnectStrategy: 100 },
+    socket: tls
+      ? { host: "127.0.0.1", port, reconnectStrategy: 100, tls: true, ca: tls.caPem }
+      : { host: "127.0.0.1", port, reconnectStrategy: 100 },
     database: db,
     password,
     RESP: 2,
@@ -305,17 +399,21 @@ export interface Receiver {
 }
 
 /**
- * Starts an HTTP receiver; `answer` picks the response for each request (its index counts
- * every request, including those answered with an error status).
+ * Starts an HTTP receiver (HTTPS with `tls`); `answer` picks the response for each request (its
+ * index counts every request, including those answered with an error status).
  */
 export function startReceiver(
   answer: (index: number, req: Request) => Response = () => new Response(null, { status: 204 }),
   port = 0,
+  tls?: TestCertificates,
 ): Receiver {
   const requests: Received[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const certs = tls
+    ? { cert: Deno.readTextFileSync(tls.cert), key: Deno.readTextFileSync(tls.key) }
+    : {};
   const start = () => {
-    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
+    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {}, ...certs }, async (req) => {
       const body = new Uint8Array(await req.arrayBuffer());
       const res = answer(requests.length, req);
       requests.push({

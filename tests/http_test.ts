@@ -11,7 +11,13 @@ import {
   waitFor,
 } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
-import { distinctFrames, freePort, type Received, startReceiver } from "./_servers.ts";
+import {
+  distinctFrames,
+  freePort,
+  makeCertificates,
+  type Received,
+  startReceiver,
+} from "./_servers.ts";
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
 const ok = () => new Response(null, { status: 204 });
@@ -207,4 +213,20 @@ Deno.test("http: bad options exit 2 with one line naming the option", async () =
     assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
     assert(message.test(r.stderr), `${out}: ${r.stderr}`);
   }
+});
+
+Deno.test("http: https with tls_ca verifies the receiver against that CA", async () => {
+  const dir = await sidecarTempDir();
+  const tls = await makeCertificates(dir);
+  await using rx = startReceiver(ok, 0, tls);
+  const s = await sidecar([`https://127.0.0.1:${rx.port}/secure?tls_ca=${tls.ca}&linger_ms=0`]);
+  await sendChunks(s.port, distinctFrames("t", 20));
+  await waitFor(() => accepted(rx.requests).length >= 20, "20 events over TLS");
+  const stderr = await stop(s);
+  assert(stderr.includes(`https://127.0.0.1:${rx.port}/secure`), stderr);
+  assertEquals(
+    accepted(rx.requests).map((e) => e.client_id),
+    Array.from({ length: 20 }, (_, i) => `t-${i}`),
+  );
+  await Deno.remove(dir, { recursive: true });
 });

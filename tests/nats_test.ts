@@ -9,6 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import {
   addStream,
   distinctFrames,
+  makeCertificates,
   natsClient,
   startNats,
   type StoredEvent,
@@ -351,4 +352,51 @@ Deno.test("nats: a dead_letter path outside the permitted directories fails at s
   ]);
   assertEquals(r.code, 1, r.stderr);
   assert(/dead-letter file \/root\/dead\.ndjson.*--allow-write/s.test(r.stderr), r.stderr);
+});
+
+Deno.test("nats: TLS: tls_ca verifies the server against that CA; without it the certificate is refused", async () => {
+  const dir = await sidecarTempDir();
+  const tls = await makeCertificates(dir);
+  await using nats = await startNats({
+    args: ["--tls", "--tlscert", tls.cert, "--tlskey", tls.key],
+  });
+  const nc = await natsClient(nats.port, tls);
+  try {
+    await addStream(nc, "EV", ["vmq.events.>"]);
+    const untrusted = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--shutdown-grace",
+      "200",
+      "--out",
+      `nats://127.0.0.1:${nats.port}?tls=true`,
+    ], { stdout: "null" });
+    await sendChunks(untrusted.port, distinctFrames("u", 3));
+    await waitFor(() => /failed, retrying/.test(untrusted.stderr()), "a refused connection");
+    untrusted.kill("SIGTERM");
+    const u = await untrusted.wait();
+    assert(/certificate/i.test(u.stderr), u.stderr);
+    assertEquals(await streamCount(nc, "EV"), 0);
+
+    const s = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}?tls_ca=${tls.ca}`,
+    ], { stdout: "null" });
+    await sendChunks(s.port, distinctFrames("t", 20));
+    await waitFor(async () => await streamCount(nc, "EV") >= 20, "20 events over TLS");
+    await stopSidecar(s);
+    const ids = (await streamEvents(nc, "EV")).map((m) =>
+      JSON.parse(utf8.decode(m.data)).client_id
+    );
+    assertEquals(ids, Array.from({ length: 20 }, (_, i) => `t-${i}`));
+  } finally {
+    await nc.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

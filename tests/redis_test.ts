@@ -3,9 +3,16 @@
 // Redis client library.
 import { assert, assertEquals } from "./_assert.ts";
 import { fixtureVectors, toOurJson, type Vector } from "./_vectors.ts";
-import { runSidecar, sendChunks, startSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
-import { distinctFrames, redisClient, startRedis, xlen, xrange } from "./_servers.ts";
+import {
+  distinctFrames,
+  makeCertificates,
+  redisClient,
+  startRedis,
+  xlen,
+  xrange,
+} from "./_servers.ts";
 import { HOOKS } from "../lib/hooks.ts";
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
@@ -179,5 +186,26 @@ Deno.test("redis: bad options exit 2 with one line naming the option", async () 
     assertEquals(r.code, 2, `${out}: ${r.stderr}`);
     assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
     assert(message.test(r.stderr), `${out}: ${r.stderr}`);
+  }
+});
+
+Deno.test("redis: rediss:// with tls_ca verifies the server against that CA", async () => {
+  const dir = await sidecarTempDir();
+  const tls = await makeCertificates(dir);
+  await using redis = await startRedis([], tls);
+  const client = await redisClient(redis.port, 0, undefined, tls);
+  try {
+    const s = await sidecar([`rediss://127.0.0.1:${redis.port}?tls_ca=${tls.ca}&key=ev`]);
+    await sendChunks(s.port, distinctFrames("t", 20));
+    await waitFor(async () => await xlen(client, "ev") >= 20, "20 events over TLS");
+    const stderr = await stop(s);
+    assert(stderr.includes(`rediss://127.0.0.1:${redis.port}/0`), stderr);
+    const ids = (await xrange(client, "ev")).map((e) =>
+      JSON.parse(utf8.decode(e.fields.event)).client_id
+    );
+    assertEquals(ids, Array.from({ length: 20 }, (_, i) => `t-${i}`));
+  } finally {
+    client.destroy();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -86,6 +86,7 @@ export class RedisSink implements Sink {
   #everUp = false;
   /** The `EXEC` still unanswered after a timeout; no new batch is sent while it is. */
   #stale: Promise<unknown> | undefined;
+  readonly #firstAttempt = Promise.withResolvers<void>();
 
   /** Creates the sink and starts connecting (in the background, retrying). */
   constructor(opts: RedisSinkOptions) {
@@ -113,10 +114,12 @@ export class RedisSink implements Sink {
       maintNotifications: "disabled",
     });
     client.on("ready", () => {
+      this.#firstAttempt.resolve();
       this.#up = this.#everUp = true;
       log.info("output {output}: connected", { output: this.name });
     });
     client.on("error", (e: Error) => {
+      this.#firstAttempt.resolve();
       if (this.#up || !this.#everUp) {
         log.warn("output {output}: {error}; reconnecting", {
           output: this.name,
@@ -129,6 +132,11 @@ export class RedisSink implements Sink {
     client.on("end", () => this.#up = false);
     this.#client = client;
     client.connect().catch(() => {}); // failures arrive as "error" events; it keeps retrying
+  }
+
+  /** Resolves once the first connection attempt succeeded or failed. */
+  firstAttempt(): Promise<void> {
+    return this.#firstAttempt.promise;
   }
 
   /** Whether the connection is up. */
@@ -260,9 +268,12 @@ export const redisFactory: SinkFactory = {
     redisOptions(spec, key);
     batchOptions(spec, key, REDIS_BATCH);
   },
-  create(spec, key): Promise<CreatedSink> {
+  async create(spec, key): Promise<CreatedSink> {
     const sink = new RedisSink(redisOptions(spec, key));
-    return Promise.resolve({ sink, queue: batchOptions(spec, key, REDIS_BATCH) });
+    // Start with the connection up when the server is there; a server that is down is not
+    // fatal (the client keeps reconnecting, the queue keeps the events).
+    await sink.firstAttempt();
+    return { sink, queue: batchOptions(spec, key, REDIS_BATCH) };
   },
 };
 
