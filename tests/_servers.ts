@@ -1,7 +1,7 @@
 // Test helper: real nats-server (JetStream) and redis-server processes on free loopback ports,
 // each with its own temp directory; stop and restart them on the same port mid-test.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { createClient, RESP_TYPES } from "@redis/client";
 import { Buffer } from "node:buffer";
 import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
@@ -294,10 +294,15 @@ export async function streamEvents(nc: NatsConnection, stream: string): Promise<
   return out;
 }
 
-/** Creates stream `name` capturing `subjects` (file storage). */
-export async function addStream(nc: NatsConnection, name: string, subjects: string[]) {
+/** Creates stream `name` capturing `subjects` (file storage), with `extra` settings. */
+export async function addStream(
+  nc: NatsConnection,
+  name: string,
+  subjects: string[],
+  extra: Partial<StreamConfig> = {},
+) {
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name, subjects });
+  await jsm.streams.add({ ...extra, name, subjects });
 }
 
 /** A stream entry as read back with XRANGE (field values as raw bytes). */

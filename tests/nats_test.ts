@@ -4,7 +4,8 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { eventBody, fixtureVectors, frameOf, toOurJson, type Vector } from "./_vectors.ts";
 import { runSidecar, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
-import { fixtureStream } from "./_ops.ts";
+import { fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
+import { valueOf } from "./_prom.ts";
 import { connect } from "@nats-io/transport-node";
 import {
   addStream,
@@ -209,67 +210,70 @@ Deno.test("nats: server stopped mid-stream and restarted: every event stored exa
   }
 });
 
-Deno.test("nats: an event above the server's max_payload goes to the dead-letter file, the rest to the stream", async () => {
-  await using nats = await startNats({ config: "max_payload: 1024\n" });
-  const dir = await sidecarTempDir();
-  const nc = await natsClient(nats.port);
-  try {
-    await addStream(nc, "EV", ["vmq.events.>"]);
-    const deadLetter = `${dir}/dead.ndjson`;
-    const sidecar = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
-      `nats://127.0.0.1:${nats.port}?dead_letter=${deadLetter}`,
-    ], { stdout: "null" });
-    await sendChunks(sidecar.port, [fixtureStream().bytes]);
-    const want = events();
-    const dead = () => {
-      try {
-        return Deno.readTextFileSync(deadLetter).split("\n").filter(Boolean).map((l) =>
-          JSON.parse(l)
-        );
-      } catch {
-        return [];
-      }
-    };
-    await waitFor(
-      async () => await streamCount(nc, "EV") + dead().length >= want.length,
-      "every event stored or dead-lettered",
-    );
-    await stopSidecar(sidecar);
-    const stored = (await streamEvents(nc, "EV")).map((m) => JSON.parse(utf8.decode(m.data)));
-    const refused = dead();
-    assert(refused.length >= 1, "some fixture events exceed 1024 bytes");
-    for (const r of refused) {
-      assertEquals(r.events, 1);
-      assertEquals(r.content_type, "application/x-ndjson");
-      assertEquals(r.output, `nats://127.0.0.1:${nats.port}`);
-      assert(/max_payload/.test(r.reason), r.reason);
-      assert(new TextEncoder().encode(r.body).length > 900, "only large events are refused");
-      assert(r.body.endsWith("\n"));
-    }
-    const all = [...stored, ...refused.map((r) => JSON.parse(r.body))];
-    assertEquals(all.length, want.length, "nothing lost, nothing twice");
-    const key = (e: unknown): string =>
-      JSON.stringify(
-        e,
-        (_, v) =>
-          v && typeof v === "object" && !Array.isArray(v)
-            ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
-            : v,
+for (const limit of ["the server's max_payload", "the stream's max_msg_size"]) {
+  Deno.test(`nats: an event above ${limit} goes to the dead-letter file, the rest to the stream`, async () => {
+    const serverLimit = limit.includes("max_payload");
+    await using nats = await startNats(serverLimit ? { config: "max_payload: 1024\n" } : {});
+    const dir = await sidecarTempDir();
+    const nc = await natsClient(nats.port);
+    try {
+      await addStream(nc, "EV", ["vmq.events.>"], serverLimit ? {} : { max_msg_size: 1024 });
+      const deadLetter = `${dir}/dead.ndjson`;
+      const sidecar = await startSidecar([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "off",
+        "--out",
+        `nats://127.0.0.1:${nats.port}?dead_letter=${deadLetter}`,
+      ], { stdout: "null" });
+      await sendChunks(sidecar.port, [fixtureStream().bytes]);
+      const want = events();
+      const dead = () => {
+        try {
+          return Deno.readTextFileSync(deadLetter).split("\n").filter(Boolean).map((l) =>
+            JSON.parse(l)
+          );
+        } catch {
+          return [];
+        }
+      };
+      await waitFor(
+        async () => await streamCount(nc, "EV") + dead().length >= want.length,
+        "every event stored or dead-lettered",
       );
-    assertEquals(
-      new Set(all.map(key)),
-      new Set(want.map((v) => key(toOurJson(v.expected)))),
-    );
-  } finally {
-    await nc.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+      await stopSidecar(sidecar);
+      const stored = (await streamEvents(nc, "EV")).map((m) => JSON.parse(utf8.decode(m.data)));
+      const refused = dead();
+      assert(refused.length >= 1, "some fixture events exceed 1024 bytes");
+      for (const r of refused) {
+        assertEquals(r.events, 1);
+        assertEquals(r.content_type, "application/x-ndjson");
+        assertEquals(r.output, `nats://127.0.0.1:${nats.port}`);
+        assert(/max_payload|max_msg_size/.test(r.reason), r.reason);
+        assert(new TextEncoder().encode(r.body).length > 900, "only large events are refused");
+        assert(r.body.endsWith("\n"));
+      }
+      const all = [...stored, ...refused.map((r) => JSON.parse(r.body))];
+      assertEquals(all.length, want.length, "nothing lost, nothing twice");
+      const key = (e: unknown): string =>
+        JSON.stringify(
+          e,
+          (_, v) =>
+            v && typeof v === "object" && !Array.isArray(v)
+              ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+              : v,
+        );
+      assertEquals(
+        new Set(all.map(key)),
+        new Set(want.map((v) => key(toOurJson(v.expected)))),
+      );
+    } finally {
+      await nc.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("nats: token and user/password come from VMQ_SIDECAR_* variables; no secret in names or logs", async () => {
   const token = "tok-3c1f-secret", password = "pw-9a7e-secret";
@@ -398,5 +402,84 @@ Deno.test("nats: TLS: tls_ca verifies the server against that CA; without it the
   } finally {
     await nc.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("nats: no stream captures the subject: retried (logged once, naming the subject) until one exists; nothing lost", async () => {
+  await using nats = await startNats();
+  const nc = await natsClient(nats.port);
+  try {
+    const s = await startSidecar([
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      "--out",
+      `nats://127.0.0.1:${nats.port}`,
+    ], { stdout: "null" });
+    await sendChunks(s.port, distinctFrames("s", 500));
+    await waitFor(
+      () => /no JetStream stream captures subject vmq\.events\.on_publish/.test(s.stderr()),
+      "the missing stream reported",
+    );
+    await addStream(nc, "LATE", ["vmq.events.>"]);
+    await waitFor(async () => await streamCount(nc, "LATE") >= 500, "500 events in LATE");
+    const stderr = await stopSidecar(s);
+    const ids = (await streamEvents(nc, "LATE")).map((m) =>
+      JSON.parse(utf8.decode(m.data)).client_id
+    );
+    assertEquals(ids, Array.from({ length: 500 }, (_, i) => `s-${i}`));
+    assertEquals(stderr.match(/no JetStream stream captures/g)?.length, 1, stderr);
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("nats: a batch retried after a partial failure is stored once (Nats-Msg-Id dedupe, deterministic)", async () => {
+  // on_publish has a stream from the start; on_deliver gets one only after the batch was
+  // retried at least twice: every retry publishes the on_publish events again.
+  await using nats = await startNats();
+  const nc = await natsClient(nats.port);
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--out",
+    `nats://127.0.0.1:${nats.port}`,
+  ], { stdout: "null" });
+  try {
+    await addStream(nc, "PUB", ["vmq.events.on_publish"]);
+    const n = 200;
+    const frames = distinctFrames("p", n).flatMap((f, i) => [
+      f,
+      frameOf(eventBody("on_deliver", {
+        timestamp: { seconds: 1700000000, nanos: i },
+        client_id: `d-${i}`,
+        topic: "a/b",
+        matched_acl: { name: "", pattern: "" },
+      })),
+    ]);
+    await sendChunks(s.port, frames);
+    const name = `nats://127.0.0.1:${nats.port}`;
+    await waitFor(
+      async () =>
+        (valueOf(await scrape(s.adminPort), "vmq_sidecar_output_retries_total", { output: name }) ??
+          0) >= 2,
+      "two retries",
+    );
+    assertEquals(await streamCount(nc, "PUB"), n, "the first attempt stored the on_publish events");
+    await addStream(nc, "DEL", ["vmq.events.on_deliver"]);
+    await waitFor(async () => await streamCount(nc, "DEL") >= n, "on_deliver events stored");
+    s.kill("SIGTERM");
+    const r = await s.wait();
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(await streamCount(nc, "PUB"), n, "retries stored nothing twice");
+    const pub = (await streamEvents(nc, "PUB")).map((m) =>
+      JSON.parse(utf8.decode(m.data)).client_id
+    );
+    assertEquals(pub, Array.from({ length: n }, (_, i) => `p-${i}`));
+  } finally {
+    await nc.close();
   }
 });

@@ -7,13 +7,15 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
-  jetstream,
-  type JetStreamApiError,
-  type JetStreamClient,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+  connect,
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { OutputSpec } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import type { FormatOptions } from "../format.ts";
@@ -105,6 +107,40 @@ export class NatsOutputError extends Error {
 }
 
 const JS_MESSAGE_TOO_LARGE = 10054;
+const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
+const utf8 = new TextDecoder();
+
+/** The acknowledgements of one batch of publishes. */
+class PendingAcks {
+  readonly gen: number;
+  readonly state: Uint8Array;
+  readonly subjects: string[] = [];
+  readonly bodies: Uint8Array[] = [];
+  /** Publishes issued (set once all are). */
+  total = -1;
+  settled = 0;
+  failures = 0;
+  firstError = "";
+  readonly done = Promise.withResolvers<void>();
+
+  constructor(gen: number, capacity: number) {
+    this.gen = gen;
+    this.state = new Uint8Array(capacity);
+  }
+
+  settle(i: number, state: number, error = ""): void {
+    if (i >= this.state.length || this.state[i] !== PENDING) return;
+    this.state[i] = state;
+    if (state === FAILED) (this.failures++, this.firstError ||= error);
+    this.settled++;
+    if (this.settled === this.total) this.done.resolve();
+  }
+
+  issued(n: number): void {
+    this.total = n;
+    if (this.settled === n) this.done.resolve();
+  }
+}
 
 /**
  * Publishes events to JetStream. A batch is published pipelined (every publish issued, then
@@ -122,7 +158,10 @@ export class NatsSink implements Sink {
   readonly #opts: NatsSinkOptions;
   readonly #encoder: EventEncoder;
   #nc: NatsConnection | undefined;
-  #js: JetStreamClient | undefined;
+  /** Reply subjects of publishes are `<inbox>.<batch generation>_<index>`. */
+  #inbox = "";
+  #gen = 0;
+  #batch: PendingAcks | undefined;
   #up = false;
   /** Settles when the current connection drops (in-flight acknowledgements are then lost). */
   #down = Promise.withResolvers<void>();
@@ -174,7 +213,8 @@ export class NatsSink implements Sink {
       return;
     }
     this.#nc = nc;
-    this.#js = jetstream(nc, { timeout: this.#opts.ackTimeoutMs });
+    this.#inbox = createInbox();
+    nc.subscribe(`${this.#inbox}.*`, { callback: (_, m) => this.#onAck(m) });
     this.#up = true;
     log.info("output {output}: connected", { output: this.name });
     this.#watch(nc);
@@ -215,11 +255,50 @@ export class NatsSink implements Sink {
     this.#streamChecked = true;
   }
 
-  /** Publishes every event of the batch and waits for all acknowledgements. */
+  /** A publish acknowledgement (or a "no responders" status) arrived. */
+  #onAck(m: Msg): void {
+    const b = this.#batch;
+    if (!b) return;
+    const token = m.subject.slice(this.#inbox.length + 1), sep = token.indexOf("_");
+    if (Number(token.slice(0, sep)) !== b.gen) return; // a late answer to an earlier attempt
+    const i = Number(token.slice(sep + 1));
+    if (m.headers?.hasError) {
+      b.settle(
+        i,
+        FAILED,
+        m.headers.code === 503
+          ? `no JetStream stream captures subject ${b.subjects[i]} (create one, e.g. with` +
+            ` nats stream add, or set create_stream=NAME)`
+          : `${m.headers.code} ${m.headers.description}`,
+      );
+      return;
+    }
+    let ack: { stream?: string; error?: { err_code?: number; description?: string } };
+    try {
+      ack = JSON.parse(utf8.decode(m.data));
+    } catch {
+      b.settle(i, FAILED, "unreadable acknowledgement");
+      return;
+    }
+    if (ack.error) {
+      const e = ack.error;
+      b.settle(
+        i,
+        e.err_code === JS_MESSAGE_TOO_LARGE ? TOO_LARGE : FAILED,
+        `${e.description ?? "error"} (JetStream error ${e.err_code})`,
+      );
+    } else if (ack.stream) b.settle(i, ACKED);
+    else b.settle(i, FAILED, "invalid acknowledgement");
+  }
+
+  /**
+   * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
+   * waits for all acknowledgements.
+   */
   async send(batch: FrameBatch): Promise<void> {
     await this.connect();
-    const nc = this.#nc, js = this.#js;
-    if (!nc || !js) throw new NatsOutputError(`${this.name} is closed`);
+    const nc = this.#nc;
+    if (!nc) throw new NatsOutputError(`${this.name} is closed`);
     // While the client reconnects it would buffer publishes; fail fast and let the queue back
     // off instead, so nothing but the queue holds events.
     if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
@@ -230,50 +309,62 @@ export class NatsSink implements Sink {
         cause: e,
       });
     }
-    const enc = this.#encoder, subject = this.#opts.subject;
+    const enc = this.#encoder, subject = this.#opts.subject, inbox = this.#inbox;
+    const b = this.#batch = new PendingAcks(++this.#gen, batch.count);
     enc.begin(batch.bytes.length);
-    const acks: Promise<unknown>[] = [];
-    const sent: { subject: string; body: Uint8Array }[] = [];
+    let n = 0;
     forEachFrame(batch, (frame) => {
       if (!enc.encode(frame)) return;
-      const subj = subject.render(enc.hook, frame);
-      sent.push({ subject: subj, body: enc.body });
-      acks.push(js.publish(subj, enc.body, { msgID: eventId(frame) }));
+      const i = n++, subj = subject.render(enc.hook, frame);
+      b.subjects[i] = subj;
+      b.bodies[i] = enc.body;
+      const h = headers();
+      h.set("Nats-Msg-Id", eventId(frame));
+      try {
+        nc.publish(subj, enc.body, { reply: `${inbox}.${b.gen}_${i}`, headers: h });
+      } catch (e) {
+        b.settle(i, isTooLarge(e) ? TOO_LARGE : FAILED, describe(e));
+      }
     });
-    // A dropped connection loses the acknowledgements in flight: fail now rather than after
-    // the ack timeout; the retry is deduplicated by the message ids.
-    const results = await Promise.race([Promise.allSettled(acks), this.#down.promise]);
-    if (!results) {
+    b.issued(n);
+    // A dropped connection loses the acknowledgements in flight: fail at once rather than
+    // after the timeout; the retry is deduplicated by the message ids.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      b.done.promise.then(() => "done" as const),
+      this.#down.promise.then(() => "down" as const),
+      new Promise<"timeout">((r) =>
+        timer = setTimeout(() => r("timeout"), this.#opts.ackTimeoutMs)
+      ),
+    ]);
+    clearTimeout(timer);
+    this.#batch = undefined;
+    if (outcome !== "done") {
       throw new NatsOutputError(
-        `${this.name}: connection lost while waiting for ${acks.length} acknowledgements`,
+        outcome === "down"
+          ? `${this.name}: connection lost while waiting for ${n - b.settled} acknowledgements`
+          : `${this.name}: ${
+            n - b.settled
+          } of ${n} publishes not acknowledged within ${this.#opts.ackTimeoutMs} ms`,
       );
     }
-    let failed: unknown, failures = 0;
-    const tooLarge: number[] = [];
-    results.forEach((r, i) => {
-      if (r.status === "fulfilled") return;
-      if (isTooLarge(r.reason)) tooLarge.push(i);
-      else (failures++, failed ??= r.reason);
-    });
-    if (failures > 0) {
+    if (b.failures > 0) {
       throw new NatsOutputError(
-        `${this.name}: ${failures} of ${acks.length} publishes not acknowledged: ${
-          describe(failed, sent[results.findIndex((r) => r.status === "rejected")]?.subject)
-        }`,
-        { cause: failed },
+        `${this.name}: ${b.failures} of ${n} publishes not acknowledged: ${b.firstError}`,
       );
     }
-    for (const i of tooLarge) {
+    for (let i = 0; i < n; i++) {
+      if (b.state[i] !== TOO_LARGE) continue;
       await this.#opts.deadLetter.append({
-        reason: `message of ${sent[i].body.length} bytes exceeds the server's limit (${
+        reason: `message of ${b.bodies[i].length} bytes exceeds the server's limit (${
           nc.info?.max_payload ?? "?"
         } bytes max_payload, or the stream's max_msg_size)`,
-        destination: sent[i].subject,
+        destination: b.subjects[i],
         events: 1,
         contentType: this.#opts.format === "json"
           ? "application/x-ndjson"
           : "application/x-protobuf",
-        body: this.#opts.format === "json" ? withNewline(sent[i].body) : sent[i].body,
+        body: this.#opts.format === "json" ? withNewline(b.bodies[i]) : b.bodies[i],
       });
     }
   }
@@ -298,17 +389,11 @@ function withNewline(body: Uint8Array): Uint8Array {
 }
 
 function isTooLarge(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  if (e.name === "InvalidArgumentError" && /max_payload/.test(e.message)) return true;
-  return e.name === "JetStreamApiError" && (e as JetStreamApiError).code === JS_MESSAGE_TOO_LARGE;
+  return e instanceof Error && e.name === "InvalidArgumentError" && /max_payload/.test(e.message);
 }
 
-function describe(e: unknown, subject?: string): string {
+function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
-  if (e.name === "JetStreamNotEnabled" || /no responders/i.test(e.message)) {
-    return `no JetStream stream captures subject ${subject ?? "(unknown)"} (create one, e.g.` +
-      ` nats stream add, or set create_stream=NAME)`;
-  }
   const cause = e.cause instanceof Error && e.cause.message !== e.message
     ? ` (${e.cause.message})`
     : "";
