@@ -161,9 +161,11 @@ Deno.test("http: a 400 puts the batch in the dead-letter file (counted), later b
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("http: receiver down at start, then stopped mid-stream and restarted: every event at least once", async () => {
+Deno.test("http: receiver down at start, then stopped mid-stream and restarted: every event at least once; no query in logs", async () => {
   const port = freePort();
-  const s = await sidecar([`http://127.0.0.1:${port}/?batch_events=50&linger_ms=0`]);
+  const s = await sidecar([
+    `http://127.0.0.1:${port}/?batch_events=50&linger_ms=0&query.key=qs-secret`,
+  ]);
   const n = 3000;
   const frames = distinctFrames("x", n);
   await sendChunks(s.port, frames.slice(0, 100));
@@ -186,6 +188,8 @@ Deno.test("http: receiver down at start, then stopped mid-stream and restarted: 
   for (let i = 0; i < n; i++) assert(got.has(`x-${i}`), `x-${i} missing`);
   console.log(`http restart: ${all.length} events received for ${n}, ${all.length - n} duplicates`);
   assert((stderr.match(/cannot reach the server/g)?.length ?? 0) <= 2, stderr);
+  assert(/Connection refused/.test(stderr), stderr);
+  assert(!stderr.includes("qs-secret"), "the URL's query is not logged");
 });
 
 Deno.test("http: bad options exit 2 with one line naming the option", async () => {

@@ -131,14 +131,15 @@ export class HttpSink implements Sink {
         client: this.#client,
       });
     } catch (e) {
+      const error = fetchError(e, this.name, o.timeoutMs);
       if (this.#up) {
         this.#up = false;
         log.warn("output {output}: cannot reach the server: {error}", {
           output: this.name,
-          error: (e as Error).message,
+          error,
         });
       }
-      throw new HttpConnectionError(`${this.name}: ${(e as Error).message}`, { cause: e });
+      throw new HttpConnectionError(`${this.name}: ${error}`, { cause: e });
     }
     if (!this.#up) log.info("output {output}: server reachable again", { output: this.name });
     this.#up = true;
@@ -189,6 +190,14 @@ export class HttpSink implements Sink {
     this.#client?.close();
     return Promise.resolve();
   }
+}
+
+/** What went wrong with a request, without the URL's query (it may hold secrets). */
+function fetchError(e: unknown, name: string, timeoutMs: number): string {
+  if (!(e instanceof Error)) return String(e);
+  if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  const text = e.cause instanceof Error ? e.cause.message : e.message;
+  return text.replace(/\(https?:\/\/[^)\s]*\)/g, `(${name})`);
 }
 
 /** Reads at most 1 KiB of the answer as text (the rest is discarded). */
