@@ -5,6 +5,7 @@ import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { createClient, RESP_TYPES } from "@redis/client";
 import { Buffer } from "node:buffer";
 import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
+import { type RunningSidecar, startSidecar } from "./_sidecar.ts";
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 export function freePort(): number {
@@ -446,4 +447,48 @@ export function startReceiver(
     start,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sidecar under test.
+
+/** Options of {@linkcode runOutputs}. */
+export interface RunOptions {
+  /** Environment of the sidecar (e.g. `VMQ_SIDECAR_*` secrets). */
+  env?: Record<string, string>;
+  /** Flags before the outputs (e.g. `["--shutdown-grace", "300"]`). */
+  flags?: string[];
+}
+
+/** Starts the real main.ts (default permissions) on a free port with `outs`, admin off. */
+export function runOutputs(outs: string[], options: RunOptions = {}): Promise<RunningSidecar> {
+  return startSidecar(
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "off",
+      ...(options.flags ?? []),
+      ...outs.flatMap((o) => ["--out", o]),
+    ],
+    { stdout: "null", env: options.env },
+  );
+}
+
+/** SIGTERM, then fails unless the exit code is `code` (0: every output flushed); the stderr. */
+export async function stopOutputs(s: RunningSidecar, code = 0): Promise<string> {
+  s.kill("SIGTERM");
+  const r = await s.wait();
+  if (r.code !== code) throw new Error(`sidecar exited ${r.code}, expected ${code}:\n${r.stderr}`);
+  return r.stderr;
+}
+
+/**
+ * An event's id as docs/outputs.md defines it (Nats-Msg-Id, Redis `id`, HTTP Idempotency-Key
+ * of a body): the first 128 bits of SHA-256, lower-case hex. Computed with WebCrypto, not with
+ * the code under test.
+ */
+export async function sha256Id(bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice()));
+  return [...d.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -3,7 +3,7 @@
 // events (or drops and counts them, on_full=drop), and delivers them once the server is there.
 import { assert, assertEquals } from "./_assert.ts";
 import { fixtureVectors, toOurJson } from "./_vectors.ts";
-import { jsonLines, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import { jsonLines, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { fileLines, fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import {
@@ -11,6 +11,7 @@ import {
   freePort,
   natsClient,
   redisClient,
+  runOutputs,
   startNats,
   startReceiver,
   startRedis,
@@ -22,18 +23,11 @@ import {
 
 const utf8 = new TextDecoder();
 
-function sidecar(outs: string[], extra: string[] = []) {
-  return startSidecar(
-    ["--listen", "127.0.0.1:0", "--admin", "off", ...extra, ...outs.flatMap((o) => ["--out", o])],
-    { stdout: "null" },
-  );
-}
-
 Deno.test("fan-out: a file output completes while the NATS output's server is dead; NATS then gets every event once", async () => {
   const dir = await sidecarTempDir();
   const file = `${dir}/events.jsonl`;
   const natsPort = freePort(); // nothing listens here yet
-  const s = await sidecar([`file:${file}`, `nats://127.0.0.1:${natsPort}?create_stream=EV`]);
+  const s = await runOutputs([`file:${file}`, `nats://127.0.0.1:${natsPort}?create_stream=EV`]);
   const n = 5000;
   await sendChunks(s.port, distinctFrames("f", n));
   // The file has everything while NATS is still unreachable (no timing: completeness).
@@ -81,13 +75,13 @@ Deno.test("fan-out: four outputs with their own hooks and topic filters each get
   const rc = await redisClient(redis.port);
   const deadHttp = freePort();
   try {
-    const s = await sidecar([
+    const s = await runOutputs([
       `file:${file}`,
       `nats://127.0.0.1:${nats.port}?hooks=on_publish,on_deliver&create_stream=EV`,
       // In a URL query "+" means a space: the filter's + is written %2B.
       `redis://127.0.0.1:${redis.port}?topics=devices/%2B/telemetry,cmd/%23&key=ev`,
       `http://127.0.0.1:${deadHttp}/?hooks=on_publish`,
-    ], ["--shutdown-grace", "300"]);
+    ], { flags: ["--shutdown-grace", "300"] });
     await sendChunks(s.port, [fixtureStream().bytes]);
     const all = fixtureVectors().filter((v) => v.expected.hook !== null);
     const wantNats = all.filter((v) => ["on_publish", "on_deliver"].includes(v.expected.hook!));

@@ -2,44 +2,21 @@
 // TCP and POSTs them to a receiver in this test (Deno.serve on 127.0.0.1).
 import { assert, assertEquals } from "./_assert.ts";
 import { concat, fixtureVectors, toOurJson, type Vector } from "./_vectors.ts";
-import {
-  jsonLines,
-  runSidecar,
-  sendChunks,
-  sidecarTempDir,
-  startSidecar,
-  waitFor,
-} from "./_sidecar.ts";
+import { jsonLines, runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
 import {
   distinctFrames,
   freePort,
   makeCertificates,
   type Received,
+  runOutputs,
+  sha256Id,
   startReceiver,
+  stopOutputs,
 } from "./_servers.ts";
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
 const ok = () => new Response(null, { status: 204 });
-
-async function sha128(body: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", body.slice()));
-  return [...d.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function sidecar(outs: string[], env?: Record<string, string>) {
-  return startSidecar(
-    ["--listen", "127.0.0.1:0", "--admin", "off", ...outs.flatMap((o) => ["--out", o])],
-    { stdout: "null", env },
-  );
-}
-
-async function stop(s: Awaited<ReturnType<typeof startSidecar>>): Promise<string> {
-  s.kill("SIGTERM");
-  const r = await s.wait();
-  assertEquals(r.code, 0, r.stderr);
-  return r.stderr;
-}
 
 /** Events of the accepted (2xx) JSON requests, in order. */
 // deno-lint-ignore no-explicit-any
@@ -49,17 +26,14 @@ function accepted(requests: Received[]): any[] {
 
 Deno.test("http: every fixture event is POSTed as ndjson in order, batches bounded by batch_events, headers from options and env", async () => {
   await using rx = startReceiver();
-  const s = await sidecar(
-    [
-      `http://127.0.0.1:${rx.port}/ingest?batch_events=20&header.X-Tenant=t1` +
-      `&header_env.Authorization=VMQ_SIDECAR_WEBHOOK_AUTH&query.source=vmq`,
-    ],
-    { VMQ_SIDECAR_WEBHOOK_AUTH: "Bearer tok-secret" },
-  );
+  const s = await runOutputs([
+    `http://127.0.0.1:${rx.port}/ingest?batch_events=20&header.X-Tenant=t1` +
+    `&header_env.Authorization=VMQ_SIDECAR_WEBHOOK_AUTH&query.source=vmq`,
+  ], { env: { VMQ_SIDECAR_WEBHOOK_AUTH: "Bearer tok-secret" } });
   await sendChunks(s.port, [fixtureStream().bytes]);
   const want = events();
   await waitFor(() => accepted(rx.requests).length >= want.length, "all events");
-  const stderr = await stop(s);
+  const stderr = await stopOutputs(s);
   assertEquals(accepted(rx.requests), want.map((v) => toOurJson(v.expected)));
   assert(rx.requests.length >= Math.ceil(want.length / 20), `${rx.requests.length} requests`);
   for (const r of rx.requests) {
@@ -67,7 +41,7 @@ Deno.test("http: every fixture event is POSTed as ndjson in order, batches bound
     assert(lines >= 1 && lines <= 20, `a batch of ${lines} events`);
     assertEquals(r.headers.get("content-type"), "application/x-ndjson");
     assertEquals(r.headers.get("x-vmq-sidecar-events"), String(lines));
-    assertEquals(r.headers.get("idempotency-key"), await sha128(r.body));
+    assertEquals(r.headers.get("idempotency-key"), await sha256Id(r.body));
     assertEquals(r.headers.get("authorization"), "Bearer tok-secret");
     assertEquals(r.headers.get("x-tenant"), "t1");
     assertEquals(r.url, `http://127.0.0.1:${rx.port}/ingest?source=vmq`);
@@ -77,7 +51,7 @@ Deno.test("http: every fixture event is POSTed as ndjson in order, batches bound
 
 Deno.test("http: format=protobuf POSTs the length-prefixed frames exactly as received", async () => {
   await using rx = startReceiver();
-  const s = await sidecar([`http://127.0.0.1:${rx.port}/raw?format=protobuf`]);
+  const s = await runOutputs([`http://127.0.0.1:${rx.port}/raw?format=protobuf`]);
   await sendChunks(s.port, [fixtureStream().bytes]);
   const want = events();
   const frames = () => {
@@ -94,7 +68,7 @@ Deno.test("http: format=protobuf POSTs the length-prefixed frames exactly as rec
     return out;
   };
   await waitFor(() => frames().length >= want.length, "all frames");
-  await stop(s);
+  await stopOutputs(s);
   assertEquals(concat(frames()), concat(want.map((v) => v.wire)));
 });
 
@@ -107,10 +81,10 @@ Deno.test("http: 500 and 429 are retried (Retry-After honoured) with the same ba
       ? new Response("slow down", { status: 429, headers: { "retry-after": "2" } })
       : ok()
   );
-  const s = await sidecar([`http://127.0.0.1:${rx.port}/?linger_ms=0`]);
+  const s = await runOutputs([`http://127.0.0.1:${rx.port}/?linger_ms=0`]);
   await sendChunks(s.port, distinctFrames("h", 5));
   await waitFor(() => accepted(rx.requests).length >= 5, "5 events accepted");
-  const stderr = await stop(s);
+  const stderr = await stopOutputs(s);
   const [a, b, c] = rx.requests;
   assertEquals([a.status, b.status, c.status], [500, 429, 204]);
   assertEquals(b.body, a.body, "the retry sends the same batch");
@@ -128,7 +102,7 @@ Deno.test("http: a 400 puts the batch in the dead-letter file (counted), later b
   await using rx = startReceiver((i) =>
     i === 0 ? new Response('{"error":"bad tenant"}', { status: 400 }) : ok()
   );
-  const s = await sidecar([
+  const s = await runOutputs([
     `http://127.0.0.1:${rx.port}/?batch_events=10&linger_ms=0&dead_letter=${deadLetter}`,
   ]);
   const n = 50;
@@ -145,7 +119,7 @@ Deno.test("http: a 400 puts the batch in the dead-letter file (counted), later b
     () => accepted(rx.requests).length + deadEvents().length >= n,
     "every event accepted or dead-lettered",
   );
-  const stderr = await stop(s);
+  const stderr = await stopOutputs(s);
   const records = dead();
   assertEquals(records.length, 1);
   const r = records[0];
@@ -163,7 +137,7 @@ Deno.test("http: a 400 puts the batch in the dead-letter file (counted), later b
 
 Deno.test("http: receiver down at start, then stopped mid-stream and restarted: every event at least once; no query in logs", async () => {
   const port = freePort();
-  const s = await sidecar([
+  const s = await runOutputs([
     `http://127.0.0.1:${port}/?batch_events=50&linger_ms=0&query.key=qs-secret`,
   ]);
   const n = 3000;
@@ -182,7 +156,7 @@ Deno.test("http: receiver down at start, then stopped mid-stream and restarted: 
   rx.start();
   const distinct = () => new Set(accepted(rx.requests).map((e) => e.client_id));
   await waitFor(() => distinct().size >= n, `${n} distinct events`, 60_000);
-  const stderr = await stop(s);
+  const stderr = await stopOutputs(s);
   const all = accepted(rx.requests);
   const got = distinct();
   for (let i = 0; i < n; i++) assert(got.has(`x-${i}`), `x-${i} missing`);
@@ -223,10 +197,10 @@ Deno.test("http: https with tls_ca verifies the receiver against that CA", async
   const dir = await sidecarTempDir();
   const tls = await makeCertificates(dir);
   await using rx = startReceiver(ok, 0, tls);
-  const s = await sidecar([`https://127.0.0.1:${rx.port}/secure?tls_ca=${tls.ca}&linger_ms=0`]);
+  const s = await runOutputs([`https://127.0.0.1:${rx.port}/secure?tls_ca=${tls.ca}&linger_ms=0`]);
   await sendChunks(s.port, distinctFrames("t", 20));
   await waitFor(() => accepted(rx.requests).length >= 20, "20 events over TLS");
-  const stderr = await stop(s);
+  const stderr = await stopOutputs(s);
   assert(stderr.includes(`https://127.0.0.1:${rx.port}/secure`), stderr);
   assertEquals(
     accepted(rx.requests).map((e) => e.client_id),

@@ -3,7 +3,7 @@
 // stream back with the NATS client library.
 import { assert, assertEquals } from "./_assert.ts";
 import { eventBody, fixtureVectors, frameOf, toOurJson, type Vector } from "./_vectors.ts";
-import { runSidecar, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { connect } from "@nats-io/transport-node";
@@ -12,7 +12,10 @@ import {
   distinctFrames,
   makeCertificates,
   natsClient,
+  runOutputs,
+  sha256Id,
   startNats,
+  stopOutputs,
   type StoredEvent,
   streamCount,
   streamEvents,
@@ -20,12 +23,6 @@ import {
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
 const utf8 = new TextDecoder();
-
-/** SHA-256 of the frame's Any bytes, first 128 bits in hex (what docs/outputs.md promises). */
-async function msgIdOf(body: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", body.slice()));
-  return [...d.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** The subject-token escaping as docs/outputs.md states it, written independently. */
 function escapeToken(v: string): string {
@@ -41,23 +38,9 @@ function escapeToken(v: string): string {
   return out;
 }
 
-async function stopSidecar(s: Awaited<ReturnType<typeof startSidecar>>): Promise<string> {
-  s.kill("SIGTERM");
-  const r = await s.wait();
-  assertEquals(r.code, 0, r.stderr);
-  return r.stderr;
-}
-
 Deno.test("nats: every fixture event arrives once, in order, with subject vmq.events.<hook>, JSON body and Nats-Msg-Id", async () => {
   await using nats = await startNats();
-  const sidecar = await startSidecar([
-    "--listen",
-    "127.0.0.1:0",
-    "--admin",
-    "off",
-    "--out",
-    `nats://127.0.0.1:${nats.port}?create_stream=VMQ`,
-  ], { stdout: "null" });
+  const sidecar = await runOutputs([`nats://127.0.0.1:${nats.port}?create_stream=VMQ`]);
   const nc = await natsClient(nats.port);
   try {
     const stream = fixtureStream();
@@ -65,14 +48,14 @@ Deno.test("nats: every fixture event arrives once, in order, with subject vmq.ev
     const want = events();
     assertEquals(want.length, stream.events);
     await waitFor(async () => await streamCount(nc, "VMQ") >= want.length, "all events in VMQ");
-    const stderr = await stopSidecar(sidecar);
+    const stderr = await stopOutputs(sidecar);
     const got = await streamEvents(nc, "VMQ");
     assertEquals(got.length, want.length, "exactly one message per event");
     for (const [i, v] of want.entries()) {
       const m = got[i];
       assertEquals(m.subject, `vmq.events.${v.expected.hook}`, v.name);
       assertEquals(JSON.parse(utf8.decode(m.data)), toOurJson(v.expected), v.name);
-      assertEquals(m.msgId, await msgIdOf(v.body), v.name);
+      assertEquals(m.msgId, await sha256Id(v.body), v.name);
     }
     assert(/created stream VMQ for vmq\.events\.\*/.test(stderr), stderr);
   } finally {
@@ -85,18 +68,13 @@ Deno.test("nats: format=protobuf publishes the Any bytes unchanged (round trip)"
   const nc = await natsClient(nats.port);
   try {
     await addStream(nc, "RAW", ["raw.>"]);
-    const sidecar = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
+    const sidecar = await runOutputs([
       `nats://127.0.0.1:${nats.port}?format=protobuf&subject=raw.{hook}`,
-    ], { stdout: "null" });
+    ]);
     await sendChunks(sidecar.port, [fixtureStream().bytes]);
     const want = events();
     await waitFor(async () => await streamCount(nc, "RAW") >= want.length, "all events in RAW");
-    await stopSidecar(sidecar);
+    await stopOutputs(sidecar);
     const got = await streamEvents(nc, "RAW");
     assertEquals(got.length, want.length);
     for (const [i, v] of want.entries()) {
@@ -122,19 +100,14 @@ Deno.test("nats: {mountpoint} and {client_id} are escaped reversibly into single
         client_id: id,
       }))
     );
-    const sidecar = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
+    const sidecar = await runOutputs([
       `nats://127.0.0.1:${nats.port}?subject=c.{mountpoint}.{client_id}.{hook}`,
-    ], { stdout: "null" });
+    ]);
     const fixtures = events();
     await sendChunks(sidecar.port, [fixtureStream().bytes, ...crafted]);
     const total = fixtures.length + crafted.length;
     await waitFor(async () => await streamCount(nc, "BYCLIENT") >= total, "all events");
-    await stopSidecar(sidecar);
+    await stopOutputs(sidecar);
     const got = await streamEvents(nc, "BYCLIENT");
     assertEquals(got.length, total);
     const expected = [
@@ -165,14 +138,7 @@ Deno.test("nats: server stopped mid-stream and restarted: every event stored exa
   const nc = await natsClient(nats.port);
   try {
     await addStream(nc, "EV", ["vmq.events.>"]);
-    const sidecar = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
-      `nats://127.0.0.1:${nats.port}`,
-    ], { stdout: "null" });
+    const sidecar = await runOutputs([`nats://127.0.0.1:${nats.port}`]);
     const n = 4000;
     const frames = distinctFrames("r", n);
     // First half in small writes; stop the server while the sidecar is publishing.
@@ -190,7 +156,7 @@ Deno.test("nats: server stopped mid-stream and restarted: every event stored exa
     await new Promise((r) => setTimeout(r, 500)); // let a few retries fail
     await nats.start();
     await waitFor(async () => await streamCount(nc, "EV") >= n, `${n} events stored`, 60_000);
-    const stderr = await stopSidecar(sidecar);
+    const stderr = await stopOutputs(sidecar);
     const got = await streamEvents(nc, "EV");
     const ids = got.map((m) => JSON.parse(utf8.decode(m.data)).client_id as string);
     assertEquals(got.length, n, "stored messages (duplicates would make this larger)");
@@ -219,14 +185,7 @@ for (const limit of ["the server's max_payload", "the stream's max_msg_size"]) {
     try {
       await addStream(nc, "EV", ["vmq.events.>"], serverLimit ? {} : { max_msg_size: 1024 });
       const deadLetter = `${dir}/dead.ndjson`;
-      const sidecar = await startSidecar([
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "off",
-        "--out",
-        `nats://127.0.0.1:${nats.port}?dead_letter=${deadLetter}`,
-      ], { stdout: "null" });
+      const sidecar = await runOutputs([`nats://127.0.0.1:${nats.port}?dead_letter=${deadLetter}`]);
       await sendChunks(sidecar.port, [fixtureStream().bytes]);
       const want = events();
       const dead = () => {
@@ -242,7 +201,7 @@ for (const limit of ["the server's max_payload", "the stream's max_msg_size"]) {
         async () => await streamCount(nc, "EV") + dead().length >= want.length,
         "every event stored or dead-lettered",
       );
-      await stopSidecar(sidecar);
+      await stopOutputs(sidecar);
       const stored = (await streamEvents(nc, "EV")).map((m) => JSON.parse(utf8.decode(m.data)));
       const refused = dead();
       assert(refused.length >= 1, "some fixture events exceed 1024 bytes");
@@ -294,20 +253,14 @@ Deno.test("nats: token and user/password come from VMQ_SIDECAR_* variables; no s
     });
     try {
       await addStream(nc, "EV", ["vmq.events.>"]);
-      const sidecar = await startSidecar([
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "off",
-        "--log-level",
-        "debug",
-        "--out",
-        `nats://127.0.0.1:${nats.port}?${query}`,
-      ], { stdout: "null", env });
+      const sidecar = await runOutputs([`nats://127.0.0.1:${nats.port}?${query}`], {
+        flags: ["--log-level", "debug"],
+        env,
+      });
       const frames = distinctFrames("a", 10);
       await sendChunks(sidecar.port, frames);
       await waitFor(async () => await streamCount(nc, "EV") >= 10, "10 events stored");
-      const stderr = await stopSidecar(sidecar);
+      const stderr = await stopOutputs(sidecar);
       assert(!stderr.includes("secret"), stderr);
       assert(stderr.includes(`nats://127.0.0.1:${nats.port}`), stderr);
     } finally {
@@ -367,16 +320,9 @@ Deno.test("nats: TLS: tls_ca verifies the server against that CA; without it the
   const nc = await natsClient(nats.port, tls);
   try {
     await addStream(nc, "EV", ["vmq.events.>"]);
-    const untrusted = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--shutdown-grace",
-      "200",
-      "--out",
-      `nats://127.0.0.1:${nats.port}?tls=true`,
-    ], { stdout: "null" });
+    const untrusted = await runOutputs([`nats://127.0.0.1:${nats.port}?tls=true`], {
+      flags: ["--shutdown-grace", "200"],
+    });
     await sendChunks(untrusted.port, distinctFrames("u", 3));
     await waitFor(() => /failed, retrying/.test(untrusted.stderr()), "a refused connection");
     untrusted.kill("SIGTERM");
@@ -384,17 +330,10 @@ Deno.test("nats: TLS: tls_ca verifies the server against that CA; without it the
     assert(/certificate/i.test(u.stderr), u.stderr);
     assertEquals(await streamCount(nc, "EV"), 0);
 
-    const s = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
-      `nats://127.0.0.1:${nats.port}?tls_ca=${tls.ca}`,
-    ], { stdout: "null" });
+    const s = await runOutputs([`nats://127.0.0.1:${nats.port}?tls_ca=${tls.ca}`]);
     await sendChunks(s.port, distinctFrames("t", 20));
     await waitFor(async () => await streamCount(nc, "EV") >= 20, "20 events over TLS");
-    await stopSidecar(s);
+    await stopOutputs(s);
     const ids = (await streamEvents(nc, "EV")).map((m) =>
       JSON.parse(utf8.decode(m.data)).client_id
     );
@@ -409,14 +348,7 @@ Deno.test("nats: no stream captures the subject: retried (logged once, naming th
   await using nats = await startNats();
   const nc = await natsClient(nats.port);
   try {
-    const s = await startSidecar([
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "off",
-      "--out",
-      `nats://127.0.0.1:${nats.port}`,
-    ], { stdout: "null" });
+    const s = await runOutputs([`nats://127.0.0.1:${nats.port}`]);
     await sendChunks(s.port, distinctFrames("s", 500));
     await waitFor(
       () => /no JetStream stream captures subject vmq\.events\.on_publish/.test(s.stderr()),
@@ -424,7 +356,7 @@ Deno.test("nats: no stream captures the subject: retried (logged once, naming th
     );
     await addStream(nc, "LATE", ["vmq.events.>"]);
     await waitFor(async () => await streamCount(nc, "LATE") >= 500, "500 events in LATE");
-    const stderr = await stopSidecar(s);
+    const stderr = await stopOutputs(s);
     const ids = (await streamEvents(nc, "LATE")).map((m) =>
       JSON.parse(utf8.decode(m.data)).client_id
     );

@@ -3,13 +3,16 @@
 // Redis client library.
 import { assert, assertEquals } from "./_assert.ts";
 import { fixtureVectors, toOurJson, type Vector } from "./_vectors.ts";
-import { runSidecar, sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { fixtureStream } from "./_ops.ts";
 import {
   distinctFrames,
   makeCertificates,
   redisClient,
+  runOutputs,
+  sha256Id,
   startRedis,
+  stopOutputs,
   xlen,
   xrange,
 } from "./_servers.ts";
@@ -17,25 +20,6 @@ import { HOOKS } from "../lib/hooks.ts";
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
 const utf8 = new TextDecoder();
-
-async function msgIdOf(body: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", body.slice()));
-  return [...d.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function sidecar(outs: string[], env?: Record<string, string>) {
-  return startSidecar(
-    ["--listen", "127.0.0.1:0", "--admin", "off", ...outs.flatMap((o) => ["--out", o])],
-    { stdout: "null", env },
-  );
-}
-
-async function stop(s: Awaited<ReturnType<typeof startSidecar>>): Promise<string> {
-  s.kill("SIGTERM");
-  const r = await s.wait();
-  assertEquals(r.code, 0, r.stderr);
-  return r.stderr;
-}
 
 async function totalLen(client: Awaited<ReturnType<typeof redisClient>>, prefix: string) {
   let n = 0;
@@ -47,11 +31,11 @@ Deno.test("redis: every fixture event lands in vmq:events:<hook> with hook, id a
   await using redis = await startRedis();
   const client = await redisClient(redis.port);
   try {
-    const s = await sidecar([`redis://127.0.0.1:${redis.port}`]);
+    const s = await runOutputs([`redis://127.0.0.1:${redis.port}`]);
     await sendChunks(s.port, [fixtureStream().bytes]);
     const want = events();
     await waitFor(async () => await totalLen(client, "vmq:events:") >= want.length, "all events");
-    await stop(s);
+    await stopOutputs(s);
     assertEquals(await totalLen(client, "vmq:events:"), want.length, "one entry per event");
     for (const hook of HOOKS) {
       const mine = want.filter((v) => v.expected.hook === hook);
@@ -61,7 +45,7 @@ Deno.test("redis: every fixture event lands in vmq:events:<hook> with hook, id a
         const f = got[i].fields;
         assertEquals(Object.keys(f), ["hook", "id", "event"], v.name);
         assertEquals(utf8.decode(f.hook), hook, v.name);
-        assertEquals(utf8.decode(f.id), await msgIdOf(v.body), v.name);
+        assertEquals(utf8.decode(f.id), await sha256Id(v.body), v.name);
         assertEquals(JSON.parse(utf8.decode(f.event)), toOurJson(v.expected), v.name);
       }
     }
@@ -74,11 +58,11 @@ Deno.test("redis: format=protobuf into one stream (key without placeholder) roun
   await using redis = await startRedis();
   const client = await redisClient(redis.port, 3);
   try {
-    const s = await sidecar([`redis://127.0.0.1:${redis.port}/3?format=protobuf&key=vmq:all`]);
+    const s = await runOutputs([`redis://127.0.0.1:${redis.port}/3?format=protobuf&key=vmq:all`]);
     await sendChunks(s.port, [fixtureStream().bytes]);
     const want = events();
     await waitFor(async () => await xlen(client, "vmq:all") >= want.length, "all events");
-    await stop(s);
+    await stopOutputs(s);
     const got = await xrange(client, "vmq:all");
     assertEquals(got.length, want.length);
     for (const [i, v] of want.entries()) {
@@ -95,14 +79,14 @@ Deno.test("redis: maxlen=N trims the stream approximately (MAXLEN ~), keeping th
   await using redis = await startRedis();
   const client = await redisClient(redis.port);
   try {
-    const s = await sidecar([`redis://127.0.0.1:${redis.port}?maxlen=100&key=capped`]);
+    const s = await runOutputs([`redis://127.0.0.1:${redis.port}?maxlen=100&key=capped`]);
     const n = 3000;
     await sendChunks(s.port, distinctFrames("m", n));
     await waitFor(async () => {
       const last = (await xrange(client, "capped")).at(-1);
       return !!last && JSON.parse(utf8.decode(last.fields.event)).client_id === `m-${n - 1}`;
     }, "the last event");
-    await stop(s);
+    await stopOutputs(s);
     const len = await xlen(client, "capped");
     assert(
       len >= 100 && len < 1000,
@@ -117,7 +101,7 @@ Deno.test("redis: server stopped mid-stream and restarted: every event arrives a
   await using redis = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
   const client = await redisClient(redis.port);
   try {
-    const s = await sidecar([`redis://127.0.0.1:${redis.port}?key=ev`]);
+    const s = await runOutputs([`redis://127.0.0.1:${redis.port}?key=ev`]);
     const n = 4000;
     const frames = distinctFrames("r", n);
     const sending = (async () => {
@@ -134,7 +118,7 @@ Deno.test("redis: server stopped mid-stream and restarted: every event arrives a
         JSON.parse(utf8.decode(e.fields.event)).client_id as string
       );
     await waitFor(async () => new Set(await ids()).size >= n, `${n} distinct events`, 60_000);
-    const stderr = await stop(s);
+    const stderr = await stopOutputs(s);
     const all = await ids();
     const distinct = new Set(all);
     assertEquals(distinct.size, n);
@@ -158,13 +142,12 @@ Deno.test("redis: password from a VMQ_SIDECAR_* variable (requirepass); never in
   await using redis = await startRedis(["--requirepass", password]);
   const client = await redisClient(redis.port, 0, password);
   try {
-    const s = await sidecar(
-      [`redis://127.0.0.1:${redis.port}/0?password_env=VMQ_SIDECAR_REDIS_PASSWORD&key=ev`],
-      { VMQ_SIDECAR_REDIS_PASSWORD: password },
-    );
+    const s = await runOutputs([
+      `redis://127.0.0.1:${redis.port}/0?password_env=VMQ_SIDECAR_REDIS_PASSWORD&key=ev`,
+    ], { env: { VMQ_SIDECAR_REDIS_PASSWORD: password } });
     await sendChunks(s.port, distinctFrames("p", 10));
     await waitFor(async () => await xlen(client, "ev") >= 10, "10 events");
-    const stderr = await stop(s);
+    const stderr = await stopOutputs(s);
     assert(!stderr.includes("secret"), stderr);
     assert(stderr.includes(`redis://127.0.0.1:${redis.port}/0`), stderr);
   } finally {
@@ -195,10 +178,10 @@ Deno.test("redis: rediss:// with tls_ca verifies the server against that CA", as
   await using redis = await startRedis([], tls);
   const client = await redisClient(redis.port, 0, undefined, tls);
   try {
-    const s = await sidecar([`rediss://127.0.0.1:${redis.port}?tls_ca=${tls.ca}&key=ev`]);
+    const s = await runOutputs([`rediss://127.0.0.1:${redis.port}?tls_ca=${tls.ca}&key=ev`]);
     await sendChunks(s.port, distinctFrames("t", 20));
     await waitFor(async () => await xlen(client, "ev") >= 20, "20 events over TLS");
-    const stderr = await stop(s);
+    const stderr = await stopOutputs(s);
     assert(stderr.includes(`rediss://127.0.0.1:${redis.port}/0`), stderr);
     const ids = (await xrange(client, "ev")).map((e) =>
       JSON.parse(utf8.decode(e.fields.event)).client_id
