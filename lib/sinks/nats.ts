@@ -121,6 +121,8 @@ class PendingAcks {
   settled = 0;
   failures = 0;
   firstError = "";
+  /** Some subject had no stream (JetStream answered "no responders"). */
+  noStream = false;
   readonly done = Promise.withResolvers<void>();
 
   constructor(gen: number, capacity: number) {
@@ -214,6 +216,7 @@ export class NatsSink implements Sink {
     }
     this.#nc = nc;
     this.#inbox = createInbox();
+    this.#down = Promise.withResolvers<void>();
     nc.subscribe(`${this.#inbox}.*`, { callback: (_, m) => this.#onAck(m) });
     this.#up = true;
     log.info("output {output}: connected", { output: this.name });
@@ -222,6 +225,7 @@ export class NatsSink implements Sink {
 
   async #watch(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
+      if (this.#nc !== nc) break;
       if (s.type === "disconnect" && this.#up) {
         this.#up = false;
         this.#down.resolve();
@@ -232,8 +236,11 @@ export class NatsSink implements Sink {
         log.info("output {output}: reconnected", { output: this.name });
       }
     }
-    this.#up = false; // closed
-    this.#down.resolve();
+    // Closed for good (e.g. refused credentials): the next send connects anew.
+    if (this.#nc === nc) {
+      this.#up = false;
+      this.#down.resolve();
+    }
   }
 
   async #ensureStream(nc: NatsConnection): Promise<void> {
@@ -263,6 +270,7 @@ export class NatsSink implements Sink {
     if (Number(token.slice(0, sep)) !== b.gen) return; // a late answer to an earlier attempt
     const i = Number(token.slice(sep + 1));
     if (m.headers?.hasError) {
+      if (m.headers.code === 503) b.noStream = true;
       b.settle(
         i,
         FAILED,
@@ -349,6 +357,7 @@ export class NatsSink implements Sink {
       );
     }
     if (b.failures > 0) {
+      if (b.noStream) this.#streamChecked = false; // deleted meanwhile? create_stream again
       throw new NatsOutputError(
         `${this.name}: ${b.failures} of ${n} publishes not acknowledged: ${b.firstError}`,
       );
