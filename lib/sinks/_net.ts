@@ -104,7 +104,7 @@ export function batchOptions(
 /** The batching option names {@linkcode batchOptions} reads. */
 export const BATCH_OPTIONS = ["batch_events", "batch_bytes", "linger_ms"];
 
-/** Parses `target` as a URL of one of `protocols`; throws ConfigError naming the key. */
+/** Parses `target` as a URL; throws ConfigError naming the key, with `example` of a good one. */
 export function parseUrl(key: string, target: string, example: string): URL {
   try {
     return new URL(target);
