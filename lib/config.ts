@@ -220,7 +220,19 @@ export function parseOutput(
   const q = value.indexOf("?");
   const base = q < 0 ? value : value.slice(0, q);
   const params: Record<string, string> = { ...extra };
-  if (q >= 0) { for (const [k, v] of new URLSearchParams(value.slice(q + 1))) params[k] = v; }
+  if (q >= 0) {
+    // Split by hand: URLSearchParams would turn the `+` of MQTT topic filters into spaces.
+    for (const pair of value.slice(q + 1).split("&")) {
+      if (!pair) continue;
+      const eq = pair.indexOf("=");
+      const k = eq < 0 ? pair : pair.slice(0, eq), v = eq < 0 ? "" : pair.slice(eq + 1);
+      try {
+        params[decodeURIComponent(k)] = decodeURIComponent(v);
+      } catch {
+        throw new ConfigError(key, `bad percent-encoding in option ${JSON.stringify(pair)}`);
+      }
+    }
+  }
   let kind: OutputKind;
   let target: string;
   if (base === "stdout" || base === "-") (kind = "stdout"), (target = "stdout");

@@ -14,6 +14,7 @@ import type { Sink } from "./output.ts";
 import { type OutputConfig, Pipeline } from "./pipeline.ts";
 import { SidecarServer } from "./server.ts";
 import { factoryOf } from "./sinks/mod.ts";
+import { deadLetteredEvents } from "./sinks/_dead_letter.ts";
 import { topicFilter } from "./topics.ts";
 import { permissionHint } from "./_permissions.ts";
 
@@ -37,6 +38,8 @@ export interface Summary {
   dropped: Record<string, number>;
   /** Events skipped as undecodable, by output. */
   undecodable: Record<string, number>;
+  /** Events refused by their destination and appended to a dead-letter file, by output. */
+  deadLettered: Record<string, number>;
   /** Outputs that could not be flushed within the grace period. */
   unflushed: string[];
 }
@@ -163,8 +166,6 @@ export class Sidecar {
     HOOKS.forEach((h, i) => {
       if (p.received[i] > 0) events[h] = p.received[i];
     });
-    const dropped: Record<string, number> = {};
-    for (const q of p.queues) if (q.stats.dropped > 0) dropped[q.sink.name] = q.stats.dropped;
     return {
       events,
       total: p.totalReceived,
@@ -172,11 +173,12 @@ export class Sidecar {
       unknownType: p.unknownType,
       malformed: p.malformed,
       connectionErrors: Object.fromEntries(this.server.connectionErrors),
-      dropped,
-      undecodable: Object.fromEntries(
-        p.queues.map((q) => [q.sink.name, undecodableEvents.get(q.sink.name) ?? 0]).filter((
-          [, n],
-        ) => n),
+      dropped: nonZero(p.queues.map((q) => [q.sink.name, q.stats.dropped])),
+      undecodable: nonZero(
+        p.queues.map((q) => [q.sink.name, undecodableEvents.get(q.sink.name) ?? 0]),
+      ),
+      deadLettered: nonZero(
+        p.queues.map((q) => [q.sink.name, deadLetteredEvents.get(q.sink.name) ?? 0]),
       ),
       unflushed,
     };
@@ -191,15 +193,25 @@ export class Sidecar {
       "Events an output skipped because the event inside the frame did not decode.",
       ["output"],
     );
+    const deadLettered = m.counter(
+      "vmq_sidecar_output_dead_lettered_total",
+      "Events an output's destination refused for good, appended to its dead-letter file.",
+      ["output"],
+    );
     m.onCollect(() => {
       const mem = Deno.memoryUsage();
       rss.values.set("", mem.rss);
       heap.values.set("", mem.heapUsed);
       for (const q of this.pipeline.queues) {
         undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
+        deadLettered.values.set(q.sink.name, deadLetteredEvents.get(q.sink.name) ?? 0);
       }
     });
   }
+}
+
+function nonZero(entries: [string, number][]): Record<string, number> {
+  return Object.fromEntries(entries.filter(([, n]) => n > 0));
 }
 
 /** Renders a summary as one line. */
@@ -210,7 +222,7 @@ export function formatSummary(s: Summary): string {
     ` unknown type ${s.unknownType}; malformed ${s.malformed}; connection errors: ${
       kv(s.connectionErrors)
     };` +
-    ` dropped: ${kv(s.dropped)}; undecodable: ${kv(s.undecodable)}; unflushed outputs: ${
-      s.unflushed.join(" ") || "none"
-    }`;
+    ` dropped: ${kv(s.dropped)}; undecodable: ${kv(s.undecodable)}; dead-lettered: ${
+      kv(s.deadLettered)
+    }; unflushed outputs: ${s.unflushed.join(" ") || "none"}`;
 }
