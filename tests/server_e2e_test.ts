@@ -181,3 +181,22 @@ Deno.test("--max-connections: connections beyond the limit are closed and counte
   assertEquals(jsonLines(stdout).map(canon), s.expected);
   assert(/refused connection: 1 connections open/.test(stderr), stderr);
 });
+
+Deno.test("an output URL's topic filter keeps + as the MQTT wildcard (not a space)", async () => {
+  const s = uniqueStream(6);
+  const sidecar = await startSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--out",
+    "stdout?hooks=on_publish&topics=devices/+/telemetry",
+  ]);
+  await sendChunks(sidecar.port, [s.bytes]);
+  sidecar.kill("SIGTERM");
+  const { code, stdout, stderr } = await sidecar.wait();
+  assertEquals(code, 0, stderr);
+  const want = s.expected.map((l) => JSON.parse(l)).filter((e) =>
+    e.hook === "on_publish" && /^devices\/[^/]+\/telemetry$/.test(e.topic)
+  );
+  assert(want.length >= 2, "the fixtures have matching publishes");
+  assertEquals(jsonLines(stdout), want);
+});
