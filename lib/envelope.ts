@@ -38,13 +38,34 @@ const cursor = new WireCursor();
  * ```
  */
 export function parseEnvelope(frame: Uint8Array, out: EnvelopeRanges): number {
+  return parseEnvelopeAt(frame, 0, frame.length, out);
+}
+
+/**
+ * {@linkcode parseEnvelope} for the frame `buf[start, end)`, without a view: the ranges in
+ * `out` are offsets into `buf`.
+ *
+ * @example
+ * ```ts
+ * import { parseEnvelopeAt } from "./mod.ts";
+ * const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+ * const slab = new Uint8Array([0, 0, 0, 0]); // a length prefix, then an empty frame
+ * console.log(parseEnvelopeAt(slab, 4, 4, ranges)); // -1: not an event
+ * ```
+ */
+export function parseEnvelopeAt(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: EnvelopeRanges,
+): number {
   out.typeUrlStart =
     out.typeUrlEnd =
     out.valueStart =
     out.valueEnd =
-      0;
+      start;
   const c = cursor;
-  c.reset(frame, 0, frame.length);
+  c.reset(buf, start, end);
   try {
     while (c.pos < c.end) {
       const tag = c.varint32();
@@ -69,5 +90,5 @@ export function parseEnvelope(frame: Uint8Array, out: EnvelopeRanges): number {
     if (e instanceof WireError) return MALFORMED_ENVELOPE;
     throw e;
   }
-  return hookIndexOfTypeUrl(frame, out.typeUrlStart, out.typeUrlEnd);
+  return hookIndexOfTypeUrl(buf, out.typeUrlStart, out.typeUrlEnd);
 }

@@ -24,7 +24,26 @@ export interface ReadFramesOptions {
   maxReadBytes?: number;
 }
 
+/**
+ * The complete frames of one read, as offsets into the read buffer (no per-frame objects):
+ * frame `i` is `buf[starts[i], ends[i])`, the `Any` bytes without the length prefix.
+ */
+export interface FrameSlab {
+  /** The read buffer. */
+  buf: Uint8Array;
+  /** Start of each frame; the first `count` entries are valid. */
+  starts: Uint32Array;
+  /** End of each frame. */
+  ends: Uint32Array;
+  /** Number of frames. */
+  count: number;
+}
+
 const MIN_SLAB = 16 * 1024;
+/** Most bytes the read buffers of all {@linkcode readFrameSlabs} streams may hold together
+ * before one grows past its current size. */
+const REUSED_SLAB_BUDGET = 32 * 1024 * 1024;
+let reusedSlabBytes = 0;
 
 /**
  * Reads a framed stream and yields, per read, every frame that read completed: each frame is
@@ -47,45 +66,104 @@ export async function* readFrameBatches(
   source: FrameSource,
   options: ReadFramesOptions = {},
 ): AsyncGenerator<Uint8Array[], void, undefined> {
+  for await (const slab of frameSlabs(source, options, false)) {
+    const batch = new Array<Uint8Array>(slab.count);
+    for (let i = 0; i < slab.count; i++) batch[i] = slab.buf.subarray(slab.starts[i], slab.ends[i]);
+    yield batch;
+  }
+}
+
+/**
+ * The hot-path form of {@linkcode readFrameBatches}: yields per read one {@linkcode FrameSlab}
+ * (frames as offsets) — the same object every time, over one read buffer per stream that is
+ * reused: a slab and its bytes are valid only until the generator is resumed, so copy what
+ * must outlive it. No allocation per read or per frame; the buffer starts at 16 KiB and grows
+ * (up to `maxReadBytes`) while reads fill it and all streams together hold less than 32 MiB,
+ * and shrinks again when the stream calms down. Same errors as {@linkcode readFrameBatches}.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const slab of readFrameSlabs(conn)) {
+ *   for (let i = 0; i < slab.count; i++) console.log(slab.ends[i] - slab.starts[i]);
+ * }
+ * ```
+ */
+export function readFrameSlabs(
+  source: FrameSource,
+  options: ReadFramesOptions = {},
+): AsyncGenerator<FrameSlab, void, undefined> {
+  return frameSlabs(source, options, true);
+}
+
+async function* frameSlabs(
+  source: FrameSource,
+  options: ReadFramesOptions,
+  reuse: boolean,
+): AsyncGenerator<FrameSlab, void, undefined> {
   const maxFrame = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const maxSlab = Math.max(MIN_SLAB, options.maxReadBytes ?? 256 * 1024);
   const peer = options.peer ?? "";
   const read = readerOf(source);
   let slabSize = MIN_SLAB;
   let buf = new Uint8Array(slabSize);
+  if (reuse) reusedSlabBytes += buf.length;
+  const slab: FrameSlab = {
+    buf,
+    starts: new Uint32Array(64),
+    ends: new Uint32Array(64),
+    count: 0,
+  };
   let start = 0; // first unconsumed byte
   let end = 0; // end of valid data
+  let shortReads = 0; // consecutive reads that filled less than 1/8 of the space offered
   try {
     while (true) {
       // Cut every complete frame out of buf[start, end).
-      let batch: Uint8Array[] | undefined;
+      let count = 0;
       let need = 4; // bytes the next frame needs in total (header + body)
+      let starts = slab.starts, ends = slab.ends;
       while (end - start >= 4) {
         const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
           buf[start + 3]) >>> 0;
         if (len > maxFrame) {
-          if (batch) yield batch;
+          if (count > 0) yield fill(slab, buf, count);
           throw new FrameTooLargeError(peer, len, maxFrame);
         }
         if (end - start - 4 < len) {
           need = len + 4;
           break;
         }
-        (batch ??= []).push(buf.subarray(start + 4, start + 4 + len));
-        start += 4 + len;
+        if (count === starts.length) {
+          slab.starts = starts = grow(starts);
+          slab.ends = ends = grow(ends);
+        }
+        starts[count] = start + 4;
+        ends[count++] = start += 4 + len;
       }
-      if (batch) yield batch;
-      // Make room: a fresh slab when the current one cannot take the frame or a useful read.
+      if (count > 0) yield fill(slab, buf, count);
       const have = end - start;
-      if (buf.length - start < need || (have === 0 && buf.length - end < MIN_SLAB / 4)) {
-        const size = Math.max(slabSize, need);
-        const next = new Uint8Array(size);
+      if (reuse) {
+        // The frames handed out are dead now: keep the buffer, move the partial frame to the
+        // front. A new buffer only to grow, to take a big frame, or to shrink after one.
+        const want = Math.max(slabSize, need);
+        if (want > buf.length || buf.length > 2 * want) {
+          const next = new Uint8Array(want);
+          next.set(buf.subarray(start, end));
+          reusedSlabBytes += next.length - buf.length;
+          buf = next;
+        } else if (start > 0 && have > 0) buf.copyWithin(0, start, end);
+        start = 0;
+        end = have;
+      } else if (buf.length - start < need || (have === 0 && buf.length - end < MIN_SLAB / 4)) {
+        // A fresh slab when the current one cannot take the frame or a useful read.
+        const next = new Uint8Array(Math.max(slabSize, need));
         next.set(buf.subarray(start, end));
         buf = next;
         start = 0;
         end = have;
       }
-      const n = await read(buf.subarray(end));
+      const space = buf.length - end;
+      const n = await read(end === 0 ? buf : buf.subarray(end));
       if (n === null) {
         if (end > start) {
           throw new TruncatedFrameError(peer, end - start, need - (end - start));
@@ -93,12 +171,32 @@ export async function* readFrameBatches(
         return;
       }
       end += n;
-      // Reads that fill the space offered mean a busy stream: use larger slabs from now on.
-      if (end === buf.length && slabSize < maxSlab) slabSize = Math.min(maxSlab, slabSize * 2);
+      // Reads that fill the space offered mean a busy stream: use larger slabs from now on;
+      // a run of short reads means it calmed down: give memory back.
+      if (n === space && slabSize < maxSlab) {
+        if (!reuse || reusedSlabBytes + slabSize <= REUSED_SLAB_BUDGET) slabSize *= 2;
+        slabSize = Math.min(maxSlab, slabSize);
+        shortReads = 0;
+      } else if (n < space / 8 && slabSize > MIN_SLAB) {
+        if (++shortReads >= 16) (slabSize /= 2), (shortReads = 0);
+      } else shortReads = 0;
     }
   } finally {
+    if (reuse) reusedSlabBytes -= buf.length;
     await closeReader(source);
   }
+}
+
+function fill(slab: FrameSlab, buf: Uint8Array, count: number): FrameSlab {
+  slab.buf = buf;
+  slab.count = count;
+  return slab;
+}
+
+function grow(a: Uint32Array): Uint32Array {
+  const b = new Uint32Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /**

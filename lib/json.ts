@@ -6,7 +6,7 @@
  * @module
  */
 import type { ByteBuffer } from "./byte_buffer.ts";
-import { type EnvelopeRanges, parseEnvelope } from "./envelope.ts";
+import { type EnvelopeRanges, parseEnvelopeAt } from "./envelope.ts";
 import { HOOKS } from "./hooks.ts";
 import { type FieldTable, HOOK_TABLES, Kind, type MessageTable } from "./_tables.ts";
 import { WireCursor, WireError } from "./_wire.ts";
@@ -331,16 +331,60 @@ function writeTextString(
  * ```
  */
 export function writeFrameJson(out: ByteBuffer, frame: Uint8Array, payload: PayloadMode): number {
-  const hook = parseEnvelope(frame, ranges);
+  return writeFrameJsonAt(out, frame, 0, frame.length, payload);
+}
+
+/**
+ * {@linkcode writeFrameJson} for the frame `buf[start, end)` (no view needed).
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, writeFrameJsonAt } from "./mod.ts";
+ * const slab = new Uint8Array([0, 0, 0, 0]); // a length prefix, then an empty frame
+ * console.log(writeFrameJsonAt(new ByteBuffer(), slab, 4, 4, "base64")); // -1: not an event
+ * ```
+ */
+export function writeFrameJsonAt(
+  out: ByteBuffer,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  payload: PayloadMode,
+): number {
+  const hook = parseEnvelopeAt(buf, start, end, ranges);
   if (hook < 0) return hook;
+  return writeEventJson(out, buf, hook, ranges.valueStart, ranges.valueEnd, payload);
+}
+
+/**
+ * Appends the JSON form of an event whose envelope is already parsed: hook index `hook` and the
+ * encoded message in `buf[valueStart, valueEnd)`. Returns `hook`, or
+ * {@linkcode MALFORMED_VALUE} (nothing written).
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, HOOKS, writeEventJson } from "./mod.ts";
+ * const out = new ByteBuffer();
+ * writeEventJson(out, new Uint8Array(0), HOOKS.indexOf("on_client_wakeup"), 0, 0, "base64");
+ * console.log(new TextDecoder().decode(out.bytes())); // every field at its default
+ * ```
+ */
+export function writeEventJson(
+  out: ByteBuffer,
+  buf: Uint8Array,
+  hook: number,
+  valueStart: number,
+  valueEnd: number,
+  payload: PayloadMode,
+): number {
   const begin = out.pos;
-  src = frame;
+  src = buf;
   payloadMode = payload;
   payloadWasBase64 = false;
   try {
     const s = HOOK_SLOTS[hook];
-    valueRange[0] = ranges.valueStart;
-    valueRange[1] = ranges.valueEnd;
+    valueRange[0] = valueStart;
+    valueRange[1] = valueEnd;
     parse(s, valueRange);
     out.write(HOOK_PREFIX[hook]);
     writeFields(out, s, false);

@@ -17,7 +17,14 @@ export * from "./envelope.ts";
 export * from "./events.ts";
 export * from "./decode.ts";
 export * from "./byte_buffer.ts";
-export { MALFORMED_VALUE, PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./json.ts";
+export {
+  MALFORMED_VALUE,
+  PAYLOAD_MODES,
+  type PayloadMode,
+  writeEventJson,
+  writeFrameJson,
+  writeFrameJsonAt,
+} from "./json.ts";
 export * from "./event_json.ts";
 export * from "./output.ts";
 export * from "./queue.ts";
@@ -25,7 +32,13 @@ export * from "./pipeline.ts";
 export * from "./metrics.ts";
 export * from "./server.ts";
 export * from "./topics.ts";
-export { appendBatch, type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
+export {
+  appendBatch,
+  type FormatOptions,
+  frameEncoder,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+} from "./format.ts";
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./config.ts";
 export { configureLogging, LOG_LEVELS, type LogLevel } from "./log.ts";
 export { formatSummary, Sidecar, type Summary } from "./sidecar.ts";
