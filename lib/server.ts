@@ -65,6 +65,7 @@ export class SidecarServer {
   #listener: Deno.TcpListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #draining = false;
+  #lastAccept = 0;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
   constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
@@ -124,6 +125,7 @@ export class SidecarServer {
         continue;
       }
       this.accepted++;
+      this.#lastAccept = performance.now();
       const h = this.#handle(conn);
       this.#handlers.add(h);
       h.finally(() => this.#handlers.delete(h));
@@ -203,16 +205,22 @@ export class SidecarServer {
   }
 
   /**
-   * Stops accepting, keeps reading each connection until it has been idle for `idleMs` (what
-   * peers already sent is read) or `graceMs` passes, then closes them all.
+   * Accepts the connections already waiting in the listen backlog, stops accepting, keeps
+   * reading each connection until it has been idle for `idleMs` (what peers already sent is
+   * read) or `graceMs` passes, then closes them all.
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {
     this.#draining = true;
+    const deadline = performance.now() + graceMs;
+    // Peers still in the listen backlog connected before the signal and may have sent events:
+    // keep accepting until none came for a while, then close the listener.
+    const quiet = Math.min(50, idleMs);
+    do await new Promise((r) => setTimeout(r, quiet));
+    while (performance.now() - this.#lastAccept < quiet && performance.now() < deadline);
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
     await this.#acceptLoop;
-    const deadline = performance.now() + graceMs;
     while (this.#conns.size > 0 && performance.now() < deadline + 1000) {
       const now = performance.now();
       for (const c of this.#conns) {
