@@ -6,8 +6,9 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { ByteBuffer } from "./byte_buffer.ts";
-import { MALFORMED_VALUE, type PayloadMode, writeFrameJson } from "./json.ts";
-import { forEachFrame, type FrameBatch } from "./output.ts";
+import { MALFORMED_VALUE, type PayloadMode, writeEventJson, writeFrameJsonAt } from "./json.ts";
+import type { FrameBatch } from "./output.ts";
+import type { FrameEncoder } from "./queue.ts";
 
 /** How an output encodes events. */
 export type OutputFormat = "json" | "protobuf";
@@ -58,11 +59,55 @@ export function appendBatch(
     if (out.pos >= flushBytes) flush();
     return;
   }
-  const payload = options.payload;
-  forEachFrame(batch, (frame) => {
-    const r = writeFrameJson(out, frame, payload);
+  const payload = options.payload, b = batch.bytes;
+  let p = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+    const start = p + 4, end = start + len;
+    const r = writeFrameJsonAt(out, b, start, end, payload);
     if (r >= 0) out.byte(0x0a);
-    else if (r === MALFORMED_VALUE) reportUndecodable(output, frame);
+    else if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
     if (out.pos >= flushBytes) flush();
-  });
+    p = end;
+  }
+}
+
+/**
+ * The {@linkcode FrameEncoder} of a format, for sinks that write bytes (files, stdout): JSON
+ * lines (undecodable events skipped and reported for `output`), or the frames as received.
+ */
+export function frameEncoder(options: FormatOptions, output: string): FrameEncoder {
+  if (options.format === "protobuf") {
+    return {
+      sizeHint: (n) => n + 4,
+      encode(out, buf, start, end) {
+        const n = end - start;
+        out.ensure(n + 4);
+        const b = out.buf;
+        let p = out.pos;
+        b[p++] = n >>> 24, b[p++] = (n >>> 16) & 255, b[p++] = (n >>> 8) & 255, b[p++] = n & 255;
+        if (n > 64) b.set(buf.subarray(start, end), p);
+        else for (let i = 0; i < n; i++) b[p + i] = buf[start + i];
+        out.pos = p + n;
+        return true;
+      },
+    };
+  }
+  const payload = options.payload;
+  return {
+    // Keys and the timestamp take ~300 bytes; base64 grows a payload by 4/3; a short string
+    // reserves 6 bytes per byte for escapes while it is written.
+    sizeHint: (n) => (n <= 8192 ? 6 * n : 2 * n) + 1024,
+    encode(out, buf, start, end, hook, valueStart, valueEnd) {
+      const r = hook >= 0
+        ? writeEventJson(out, buf, hook, valueStart, valueEnd, payload)
+        : writeFrameJsonAt(out, buf, start, end, payload);
+      if (r >= 0) {
+        out.byte(0x0a);
+        return true;
+      }
+      if (r === MALFORMED_VALUE) reportUndecodable(output, buf.subarray(start, end));
+      return false;
+    },
+  };
 }

@@ -5,7 +5,8 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelope } from "./envelope.ts";
+import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "./envelope.ts";
+import type { FrameSlab } from "./frames.ts";
 import { type Hook, HOOKS } from "./hooks.ts";
 import type { Histogram, Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
@@ -100,36 +101,66 @@ export class Pipeline {
   /**
    * Routes the frames of one read. Returns {@linkcode DISPATCH_OK},
    * {@linkcode DISPATCH_BACKPRESSURE} or {@linkcode DISPATCH_MALFORMED} (frames after the bad
-   * one are not taken).
+   * one are not taken). The queues copy what they keep: the frames may be reused afterwards.
    */
   dispatch(frames: readonly Uint8Array[]): number {
-    const outputs = this.#outputs, ranges = this.#ranges, received = this.received;
     let result = DISPATCH_OK;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
-      this.bytesReceived += frame.length + 4;
-      if (frame.length === 0) {
-        this.emptyFrames++;
-        continue;
-      }
-      const hook = parseEnvelope(frame, ranges);
-      if (hook < 0) {
-        if (hook === MALFORMED_ENVELOPE) {
-          this.malformed++;
-          result = DISPATCH_MALFORMED;
-          break;
-        }
-        this.#unknown(frame);
-        continue;
-      }
-      received[hook]++;
-      for (let o = 0; o < outputs.length; o++) {
-        const out = outputs[o];
-        if (out.hookMask[hook] === 0) continue;
-        if (out.filter && !out.filter(frame, hook)) continue;
-        out.queue.push(frame);
+      if (!this.#route(frame, 0, frame.length)) {
+        result = DISPATCH_MALFORMED;
+        break;
       }
     }
+    return this.#kick(result);
+  }
+
+  /**
+   * {@linkcode Pipeline.dispatch} for the frames of one {@linkcode FrameSlab} (the hot path:
+   * no per-frame objects).
+   */
+  dispatchSlab(slab: FrameSlab): number {
+    const buf = slab.buf, starts = slab.starts, ends = slab.ends, n = slab.count;
+    let result = DISPATCH_OK;
+    for (let i = 0; i < n; i++) {
+      if (!this.#route(buf, starts[i], ends[i])) {
+        result = DISPATCH_MALFORMED;
+        break;
+      }
+    }
+    return this.#kick(result);
+  }
+
+  /** Routes the frame `buf[start, end)`; false when it is not a valid `Any`. */
+  #route(buf: Uint8Array, start: number, end: number): boolean {
+    this.bytesReceived += end - start + 4;
+    if (end === start) {
+      this.emptyFrames++;
+      return true;
+    }
+    const ranges = this.#ranges;
+    const hook = parseEnvelopeAt(buf, start, end, ranges);
+    if (hook < 0) {
+      if (hook === MALFORMED_ENVELOPE) {
+        this.malformed++;
+        return false;
+      }
+      this.#unknown(buf, end - start);
+      return true;
+    }
+    this.received[hook]++;
+    const outputs = this.#outputs;
+    for (let o = 0; o < outputs.length; o++) {
+      const out = outputs[o];
+      if (out.hookMask[hook] === 0) continue;
+      if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
+      out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
+    }
+    return true;
+  }
+
+  #kick(result: number): number {
+    const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       out.queue.kick();
@@ -175,15 +206,15 @@ export class Pipeline {
     if (latency) queue.onAck = (seconds, count) => latency.observe(label, seconds, count);
   }
 
-  #unknown(frame: Uint8Array): void {
+  #unknown(buf: Uint8Array, bytes: number): void {
     this.unknownType++;
     // Logged with a cap: a newer plugin sending a new hook must not flood the log.
     if (this.#unknownLogged++ < 10) {
       const r = this.#ranges;
-      const typeUrl = new TextDecoder().decode(frame.subarray(r.typeUrlStart, r.typeUrlEnd));
+      const typeUrl = new TextDecoder().decode(buf.subarray(r.typeUrlStart, r.typeUrlEnd));
       log.warn("skipping frame of unknown type_url {typeUrl} ({bytes} bytes){more}", {
         typeUrl,
-        bytes: frame.length,
+        bytes,
         more: this.#unknownLogged === 10 ? "; further ones are only counted" : "",
       });
     }

@@ -1,19 +1,62 @@
 /**
  * A bounded, acknowledged queue in front of one {@linkcode Sink}: frames are copied into
- * wire-format batches, sent one batch at a time, retried with exponential backoff and jitter
- * until acknowledged, and forgotten only then.
+ * wire-format batches (or encoded into them, for an {@linkcode EncodingSink}), sent one batch at
+ * a time, retried with exponential backoff and jitter until acknowledged, and forgotten only
+ * then; a batch's memory is reused once it is acknowledged.
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { ByteBuffer } from "./byte_buffer.ts";
 import type { FrameBatch, Sink } from "./output.ts";
+
+/**
+ * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
+ * buffer: the queue then holds (and counts in `maxBytes`) the encoded bytes.
+ */
+export interface FrameEncoder {
+  /**
+   * Appends the output form of the frame `buf[start, end)` (the `Any` bytes) to `out`; `hook`
+   * and `buf[valueStart, valueEnd)` are its parsed envelope (`hook` < 0: not parsed yet).
+   * Returns false when the event is skipped, nothing written (the encoder counts it).
+   */
+  encode(
+    out: ByteBuffer,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook: number,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean;
+  /** Room to reserve for the encoding of a frame of `frameBytes` (may grow when short). */
+  sizeHint(frameBytes: number): number;
+}
+
+/**
+ * A sink that encodes events at enqueue time ({@linkcode FrameEncoder}): the batches its queue
+ * sends it hold that encoding, `count` events of it, instead of frames.
+ */
+export interface EncodingSink extends Sink {
+  /** The encoder its queue uses. */
+  readonly encoder: FrameEncoder;
+}
+
+/**
+ * A sink that can also deliver a batch synchronously (a file): its queue writes each batch the
+ * moment it fills, so it holds about one batch under load; `send` is still used for retries.
+ */
+export interface SyncSink extends Sink {
+  /** Delivers a batch before returning; throws when it was not (all) delivered. */
+  sendSync(batch: FrameBatch): void;
+}
 
 /** What happens when a queue holds `maxBytes`: pause reading sockets, or drop and count. */
 export type OnFull = "block" | "drop";
 
 /** Options of an {@linkcode OutputQueue}. */
 export interface QueueOptions {
-  /** Most frame bytes held (default 64 MiB). */
+  /** Most bytes held: frames with length prefixes, or an encoding sink's output (default 64 MiB). */
   maxBytes: number;
   /** Behaviour at `maxBytes` (default `block`). */
   onFull: OnFull;
@@ -52,10 +95,21 @@ export interface QueueStats {
   retries: number;
 }
 
+/** A batch buffer; its sealed batches are views into it. Recycled once all are acknowledged. */
+interface Chunk {
+  buf: Uint8Array;
+  /** Sealed batches in this chunk not yet acknowledged. */
+  refs: number;
+}
+
 interface PendingBatch extends FrameBatch {
   /** When the oldest frame of the batch was queued (performance.now()). */
   since: number;
+  chunk: Chunk;
 }
+
+/** Acknowledged batch buffers kept for reuse (per queue): no allocation per batch. */
+const FREE_CHUNKS = 16;
 
 const log = getLogger(["vmq_sidecar", "output"]);
 
@@ -78,15 +132,19 @@ export class OutputQueue {
   readonly options: QueueOptions;
   /** Counters. */
   readonly stats: QueueStats = { sent: 0, dropped: 0, errors: 0, retries: 0 };
-  /** Frame bytes held (queued and in flight). */
+  /** Bytes held (queued and in flight), as counted against `maxBytes`. */
   bytes = 0;
   /** Frames held (queued and in flight). */
   events = 0;
   /** Called with (seconds from queueing to acknowledgement of a batch's oldest frame, count). */
   onAck?: (seconds: number, count: number) => void;
 
+  readonly #encoder: FrameEncoder | undefined;
+  readonly #syncSink: SyncSink | undefined;
+  readonly #out = new ByteBuffer(0);
   readonly #sealed: PendingBatch[] = [];
-  #cur = new Uint8Array(0);
+  #cur: Chunk = { buf: new Uint8Array(0), refs: 0 };
+  #free: Uint8Array[] = [];
   #curStart = 0;
   #curPos = 0;
   #curCount = 0;
@@ -104,6 +162,10 @@ export class OutputQueue {
   constructor(sink: Sink, options: Partial<QueueOptions> = {}) {
     this.sink = sink;
     this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
+    this.#encoder = (sink as Partial<EncodingSink>).encoder;
+    if (typeof (sink as Partial<SyncSink>).sendSync === "function") {
+      this.#syncSink = sink as SyncSink;
+    }
   }
 
   /** Whether the queue holds `maxBytes` or more (blocking outputs then pause the sockets). */
@@ -117,12 +179,31 @@ export class OutputQueue {
   }
 
   /**
-   * Copies `frame` (the `Any` bytes) into the queue. Returns false when it was dropped because
-   * the queue is full and `onFull` is `drop`. Call {@linkcode OutputQueue.kick} after a run of
-   * pushes.
+   * Copies `frame` (the `Any` bytes) into the queue — or, for an {@linkcode EncodingSink}, its
+   * encoding. Returns false when it was dropped because the queue is full and `onFull` is
+   * `drop`. Call {@linkcode OutputQueue.kick} after a run of pushes.
    */
   push(frame: Uint8Array): boolean {
-    const need = 4 + frame.length;
+    return this.pushAt(frame, 0, frame.length);
+  }
+
+  /**
+   * {@linkcode OutputQueue.push} for the frame `buf[start, end)`. The pipeline passes what it
+   * parsed of the envelope — the hook index and the range of the event message in `buf` — so
+   * an encoder does not parse it again; `hook` < 0 means not parsed.
+   */
+  pushAt(
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook = -1,
+    valueStart = 0,
+    valueEnd = 0,
+  ): boolean {
+    const encoder = this.#encoder;
+    // An encoding's size is known only once written: an encoding queue takes events until it
+    // is full (at most one event over `maxBytes`).
+    const need = encoder ? 1 : 4 + end - start;
     if (this.options.onFull === "drop" && this.bytes + need > this.options.maxBytes) {
       this.stats.dropped++;
       if (!this.#dropping) {
@@ -135,34 +216,61 @@ export class OutputQueue {
       return false;
     }
     if (this.#curCount >= this.options.batchEvents) this.#seal();
-    if (this.#cur.length - this.#curPos < need) {
+    const room = encoder ? encoder.sizeHint(end - start) : need;
+    if (this.#cur.buf.length - this.#curPos < room) {
       this.#seal();
-      this.#cur = new Uint8Array(Math.max(this.options.batchBytes, need));
-      this.#curStart = this.#curPos = 0;
+      this.#newChunk(room);
     }
-    const b = this.#cur;
     let p = this.#curPos;
-    const n = frame.length;
-    b[p] = n >>> 24, b[p + 1] = (n >>> 16) & 255, b[p + 2] = (n >>> 8) & 255, b[p + 3] = n & 255;
-    b.set(frame, p + 4);
-    p += need;
+    if (encoder) {
+      const out = this.#out;
+      out.buf = this.#cur.buf;
+      out.pos = p;
+      const ok = encoder.encode(out, buf, start, end, hook, valueStart, valueEnd);
+      // A grown buffer replaces the chunk's; sealed batches keep viewing the old one.
+      this.#cur.buf = out.buf;
+      if (!ok) {
+        this.stats.sent++; // skipped and counted by the encoder: acknowledged
+        return true;
+      }
+      this.bytes += out.pos - p;
+      p = out.pos;
+    } else {
+      const b = this.#cur.buf;
+      const n = end - start;
+      b[p] = n >>> 24, b[p + 1] = (n >>> 16) & 255, b[p + 2] = (n >>> 8) & 255, b[p + 3] = n & 255;
+      if (n > 64) b.set(buf.subarray(start, end), p + 4);
+      else for (let i = 0; i < n; i++) b[p + 4 + i] = buf[start + i];
+      p += need;
+      this.bytes += need;
+    }
     this.#curPos = p;
     if (this.#curCount++ === 0) this.#curSince = performance.now();
-    this.bytes += need;
     this.events++;
     if (p - this.#curStart >= this.options.batchBytes) this.#seal();
     return true;
   }
 
-  /** Schedules sending: at once for full batches, after `lingerMs` for a partial one. */
+  /**
+   * Starts sending: at once when a batch is full (a {@linkcode SyncSink} writes it before
+   * `kick` returns, other sinks up to their first await), after `lingerMs` for a partial one.
+   */
   kick(): void {
-    if (this.#sending || this.#timer !== undefined || this.#closed) return;
-    if (this.#sealed.length === 0 && this.#curCount === 0) return;
-    const delay = this.#sealed.length > 0 ? 0 : this.options.lingerMs;
+    if (this.#sending || this.#closed) return;
+    if (this.#sealed.length > 0) {
+      if (this.#syncSink && !this.#failing) this.#deliverSync(this.#syncSink);
+      else {
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#pump();
+        return;
+      }
+    }
+    if (this.#sending || this.#timer !== undefined || this.#curCount === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#pump();
-    }, delay);
+    }, this.options.lingerMs);
   }
 
   /** Resolves once the queue is at most half full (for blocking outputs). */
@@ -205,20 +313,55 @@ export class OutputQueue {
 
   #seal(): void {
     if (this.#curCount === 0) return;
+    const chunk = this.#cur;
+    chunk.refs++;
     this.#sealed.push({
-      bytes: this.#cur.subarray(this.#curStart, this.#curPos),
+      bytes: chunk.buf.subarray(this.#curStart, this.#curPos),
       count: this.#curCount,
       since: this.#curSince,
+      chunk,
     });
     this.#curStart = this.#curPos;
     this.#curCount = 0;
-    if (this.#cur.length - this.#curPos < 4096) {
-      this.#cur = new Uint8Array(0);
-      this.#curStart = this.#curPos = 0;
+    if (chunk.buf.length - this.#curPos < 4096) this.#newChunk(0);
+  }
+
+  /** Replaces the current chunk with one of at least `need` bytes (0: an empty placeholder). */
+  #newChunk(need: number): void {
+    const old = this.#cur;
+    const size = need === 0 ? 0 : Math.max(this.options.batchBytes, need);
+    const buf = size === this.options.batchBytes && this.#free.length > 0
+      ? this.#free.pop()!
+      : new Uint8Array(size);
+    this.#cur = { buf, refs: 0 };
+    this.#curStart = this.#curPos = 0;
+    if (old.refs === 0) this.#recycle(old);
+  }
+
+  #recycle(chunk: Chunk): void {
+    if (chunk.buf.length === this.options.batchBytes && this.#free.length < FREE_CHUNKS) {
+      this.#free.push(chunk.buf);
     }
   }
 
-  async #pump(): Promise<void> {
+  /** Writes the sealed batches through a {@linkcode SyncSink}, acknowledging each. */
+  #deliverSync(sink: SyncSink): void {
+    while (this.#sealed.length > 0) {
+      const batch = this.#sealed[0];
+      try {
+        sink.sendSync(batch);
+      } catch (e) {
+        this.#failed(e);
+        this.#pump(true);
+        return;
+      }
+      this.#sealed.shift();
+      this.#acked(batch);
+    }
+    if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
+  }
+
+  async #pump(failedBefore = false): Promise<void> {
     if (this.#sending) return;
     this.#sending = true;
     try {
@@ -226,19 +369,10 @@ export class OutputQueue {
         if (this.#sealed.length === 0) this.#seal();
         const batch = this.#sealed[0];
         if (!batch) break;
-        if (!await this.#deliver(batch)) return;
+        if (!await this.#deliver(batch, failedBefore)) return;
+        failedBefore = false;
         this.#sealed.shift();
-        this.bytes -= batch.bytes.length;
-        this.events -= batch.count;
-        this.stats.sent += batch.count;
-        this.onAck?.((performance.now() - batch.since) / 1000, batch.count);
-        if (this.#dropping && this.bytes <= this.options.maxBytes / 2) {
-          this.#dropping = false;
-          log.info("output {output} queue has room again", { output: this.sink.name });
-        }
-        if (this.bytes <= this.options.maxBytes / 2) {
-          for (const w of this.#waiters.splice(0)) w();
-        }
+        this.#acked(batch);
       }
     } finally {
       this.#sending = false;
@@ -246,30 +380,40 @@ export class OutputQueue {
     }
   }
 
-  /** Sends `batch` until acknowledged; false when the queue closed meanwhile. */
-  async #deliver(batch: PendingBatch): Promise<boolean> {
+  #acked(batch: PendingBatch): void {
+    if (--batch.chunk.refs === 0 && batch.chunk !== this.#cur) this.#recycle(batch.chunk);
+    this.bytes -= batch.bytes.length;
+    this.events -= batch.count;
+    this.stats.sent += batch.count;
+    this.onAck?.((performance.now() - batch.since) / 1000, batch.count);
+    if (this.bytes <= this.options.maxBytes / 2) {
+      if (this.#dropping) {
+        this.#dropping = false;
+        log.info("output {output} queue has room again", { output: this.sink.name });
+      }
+      if (this.#waiters.length > 0) { for (const w of this.#waiters.splice(0)) w(); }
+    }
+  }
+
+  #failed(e: unknown): void {
+    this.stats.errors++;
+    if (!this.#failing) {
+      this.#failing = true;
+      log.warn("output {output} failed, retrying with backoff: {error}", {
+        output: this.sink.name,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
+  /**
+   * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); false when
+   * the queue closed meanwhile.
+   */
+  async #deliver(batch: PendingBatch, failedBefore: boolean): Promise<boolean> {
     let delay = this.options.retryInitialMs;
-    for (let attempt = 0;; attempt++) {
-      if (attempt > 0) this.stats.retries++;
-      try {
-        await this.sink.send(batch);
-        if (this.#failing) {
-          this.#failing = false;
-          log.info("output {output} recovered after {attempts} attempts", {
-            output: this.sink.name,
-            attempts: attempt + 1,
-          });
-        }
-        return true;
-      } catch (e) {
-        this.stats.errors++;
-        if (!this.#failing) {
-          this.#failing = true;
-          log.warn("output {output} failed, retrying with backoff: {error}", {
-            output: this.sink.name,
-            error: e instanceof Error ? e.message : String(e),
-          });
-        }
+    for (let attempt = failedBefore ? 1 : 0;; attempt++) {
+      if (attempt > 0) {
         if (this.#closed) return false;
         const wait = delay * (0.5 + Math.random() / 2);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
@@ -282,6 +426,20 @@ export class OutputQueue {
         });
         this.#retryWake = undefined;
         if (this.#closed) return false;
+        this.stats.retries++;
+      }
+      try {
+        await this.sink.send(batch);
+        if (this.#failing) {
+          this.#failing = false;
+          log.info("output {output} recovered after {attempts} attempts", {
+            output: this.sink.name,
+            attempts: attempt + 1,
+          });
+        }
+        return true;
+      } catch (e) {
+        this.#failed(e);
       }
     }
   }

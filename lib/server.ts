@@ -6,7 +6,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
-import { readFrameBatches } from "./frames.ts";
+import { readFrameSlabs } from "./frames.ts";
 import type { Metrics } from "./metrics.ts";
 import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type Pipeline } from "./pipeline.ts";
 
@@ -144,13 +144,14 @@ export class SidecarServer {
     log.debug("connection from {peer}", { peer: c.peer });
     try {
       conn.setNoDelay(true);
-      const frames = readFrameBatches(conn, {
+      // One reused read buffer per connection; dispatch copies what it keeps.
+      const slabs = readFrameSlabs(conn, {
         maxFrameBytes: this.#opts.maxFrameBytes,
         peer: c.peer,
       });
-      for await (const batch of frames) {
+      for await (const slab of slabs) {
         c.lastRead = performance.now();
-        const r = this.#pipeline.dispatch(batch);
+        const r = this.#pipeline.dispatchSlab(slab);
         if (r === DISPATCH_MALFORMED) {
           this.#count("malformed_envelope");
           log.error("closing connection {peer}: a frame is not a valid protobuf Any", {
@@ -215,8 +216,9 @@ export class SidecarServer {
     // Peers still in the listen backlog connected before the signal and may have sent events:
     // keep accepting until none came for a while, then close the listener.
     const quiet = Math.min(50, idleMs);
-    do await new Promise((r) => setTimeout(r, quiet));
-    while (performance.now() - this.#lastAccept < quiet && performance.now() < deadline);
+    do await new Promise((r) => setTimeout(r, quiet)); while (
+      performance.now() - this.#lastAccept < quiet && performance.now() < deadline
+    );
     try {
       this.#listener?.close();
     } catch { /* already closed */ }

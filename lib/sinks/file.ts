@@ -4,12 +4,10 @@
  *
  * @module
  */
-import { ByteBuffer } from "../byte_buffer.ts";
-import { appendBatch, type FormatOptions } from "../format.ts";
-import type { FrameBatch, Sink } from "../output.ts";
+import { type FormatOptions, frameEncoder } from "../format.ts";
+import type { FrameBatch } from "../output.ts";
+import type { EncodingSink, FrameEncoder, SyncSink } from "../queue.ts";
 import { permissionHint } from "../_permissions.ts";
-
-const CHUNK = 256 * 1024;
 
 /** Options of {@linkcode FileSink}. */
 export interface FileSinkOptions extends FormatOptions {
@@ -22,7 +20,9 @@ export interface FileSinkOptions extends FormatOptions {
 }
 
 /**
- * Appends events to a file.
+ * Appends events to a file. An {@linkcode EncodingSink} and {@linkcode SyncSink}: its queue
+ * formats events as they arrive and writes each batch (≈256 KiB) with one synchronous write as
+ * soon as it fills.
  *
  * @example
  * ```ts ignore
@@ -30,16 +30,20 @@ export interface FileSinkOptions extends FormatOptions {
  *   payload: "base64", rotateBytes: 0, keep: 5 });
  * ```
  */
-export class FileSink implements Sink {
+export class FileSink implements EncodingSink, SyncSink {
   /** `file:<path>`. */
   readonly name: string;
+  /** JSON lines or frames, as configured. */
+  readonly encoder: FrameEncoder;
   readonly #opts: FileSinkOptions;
-  readonly #buf = new ByteBuffer(CHUNK + 64 * 1024);
+  /** A batch partly written when a write failed, and how far: its retry resumes there. */
+  #partial: { bytes: Uint8Array; off: number } | undefined;
   #file: Deno.FsFile;
   #size: number;
 
   private constructor(opts: FileSinkOptions, file: Deno.FsFile, size: number) {
     this.name = `file:${opts.path}`;
+    this.encoder = frameEncoder(opts, this.name);
     this.#opts = opts;
     this.#file = file;
     this.#size = size;
@@ -51,19 +55,22 @@ export class FileSink implements Sink {
     return new FileSink(opts, file, size);
   }
 
-  /** Formats the batch and writes it (synchronously, in chunks of at most 256 KiB). */
+  /** Writes the batch (already encoded by the queue), rotating as needed. */
   send(batch: FrameBatch): Promise<void> {
-    appendBatch(this.#buf, batch, this.#opts, this.name, CHUNK, () => this.#flush());
-    this.#flush();
-    return Promise.resolve();
+    try {
+      this.sendSync(batch);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  #flush(): void {
-    const buf = this.#buf;
-    if (buf.pos === 0) return;
+  /** {@linkcode FileSink.send}, synchronously (the queue's fast path). */
+  sendSync(batch: FrameBatch): void {
+    const bytes = batch.bytes;
+    let off = this.#partial?.bytes === bytes ? this.#partial.off : 0;
+    this.#partial = undefined;
     const limit = this.#opts.rotateBytes;
-    const bytes = buf.bytes();
-    let off = 0;
     try {
       while (off < bytes.length) {
         let end = bytes.length;
@@ -84,9 +91,10 @@ export class FileSink implements Sink {
           this.#size += n;
         }
       }
-    } finally {
-      // What was written stays written; the rest is retried by the queue with the batch.
-      buf.reset();
+    } catch (e) {
+      // What was written stays written: the retry of this batch writes only the rest.
+      this.#partial = { bytes, off };
+      throw e;
     }
   }
 
@@ -126,16 +134,14 @@ export class FileSink implements Sink {
 
   /** Closes and reopens the path (after logrotate moved the file). */
   async reopen(): Promise<void> {
-    this.#flush();
     const [file, size] = await openAppend(this.#opts.path);
     this.#file.close();
     this.#file = file;
     this.#size = size;
   }
 
-  /** Flushes and closes the file. */
+  /** Closes the file (every batch was written when its send resolved). */
   close(): Promise<void> {
-    this.#flush();
     this.#file.close();
     return Promise.resolve();
   }
@@ -153,32 +159,32 @@ async function openAppend(path: string): Promise<[Deno.FsFile, number]> {
   }
 }
 
-/** Writes events to stdout (asynchronously, so a slow reader applies backpressure). */
-export class StdoutSink implements Sink {
+/**
+ * Writes events to stdout (asynchronously, so a slow reader applies backpressure). An
+ * {@linkcode EncodingSink} like {@linkcode FileSink}.
+ */
+export class StdoutSink implements EncodingSink {
   /** `stdout`. */
   readonly name = "stdout";
-  readonly #opts: FormatOptions;
-  readonly #buf = new ByteBuffer(CHUNK + 64 * 1024);
-  #pending: Uint8Array[] = [];
+  /** JSON lines or frames, as configured. */
+  readonly encoder: FrameEncoder;
+  #partial: { bytes: Uint8Array; off: number } | undefined;
 
   /** Creates the sink. */
   constructor(opts: FormatOptions) {
-    this.#opts = opts;
+    this.encoder = frameEncoder(opts, this.name);
   }
 
-  /** Formats the batch and writes it. */
+  /** Writes the batch (already encoded by the queue). */
   async send(batch: FrameBatch): Promise<void> {
-    appendBatch(this.#buf, batch, this.#opts, this.name, CHUNK, () => {
-      this.#pending.push(this.#buf.bytes().slice());
-      this.#buf.pos = 0;
-    });
-    if (this.#buf.pos > 0) this.#pending.push(this.#buf.bytes().slice());
-    this.#buf.reset();
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const bytes of pending) {
-      let off = 0;
+    const bytes = batch.bytes;
+    let off = this.#partial?.bytes === bytes ? this.#partial.off : 0;
+    this.#partial = undefined;
+    try {
       while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
+    } catch (e) {
+      this.#partial = { bytes, off };
+      throw e;
     }
   }
 
