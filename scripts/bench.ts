@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
     profile: { type: "boolean" },
     soak: { type: "string" },
     "no-table": { type: "boolean" },
+    "main-args": { type: "string" },
+    "v8-flags": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -54,7 +56,7 @@ if (args.help) {
   console.log(
     "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
       "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
-      "                       [--soak SECONDS] [--no-table]\n" +
+      "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
       "contenders: " + Object.keys(contenders()).join(", "),
   );
   Deno.exit(0);
@@ -222,14 +224,15 @@ const OUT_JSON = `${WORK}/out.jsonl`;
 const OUT_PB = `${WORK}/out.pb`;
 const GO_OUT = `${WORK}/seed-go.jsonl`;
 
-function mainTs(extra: string[], inspect?: number): string[] {
+function mainTs(extra: string[]): string[] {
   return [
     Deno.execPath(),
     "run",
-    ...(inspect ? [`--inspect=127.0.0.1:${inspect}`] : []),
+    ...(args["v8-flags"] ? [`--v8-flags=${args["v8-flags"]}`] : []),
     "-P",
     `${ROOT}main.ts`,
     ...extra,
+    ...(args["main-args"]?.split(" ").filter(Boolean) ?? []),
   ];
 }
 
@@ -352,7 +355,7 @@ async function runOnce(c: Contender, inp: Input, o: RunOptions): Promise<Result>
   const inspectPort = o.profile ? freePort() : undefined;
   let argv = c.argv(port, inp);
   if (c.kind === "ts" && inspectPort) {
-    argv = mainTs(argv.slice(argv.indexOf("-P") + 2), inspectPort);
+    argv = [argv[0], argv[1], `--inspect=127.0.0.1:${inspectPort}`, ...argv.slice(2)];
   }
   const timeFile = `${WORK}/time.txt`;
   if (c.kind === "go") argv = ["/usr/bin/time", "-f", "%U %S %M", "-o", timeFile, ...argv];
