@@ -5,6 +5,13 @@ const MAX_SECONDS = 8.64e12; // the range of JavaScript dates
 let cachedSeconds = NaN;
 let cachedPrefix = new Uint8Array(0); // `"YYYY-MM-DDTHH:MM:SS.`
 const NULL = new TextEncoder().encode("null");
+/** "000".."999" as ASCII, 3 bytes each. */
+const DIGITS3 = new Uint8Array(3000);
+for (let i = 0; i < 1000; i++) {
+  DIGITS3[3 * i] = 0x30 + ((i / 100) | 0);
+  DIGITS3[3 * i + 1] = 0x30 + (((i / 10) | 0) % 10);
+  DIGITS3[3 * i + 2] = 0x30 + (i % 10);
+}
 
 /**
  * Appends `"2026-11-25T20:15:57.123456789Z"` for a protobuf Timestamp. Nanos outside
@@ -27,13 +34,14 @@ export function writeTimestamp(out: ByteBuffer, seconds: number, nanos: number):
   }
   out.ensure(cachedPrefix.length + 11);
   out.write(cachedPrefix);
-  const buf = out.buf;
-  let p = out.pos + 8;
-  for (let k = 0; k < 9; k++) {
-    buf[p--] = 0x30 + (nanos % 10);
-    nanos = Math.floor(nanos / 10);
-  }
-  p = out.pos + 9;
+  const buf = out.buf, D = DIGITS3;
+  let p = out.pos;
+  const n = nanos | 0; // an integer in [0, 1e9)
+  const hi = 3 * ((n / 1e6) | 0), mid = 3 * (((n / 1e3) | 0) % 1000), lo = 3 * (n % 1000);
+  buf[p] = D[hi], buf[p + 1] = D[hi + 1], buf[p + 2] = D[hi + 2];
+  buf[p + 3] = D[mid], buf[p + 4] = D[mid + 1], buf[p + 5] = D[mid + 2];
+  buf[p + 6] = D[lo], buf[p + 7] = D[lo + 1], buf[p + 8] = D[lo + 2];
+  p += 9;
   buf[p++] = 0x5a;
   buf[p++] = 0x22;
   out.pos = p;

@@ -23,6 +23,8 @@ export class ByteBuffer {
   /** Number of valid bytes. */
   pos = 0;
   readonly #initial: number;
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #viewOf: Uint8Array | undefined;
 
   /** Creates a buffer with `capacity` bytes of initial storage. */
   constructor(capacity = 256 * 1024) {
@@ -38,11 +40,25 @@ export class ByteBuffer {
     this.buf = next;
   }
 
+  /** A `DataView` of `buf` (made again when `buf` was replaced), for multi-byte stores. */
+  get view(): DataView {
+    const buf = this.buf;
+    if (this.#viewOf !== buf) {
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      this.#viewOf = buf;
+    }
+    return this.#view;
+  }
+
   /** Appends `bytes`. */
   write(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const n = bytes.length;
+    if (this.pos + n > this.buf.length) this.ensure(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (n > 32) buf.set(bytes, pos);
+    else for (let i = 0; i < n; i++) buf[pos + i] = bytes[i];
+    this.pos = pos + n;
   }
 
   /** Appends one byte. */

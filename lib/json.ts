@@ -35,13 +35,18 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 interface Slots {
   table: MessageTable;
-  /** Numeric value or range start per field. */
-  a: Float64Array;
+  /** Numeric value (int32, enum, bool) or range start per field. */
+  a: Int32Array;
   /** Range end per field; -1 when absent. */
   b: Int32Array;
   /** Ranges (start, end pairs) of list-like fields: repeated, map, and sub-messages (merged). */
   lists: number[][];
   subs: (Slots | undefined)[];
+  /** Indices of the list-like fields. */
+  listFields: number[];
+  /** The key of each field (`,"name":`), and as the first key of a nested object (`"name":`). */
+  keys: Uint8Array[];
+  nestedKeys: Uint8Array[];
 }
 
 const slotsByTable = new Map<MessageTable, Slots>();
@@ -49,12 +54,22 @@ function slotsOf(table: MessageTable): Slots {
   let s = slotsByTable.get(table);
   if (s) return s;
   const n = table.fields.length;
-  s = { table, a: new Float64Array(n), b: new Int32Array(n), lists: [], subs: [] };
+  s = {
+    table,
+    a: new Int32Array(n),
+    b: new Int32Array(n),
+    lists: [],
+    subs: [],
+    listFields: [],
+    keys: table.fields.map((f) => f.key),
+    nestedKeys: table.fields.map((f, i) => i === 0 ? f.key.slice(1) : f.key),
+  };
   slotsByTable.set(table, s);
   for (let i = 0; i < n; i++) {
     s.lists.push([]);
     const sub = table.fields[i].sub;
     s.subs.push(sub && slotsOf(sub));
+    if (isList(table.fields[i].kind)) s.listFields.push(i);
   }
   return s;
 }
@@ -78,11 +93,9 @@ function isList(kind: Kind): boolean {
 
 /** Parses all `ranges` (start, end pairs) of one message into its slots, merging in order. */
 function parse(s: Slots, list: number[], from = 0, to = list.length): void {
-  const fields = s.table.fields, a = s.a, b = s.b, lists = s.lists;
-  for (let i = 0; i < fields.length; i++) {
-    b[i] = -1;
-    if (isList(fields[i].kind)) lists[i].length = 0;
-  }
+  const fields = s.table.fields, a = s.a, b = s.b, lists = s.lists, listFields = s.listFields;
+  b.fill(-1);
+  for (let i = 0; i < listFields.length; i++) lists[listFields[i]].length = 0;
   const c = cursor;
   for (let r = from; r < to; r += 2) {
     c.reset(src, list[r], list[r + 1]);
@@ -116,11 +129,11 @@ function parse(s: Slots, list: number[], from = 0, to = list.length): void {
 }
 
 function writeFields(out: ByteBuffer, s: Slots, nested: boolean): void {
-  const fields = s.table.fields;
+  const fields = s.table.fields, keys = nested ? s.nestedKeys : s.keys;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     if (f.kind === Kind.Bytes && payloadMode === "omit") continue;
-    out.write(nested && i === 0 ? f.key.subarray(1) : f.key);
+    out.write(keys[i]);
     writeValue(out, s, i, f);
   }
 }
@@ -263,6 +276,12 @@ const ESCAPES: Uint8Array = (() => {
   return e;
 })();
 const HEX = enc.encode("0123456789abcdef");
+/** 1 for bytes a JSON string takes as they are: ASCII other than controls, `"` and `\`. */
+const PLAIN: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x20; c < 0x80; c++) t[c] = ESCAPES[c] === 0 ? 1 : 0;
+  return t;
+})();
 
 /**
  * Writes `src[start, end)` as a JSON string. ASCII is copied/escaped in place; other text goes
@@ -274,12 +293,14 @@ function writeString(out: ByteBuffer, start: number, end: number, strict: boolea
   // path as soon as one byte needs escaping, so a 64 MiB payload never reserves 384 MiB.
   const small = end - start <= 8192;
   out.ensure(small ? (end - start) * 6 + 2 : end - start + 2);
-  const buf = out.buf;
+  const buf = out.buf, plain = PLAIN, s = src;
   const begin = out.pos;
   let p = begin;
   buf[p++] = 0x22;
-  for (let i = start; i < end; i++) {
-    const c = src[i];
+  let i = start;
+  while (i < end && plain[s[i]] === 1) buf[p++] = s[i++]; // the common case: plain ASCII
+  for (; i < end; i++) {
+    const c = s[i];
     if (c >= 0x80) return writeTextString(out, begin, start, end, strict);
     const e = ESCAPES[c];
     if (e === 0) buf[p++] = c;
