@@ -40,13 +40,28 @@ interface Slots {
   /** Range end per field; -1 when absent. */
   b: Int32Array;
   /** Ranges (start, end pairs) of list-like fields: repeated, map, and sub-messages (merged). */
-  lists: number[][];
+  lists: RangeList[];
   subs: (Slots | undefined)[];
   /** Indices of the list-like fields. */
   listFields: number[];
   /** The key of each field (`,"name":`), and as the first key of a nested object (`"name":`). */
   keys: Uint8Array[];
   nestedKeys: Uint8Array[];
+}
+
+/** (start, end) pairs in a reused, growable Int32Array: no allocation once warm. */
+class RangeList {
+  v = new Int32Array(16);
+  n = 0;
+  push(start: number, end: number): void {
+    if (this.n + 2 > this.v.length) {
+      const g = new Int32Array(this.v.length * 2);
+      g.set(this.v);
+      this.v = g;
+    }
+    this.v[this.n++] = start;
+    this.v[this.n++] = end;
+  }
 }
 
 const slotsByTable = new Map<MessageTable, Slots>();
@@ -66,7 +81,7 @@ function slotsOf(table: MessageTable): Slots {
   };
   slotsByTable.set(table, s);
   for (let i = 0; i < n; i++) {
-    s.lists.push([]);
+    s.lists.push(new RangeList());
     const sub = table.fields[i].sub;
     s.subs.push(sub && slotsOf(sub));
     if (isList(table.fields[i].kind)) s.listFields.push(i);
@@ -92,10 +107,11 @@ function isList(kind: Kind): boolean {
 }
 
 /** Parses all `ranges` (start, end pairs) of one message into its slots, merging in order. */
-function parse(s: Slots, list: number[], from = 0, to = list.length): void {
+function parse(s: Slots, ranges: RangeList, from = 0, to = ranges.n): void {
   const fields = s.table.fields, a = s.a, b = s.b, lists = s.lists, listFields = s.listFields;
+  const list = ranges.v;
   b.fill(-1);
-  for (let i = 0; i < listFields.length; i++) lists[listFields[i]].length = 0;
+  for (let i = 0; i < listFields.length; i++) lists[listFields[i]].n = 0;
   const c = cursor;
   for (let r = from; r < to; r += 2) {
     c.reset(src, list[r], list[r + 1]);
@@ -176,9 +192,9 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
       return;
     }
     case Kind.RepeatedString: {
-      const list = s.lists[i];
+      const list = s.lists[i].v, n = s.lists[i].n;
       out.byte(0x5b);
-      for (let r = 0; r < list.length; r += 2) {
+      for (let r = 0; r < n; r += 2) {
         if (r > 0) out.byte(0x2c);
         writeString(out, list[r], list[r + 1], false);
       }
@@ -188,7 +204,7 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
     case Kind.RepeatedMessage: {
       const list = s.lists[i], sub = s.subs[i]!;
       out.byte(0x5b);
-      for (let r = 0; r < list.length; r += 2) {
+      for (let r = 0; r < list.n; r += 2) {
         if (r > 0) out.byte(0x2c);
         parse(sub, list, r, r + 2);
         out.byte(0x7b);
@@ -204,10 +220,10 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
   }
 }
 
-function writeTimestampField(out: ByteBuffer, list: number[]): void {
+function writeTimestampField(out: ByteBuffer, ranges: RangeList): void {
   let seconds = 0, nanos = 0;
-  const c = cursor;
-  for (let r = 0; r < list.length; r += 2) {
+  const c = cursor, list = ranges.v;
+  for (let r = 0; r < ranges.n; r += 2) {
     c.reset(src, list[r], list[r + 1]);
     while (c.pos < c.end) {
       const tag = c.varint32();
@@ -220,11 +236,12 @@ function writeTimestampField(out: ByteBuffer, list: number[]): void {
 }
 
 // Map entries: key/value ranges, reused.
-const mk: number[] = [], mv: number[] = [];
-function writeMap(out: ByteBuffer, list: number[]): void {
-  mk.length = mv.length = 0;
+const mkl = new RangeList(), mvl = new RangeList();
+function writeMap(out: ByteBuffer, ranges: RangeList): void {
+  mkl.n = mvl.n = 0;
+  const list = ranges.v;
   const c = cursor;
-  for (let r = 0; r < list.length; r += 2) {
+  for (let r = 0; r < ranges.n; r += 2) {
     let ks = 0, ke = 0, vs = 0, ve = 0;
     c.reset(src, list[r], list[r + 1]);
     while (c.pos < c.end) {
@@ -236,16 +253,17 @@ function writeMap(out: ByteBuffer, list: number[]): void {
         c.pos = end;
       } else c.skip(tag & 7);
     }
-    mk.push(ks, ke);
-    mv.push(vs, ve);
+    mkl.push(ks, ke);
+    mvl.push(vs, ve);
   }
   // Duplicate keys: the first occurrence's position, the last occurrence's value.
   out.byte(0x7b);
   let first = true;
-  next: for (let i = 0; i < mk.length; i += 2) {
+  const mk = mkl.v, mv = mvl.v, mn = mkl.n;
+  next: for (let i = 0; i < mn; i += 2) {
     for (let j = 0; j < i; j += 2) if (sameBytes(mk[i], mk[i + 1], mk[j], mk[j + 1])) continue next;
     let v = i;
-    for (let j = i + 2; j < mk.length; j += 2) {
+    for (let j = i + 2; j < mn; j += 2) {
       if (sameBytes(mk[i], mk[i + 1], mk[j], mk[j + 1])) v = j;
     }
     if (!first) out.byte(0x2c);
@@ -404,8 +422,8 @@ export function writeEventJson(
   payloadWasBase64 = false;
   try {
     const s = HOOK_SLOTS[hook];
-    valueRange[0] = valueStart;
-    valueRange[1] = valueEnd;
+    valueRange.n = 0;
+    valueRange.push(valueStart, valueEnd);
     parse(s, valueRange);
     out.write(HOOK_PREFIX[hook]);
     writeFields(out, s, false);
@@ -422,5 +440,5 @@ export function writeEventJson(
     src = EMPTY;
   }
 }
-const valueRange = [0, 0];
+const valueRange = new RangeList();
 const EMPTY = new Uint8Array(0);
