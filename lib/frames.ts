@@ -174,8 +174,11 @@ async function* frameSlabs(
       // Reads that fill the space offered mean a busy stream: use larger slabs from now on;
       // a run of short reads means it calmed down: give memory back.
       if (n === space && slabSize < maxSlab) {
-        if (!reuse || reusedSlabBytes + slabSize <= REUSED_SLAB_BUDGET) slabSize *= 2;
-        slabSize = Math.min(maxSlab, slabSize);
+        if (!reuse) slabSize = Math.min(maxSlab, slabSize * 2);
+        else if (reusedSlabBytes + maxSlab - buf.length <= REUSED_SLAB_BUDGET) slabSize = maxSlab;
+        else if (reusedSlabBytes + slabSize <= REUSED_SLAB_BUDGET) {
+          slabSize = Math.min(maxSlab, slabSize * 2);
+        }
         shortReads = 0;
       } else if (n < space / 8 && slabSize > MIN_SLAB) {
         if (++shortReads >= 16) (slabSize /= 2), (shortReads = 0);
