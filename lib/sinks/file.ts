@@ -40,6 +40,8 @@ export class FileSink implements EncodingSink, SyncSink {
   #partial: { bytes: Uint8Array; off: number } | undefined;
   #file: Deno.FsFile;
   #size: number;
+  /** Rotated files `path.1`…`path.N` known to exist; -1 until the first rotation looks. */
+  #rotated = -1;
 
   private constructor(opts: FileSinkOptions, file: Deno.FsFile, size: number) {
     this.name = `file:${opts.path}`;
@@ -47,6 +49,7 @@ export class FileSink implements EncodingSink, SyncSink {
     this.#opts = opts;
     this.#file = file;
     this.#size = size;
+    this.#rotated = -1; // logrotate may have moved the rotated files too
   }
 
   /** Opens (creates) the file for appending; throws with an actionable message on failure. */
@@ -119,7 +122,13 @@ export class FileSink implements EncodingSink, SyncSink {
   #rotate(): void {
     const { path, keep } = this.#opts;
     this.#file.close();
-    for (let i = keep - 1; i >= 1; i--) {
+    // Only the rotated files that exist are shifted (found once, then counted): a rotation
+    // costs a few renames, not `keep` failing ones, while the event loop waits.
+    if (this.#rotated < 0) {
+      this.#rotated = 0;
+      while (this.#rotated < keep && exists(`${path}.${this.#rotated + 1}`)) this.#rotated++;
+    }
+    for (let i = Math.min(this.#rotated, keep - 1); i >= 1; i--) {
       try {
         Deno.renameSync(`${path}.${i}`, `${path}.${i + 1}`);
       } catch (e) {
@@ -128,6 +137,7 @@ export class FileSink implements EncodingSink, SyncSink {
     }
     if (keep >= 1) Deno.renameSync(path, `${path}.1`);
     else Deno.removeSync(path);
+    this.#rotated = Math.min(this.#rotated + 1, keep);
     this.#file = Deno.openSync(path, { append: true, create: true });
     this.#size = 0;
   }
@@ -138,12 +148,23 @@ export class FileSink implements EncodingSink, SyncSink {
     this.#file.close();
     this.#file = file;
     this.#size = size;
+    this.#rotated = -1; // logrotate may have moved the rotated files too
   }
 
   /** Closes the file (every batch was written when its send resolved). */
   close(): Promise<void> {
     this.#file.close();
     return Promise.resolve();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 
