@@ -223,10 +223,16 @@ export class SidecarServer {
       this.#listener?.close();
     } catch { /* already closed */ }
     await this.#acceptLoop;
+    const tick = Math.min(50, idleMs);
+    let last = performance.now();
     while (this.#conns.size > 0 && performance.now() < deadline + 1000) {
       const now = performance.now();
+      // After the event loop was held up (writing outputs), reads that completed meanwhile
+      // have not run yet: judge idleness only on a turn that came on time.
+      const onTime = now - last < 2 * tick + 20;
+      last = now;
       for (const c of this.#conns) {
-        if ((!c.blocked && now - c.lastRead >= idleMs) || now >= deadline) {
+        if ((onTime && !c.blocked && now - c.lastRead >= idleMs) || now >= deadline) {
           try {
             c.conn.close();
           } catch { /* already closed */ }
@@ -234,7 +240,7 @@ export class SidecarServer {
       }
       await Promise.race([
         Promise.all(this.#handlers),
-        new Promise((r) => setTimeout(r, Math.min(50, idleMs))),
+        new Promise((r) => setTimeout(r, tick)),
       ]);
     }
     // Handlers still waiting for queue room end when the pipeline closes its queues.
