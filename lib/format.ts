@@ -79,6 +79,7 @@ export function appendBatch(
 export function frameEncoder(options: FormatOptions, output: string): FrameEncoder {
   if (options.format === "protobuf") {
     return {
+      raw: true,
       sizeHint: (n) => n + 4,
       encode(out, buf, start, end) {
         const n = end - start;

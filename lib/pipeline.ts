@@ -36,6 +36,8 @@ interface Output {
   hookMask: Uint8Array;
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
   blocking: boolean;
+  /** Takes every event as the frame received: fed whole runs of frames by dispatchSlab. */
+  runs: boolean;
 }
 
 const log = getLogger(["vmq_sidecar", "pipeline"]);
@@ -107,7 +109,7 @@ export class Pipeline {
     let result = DISPATCH_OK;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
-      if (!this.#route(frame, 0, frame.length)) {
+      if (this.#route(frame, 0, frame.length, false) < 0) {
         result = DISPATCH_MALFORMED;
         break;
       }
@@ -122,41 +124,64 @@ export class Pipeline {
   dispatchSlab(slab: FrameSlab): number {
     const buf = slab.buf, starts = slab.starts, ends = slab.ends, n = slab.count;
     let result = DISPATCH_OK;
+    // Outputs that take frames as received get whole runs of consecutive events (length
+    // prefixes included) in one piece; a skipped frame ends a run.
+    let runStart = 0, runEnd = 0, runCount = 0;
     for (let i = 0; i < n; i++) {
-      if (!this.#route(buf, starts[i], ends[i])) {
+      const start = starts[i], end = ends[i];
+      const r = this.#route(buf, start, end, true);
+      if (r > 0) {
+        if (runCount++ === 0) runStart = start - 4;
+        runEnd = end;
+        continue;
+      }
+      if (runCount > 0) this.#run(buf, runStart, runEnd, runCount);
+      runCount = 0;
+      if (r < 0) {
         result = DISPATCH_MALFORMED;
         break;
       }
     }
+    if (runCount > 0) this.#run(buf, runStart, runEnd, runCount);
     return this.#kick(result);
   }
 
-  /** Routes the frame `buf[start, end)`; false when it is not a valid `Any`. */
-  #route(buf: Uint8Array, start: number, end: number): boolean {
+  #run(buf: Uint8Array, start: number, end: number, count: number): void {
+    const outputs = this.#outputs;
+    for (let o = 0; o < outputs.length; o++) {
+      if (outputs[o].runs) outputs[o].queue.pushRun(buf, start, end, count);
+    }
+  }
+
+  /**
+   * Routes the frame `buf[start, end)`: 1 an event, 0 skipped (empty or unknown type), -1 not
+   * a valid `Any`. With `runs`, outputs that take runs are left to {@linkcode Pipeline.#run}.
+   */
+  #route(buf: Uint8Array, start: number, end: number, runs: boolean): number {
     this.bytesReceived += end - start + 4;
     if (end === start) {
       this.emptyFrames++;
-      return true;
+      return 0;
     }
     const ranges = this.#ranges;
     const hook = parseEnvelopeAt(buf, start, end, ranges);
     if (hook < 0) {
       if (hook === MALFORMED_ENVELOPE) {
         this.malformed++;
-        return false;
+        return -1;
       }
       this.#unknown(buf, end - start);
-      return true;
+      return 0;
     }
     this.received[hook]++;
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
-      if (out.hookMask[hook] === 0) continue;
+      if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
       if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
       out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
     }
-    return true;
+    return 1;
   }
 
   #kick(result: number): number {
@@ -288,5 +313,11 @@ export class Pipeline {
 function outputOf(o: OutputConfig, queue: OutputQueue): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
-  return { queue, hookMask, filter: o.filter, blocking: queue.options.onFull === "block" };
+  return {
+    queue,
+    hookMask,
+    filter: o.filter,
+    blocking: queue.options.onFull === "block",
+    runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
+  };
 }

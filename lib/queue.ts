@@ -31,6 +31,11 @@ export interface FrameEncoder {
   ): boolean;
   /** Room to reserve for the encoding of a frame of `frameBytes` (may grow when short). */
   sizeHint(frameBytes: number): number;
+  /**
+   * True when the encoding is the frame as received (length prefix and `Any`): consecutive
+   * frames are then taken as they are, in one piece ({@linkcode OutputQueue.pushRun}).
+   */
+  readonly raw?: boolean;
 }
 
 /**
@@ -103,9 +108,11 @@ interface Chunk {
 }
 
 interface PendingBatch extends FrameBatch {
+  bytes: Uint8Array;
   /** When the oldest frame of the batch was queued (performance.now()). */
   since: number;
-  chunk: Chunk;
+  /** The buffer it views (none: written straight from the caller's buffer). */
+  chunk: Chunk | undefined;
 }
 
 /** Acknowledged batch buffers kept for reuse (per queue): no allocation per batch. */
@@ -252,6 +259,59 @@ export class OutputQueue {
   }
 
   /**
+   * Whether {@linkcode OutputQueue.pushRun} may be used: the queue holds frames as received
+   * (no encoder, or a raw one), blocks when full and has no per-batch event limit.
+   */
+  get takesRuns(): boolean {
+    return (!this.#encoder || this.#encoder.raw === true) &&
+      this.options.onFull === "block" && this.options.batchEvents === Infinity;
+  }
+
+  /**
+   * Takes `count` consecutive frames, length prefixes included, from `buf[start, end)` in one
+   * piece (see {@linkcode OutputQueue.takesRuns}). A {@linkcode SyncSink} with nothing queued
+   * writes them straight from `buf`; otherwise they are copied like {@linkcode OutputQueue.pushAt}.
+   */
+  pushRun(buf: Uint8Array, start: number, end: number, count: number): void {
+    const n = end - start;
+    this.bytes += n;
+    this.events += count;
+    const sync = this.#syncSink;
+    if (
+      sync && !this.#sending && !this.#failing && !this.#closed && this.#curCount === 0 &&
+      this.#sealed.length === 0
+    ) {
+      const batch: PendingBatch = {
+        bytes: buf.subarray(start, end),
+        count,
+        since: performance.now(),
+        chunk: undefined,
+      };
+      try {
+        sync.sendSync(batch);
+      } catch (e) {
+        // Keep it (a copy: buf is the caller's); the retry resumes where the write stopped.
+        batch.bytes = buf.slice(start, end);
+        this.#sealed.push(batch);
+        this.#failed(e);
+        this.#pump(true);
+        return;
+      }
+      this.#acked(batch);
+      return;
+    }
+    if (this.#cur.buf.length - this.#curPos < n) {
+      this.#seal();
+      this.#newChunk(n);
+    }
+    this.#cur.buf.set(buf.subarray(start, end), this.#curPos);
+    this.#curPos += n;
+    if (this.#curCount === 0) this.#curSince = performance.now();
+    this.#curCount += count;
+    if (this.#curPos - this.#curStart >= this.options.batchBytes) this.#seal();
+  }
+
+  /**
    * Starts sending: at once when a batch is full (a {@linkcode SyncSink} writes it before
    * `kick` returns, other sinks up to their first await), after `lingerMs` for a partial one.
    */
@@ -381,7 +441,8 @@ export class OutputQueue {
   }
 
   #acked(batch: PendingBatch): void {
-    if (--batch.chunk.refs === 0 && batch.chunk !== this.#cur) this.#recycle(batch.chunk);
+    const chunk = batch.chunk;
+    if (chunk && --chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
     this.bytes -= batch.bytes.length;
     this.events -= batch.count;
     this.stats.sent += batch.count;

@@ -37,7 +37,7 @@ export class FileSink implements EncodingSink, SyncSink {
   readonly encoder: FrameEncoder;
   readonly #opts: FileSinkOptions;
   /** A batch partly written when a write failed, and how far: its retry resumes there. */
-  #partial: { bytes: Uint8Array; off: number } | undefined;
+  #partial: { batch: FrameBatch; off: number } | undefined;
   #file: Deno.FsFile;
   #size: number;
   /** Rotated files `path.1`…`path.N` known to exist; -1 until the first rotation looks. */
@@ -49,7 +49,6 @@ export class FileSink implements EncodingSink, SyncSink {
     this.#opts = opts;
     this.#file = file;
     this.#size = size;
-    this.#rotated = -1; // logrotate may have moved the rotated files too
   }
 
   /** Opens (creates) the file for appending; throws with an actionable message on failure. */
@@ -71,7 +70,7 @@ export class FileSink implements EncodingSink, SyncSink {
   /** {@linkcode FileSink.send}, synchronously (the queue's fast path). */
   sendSync(batch: FrameBatch): void {
     const bytes = batch.bytes;
-    let off = this.#partial?.bytes === bytes ? this.#partial.off : 0;
+    let off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
     const limit = this.#opts.rotateBytes;
     try {
@@ -96,7 +95,7 @@ export class FileSink implements EncodingSink, SyncSink {
       }
     } catch (e) {
       // What was written stays written: the retry of this batch writes only the rest.
-      this.#partial = { bytes, off };
+      this.#partial = { batch, off };
       throw e;
     }
   }
@@ -189,7 +188,7 @@ export class StdoutSink implements EncodingSink {
   readonly name = "stdout";
   /** JSON lines or frames, as configured. */
   readonly encoder: FrameEncoder;
-  #partial: { bytes: Uint8Array; off: number } | undefined;
+  #partial: { batch: FrameBatch; off: number } | undefined;
 
   /** Creates the sink. */
   constructor(opts: FormatOptions) {
@@ -199,12 +198,12 @@ export class StdoutSink implements EncodingSink {
   /** Writes the batch (already encoded by the queue). */
   async send(batch: FrameBatch): Promise<void> {
     const bytes = batch.bytes;
-    let off = this.#partial?.bytes === bytes ? this.#partial.off : 0;
+    let off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
     try {
       while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
     } catch (e) {
-      this.#partial = { bytes, off };
+      this.#partial = { batch, off };
       throw e;
     }
   }
