@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     latency: { type: "boolean" },
     rate: { type: "string" },
     profile: { type: "boolean" },
+    "profile-target": { type: "string", default: "main.ts json file" },
     soak: { type: "string" },
     "no-table": { type: "boolean" },
     "main-args": { type: "string" },
@@ -810,13 +811,10 @@ if (args.latency) {
 }
 
 if (args.profile) {
-  const c = contenders()["main.ts json file"];
-  console.error("profile: main.ts json file");
-  await runOnce(c, mix, { ...base, profile: attachProfiler });
-  report.push(
-    "\n### Where the time goes (main.ts json file, self time)\n",
-    profileSummary(lastProfile),
-  );
+  const target = args["profile-target"]!;
+  console.error(`profile: ${target}`);
+  await runOnce(contenders()[target], mix, { ...base, profile: attachProfiler });
+  report.push(`\n### Where the time goes (${target}, self time)\n`, profileSummary(lastProfile));
   await Deno.writeTextFile(`${WORK}/last.cpuprofile`, JSON.stringify(lastProfile));
 }
 
