@@ -194,6 +194,15 @@ export class Pipeline {
     return result;
   }
 
+  /** Whether a blocking output's queue is full: readers should await {@linkcode Pipeline.writable}. */
+  get blocked(): boolean {
+    const outputs = this.#outputs;
+    for (let o = 0; o < outputs.length; o++) {
+      if (outputs[o].blocking && outputs[o].queue.full) return true;
+    }
+    return false;
+  }
+
   /** Resolves when every blocking queue has room again. */
   async writable(): Promise<void> {
     // Each queue once, as before; the outputs are re-read each round because a reload may

@@ -148,6 +148,12 @@ export class OutputQueue {
 
   readonly #encoder: FrameEncoder | undefined;
   readonly #syncSink: SyncSink | undefined;
+  /** An asynchronous encoding sink: batches back to back are sent as one. */
+  readonly #coalesce: boolean;
+  /** Size of the batch buffers. */
+  readonly #chunkBytes: number;
+  /** Most acknowledged batch buffers kept for reuse. */
+  readonly #freeChunks: number;
   readonly #out = new ByteBuffer(0);
   readonly #sealed: PendingBatch[] = [];
   #cur: Chunk = { buf: new Uint8Array(0), refs: 0 };
@@ -173,11 +179,19 @@ export class OutputQueue {
     if (typeof (sink as Partial<SyncSink>).sendSync === "function") {
       this.#syncSink = sink as SyncSink;
     }
+    this.#coalesce = this.#encoder !== undefined && this.#syncSink === undefined;
+    this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? 4 : 1);
+    // An asynchronous sink's queue swings between half full and full under load: keep that
+    // swing's buffers rather than churn them through the garbage collector.
+    this.#freeChunks = this.#syncSink ? FREE_CHUNKS : Math.max(
+      FREE_CHUNKS,
+      Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
+    );
   }
 
-  /** Whether the queue holds `maxBytes` or more (blocking outputs then pause the sockets). */
+  /** Whether the queue holds `maxBytes` or more and is open (blocking outputs then pause reading). */
   get full(): boolean {
-    return this.bytes >= this.options.maxBytes;
+    return this.bytes >= this.options.maxBytes && !this.#closed;
   }
 
   /** Whether the last send attempt failed (the output is retrying). */
@@ -333,9 +347,9 @@ export class OutputQueue {
     }, this.options.lingerMs);
   }
 
-  /** Resolves once the queue is at most half full (for blocking outputs). */
+  /** Resolves once the queue is at most half full, or closed (for blocking outputs). */
   writable(): Promise<void> {
-    if (this.bytes <= this.options.maxBytes / 2) return Promise.resolve();
+    if (this.bytes <= this.options.maxBytes / 2 || this.#closed) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
@@ -389,8 +403,8 @@ export class OutputQueue {
   /** Replaces the current chunk with one of at least `need` bytes (0: an empty placeholder). */
   #newChunk(need: number): void {
     const old = this.#cur;
-    const size = need === 0 ? 0 : Math.max(this.options.batchBytes, need);
-    const buf = size === this.options.batchBytes && this.#free.length > 0
+    const size = need === 0 ? 0 : Math.max(this.#chunkBytes, need);
+    const buf = size === this.#chunkBytes && this.#free.length > 0
       ? this.#free.pop()!
       : new Uint8Array(size);
     this.#cur = { buf, refs: 0 };
@@ -399,7 +413,7 @@ export class OutputQueue {
   }
 
   #recycle(chunk: Chunk): void {
-    if (chunk.buf.length === this.options.batchBytes && this.#free.length < FREE_CHUNKS) {
+    if (chunk.buf.length === this.#chunkBytes && this.#free.length < this.#freeChunks) {
       this.#free.push(chunk.buf);
     }
   }
@@ -426,8 +440,8 @@ export class OutputQueue {
     this.#sending = true;
     try {
       while (!this.#closed) {
-        if (this.#sealed.length === 0) this.#seal();
-        const batch = this.#sealed[0];
+        if (this.#sealed.length === 0 || this.#coalesce) this.#seal();
+        const batch = this.#coalesce ? this.#coalesceHead() : this.#sealed[0];
         if (!batch) break;
         if (!await this.#deliver(batch, failedBefore)) return;
         failedBefore = false;
@@ -438,6 +452,36 @@ export class OutputQueue {
       this.#sending = false;
       if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
     }
+  }
+
+  /**
+   * Merges the sealed batches at the head that lie back to back in one chunk into one batch
+   * (for an asynchronous encoding sink, whose batch boundaries mean nothing: one write then
+   * carries everything queued, where each write costs a turn of the event loop).
+   */
+  #coalesceHead(): PendingBatch | undefined {
+    const sealed = this.#sealed, first = sealed[0];
+    if (!first?.chunk || sealed.length === 1) return first;
+    const start = first.bytes.byteOffset;
+    let end = start + first.bytes.length, count = first.count, k = 1;
+    while (k < sealed.length) {
+      const b = sealed[k];
+      if (b.chunk !== first.chunk || b.bytes.byteOffset !== end) break;
+      end += b.bytes.length;
+      count += b.count;
+      k++;
+    }
+    if (k === 1) return first;
+    const buf = first.chunk.buf;
+    const merged: PendingBatch = {
+      bytes: buf.subarray(start - buf.byteOffset, end - buf.byteOffset),
+      count,
+      since: first.since,
+      chunk: first.chunk,
+    };
+    first.chunk.refs -= k - 1;
+    sealed.splice(0, k, merged);
+    return merged;
   }
 
   #acked(batch: PendingBatch): void {
