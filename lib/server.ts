@@ -151,6 +151,15 @@ export class SidecarServer {
       });
       for await (const slab of slabs) {
         c.lastRead = performance.now();
+        if (this.#pipeline.blocked) {
+          // Other connections filled a queue since this read was issued: wait before adding to
+          // it (again if others filled it while we waited), so a full queue is overshot by one
+          // read, not by one read per connection.
+          c.blocked = true;
+          while (this.#pipeline.blocked) await this.#pipeline.writable();
+          c.blocked = false;
+          c.lastRead = performance.now();
+        }
         const r = this.#pipeline.dispatchSlab(slab);
         if (r === DISPATCH_MALFORMED) {
           this.#count("malformed_envelope");
