@@ -55,22 +55,40 @@ export function isHook(name: string): name is Hook {
 }
 
 const typeUrlBytes: Uint8Array[] = HOOKS.map((h) => new TextEncoder().encode(typeUrlOf(h)));
+/** Each type_url as big-endian 32-bit words (the last one zero-padded), for word compares. */
+const typeUrlWords: Uint32Array[] = typeUrlBytes.map((b) => {
+  const w = new Uint32Array(Math.ceil(b.length / 4));
+  for (let i = 0; i < b.length; i++) w[i >> 2] |= b[i] << (24 - 8 * (i & 3));
+  return w;
+});
 // Candidates bucketed by type_url length: at most 3 share a length.
 const byLength: number[][] = [];
 typeUrlBytes.forEach((bytes, i) => (byLength[bytes.length] ??= []).push(i));
 
+// A DataView of the last buffer looked at: the frames of one read share it.
+let viewOf: Uint8Array | undefined;
+let view: DataView = new DataView(new ArrayBuffer(0));
+
 /**
  * The hook index (into {@linkcode HOOKS}) of the `type_url` held in `buf[start, end)`,
- * or -1 when it is not one of ours. Compares bytes; allocates nothing.
+ * or -1 when it is not one of ours. Compares bytes; allocates nothing (but a view per buffer).
  */
 export function hookIndexOfTypeUrl(buf: Uint8Array, start: number, end: number): number {
   const candidates = byLength[end - start];
   if (candidates === undefined) return -1;
+  if (viewOf !== buf) {
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewOf = buf;
+  }
+  const len = end - start, full = len & ~3;
   outer: for (let c = 0; c < candidates.length; c++) {
-    const want = typeUrlBytes[candidates[c]];
-    // Compare from the end: suffixes differ early, the shared prefix is checked last.
-    for (let i = want.length - 1; i >= 0; i--) {
-      if (buf[start + i] !== want[i]) continue outer;
+    const want = typeUrlWords[candidates[c]];
+    // From the end: the message names differ there; the shared prefix is checked last.
+    for (let i = len - 1; i >= full; i--) {
+      if (buf[start + i] !== ((want[i >> 2] >>> (24 - 8 * (i & 3))) & 255)) continue outer;
+    }
+    for (let i = full - 4; i >= 0; i -= 4) {
+      if (view.getUint32(start + i) !== want[i >> 2]) continue outer;
     }
     return candidates[c];
   }
