@@ -232,6 +232,8 @@ function mainTs(extra: string[]): string[] {
     ...(args["v8-flags"] ? [`--v8-flags=${args["v8-flags"]}`] : []),
     "-P",
     `${ROOT}main.ts`,
+    "--admin",
+    "off",
     ...extra,
     ...(args["main-args"]?.split(" ").filter(Boolean) ?? []),
   ];
@@ -346,8 +348,8 @@ interface RunOptions {
   during?: (pid: number) => () => void;
   /** Attach a CPU profiler (main.ts only). */
   profile?: (inspectPort: number) => Promise<() => Promise<unknown>>;
-  /** Override: stop the load after this many seconds. */
-  seconds?: number;
+  /** main.ts: serve the admin endpoints and call this with their port before stopping it. */
+  scrape?: (adminPort: number) => Promise<void>;
 }
 
 async function runOnce(c: Contender, inp: Input, o: RunOptions): Promise<Result> {
@@ -360,6 +362,8 @@ async function runOnce(c: Contender, inp: Input, o: RunOptions): Promise<Result>
   }
   const timeFile = `${WORK}/time.txt`;
   if (c.kind === "go") argv = ["/usr/bin/time", "-f", "%U %S %M", "-o", timeFile, ...argv];
+  const adminPort = c.kind === "ts" && o.scrape ? freePort() : 0;
+  if (adminPort) argv[argv.indexOf("off")] = `127.0.0.1:${adminPort}`;
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     stdout: c.devNull || c.kind === "go" ? "null" : "piped",
@@ -396,6 +400,7 @@ async function runOnce(c: Contender, inp: Input, o: RunOptions): Promise<Result>
       stopDuring?.();
       const profile = await stopProfile?.();
       if (profile) lastProfile = profile;
+      if (adminPort) await o.scrape!(adminPort);
       child.kill("SIGTERM");
       await status;
       const err = await stderr;
@@ -583,10 +588,9 @@ function mainTable(res: Map<string, Result>): string {
 
 function tailLatency(path: string, samples: number[]): () => void {
   let stop = false;
-  let pos = 0;
   const buf = new Uint8Array(4 << 20);
   const dec = new TextDecoder();
-  let carry = "";
+  const key = new TextEncoder().encode(`"timestamp":"`);
   let n = 0;
   (async () => {
     let f: Deno.FsFile | undefined;
@@ -597,28 +601,56 @@ function tailLatency(path: string, samples: number[]): () => void {
         await sleep(1);
         continue;
       }
-      const r = await f.read(buf);
-      if (r === null) {
+      const r = f.readSync(buf); // sync: no turn of the event loop between "read" and "seen"
+      if (r === null || r === 0) {
         await sleep(1);
         continue;
       }
       const seen = nowMs();
-      pos += r;
-      const text = carry + dec.decode(buf.subarray(0, r));
-      const lines = text.split("\n");
-      carry = lines.pop()!;
-      for (const line of lines) {
-        if (n++ % 20 !== 0) continue;
-        const i = line.indexOf(`"timestamp":"`);
-        if (i < 0) continue;
-        const ts = line.slice(i + 13, i + 13 + 30); // 2026-01-01T00:00:00.123456789Z
-        const ms = Date.parse(ts.slice(0, 19) + "Z") + Number(ts.slice(19, 29)) * 1000;
-        samples.push(seen - ms);
+      // Every 50th whole line in this chunk (bytes only; just the timestamp is decoded).
+      let at = buf.indexOf(0x0a) + 1;
+      while (at > 0 && at < r) {
+        const nl = buf.indexOf(0x0a, at);
+        if (nl < 0 || nl >= r) break;
+        if (n++ % 50 === 0) {
+          const k = indexOfBytes(buf, key, at, Math.min(nl, at + 64));
+          if (k >= 0) {
+            const ts = dec.decode(buf.subarray(k + key.length, k + key.length + 30));
+            const ms = Date.parse(ts.slice(0, 19) + "Z") + Number(ts.slice(19, 29)) * 1000;
+            samples.push(seen - ms);
+          }
+        }
+        at = nl + 1;
       }
     }
     f?.close();
   })();
   return () => stop = true;
+}
+
+/** "p50 ≤ x s, p99 ≤ y s (n events)" from a Prometheus histogram's cumulative buckets. */
+function histogramSummary(text: string, name: string): string {
+  const buckets: [number, number][] = [];
+  for (
+    const m of text.matchAll(
+      new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm"),
+    )
+  ) {
+    buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
+  }
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (!total) return "(no samples)";
+  const q = (p: number) => buckets.find(([, c]) => c >= p * total)![0];
+  const ms = (s: number) => isFinite(s) ? `${s * 1000} ms` : "+Inf";
+  return `p50 ≤ ${ms(q(0.5))}, p90 ≤ ${ms(q(0.9))}, p99 ≤ ${ms(q(0.99))} (${total} events)`;
+}
+
+function indexOfBytes(buf: Uint8Array, needle: Uint8Array, from: number, to: number): number {
+  outer: for (let i = from; i + needle.length <= to; i++) {
+    for (let j = 0; j < needle.length; j++) if (buf[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,17 +817,21 @@ for (const sweep of (args.sweep ?? "").split(",").filter(Boolean)) {
 if (args.latency) {
   const rate = args.rate ? Number(args.rate) : maxJson ? Math.round(maxJson / 2) : 0;
   if (!rate) throw new Error("--latency needs --rate or the main table's main.ts json file row");
-  const n = Math.max(events, rate * 10);
+  const n = events; // at half the max rate: a few seconds
   const inp = n === events ? mix : await input(`mix-${n}`, n);
   const samples: number[] = [];
   const c = contenders()["main.ts json file"];
   console.error(`latency at ${rate} events/s (${n} events)`);
+  let metrics = "";
   const r = await runOnce(c, inp, {
     ...base,
     driver: "loadgen",
     rate,
     stamp: true,
     during: () => tailLatency(OUT_JSON, samples),
+    scrape: async (port) => {
+      metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    },
   });
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
@@ -807,6 +843,8 @@ if (args.latency) {
         fmtInt(r.eventsPerSec)
       } events/s, ` +
       `${r.cpuUsPerEvent.toFixed(2)} µs/event, peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+    `\n\nThe sidecar's own \`vmq_sidecar_output_latency_seconds\` (queued → written, per batch, ` +
+      `weighted by events): ${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds")}`,
   );
 }
 
