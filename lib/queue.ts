@@ -331,6 +331,13 @@ export class OutputQueue {
    */
   kick(): void {
     if (this.#sending || this.#closed) return;
+    // A partial batch whose linger is over goes now: under a steady stream of reads the event
+    // loop runs timers late (measured: 30–80 ms late at 400k events/s), kicks come on time.
+    const linger = this.options.lingerMs;
+    if (
+      this.#curCount > 0 && linger > 0 && this.#sealed.length === 0 &&
+      performance.now() - this.#curSince >= linger
+    ) this.#seal();
     if (this.#sealed.length > 0) {
       if (this.#syncSink && !this.#failing) this.#deliverSync(this.#syncSink);
       else {
