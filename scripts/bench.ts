@@ -842,7 +842,10 @@ if (args.latency) {
       `max ${samples[samples.length - 1].toFixed(1)} ms; achieved ${
         fmtInt(r.eventsPerSec)
       } events/s, ` +
-      `${r.cpuUsPerEvent.toFixed(2)} µs/event, peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+      `${r.cpuUsPerEvent.toFixed(2)} µs/event, peak RSS ${r.peakRssMiB.toFixed(0)} MiB; ` +
+      `load generator ${r.driverCpu.toFixed(2)} CPUs, bench and others ${
+        r.otherCpu.toFixed(2)
+      } CPUs`,
     `\n\nThe sidecar's own \`vmq_sidecar_output_latency_seconds\` (queued → written, per batch, ` +
       `weighted by events): ${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds")}`,
   );
@@ -851,7 +854,8 @@ if (args.latency) {
 if (args.profile) {
   const target = args["profile-target"]!;
   console.error(`profile: ${target}`);
-  await runOnce(contenders()[target], mix, { ...base, profile: attachProfiler });
+  const rate = args.rate && !args.latency ? Number(args.rate) : 0; // --rate alone: profile at it
+  await runOnce(contenders()[target], mix, { ...base, profile: attachProfiler, rate });
   report.push(`\n### Where the time goes (${target}, self time)\n`, profileSummary(lastProfile));
   await Deno.writeTextFile(`${WORK}/last.cpuprofile`, JSON.stringify(lastProfile));
 }

@@ -317,14 +317,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const deadline = performance.now() + (o.dialWaitMs ?? 10_000);
     while (sockets.length < conns) {
       try {
-        sockets.push(await Deno.connect({ ...addr, transport: "tcp" }));
+        const conn = await Deno.connect({ ...addr, transport: "tcp" });
+        conn.setNoDelay(true); // like Go's net.Dial (and blast): no Nagle delay on small writes
+        sockets.push(conn);
       } catch (e) {
         if (sockets.length > 0 || performance.now() > deadline) throw e;
         await new Promise((r) => setTimeout(r, 20));
       }
     }
-    // In rate mode a connection asks for at most ~2 ms worth of events at a time.
-    const maxFrames = rate > 0 ? Math.max(1, Math.ceil(rate / 500 / conns)) : Infinity;
+    // In rate mode a connection asks for at most ~5 ms worth of events at a time.
+    const maxFrames = rate > 0 ? Math.max(1, Math.ceil(rate / 200 / conns)) : Infinity;
     const pacer = rate > 0 ? new Pacer(rate) : undefined;
     let events = 0, bytes = 0;
     const startMs = nowMs();
