@@ -55,7 +55,7 @@ export class ByteBuffer {
     const n = bytes.length;
     if (this.pos + n > this.buf.length) this.ensure(n);
     const buf = this.buf;
-    let pos = this.pos;
+    const pos = this.pos;
     if (n > 32) buf.set(bytes, pos);
     else for (let i = 0; i < n; i++) buf[pos + i] = bytes[i];
     this.pos = pos + n;
