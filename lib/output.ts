@@ -19,7 +19,8 @@ export interface FrameBatch {
 
 /**
  * A destination of events. The queue calls {@linkcode Sink.send} with one batch at a time
- * (never concurrently) and keeps the batch until the returned promise settles:
+ * (never concurrently) and keeps the batch until the returned promise settles (the queue
+ * reuses `batch.bytes` afterwards: a sink must not keep a reference to them):
  * - resolve: every frame of the batch is acknowledged (delivered, or deliberately dropped and
  *   counted by the sink, e.g. an undecodable event), and the queue forgets it;
  * - reject: nothing is acknowledged; the queue retries the same batch with backoff.
