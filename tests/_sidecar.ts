@@ -1,5 +1,6 @@
 // Test helper: runs the real main.ts as a subprocess with the product's permission set
 // (`deno run -P`, the same set the compile tasks embed) and talks to it over real TCP.
+import { concat } from "./_vectors.ts";
 
 /** Repository root. */
 export const ROOT: URL = new URL("../", import.meta.url);
@@ -86,18 +87,8 @@ export async function runSidecar(
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const c of stream) parts.push(c);
+  return concat(parts);
 }
 
 /** Opens a connection to the sidecar, writes `chunks` one write each, and closes it. */
