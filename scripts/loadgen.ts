@@ -369,9 +369,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   }
 }
 
-if (import.meta.main) {
-  const { values: v } = parseArgs({
+const USAGE = "usage: loadgen.ts [--addr HOST:PORT] [--conns N] [--file FRAMES | --vectors]\n" +
+  "                  [--events N] [--rate EVENTS_PER_S] [--chunk BYTES] [--pool N]\n" +
+  "                  [--payload-min B] [--payload-max B] [--stamp] [--json]";
+
+function parseLoadgenArgs() {
+  return parseArgs({
     args: Deno.args,
+    strict: true,
     options: {
       addr: { type: "string", default: "127.0.0.1:8890" },
       conns: { type: "string", default: "100" },
@@ -387,29 +392,42 @@ if (import.meta.main) {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  }).values;
+}
+
+if (import.meta.main) {
+  let parsed;
+  try {
+    parsed = parseLoadgenArgs();
+  } catch (e) {
+    console.error(`loadgen: ${(e as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const v = parsed;
   if (v.help) {
-    console.log(
-      "usage: loadgen.ts [--addr HOST:PORT] [--conns N] [--file FRAMES | --vectors]\n" +
-        "                  [--events N] [--rate EVENTS_PER_S] [--chunk BYTES] [--pool N]\n" +
-        "                  [--payload-min B] [--payload-max B] [--stamp] [--json]",
-    );
+    console.log(USAGE);
     Deno.exit(0);
   }
   const num = (s: string | undefined) => s === undefined ? undefined : Number(s);
-  const r = await runLoad({
-    addr: v.addr,
-    conns: num(v.conns),
-    file: v.file,
-    vectors: v.vectors,
-    events: num(v.events),
-    rate: num(v.rate),
-    chunkBytes: num(v.chunk),
-    pool: num(v.pool),
-    payloadMin: num(v["payload-min"]),
-    payloadMax: num(v["payload-max"]),
-    stamp: v.stamp,
-  });
+  let r;
+  try {
+    r = await runLoad({
+      addr: v.addr,
+      conns: num(v.conns),
+      file: v.file,
+      vectors: v.vectors,
+      events: num(v.events),
+      rate: num(v.rate),
+      chunkBytes: num(v.chunk),
+      pool: num(v.pool),
+      payloadMin: num(v["payload-min"]),
+      payloadMax: num(v["payload-max"]),
+      stamp: v.stamp,
+    });
+  } catch (e) {
+    console.error(`loadgen: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
   if (v.json) console.log(JSON.stringify(r));
   else {
     console.log(
