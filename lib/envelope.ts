@@ -59,6 +59,34 @@ export function parseEnvelopeAt(
   end: number,
   out: EnvelopeRanges,
 ): number {
+  // Fast path: the plugin's encoding — `type_url` (tag 0x0a, length < 128), then `value`
+  // (tag 0x12, length ≤ 3 varint bytes) running to the end of the frame.
+  if (buf[start] === 0x0a && end - start >= 3) {
+    const urlStart = start + 2, urlEnd = urlStart + buf[start + 1];
+    if (buf[start + 1] < 0x80 && urlEnd < end && buf[urlEnd] === 0x12) {
+      let p = urlEnd + 1, b = buf[p++], len = b & 0x7f;
+      if (b >= 0x80) {
+        b = buf[p++];
+        len |= (b & 0x7f) << 7;
+        if (b >= 0x80) {
+          b = buf[p++];
+          len |= (b & 0x7f) << 14;
+          if (b >= 0x80) len = -1;
+        }
+      }
+      if (p + len === end) {
+        out.typeUrlStart = urlStart;
+        out.typeUrlEnd = urlEnd;
+        out.valueStart = p;
+        out.valueEnd = end;
+        return hookIndexOfTypeUrl(buf, urlStart, urlEnd);
+      }
+    }
+  }
+  return parseGeneral(buf, start, end, out);
+}
+
+function parseGeneral(buf: Uint8Array, start: number, end: number, out: EnvelopeRanges): number {
   out.typeUrlStart =
     out.typeUrlEnd =
     out.valueStart =

@@ -55,11 +55,21 @@ export function isHook(name: string): name is Hook {
 }
 
 const typeUrlBytes: Uint8Array[] = HOOKS.map((h) => new TextEncoder().encode(typeUrlOf(h)));
-/** Each type_url as big-endian 32-bit words (the last one zero-padded), for word compares. */
-const typeUrlWords: Uint32Array[] = typeUrlBytes.map((b) => {
-  const w = new Uint32Array(Math.ceil(b.length / 4));
-  for (let i = 0; i < b.length; i++) w[i >> 2] |= b[i] << (24 - 8 * (i & 3));
-  return w;
+/**
+ * Each type_url as 8-byte pieces (at 0, 8, 16, …, the last one ending at its end), read as
+ * little-endian doubles: `===` on two doubles is a bit-exact compare unless one is NaN or zero,
+ * and these ASCII bytes never make either (checked below) — a NaN read from input only fails.
+ */
+const typeUrlPieces: Float64Array[] = typeUrlBytes.map((b) => {
+  const v = new DataView(b.buffer, b.byteOffset, b.length);
+  const pieces = new Float64Array(Math.ceil(b.length / 8));
+  for (let k = 0; k < pieces.length; k++) {
+    pieces[k] = v.getFloat64(Math.min(8 * k, b.length - 8), true);
+    if (Number.isNaN(pieces[k]) || pieces[k] === 0) {
+      throw new Error("type_url piece not comparable");
+    }
+  }
+  return pieces;
 });
 // Candidates bucketed by type_url length: at most 3 share a length.
 const byLength: number[][] = [];
@@ -71,7 +81,8 @@ let view: DataView = new DataView(new ArrayBuffer(0));
 
 /**
  * The hook index (into {@linkcode HOOKS}) of the `type_url` held in `buf[start, end)`,
- * or -1 when it is not one of ours. Compares bytes; allocates nothing (but a view per buffer).
+ * or -1 when it is not one of ours. Compares bytes, 8 at a time; allocates nothing (but a view
+ * per buffer).
  */
 export function hookIndexOfTypeUrl(buf: Uint8Array, start: number, end: number): number {
   const candidates = byLength[end - start];
@@ -80,15 +91,13 @@ export function hookIndexOfTypeUrl(buf: Uint8Array, start: number, end: number):
     view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     viewOf = buf;
   }
-  const len = end - start, full = len & ~3;
+  const last = end - start - 8;
   outer: for (let c = 0; c < candidates.length; c++) {
-    const want = typeUrlWords[candidates[c]];
+    const want = typeUrlPieces[candidates[c]];
     // From the end: the message names differ there; the shared prefix is checked last.
-    for (let i = len - 1; i >= full; i--) {
-      if (buf[start + i] !== ((want[i >> 2] >>> (24 - 8 * (i & 3))) & 255)) continue outer;
-    }
-    for (let i = full - 4; i >= 0; i -= 4) {
-      if (view.getUint32(start + i) !== want[i >> 2]) continue outer;
+    if (view.getFloat64(start + last, true) !== want[want.length - 1]) continue;
+    for (let k = want.length - 2; k >= 0; k--) {
+      if (view.getFloat64(start + 8 * k, true) !== want[k]) continue outer;
     }
     return candidates[c];
   }

@@ -6,6 +6,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "./envelope.ts";
+import { eventTimeAt } from "./_event_time.ts";
 import type { FrameSlab } from "./frames.ts";
 import { type Hook, HOOKS } from "./hooks.ts";
 import type { Histogram, Metrics } from "./metrics.ts";
@@ -69,6 +70,9 @@ export class Pipeline {
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
   #unknownLogged = 0;
   #latency: Histogram | undefined;
+  #eventLatency: Histogram | undefined;
+  /** The next event routed is the first of its read: note its broker time. */
+  #firstOfRead = false;
 
   /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
   constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
@@ -107,6 +111,7 @@ export class Pipeline {
    */
   dispatch(frames: readonly Uint8Array[]): number {
     let result = DISPATCH_OK;
+    this.#firstOfRead = true;
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i];
       if (this.#route(frame, 0, frame.length, false) < 0) {
@@ -124,6 +129,7 @@ export class Pipeline {
   dispatchSlab(slab: FrameSlab): number {
     const buf = slab.buf, starts = slab.starts, ends = slab.ends, n = slab.count;
     let result = DISPATCH_OK;
+    this.#firstOfRead = true;
     // Outputs that take frames as received get whole runs of consecutive events (length
     // prefixes included) in one piece; a skipped frame ends a run.
     let runStart = 0, runEnd = 0, runCount = 0;
@@ -175,6 +181,11 @@ export class Pipeline {
     }
     this.received[hook]++;
     const outputs = this.#outputs;
+    if (this.#firstOfRead) {
+      this.#firstOfRead = false;
+      const ms = eventTimeAt(buf, ranges.valueStart, ranges.valueEnd);
+      for (let o = 0; o < outputs.length; o++) outputs[o].queue.noteEventTime(ms);
+    }
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
@@ -236,8 +247,12 @@ export class Pipeline {
   }
 
   #observe(queue: OutputQueue): void {
-    const latency = this.#latency, label = [queue.sink.name];
-    if (latency) queue.onAck = (seconds, count) => latency.observe(label, seconds, count);
+    const latency = this.#latency, eventLatency = this.#eventLatency, label = [queue.sink.name];
+    if (!latency || !eventLatency) return;
+    queue.onAck = (seconds, count, eventSeconds) => {
+      latency.observe(label, seconds, count);
+      if (eventSeconds === eventSeconds) eventLatency.observe(label, eventSeconds, count);
+    };
   }
 
   #unknown(buf: Uint8Array, bytes: number): void {
@@ -290,13 +305,19 @@ export class Pipeline {
     const depthBytes = m.gauge("vmq_sidecar_output_queue_bytes", "Bytes queued per output.", [
       "output",
     ]);
-    const latency = m.histogram(
+    const buckets = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+    this.#latency = m.histogram(
       "vmq_sidecar_output_latency_seconds",
       "Time from receiving an event to its acknowledgement by the output (per batch, oldest event).",
       ["output"],
-      [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets,
     );
-    this.#latency = latency;
+    this.#eventLatency = m.histogram(
+      "vmq_sidecar_event_latency_seconds",
+      "Time from an event's broker timestamp to its acknowledgement by the output (per batch, the first event of its oldest read).",
+      ["output"],
+      buckets,
+    );
     for (const o of this.#outputs) this.#observe(o.queue);
     m.onCollect(() => {
       HOOKS.forEach((h, i) => events.values.set(h, this.received[i]));

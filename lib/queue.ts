@@ -111,6 +111,8 @@ interface PendingBatch extends FrameBatch {
   bytes: Uint8Array;
   /** When the oldest frame of the batch was queued (performance.now()). */
   since: number;
+  /** Broker time of its oldest read's first event (ms since the epoch; Infinity: unknown). */
+  eventMs: number;
   /** The buffer it views (none: written straight from the caller's buffer). */
   chunk: Chunk | undefined;
 }
@@ -143,8 +145,12 @@ export class OutputQueue {
   bytes = 0;
   /** Frames held (queued and in flight). */
   events = 0;
-  /** Called with (seconds from queueing to acknowledgement of a batch's oldest frame, count). */
-  onAck?: (seconds: number, count: number) => void;
+  /**
+   * Called per acknowledged batch with the seconds from queueing its oldest frame, its event
+   * count, and the seconds from the broker timestamp of its oldest event (NaN: unknown; see
+   * {@linkcode OutputQueue.noteEventTime}).
+   */
+  onAck?: (seconds: number, count: number, eventSeconds: number) => void;
 
   readonly #encoder: FrameEncoder | undefined;
   readonly #syncSink: SyncSink | undefined;
@@ -162,6 +168,8 @@ export class OutputQueue {
   #curPos = 0;
   #curCount = 0;
   #curSince = 0;
+  #curEventMs = Infinity;
+  #readEventMs = Infinity;
   #sending = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failing = false;
@@ -197,6 +205,16 @@ export class OutputQueue {
   /** Whether the last send attempt failed (the output is retrying). */
   get failing(): boolean {
     return this.#failing;
+  }
+
+  /**
+   * Notes the broker time (ms since the epoch) of the first event of the read whose frames are
+   * pushed next: a batch's event latency is taken from the oldest such time among its reads
+   * (one timestamp per read, not per event; Infinity: unknown).
+   */
+  noteEventTime(ms: number): void {
+    this.#readEventMs = ms;
+    if (this.#curCount > 0 && ms < this.#curEventMs) this.#curEventMs = ms;
   }
 
   /**
@@ -266,7 +284,7 @@ export class OutputQueue {
       this.bytes += need;
     }
     this.#curPos = p;
-    if (this.#curCount++ === 0) this.#curSince = performance.now();
+    if (this.#curCount++ === 0) this.#startBatch();
     this.events++;
     if (p - this.#curStart >= this.options.batchBytes) this.#seal();
     return true;
@@ -299,6 +317,7 @@ export class OutputQueue {
         bytes: buf.subarray(start, end),
         count,
         since: performance.now(),
+        eventMs: this.#readEventMs,
         chunk: undefined,
       };
       try {
@@ -320,7 +339,7 @@ export class OutputQueue {
     }
     this.#cur.buf.set(buf.subarray(start, end), this.#curPos);
     this.#curPos += n;
-    if (this.#curCount === 0) this.#curSince = performance.now();
+    if (this.#curCount === 0) this.#startBatch();
     this.#curCount += count;
     if (this.#curPos - this.#curStart >= this.options.batchBytes) this.#seal();
   }
@@ -392,6 +411,11 @@ export class OutputQueue {
     await this.sink.close();
   }
 
+  #startBatch(): void {
+    this.#curSince = performance.now();
+    this.#curEventMs = this.#readEventMs;
+  }
+
   #seal(): void {
     if (this.#curCount === 0) return;
     const chunk = this.#cur;
@@ -400,6 +424,7 @@ export class OutputQueue {
       bytes: chunk.buf.subarray(this.#curStart, this.#curPos),
       count: this.#curCount,
       since: this.#curSince,
+      eventMs: this.#curEventMs,
       chunk,
     });
     this.#curStart = this.#curPos;
@@ -470,12 +495,13 @@ export class OutputQueue {
     const sealed = this.#sealed, first = sealed[0];
     if (!first?.chunk || sealed.length === 1) return first;
     const start = first.bytes.byteOffset;
-    let end = start + first.bytes.length, count = first.count, k = 1;
+    let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
     while (k < sealed.length) {
       const b = sealed[k];
       if (b.chunk !== first.chunk || b.bytes.byteOffset !== end) break;
       end += b.bytes.length;
       count += b.count;
+      if (b.eventMs < eventMs) eventMs = b.eventMs;
       k++;
     }
     if (k === 1) return first;
@@ -484,6 +510,7 @@ export class OutputQueue {
       bytes: buf.subarray(start - buf.byteOffset, end - buf.byteOffset),
       count,
       since: first.since,
+      eventMs,
       chunk: first.chunk,
     };
     first.chunk.refs -= k - 1;
@@ -497,7 +524,13 @@ export class OutputQueue {
     this.bytes -= batch.bytes.length;
     this.events -= batch.count;
     this.stats.sent += batch.count;
-    this.onAck?.((performance.now() - batch.since) / 1000, batch.count);
+    if (this.onAck) {
+      const now = performance.now();
+      const age = batch.eventMs === Infinity
+        ? NaN
+        : Math.max(0, (performance.timeOrigin + now - batch.eventMs) / 1000);
+      this.onAck((now - batch.since) / 1000, batch.count, age);
+    }
     if (this.bytes <= this.options.maxBytes / 2) {
       if (this.#dropping) {
         this.#dropping = false;

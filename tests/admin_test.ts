@@ -5,7 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
 import { adminGet, fileLines, fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
 import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
-import { anyOf, field, frameOf } from "./_vectors.ts";
+import { anyOf, field, frameOf, message, timestampMsg, typeUrlFor } from "./_vectors.ts";
 import { startRedis } from "./_servers.ts";
 
 const HOOKS = [
@@ -175,6 +175,54 @@ Deno.test("/metrics during an end-to-end run: counters equal what was sent, by h
     s.kill("SIGTERM");
     const { code, stderr } = await s.wait();
     assertEquals(code, 0, stderr);
+  }
+});
+
+Deno.test("vmq_sidecar_event_latency_seconds: from the event's broker timestamp to its write", async () => {
+  const dir = await sidecarTempDir();
+  const out = `${dir}/events.jsonl`;
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--out",
+    `file:${out}`,
+  ]);
+  const o = { output: `file:${out}` };
+  const offline = (ts: Uint8Array | undefined) =>
+    frameOf(anyOf(
+      typeUrlFor("on_client_offline"),
+      message(...(ts ? [field(1, ts)] : []), field(2, "client-1")),
+    ));
+  const sent = (n: number) => async () =>
+    valueOf(await scrape(s.adminPort), "vmq_sidecar_output_events_sent_total", o) === n;
+  try {
+    // Ten events an hour old (one read: the batch is measured from its first event).
+    const hourAgo = Date.now() / 1000 - 3600;
+    const old = Array.from({ length: 10 }, () => offline(timestampMsg(Math.floor(hourAgo), 5e8)));
+    await sendChunks(s.port, [...old]);
+    await waitFor(sent(10), "10 events written");
+    let m = await scrape(s.adminPort);
+    const h = "vmq_sidecar_event_latency_seconds";
+    assertEquals(valueOf(m, `${h}_count`, o), 10);
+    assertEquals(valueOf(m, `${h}_bucket`, { ...o, le: "30" }), 0);
+    assertEquals(valueOf(m, `${h}_bucket`, { ...o, le: "+Inf" }), 10);
+    const mean = valueOf(m, `${h}_sum`, o)! / 10;
+    assert(mean > 3599 && mean < 3700, `mean ${mean} s, want about 3600`);
+
+    // A broker clock ahead of ours counts as 0; an event without a timestamp is not observed.
+    await sendChunks(s.port, [offline(timestampMsg(Math.floor(Date.now() / 1000) + 3600))]);
+    await waitFor(sent(11), "11 events written");
+    await sendChunks(s.port, [offline(undefined)]);
+    await waitFor(sent(12), "12 events written");
+    m = await scrape(s.adminPort);
+    assertEquals(valueOf(m, `${h}_count`, o), 11);
+    assertEquals(valueOf(m, `${h}_bucket`, { ...o, le: "0.001" }), 1);
+    assertEquals(valueOf(m, "vmq_sidecar_output_latency_seconds_count", o), 12);
+  } finally {
+    s.kill("SIGTERM");
+    await s.wait();
   }
 });
 
