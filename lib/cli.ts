@@ -54,7 +54,7 @@ Usage: vmq-sidecar [flags]
                             payloads that are not UTF-8 and says so in "payload_encoding")
   --rotate-bytes SIZE       default rotation size of file outputs (default 0 = never)
   --rotate-keep N           rotated files kept (default ${DEFAULTS.rotateKeep})
-  --queue-bytes SIZE        default queue size per output (default 64MiB)
+  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network)
   --max-frame-bytes SIZE    largest accepted frame (default 64MiB)
   --max-connections N       most concurrent plugin connections (default ${DEFAULTS.maxConnections})
   --shutdown-grace MS       time to drain connections and flush outputs on stop (default ${DEFAULTS.shutdownGraceMs})

@@ -72,7 +72,10 @@ export const DEFAULTS = {
   shutdownGraceMs: 5_000,
   format: "json" as OutputFormat,
   payload: "base64" as PayloadMode,
+  /** Queue size of a network output (NATS, Redis, HTTP): bridges outages. */
   queueBytes: 64 * 1024 * 1024,
+  /** Queue size of a local output (file, stdout): bounds memory at full load. */
+  localQueueBytes: 16 * 1024 * 1024,
   rotateKeep: 5,
 } as const;
 
@@ -213,7 +216,8 @@ export function parseOutput(
     format: OutputFormat;
     payload: PayloadMode;
     hooks: Hook[] | null;
-    queueBytes: number;
+    /** Queue size set for all outputs; `null`: by kind (`DEFAULTS`). */
+    queueBytes: number | null;
   },
   extra: Record<string, string> = {},
 ): OutputSpec {
@@ -273,7 +277,7 @@ export function parseOutput(
     hooks: hooks === undefined ? defaults.hooks : parseHooks(`${key} hooks`, hooks),
     topics: topics === undefined ? null : parseTopicFilters(`${key} topics`, topics),
     queueBytes: queueBytes === undefined
-      ? defaults.queueBytes
+      ? defaults.queueBytes ?? (local ? DEFAULTS.localQueueBytes : DEFAULTS.queueBytes)
       : parseSize(`${key} queue_bytes`, queueBytes, 65536),
     // Local outputs push back on the broker; network outputs must not stall the others.
     onFull: onFull === undefined

@@ -245,9 +245,7 @@ export function resolveConfig(
   const hk = pick(flags.hooks, "--hooks", "hooks");
   const hooks = hk ? at(hk.src, (k) => parseHooks(k, strOrList(k, hk.v))) : null;
   const qb = pick(flags.queueBytes, "--queue-bytes", "queue_bytes");
-  const queueBytes = qb
-    ? at(qb.src, (k) => parseSize(k, strOrNum(k, qb.v), 65536))
-    : DEFAULTS.queueBytes;
+  const queueBytes = qb ? at(qb.src, (k) => parseSize(k, strOrNum(k, qb.v), 65536)) : null;
   const rb = pick(flags.rotateBytes, "--rotate-bytes", "rotate_bytes");
   const rotateBytes = rb ? String(at(rb.src, (k) => parseSize(k, strOrNum(k, rb.v)))) : undefined;
   const rk = pick(flags.rotateKeep, "--rotate-keep", "rotate_keep");

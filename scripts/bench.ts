@@ -846,8 +846,11 @@ if (args.latency) {
       `load generator ${r.driverCpu.toFixed(2)} CPUs, bench and others ${
         r.otherCpu.toFixed(2)
       } CPUs`,
-    `\n\nThe sidecar's own \`vmq_sidecar_output_latency_seconds\` (queued → written, per batch, ` +
-      `weighted by events): ${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds")}`,
+    `\n\nThe sidecar's own histograms (per batch, weighted by events): ` +
+      `\`vmq_sidecar_event_latency_seconds\` (event timestamp → written): ` +
+      `${histogramSummary(metrics, "vmq_sidecar_event_latency_seconds")}; ` +
+      `\`vmq_sidecar_output_latency_seconds\` (read → written): ` +
+      `${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds")}`,
   );
 }
 

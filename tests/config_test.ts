@@ -191,6 +191,31 @@ for (const [text, line, message] of BAD) {
   });
 }
 
+Deno.test("check-config: queue_bytes defaults by kind (16 MiB local, 64 MiB network) unless set", async () => {
+  const path = await writeConfig(`
+[[outputs]]
+url = "file:/tmp/vmq-sidecar/q.jsonl"
+
+[[outputs]]
+url = "stdout"
+
+[[outputs]]
+url = "nats://127.0.0.1:4222"
+
+[[outputs]]
+url = "http://127.0.0.1:9/hook"
+queue_bytes = "2MiB"
+`);
+  const sizes = async (...flags: string[]) => {
+    const r = await run(["check-config", path, ...flags]);
+    assertEquals(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).outputs.map((o: { queue_bytes: number }) => o.queue_bytes);
+  };
+  const MiB = 1024 * 1024;
+  assertEquals(await sizes(), [16 * MiB, 16 * MiB, 64 * MiB, 2 * MiB]);
+  assertEquals(await sizes("--queue-bytes", "1MiB"), [MiB, MiB, MiB, 2 * MiB]);
+});
+
 Deno.test("--config: a missing file is a config error naming it", async () => {
   const r = await runSidecar(["--config", "/tmp/vmq-sidecar/does-not-exist.toml"]);
   assertEquals(r.code, 2, r.stderr);
