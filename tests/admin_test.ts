@@ -3,10 +3,19 @@
 // output cannot keep up.
 import { assert, assertEquals } from "./_assert.ts";
 import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
-import { adminGet, fileLines, fixtureStream, scrape, spawnSidecar } from "./_ops.ts";
+import { adminGet, fileLines, fixtureStream, type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { anyOf, field, frameOf, message, timestampMsg, typeUrlFor } from "./_vectors.ts";
 import { startRedis } from "./_servers.ts";
+
+/** Plugin and admin listeners on free ports. */
+const ON_FREE_PORTS = ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
+
+/** main.ts with a JSON file output and the admin listener, on free ports. */
+async function spawnToFile(): Promise<{ s: Ops; out: string }> {
+  const out = `${await sidecarTempDir()}/events.jsonl`;
+  return { s: await spawnSidecar([...ON_FREE_PORTS, "--out", `file:${out}`]), out };
+}
 
 const HOOKS = [
   "on_register",
@@ -76,16 +85,7 @@ g NaN
 });
 
 Deno.test("/metrics during an end-to-end run: counters equal what was sent, by hook", async () => {
-  const dir = await sidecarTempDir();
-  const out = `${dir}/events.jsonl`;
-  const s = await spawnSidecar([
-    "--listen",
-    "127.0.0.1:0",
-    "--admin",
-    "127.0.0.1:0",
-    "--out",
-    `file:${out}`,
-  ]);
+  const { s, out } = await spawnToFile();
   try {
     // Before anything is sent: every hook present at 0, the sidecar ready.
     const before = await scrape(s.adminPort);
@@ -179,16 +179,7 @@ Deno.test("/metrics during an end-to-end run: counters equal what was sent, by h
 });
 
 Deno.test("vmq_sidecar_event_latency_seconds: from the event's broker timestamp to its write", async () => {
-  const dir = await sidecarTempDir();
-  const out = `${dir}/events.jsonl`;
-  const s = await spawnSidecar([
-    "--listen",
-    "127.0.0.1:0",
-    "--admin",
-    "127.0.0.1:0",
-    "--out",
-    `file:${out}`,
-  ]);
+  const { s, out } = await spawnToFile();
   const o = { output: `file:${out}` };
   const offline = (ts: Uint8Array | undefined) =>
     frameOf(anyOf(
@@ -229,10 +220,7 @@ Deno.test("vmq_sidecar_event_latency_seconds: from the event's broker timestamp 
 Deno.test("/readyz turns 503 while an output's queue is full and 200 once it drains", async () => {
   // stdout is a pipe nobody reads at first: its queue (64 KiB, the minimum) fills up.
   const s = await spawnSidecar([
-    "--listen",
-    "127.0.0.1:0",
-    "--admin",
-    "127.0.0.1:0",
+    ...ON_FREE_PORTS,
     "--queue-bytes",
     "64KiB",
   ]);
@@ -313,10 +301,7 @@ Deno.test("/readyz turns 503 when a redis-server output is stopped and 200 when 
   await using redis = await startRedis();
   const url = `redis://127.0.0.1:${redis.port}/0`;
   const s = await spawnSidecar([
-    "--listen",
-    "127.0.0.1:0",
-    "--admin",
-    "127.0.0.1:0",
+    ...ON_FREE_PORTS,
     "--shutdown-grace",
     "300",
     "--out",
