@@ -48,8 +48,11 @@ export interface EncodingSink extends Sink {
 }
 
 /**
- * A sink that can also deliver a batch synchronously (a file): its queue writes each batch the
- * moment it fills, so it holds about one batch under load; `send` is still used for retries.
+ * A sink that can also deliver a batch synchronously (a file). Its queue sends batches
+ * asynchronously (`send`, e.g. a write off the main thread, so short disk stalls do not hold up
+ * reading) while the sink keeps up, and with `sendSync` once the queue holds half its
+ * `maxBytes`: reading then waits for the writes, which is cheaper than stop-and-go at a full
+ * queue when the input outruns the disk for good.
  */
 export interface SyncSink extends Sink {
   /** Delivers a batch before returning; throws when it was not (all) delivered. */
@@ -117,8 +120,12 @@ interface PendingBatch extends FrameBatch {
   chunk: Chunk | undefined;
 }
 
-/** Acknowledged batch buffers kept for reuse (per queue): no allocation per batch. */
-const FREE_CHUNKS = 16;
+/**
+ * Batch buffers of an encoding sink's queue hold this many batches: its sends carry all the
+ * batches queued back to back in one buffer (one write per event-loop turn must keep up with
+ * everything read in that turn).
+ */
+const COALESCE_BATCHES = 4;
 
 const log = getLogger(["vmq_sidecar", "output"]);
 
@@ -154,8 +161,10 @@ export class OutputQueue {
 
   readonly #encoder: FrameEncoder | undefined;
   readonly #syncSink: SyncSink | undefined;
-  /** An asynchronous encoding sink: batches back to back are sent as one. */
+  /** An encoding sink: batches back to back are sent as one. */
   readonly #coalesce: boolean;
+  /** Bytes held from which a {@linkcode SyncSink} is written synchronously. */
+  readonly #syncBacklog: number;
   /** Size of the batch buffers. */
   readonly #chunkBytes: number;
   /** Most acknowledged batch buffers kept for reuse. */
@@ -187,12 +196,13 @@ export class OutputQueue {
     if (typeof (sink as Partial<SyncSink>).sendSync === "function") {
       this.#syncSink = sink as SyncSink;
     }
-    this.#coalesce = this.#encoder !== undefined && this.#syncSink === undefined;
-    this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? 4 : 1);
+    this.#coalesce = this.#encoder !== undefined;
+    this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
+    this.#syncBacklog = this.options.maxBytes / 2;
     // An asynchronous sink's queue swings between half full and full under load: keep that
     // swing's buffers rather than churn them through the garbage collector.
-    this.#freeChunks = this.#syncSink ? FREE_CHUNKS : Math.max(
-      FREE_CHUNKS,
+    this.#freeChunks = Math.max(
+      2,
       Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
     );
   }
@@ -301,38 +311,12 @@ export class OutputQueue {
 
   /**
    * Takes `count` consecutive frames, length prefixes included, from `buf[start, end)` in one
-   * piece (see {@linkcode OutputQueue.takesRuns}). A {@linkcode SyncSink} with nothing queued
-   * writes them straight from `buf`; otherwise they are copied like {@linkcode OutputQueue.pushAt}.
+   * piece (see {@linkcode OutputQueue.takesRuns}), copied like {@linkcode OutputQueue.pushAt}.
    */
   pushRun(buf: Uint8Array, start: number, end: number, count: number): void {
     const n = end - start;
     this.bytes += n;
     this.events += count;
-    const sync = this.#syncSink;
-    if (
-      sync && !this.#sending && !this.#failing && !this.#closed && this.#curCount === 0 &&
-      this.#sealed.length === 0
-    ) {
-      const batch: PendingBatch = {
-        bytes: buf.subarray(start, end),
-        count,
-        since: performance.now(),
-        eventMs: this.#readEventMs,
-        chunk: undefined,
-      };
-      try {
-        sync.sendSync(batch);
-      } catch (e) {
-        // Keep it (a copy: buf is the caller's); the retry resumes where the write stopped.
-        batch.bytes = buf.slice(start, end);
-        this.#sealed.push(batch);
-        this.#failed(e);
-        this.#pump(true);
-        return;
-      }
-      this.#acked(batch);
-      return;
-    }
     if (this.#cur.buf.length - this.#curPos < n) {
       this.#seal();
       this.#newChunk(n);
@@ -345,8 +329,9 @@ export class OutputQueue {
   }
 
   /**
-   * Starts sending: at once when a batch is full (a {@linkcode SyncSink} writes it before
-   * `kick` returns, other sinks up to their first await), after `lingerMs` for a partial one.
+   * Starts sending: at once when a batch is full (a {@linkcode SyncSink} that fell behind
+   * writes before `kick` returns, other sinks up to their first await), after `lingerMs` for a
+   * partial one.
    */
   kick(): void {
     if (this.#sending || this.#closed) return;
@@ -358,8 +343,9 @@ export class OutputQueue {
       performance.now() - this.#curSince >= linger
     ) this.#seal();
     if (this.#sealed.length > 0) {
-      if (this.#syncSink && !this.#failing) this.#deliverSync(this.#syncSink);
-      else {
+      if (this.#syncSink && !this.#failing && this.#behind) {
+        if (!this.#deliverSync(this.#syncSink)) this.#pump(true);
+      } else {
         if (this.#timer !== undefined) clearTimeout(this.#timer);
         this.#timer = undefined;
         this.#pump();
@@ -450,21 +436,32 @@ export class OutputQueue {
     }
   }
 
-  /** Writes the sealed batches through a {@linkcode SyncSink}, acknowledging each. */
-  #deliverSync(sink: SyncSink): void {
+  /**
+   * Whether a {@linkcode SyncSink} fell behind: it then writes on this thread, which pauses
+   * reading meanwhile (backpressure) and keeps the queue short.
+   */
+  get #behind(): boolean {
+    return this.bytes >= this.#syncBacklog;
+  }
+
+  /**
+   * Writes the sealed batches through a {@linkcode SyncSink}, acknowledging each; false when a
+   * write failed (counted; the batch stays first for a retry).
+   */
+  #deliverSync(sink: SyncSink): boolean {
     while (this.#sealed.length > 0) {
       const batch = this.#sealed[0];
       try {
         sink.sendSync(batch);
       } catch (e) {
         this.#failed(e);
-        this.#pump(true);
-        return;
+        return false;
       }
       this.#sealed.shift();
       this.#acked(batch);
     }
     if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
+    return true;
   }
 
   async #pump(failedBefore = false): Promise<void> {
@@ -473,6 +470,11 @@ export class OutputQueue {
     try {
       while (!this.#closed) {
         if (this.#sealed.length === 0 || this.#coalesce) this.#seal();
+        const sync = this.#syncSink;
+        if (sync && !failedBefore && this.#behind && this.#sealed.length > 0) {
+          failedBefore = !this.#deliverSync(sync);
+          continue;
+        }
         const batch = this.#coalesce ? this.#coalesceHead() : this.#sealed[0];
         if (!batch) break;
         if (!await this.#deliver(batch, failedBefore)) return;

@@ -9,6 +9,7 @@ import {
   OutputQueue,
   Pipeline,
   type Sink,
+  type SyncSink,
 } from "../lib/mod.ts";
 import { eventBody, fixtureVectors } from "./_vectors.ts";
 
@@ -76,6 +77,62 @@ Deno.test("queue: a failing sink is retried with backoff until it acknowledges; 
   assertEquals(q.stats.errors, 3);
   assertEquals(q.stats.retries, 3);
   assertEquals(q.failing, false);
+  await q.close();
+});
+
+/** A {@linkcode RecordingSink} that can also write synchronously, counting each way. */
+class SyncRecordingSink extends RecordingSink implements SyncSink {
+  syncWrites = 0;
+  syncFailures = 0;
+  sendSync(batch: FrameBatch): void {
+    this.syncWrites++;
+    if (this.syncFailures > 0) {
+      this.syncFailures--;
+      throw new Error("disk full");
+    }
+    forEachFrame(batch, (f) => this.frames.push(f.slice()));
+  }
+}
+
+Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, synchronously once half full", async () => {
+  const sink = new SyncRecordingSink();
+  const q = new OutputQueue(sink, { maxBytes: 64 * 1024, batchBytes: 4096, retryInitialMs: 5 });
+  let next = 0;
+  const pushUntil = (bytes: number) => {
+    while (q.bytes < bytes) q.push(publish(next++, 1000));
+    q.kick();
+  };
+  // Keeping up: each batch goes out through send() (off the caller's thread in a real sink).
+  let release!: () => void;
+  sink.gate = new Promise((r) => release = r);
+  pushUntil(4096);
+  assertEquals([sink.attempts, sink.syncWrites], [1, 0]);
+  // The destination is slow: the queue grows past half of maxBytes while that send is pending.
+  // Nothing is written synchronously before it completes (order), then the backlog is.
+  pushUntil(40 * 1024);
+  assertEquals(sink.syncWrites, 0);
+  release();
+  sink.gate = undefined;
+  await new Promise((r) => setTimeout(r, 10));
+  assert(sink.syncWrites > 0, "the backlog is written synchronously");
+  assertEquals(q.bytes, 0);
+  // Caught up: asynchronous again.
+  const attempts = sink.attempts, syncWrites = sink.syncWrites;
+  pushUntil(4096);
+  assert(await q.flush(5000));
+  assert(sink.attempts > attempts);
+  assertEquals(sink.syncWrites, syncWrites);
+  // A failed synchronous write is retried (through send, with backoff): nothing lost.
+  sink.syncFailures = 1;
+  sink.gate = new Promise((r) => release = r);
+  pushUntil(4096);
+  pushUntil(40 * 1024);
+  release();
+  sink.gate = undefined;
+  assert(await q.flush(5000));
+  assertEquals(q.stats.errors, 1);
+  assertEquals(clientIds(sink.frames), Array.from({ length: next }, (_, i) => `q-${i}`));
+  assertEquals(q.stats.sent, next);
   await q.close();
 });
 

@@ -21,8 +21,8 @@ export interface FileSinkOptions extends FormatOptions {
 
 /**
  * Appends events to a file. An {@linkcode EncodingSink} and {@linkcode SyncSink}: its queue
- * formats events as they arrive and writes each batch (≈256 KiB) with one synchronous write as
- * soon as it fills.
+ * formats events as they arrive and writes each batch (≈256 KiB) as soon as it fills, off the
+ * main thread — or synchronously once the disk falls behind (see {@linkcode OutputQueue}).
  *
  * @example
  * ```ts ignore
@@ -57,36 +57,35 @@ export class FileSink implements EncodingSink, SyncSink {
     return new FileSink(opts, file, size);
   }
 
-  /** Writes the batch (already encoded by the queue), rotating as needed. */
-  send(batch: FrameBatch): Promise<void> {
+  /**
+   * Writes the batch (already encoded by the queue), rotating as needed. The write itself runs
+   * off the main thread, so a slow disk does not hold up reading.
+   */
+  async send(batch: FrameBatch): Promise<void> {
+    const bytes = batch.bytes;
+    let off = this.#resume(batch);
     try {
-      this.sendSync(batch);
-      return Promise.resolve();
+      while (off < bytes.length) {
+        const end = this.#segmentEnd(bytes, off);
+        while (off < end) {
+          const n = await this.#file.write(bytes.subarray(off, end));
+          off += n;
+          this.#size += n;
+        }
+      }
     } catch (e) {
-      return Promise.reject(e);
+      this.#partial = { batch, off };
+      throw e;
     }
   }
 
-  /** {@linkcode FileSink.send}, synchronously (the queue's fast path). */
+  /** {@linkcode FileSink.send}, synchronously (the queue's path when the disk falls behind). */
   sendSync(batch: FrameBatch): void {
     const bytes = batch.bytes;
-    let off = this.#partial?.batch === batch ? this.#partial.off : 0;
-    this.#partial = undefined;
-    const limit = this.#opts.rotateBytes;
+    let off = this.#resume(batch);
     try {
       while (off < bytes.length) {
-        let end = bytes.length;
-        if (limit > 0 && this.#size + (end - off) > limit) {
-          // Fill the file up to the limit with whole records, then rotate.
-          end = this.#recordBoundary(bytes, off, off + (limit - this.#size));
-          if (end === off) {
-            if (this.#size > 0) {
-              this.#rotate();
-              continue;
-            }
-            end = this.#recordBoundary(bytes, off, bytes.length, true); // one oversize record
-          }
-        }
+        const end = this.#segmentEnd(bytes, off);
         while (off < end) {
           const n = this.#file.writeSync(bytes.subarray(off, end));
           off += n;
@@ -94,10 +93,30 @@ export class FileSink implements EncodingSink, SyncSink {
         }
       }
     } catch (e) {
-      // What was written stays written: the retry of this batch writes only the rest.
       this.#partial = { batch, off };
       throw e;
     }
+  }
+
+  /** Where a batch's write starts: after what a failed attempt already wrote. */
+  #resume(batch: FrameBatch): number {
+    const off = this.#partial?.batch === batch ? this.#partial.off : 0;
+    this.#partial = undefined;
+    return off;
+  }
+
+  /**
+   * The end of the next piece of `bytes` from `off` to write to the current file: all of it,
+   * or the whole records that fit under `rotate_bytes` (rotating first when none fit).
+   */
+  #segmentEnd(bytes: Uint8Array, off: number): number {
+    const limit = this.#opts.rotateBytes;
+    if (limit === 0 || this.#size + (bytes.length - off) <= limit) return bytes.length;
+    const end = this.#recordBoundary(bytes, off, off + (limit - this.#size));
+    if (end > off) return end;
+    if (this.#size === 0) return this.#recordBoundary(bytes, off, bytes.length, true); // one oversize record
+    this.#rotate();
+    return this.#segmentEnd(bytes, off);
   }
 
   /** The last record end in `bytes[from, max]` (or the first one after `from` when `first`). */
