@@ -127,6 +127,9 @@ interface PendingBatch extends FrameBatch {
  */
 const COALESCE_BATCHES = 4;
 
+/** Acknowledged batch buffers kept for reuse (per queue, at least): no allocation per batch. */
+const FREE_CHUNKS = 16;
+
 const log = getLogger(["vmq_sidecar", "output"]);
 
 /**
@@ -202,7 +205,7 @@ export class OutputQueue {
     // An asynchronous sink's queue swings between half full and full under load: keep that
     // swing's buffers rather than churn them through the garbage collector.
     this.#freeChunks = Math.max(
-      2,
+      FREE_CHUNKS,
       Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
     );
   }
