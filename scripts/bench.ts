@@ -345,7 +345,7 @@ interface RunOptions {
   /** Stamp send times into the frames. */
   stamp?: boolean;
   /** Called while the load runs (e.g. to tail the output); returns a stop function. */
-  during?: (pid: number) => () => void;
+  during?: (pid: number, adminPort: number) => () => void;
   /** Attach a CPU profiler (main.ts only). */
   profile?: (inspectPort: number) => Promise<() => Promise<unknown>>;
   /** main.ts: serve the admin endpoints and call this with their port before stopping it. */
@@ -380,7 +380,7 @@ async function runOnce(c: Contender, inp: Input, o: RunOptions): Promise<Result>
     const pid = child.pid;
     const cpu0 = c.kind === "ts" ? cpuTicks(pid) : 0;
     const w0 = c.kind === "ts" ? wchar(pid) : 0;
-    const stopDuring = o.during?.(pid);
+    const stopDuring = o.during?.(pid, adminPort);
     const busy0 = machineBusyTicks();
     const load = drive(port, inp, o);
     let endMs: number;
@@ -586,7 +586,8 @@ function mainTable(res: Map<string, Result>): string {
 // Latency: tail the JSON output and compare each line's event timestamp (stamped at send time by
 // the load generator) with the time the line is seen in the file.
 
-function tailLatency(path: string, samples: number[]): () => void {
+/** Samples events stamped at `fromMs` or later (earlier ones are the warm-up). */
+function tailLatency(path: string, samples: number[], fromMs: number): () => void {
   let stop = false;
   const buf = new Uint8Array(4 << 20);
   const dec = new TextDecoder();
@@ -617,7 +618,7 @@ function tailLatency(path: string, samples: number[]): () => void {
           if (k >= 0) {
             const ts = dec.decode(buf.subarray(k + key.length, k + key.length + 30));
             const ms = Date.parse(ts.slice(0, 19) + "Z") + Number(ts.slice(19, 29)) * 1000;
-            samples.push(seen - ms);
+            if (ms >= fromMs) samples.push(seen - ms);
           }
         }
         at = nl + 1;
@@ -628,16 +629,18 @@ function tailLatency(path: string, samples: number[]): () => void {
   return () => stop = true;
 }
 
-/** "p50 ≤ x s, p99 ≤ y s (n events)" from a Prometheus histogram's cumulative buckets. */
-function histogramSummary(text: string, name: string): string {
-  const buckets: [number, number][] = [];
-  for (
-    const m of text.matchAll(
-      new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm"),
-    )
-  ) {
-    buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
-  }
+/**
+ * "p50 ≤ x s, p99 ≤ y s (n events)" from a Prometheus histogram's cumulative buckets; what
+ * `before` (an earlier scrape) already counted is left out.
+ */
+function histogramSummary(text: string, name: string, before = ""): string {
+  const parse = (t: string) =>
+    [...t.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm"))]
+      .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])] as [number, number]);
+  const earlier = new Map(parse(before));
+  const buckets = parse(text).map(([le, c]) =>
+    [le, c - (earlier.get(le) ?? 0)] as [number, number]
+  );
   const total = buckets.at(-1)?.[1] ?? 0;
   if (!total) return "(no samples)";
   const q = (p: number) => buckets.find(([, c]) => c >= p * total)![0];
@@ -822,13 +825,22 @@ if (args.latency) {
   const samples: number[] = [];
   const c = contenders()["main.ts json file"];
   console.error(`latency at ${rate} events/s (${n} events)`);
-  let metrics = "";
+  // A freshly started sidecar runs unoptimized code for its first second (JIT): events of the
+  // warm-up are left out, as a sidecar that has been running meets none of that.
+  const WARMUP_MS = 1500;
+  let warm = "", metrics = "";
   const r = await runOnce(c, inp, {
     ...base,
     driver: "loadgen",
     rate,
     stamp: true,
-    during: () => tailLatency(OUT_JSON, samples),
+    during: (_pid, port) => {
+      const stopTail = tailLatency(OUT_JSON, samples, nowMs() + WARMUP_MS);
+      const t = setTimeout(async () => {
+        warm = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      }, WARMUP_MS);
+      return () => (stopTail(), clearTimeout(t));
+    },
     scrape: async (port) => {
       metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     },
@@ -836,7 +848,8 @@ if (args.latency) {
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
   report.push(
-    `\n### Latency at ${fmtInt(rate)} events/s (half the max), ${conns} connections\n`,
+    `\n### Latency at ${fmtInt(rate)} events/s (half the max), ${conns} connections, ` +
+      `after a ${WARMUP_MS / 1000} s warm-up\n`,
     `socket write (event timestamp) → line in the output file, ${samples.length} sampled events: ` +
       `p50 ${q(0.5).toFixed(1)} ms, p90 ${q(0.9).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, ` +
       `max ${samples[samples.length - 1].toFixed(1)} ms; achieved ${
@@ -848,9 +861,9 @@ if (args.latency) {
       } CPUs`,
     `\n\nThe sidecar's own histograms (per batch, weighted by events): ` +
       `\`vmq_sidecar_event_latency_seconds\` (event timestamp → written): ` +
-      `${histogramSummary(metrics, "vmq_sidecar_event_latency_seconds")}; ` +
+      `${histogramSummary(metrics, "vmq_sidecar_event_latency_seconds", warm)}; ` +
       `\`vmq_sidecar_output_latency_seconds\` (read → written): ` +
-      `${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds")}`,
+      `${histogramSummary(metrics, "vmq_sidecar_output_latency_seconds", warm)}`,
   );
 }
 
