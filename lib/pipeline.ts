@@ -7,6 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "./envelope.ts";
 import { eventTimeAt } from "./_event_time.ts";
+import { warmCache } from "./_warm_cache.ts";
 import type { FrameSlab } from "./frames.ts";
 import { type Hook, HOOKS } from "./hooks.ts";
 import type { Histogram, Metrics } from "./metrics.ts";
@@ -128,6 +129,7 @@ export class Pipeline {
    */
   dispatchSlab(slab: FrameSlab): number {
     const buf = slab.buf, starts = slab.starts, ends = slab.ends, n = slab.count;
+    if (n > 0) warmCache(buf, starts[0] - 4, ends[n - 1]);
     let result = DISPATCH_OK;
     this.#firstOfRead = true;
     // Outputs that take frames as received get whole runs of consecutive events (length
