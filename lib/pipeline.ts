@@ -222,9 +222,7 @@ export class Pipeline {
     // have removed (and closed) the queues not yet waited for.
     const waited = new Set<OutputQueue>();
     for (;;) {
-      const o = this.#outputs.find((o) =>
-        o.blocking && !waited.has(o.queue) && o.queue.bytes > o.queue.options.maxBytes / 2
-      );
+      const o = this.#outputs.find((o) => o.blocking && !waited.has(o.queue) && o.queue.congested);
       if (!o) return;
       waited.add(o.queue);
       await o.queue.writable();

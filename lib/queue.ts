@@ -201,7 +201,7 @@ export class OutputQueue {
     }
     this.#coalesce = this.#encoder !== undefined;
     this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
-    this.#syncBacklog = this.options.maxBytes / 2;
+    this.#syncBacklog = this.options.maxBytes / 4;
     // An asynchronous sink's queue swings between half full and full under load: keep that
     // swing's buffers rather than churn them through the garbage collector.
     this.#freeChunks = Math.max(
@@ -210,9 +210,22 @@ export class OutputQueue {
     );
   }
 
-  /** Whether the queue holds `maxBytes` or more and is open (blocking outputs then pause reading). */
+  /**
+   * Whether blocking outputs should pause reading: the queue is open and holds `maxBytes` or
+   * more — or a {@linkcode SyncSink} fell behind while a write is in flight (it catches up with
+   * synchronous writes once that one is done).
+   */
   get full(): boolean {
-    return this.bytes >= this.options.maxBytes && !this.#closed;
+    return !this.#closed && (this.bytes >= this.options.maxBytes || this.#pausing);
+  }
+
+  /** Whether paused readers must still wait: over half full, or behind (see `full`). */
+  get congested(): boolean {
+    return !this.#closed && (this.bytes > this.options.maxBytes / 2 || this.#pausing);
+  }
+
+  get #pausing(): boolean {
+    return this.#sending && this.#syncSink !== undefined && this.#behind;
   }
 
   /** Whether the last send attempt failed (the output is retrying). */
@@ -362,9 +375,9 @@ export class OutputQueue {
     }, this.options.lingerMs);
   }
 
-  /** Resolves once the queue is at most half full, or closed (for blocking outputs). */
+  /** Resolves once the queue is no longer {@linkcode OutputQueue.congested} (for blocking outputs). */
   writable(): Promise<void> {
-    if (this.bytes <= this.options.maxBytes / 2 || this.#closed) return Promise.resolve();
+    if (!this.congested) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
@@ -487,6 +500,7 @@ export class OutputQueue {
       }
     } finally {
       this.#sending = false;
+      this.#wakeWriters();
       if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
     }
   }
@@ -536,12 +550,16 @@ export class OutputQueue {
         : Math.max(0, (performance.timeOrigin + now - batch.eventMs) / 1000);
       this.onAck((now - batch.since) / 1000, batch.count, age);
     }
-    if (this.bytes <= this.options.maxBytes / 2) {
-      if (this.#dropping) {
-        this.#dropping = false;
-        log.info("output {output} queue has room again", { output: this.sink.name });
-      }
-      if (this.#waiters.length > 0) { for (const w of this.#waiters.splice(0)) w(); }
+    if (this.#dropping && this.bytes <= this.options.maxBytes / 2) {
+      this.#dropping = false;
+      log.info("output {output} queue has room again", { output: this.sink.name });
+    }
+    this.#wakeWriters();
+  }
+
+  #wakeWriters(): void {
+    if (this.#waiters.length > 0 && !this.congested) {
+      for (const w of this.#waiters.splice(0)) w();
     }
   }
 

@@ -225,12 +225,22 @@ const OUT_JSON = `${WORK}/out.jsonl`;
 const OUT_PB = `${WORK}/out.pb`;
 const GO_OUT = `${WORK}/seed-go.jsonl`;
 
+/** The flags of `deno task start` (permission set, V8 flags), `--v8-flags` added to its own. */
+function startFlags(): string[] {
+  const start = (JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.start as string)
+    .split(" ").slice(2, -1);
+  const extra = args["v8-flags"];
+  if (!extra) return start;
+  const i = start.findIndex((f) => f.startsWith("--v8-flags="));
+  if (i < 0) return [`--v8-flags=${extra}`, ...start];
+  return start.with(i, `${start[i]},${extra}`);
+}
+
 function mainTs(extra: string[]): string[] {
   return [
     Deno.execPath(),
     "run",
-    ...(args["v8-flags"] ? [`--v8-flags=${args["v8-flags"]}`] : []),
-    "-P",
+    ...startFlags(),
     `${ROOT}main.ts`,
     "--admin",
     "off",

@@ -1,7 +1,7 @@
 // Helpers of the operations tests (admin, config, reload, decode): the real main.ts as a
 // subprocess with the product's permission set, its admin port, scraping and the fixture
 // stream with what each hook should count.
-import { ROOT } from "./_sidecar.ts";
+import { ROOT, RUN_MAIN } from "./_sidecar.ts";
 import { type Family, parseExposition } from "./_prom.ts";
 import { fixtureVectors } from "./_vectors.ts";
 
@@ -25,13 +25,13 @@ export interface Ops {
   wait(): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
-/** Runs `deno run -P main.ts ...args`; resolves once it listens (and its admin port is known). */
+/** Runs main.ts with `args` (`RUN_MAIN`); resolves once it listens (and its admin port is known). */
 export async function spawnSidecar(
   args: string[],
   options: { env?: Record<string, string>; stdout?: "piped" | "null"; admin?: boolean } = {},
 ): Promise<Ops> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    args: [...RUN_MAIN, ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: options.stdout ?? "piped",

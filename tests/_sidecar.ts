@@ -1,9 +1,23 @@
-// Test helper: runs the real main.ts as a subprocess with the product's permission set
-// (`deno run -P`, the same set the compile tasks embed) and talks to it over real TCP.
+// Test helper: runs the real main.ts as a subprocess the way `deno task start` does (the
+// permission set and V8 flags the compile tasks embed) and talks to it over real TCP.
 import { concat } from "./_vectors.ts";
 
 /** Repository root. */
 export const ROOT: URL = new URL("../", import.meta.url);
+
+/**
+ * `deno` arguments that run main.ts as the start task does — its runtime flags (`-P`, V8
+ * flags) read from deno.json, so tests cannot drift from the product — then `--quiet`.
+ * Append the sidecar's own arguments.
+ */
+export const RUN_MAIN: readonly string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const start = (config.tasks.start as string).split(" ");
+  if (start[0] !== "deno" || start[1] !== "run" || start.at(-1) !== "main.ts") {
+    throw new Error(`deno.json tasks.start is not "deno run [flags] main.ts": ${start.join(" ")}`);
+  }
+  return [...start.slice(1, -1), "--quiet", "main.ts"];
+})();
 /** Directory the default permission set lets the sidecar write: test files go below it. */
 export const WRITABLE_TMP = "/tmp/vmq-sidecar";
 
@@ -27,13 +41,13 @@ export interface RunningSidecar {
   wait(): Promise<{ code: number; stdout: Uint8Array; stderr: string }>;
 }
 
-/** Runs `deno run -P main.ts ...args` and resolves once it listens (or rejects with stderr). */
+/** Runs main.ts with `args` ({@linkcode RUN_MAIN}) and resolves once it listens (or rejects with stderr). */
 export async function startSidecar(
   args: string[],
   options: { stdout?: "piped" | "null"; env?: Record<string, string> } = {},
 ): Promise<RunningSidecar> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    args: [...RUN_MAIN, ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: options.stdout ?? "piped",
@@ -76,7 +90,7 @@ export async function runSidecar(
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    args: [...RUN_MAIN, ...args],
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1" },

@@ -4,7 +4,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
 import { adminGet, fileLines, fixtureStream, type Ops, scrape, spawnSidecar } from "./_ops.ts";
-import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
+import { RUN_MAIN, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { anyOf, field, frameOf, message, timestampMsg, typeUrlFor } from "./_vectors.ts";
 import { startRedis } from "./_servers.ts";
 
@@ -270,10 +270,7 @@ Deno.test("--admin off: no admin listener; an explicit --admin address in use: e
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-P",
-        "--quiet",
-        "main.ts",
+        ...RUN_MAIN,
         "--listen",
         "127.0.0.1:0",
         "--admin",

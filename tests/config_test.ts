@@ -2,7 +2,7 @@
 // key, flags over file, per-output options, secrets from the environment (masked).
 import { assert, assertEquals } from "./_assert.ts";
 import { fileLines, fixtureStream, spawnSidecar } from "./_ops.ts";
-import { ROOT, runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
+import { ROOT, RUN_MAIN, runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { effectiveDocument, maskUrl, resolveConfig } from "../lib/config_file.ts";
 
 async function run(
@@ -10,7 +10,7 @@ async function run(
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P", "--quiet", "main.ts", ...args],
+    args: [...RUN_MAIN, ...args],
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1", ...env },

@@ -2,7 +2,7 @@
 // expectations (timestamps as RFC 3339 with 9 fractional digits, "hook" first); bad bytes are
 // reported with their offset, and --on-error stop|skip behave as documented.
 import { assert, assertEquals } from "./_assert.ts";
-import { ROOT, sidecarTempDir } from "./_sidecar.ts";
+import { ROOT, RUN_MAIN, sidecarTempDir } from "./_sidecar.ts";
 import { allVectors, anyOf, field, fixtureVectors, frameOf, type Vector } from "./_vectors.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -27,7 +27,7 @@ async function decode(
   stdin?: Uint8Array,
 ): Promise<{ code: number; lines: Json[]; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P", "--quiet", "main.ts", "decode", ...args],
+    args: [...RUN_MAIN, "decode", ...args],
     cwd: ROOT,
     stdin: stdin ? "piped" : "null",
     stdout: "piped",
