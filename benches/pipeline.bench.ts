@@ -56,6 +56,14 @@ class NullSink implements Sink {
   }
 }
 
+/**
+ * Lets the queues send and acknowledge what one iteration queued, as the event loop does
+ * between two reads (sends are asynchronous while a sink keeps up).
+ */
+async function settle(...queues: OutputQueue[]): Promise<void> {
+  for (const q of queues) await q.flush(10_000);
+}
+
 // -- output buffer ----------------------------------------------------------------------------
 
 const out = new ByteBuffer(1 << 20);
@@ -104,27 +112,30 @@ Deno.bench({
   name: `queue pushAt, frames copied (no encoder): ${READ}`,
   group: "queue push",
   baseline: true,
-  fn: () => {
+  fn: async () => {
     for (let i = 0; i < N; i++) rawQueue.pushAt(read, slab.starts[i], slab.ends[i]);
     rawQueue.kick();
+    await settle(rawQueue);
   },
 });
 
 Deno.bench({
   name: `queue pushRun, one run (file passthrough): ${READ}`,
   group: "queue push",
-  fn: () => {
+  fn: async () => {
     pbQueue.pushRun(read, 0, size, N);
     pbQueue.kick();
+    await settle(pbQueue);
   },
 });
 
 Deno.bench({
   name: `queue pushAt, JSON encoded at enqueue: ${READ}`,
   group: "queue push",
-  fn: () => {
+  fn: async () => {
     for (let i = 0; i < N; i++) jsonQueue.pushAt(read, slab.starts[i], slab.ends[i]);
     jsonQueue.kick();
+    await settle(jsonQueue);
   },
 });
 
@@ -154,16 +165,18 @@ Deno.bench({
 Deno.bench({
   name: `dispatchSlab → protobuf output: ${READ}`,
   group: "dispatch",
-  fn: () => {
+  fn: async () => {
     pipelines.protobuf.dispatchSlab(slab);
+    await settle(...pipelines.protobuf.queues);
   },
 });
 
 Deno.bench({
   name: `dispatchSlab → JSON output: ${READ}`,
   group: "dispatch",
-  fn: () => {
+  fn: async () => {
     pipelines.json.dispatchSlab(slab);
+    await settle(...pipelines.json.queues);
   },
 });
 
@@ -171,8 +184,9 @@ const views = Array.from({ length: N }, (_, i) => read.subarray(slab.starts[i], 
 Deno.bench({
   name: `dispatch (frame views) → JSON output: ${READ}`,
   group: "dispatch",
-  fn: () => {
+  fn: async () => {
     pipelines.json.dispatch(views);
+    await settle(...pipelines.json.queues);
   },
 });
 
