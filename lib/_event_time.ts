@@ -27,7 +27,8 @@ export function eventTimeAt(buf: Uint8Array, start: number, end: number): number
         else if (t === 0x10) nanos = c.varint32();
         else c.skip(t & 7);
       }
-      return seconds * 1000 + nanos / 1e6;
+      // No seconds (an empty or zero timestamp): not a time the broker could have sent.
+      return seconds > 0 ? seconds * 1000 + nanos / 1e6 : Infinity;
     }
   } catch (e) {
     if (!(e instanceof WireError)) throw e;

@@ -74,7 +74,7 @@ export function parseEnvelopeAt(
           if (b >= 0x80) len = -1;
         }
       }
-      if (p + len === end) {
+      if (p <= end && p + len === end) {
         out.typeUrlStart = urlStart;
         out.typeUrlEnd = urlEnd;
         out.valueStart = p;

@@ -50,9 +50,9 @@ export interface EncodingSink extends Sink {
 /**
  * A sink that can also deliver a batch synchronously (a file). Its queue sends batches
  * asynchronously (`send`, e.g. a write off the main thread, so short disk stalls do not hold up
- * reading) while the sink keeps up, and with `sendSync` once the queue holds half its
- * `maxBytes`: reading then waits for the writes, which is cheaper than stop-and-go at a full
- * queue when the input outruns the disk for good.
+ * reading) while the sink keeps up. Once the queue holds a quarter of its `maxBytes`, reading
+ * pauses until the write in flight is done, and the backlog then goes out with `sendSync`:
+ * cheaper than stop-and-go at a full queue when the input outruns the disk for good.
  */
 export interface SyncSink extends Sink {
   /** Delivers a batch before returning; throws when it was not (all) delivered. */
@@ -116,8 +116,8 @@ interface PendingBatch extends FrameBatch {
   since: number;
   /** Broker time of its oldest read's first event (ms since the epoch; Infinity: unknown). */
   eventMs: number;
-  /** The buffer it views (none: written straight from the caller's buffer). */
-  chunk: Chunk | undefined;
+  /** The buffer it views. */
+  chunk: Chunk;
 }
 
 /**
@@ -202,8 +202,9 @@ export class OutputQueue {
     this.#coalesce = this.#encoder !== undefined;
     this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
     this.#syncBacklog = this.options.maxBytes / 4;
-    // An asynchronous sink's queue swings between half full and full under load: keep that
-    // swing's buffers rather than churn them through the garbage collector.
+    // Keep the buffers a queue cycles through under load (an asynchronous sink's queue swings
+    // between half full and full; a sync-capable one stays under a quarter) rather than churn
+    // them through the garbage collector: a smaller pool measured more memory, not less.
     this.#freeChunks = Math.max(
       FREE_CHUNKS,
       Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
@@ -224,8 +225,9 @@ export class OutputQueue {
     return !this.#closed && (this.bytes > this.options.maxBytes / 2 || this.#pausing);
   }
 
+  /** Behind with a write in flight (not while retrying a failed one: that fills the queue). */
   get #pausing(): boolean {
-    return this.#sending && this.#syncSink !== undefined && this.#behind;
+    return this.#sending && !this.#failing && this.#syncSink !== undefined && this.#behind;
   }
 
   /** Whether the last send attempt failed (the output is retrying). */
@@ -346,8 +348,8 @@ export class OutputQueue {
 
   /**
    * Starts sending: at once when a batch is full (a {@linkcode SyncSink} that fell behind
-   * writes before `kick` returns, other sinks up to their first await), after `lingerMs` for a
-   * partial one.
+   * writes before `kick` returns unless a write is in flight; other sinks send up to their first
+   * await), after `lingerMs` for a partial one.
    */
   kick(): void {
     if (this.#sending || this.#closed) return;
@@ -491,7 +493,8 @@ export class OutputQueue {
           failedBefore = !this.#deliverSync(sync);
           continue;
         }
-        const batch = this.#coalesce ? this.#coalesceHead() : this.#sealed[0];
+        // A batch whose delivery failed is retried as it was (the sink may resume it part-way).
+        const batch = this.#coalesce && !failedBefore ? this.#coalesceHead() : this.#sealed[0];
         if (!batch) break;
         if (!await this.#deliver(batch, failedBefore)) return;
         failedBefore = false;
@@ -512,7 +515,7 @@ export class OutputQueue {
    */
   #coalesceHead(): PendingBatch | undefined {
     const sealed = this.#sealed, first = sealed[0];
-    if (!first?.chunk || sealed.length === 1) return first;
+    if (!first || sealed.length === 1) return first;
     const start = first.bytes.byteOffset;
     let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
     while (k < sealed.length) {
@@ -539,7 +542,7 @@ export class OutputQueue {
 
   #acked(batch: PendingBatch): void {
     const chunk = batch.chunk;
-    if (chunk && --chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
+    if (--chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
     this.bytes -= batch.bytes.length;
     this.events -= batch.count;
     this.stats.sent += batch.count;

@@ -207,10 +207,12 @@ Deno.test("vmq_sidecar_event_latency_seconds: from the event's broker timestamp 
     await waitFor(sent(11), "11 events written");
     await sendChunks(s.port, [offline(undefined)]);
     await waitFor(sent(12), "12 events written");
+    await sendChunks(s.port, [offline(new Uint8Array(0))]); // present but empty: no time either
+    await waitFor(sent(13), "13 events written");
     m = await scrape(s.adminPort);
     assertEquals(valueOf(m, `${h}_count`, o), 11);
     assertEquals(valueOf(m, `${h}_bucket`, { ...o, le: "0.001" }), 1);
-    assertEquals(valueOf(m, "vmq_sidecar_output_latency_seconds_count", o), 12);
+    assertEquals(valueOf(m, "vmq_sidecar_output_latency_seconds_count", o), 13);
   } finally {
     s.kill("SIGTERM");
     await s.wait();

@@ -93,7 +93,7 @@ Deno.test("parseEnvelopeAt equals a plain reading on the plugin's encoding and o
   const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
   for (let round = 0; round < 3000; round++) {
     const url = utf8.encode(rng() < 0.9 ? pick(URLS) : pick(URLS) + "x");
-    const value = randomBytes(pick([0, 1, 20, 127, 128, 300, 20000]), rng);
+    const value = randomBytes(pick([0, 1, 20, 127, 128, 300, 20000, 16383, 16384]), rng);
     const parts = [lenField(1, url), lenField(2, value)];
     const r = rng();
     if (r < 0.1) parts.reverse();
@@ -104,11 +104,30 @@ Deno.test("parseEnvelopeAt equals a plain reading on the plugin's encoding and o
     let body = concat(parts);
     if (rng() < 0.15) body = body.subarray(0, Math.floor(rng() * body.length));
     const offset = Math.floor(rng() * 8);
-    const buf = new Uint8Array(offset + body.length + 4).fill(0x12);
+    // Whatever follows a frame in the read buffer (the next frame, stale bytes) must not count.
+    const buf = randomBytes(offset + body.length + 4, rng);
     buf.set(body, offset);
     const want = reference(buf, offset, offset + body.length);
     const got = parseEnvelopeAt(buf, offset, offset + body.length, ranges);
     assertEquals(got, want[0], `round ${round}`);
     if (got >= 0) assertEquals([ranges.valueStart, ranges.valueEnd], [want[1], want[2]]);
+  }
+});
+
+Deno.test("parseEnvelopeAt: a value length cut by the frame's end is malformed, whatever follows", () => {
+  const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+  const url = utf8.encode(URLS[2]);
+  const head = concat([Uint8Array.of(0x0a, url.length), url, Uint8Array.of(0x12)]);
+  // The value's length varint (3 bytes for ≥ 16 KiB) stops after 0, 1 or 2 of its bytes.
+  for (const lenBytes of [[], [0x80], [0x80, 0x80]]) {
+    for (const after of [0x00, 0x7f, 0x80, 0xff]) {
+      const frame = concat([head, Uint8Array.from(lenBytes)]);
+      const buf = concat([frame, new Uint8Array(8).fill(after)]);
+      assertEquals(
+        parseEnvelopeAt(buf, 0, frame.length, ranges),
+        MALFORMED_ENVELOPE,
+        `${lenBytes} | ${after}`,
+      );
+    }
   }
 });

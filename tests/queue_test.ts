@@ -6,12 +6,13 @@ import {
   DISPATCH_OK,
   forEachFrame,
   type FrameBatch,
+  frameEncoder,
   OutputQueue,
   Pipeline,
   type Sink,
   type SyncSink,
 } from "../lib/mod.ts";
-import { eventBody, fixtureVectors } from "./_vectors.ts";
+import { concat, eventBody, fixtureVectors } from "./_vectors.ts";
 
 /** A sink that records what it acknowledged; `gate` makes sends wait, `failures` makes them fail. */
 class RecordingSink implements Sink {
@@ -94,7 +95,7 @@ class SyncRecordingSink extends RecordingSink implements SyncSink {
   }
 }
 
-Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, synchronously once half full", async () => {
+Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, synchronously once behind", async () => {
   const sink = new SyncRecordingSink();
   const q = new OutputQueue(sink, { maxBytes: 64 * 1024, batchBytes: 4096, retryInitialMs: 5 });
   let next = 0;
@@ -107,15 +108,22 @@ Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, 
   sink.gate = new Promise((r) => release = r);
   pushUntil(4096);
   assertEquals([sink.attempts, sink.syncWrites], [1, 0]);
-  // The destination is slow: the queue grows past half of maxBytes while that send is pending.
-  // Nothing is written synchronously before it completes (order), then the backlog is.
-  pushUntil(40 * 1024);
+  // The destination is slow: the queue grows past a quarter of maxBytes while that send is
+  // pending. Readers are asked to pause (full), nothing is written synchronously before the
+  // send completes (order), then the backlog is.
+  assert(!q.full);
+  pushUntil(20 * 1024);
+  assert(q.full && q.congested, "behind with a write in flight: readers pause");
   assertEquals(sink.syncWrites, 0);
+  let resumed = false;
+  const waiting = q.writable().then(() => resumed = true);
   release();
   sink.gate = undefined;
   await new Promise((r) => setTimeout(r, 10));
   assert(sink.syncWrites > 0, "the backlog is written synchronously");
   assertEquals(q.bytes, 0);
+  await waiting;
+  assert(resumed && !q.full);
   // Caught up: asynchronous again.
   const attempts = sink.attempts, syncWrites = sink.syncWrites;
   pushUntil(4096);
@@ -126,13 +134,73 @@ Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, 
   sink.syncFailures = 1;
   sink.gate = new Promise((r) => release = r);
   pushUntil(4096);
-  pushUntil(40 * 1024);
+  pushUntil(20 * 1024);
   release();
   sink.gate = undefined;
   assert(await q.flush(5000));
   assertEquals(q.stats.errors, 1);
   assertEquals(clientIds(sink.frames), Array.from({ length: next }, (_, i) => `q-${i}`));
   assertEquals(q.stats.sent, next);
+  await q.close();
+});
+
+/**
+ * An encoding, sync-capable sink that writes like FileSink: a write that fails part-way keeps
+ * how far it got, and the retry of that same batch resumes there.
+ */
+class ResumingSink implements SyncSink {
+  readonly name = "resuming";
+  readonly encoder = frameEncoder({ format: "protobuf", payload: "base64" }, "resuming");
+  readonly written: Uint8Array[] = [];
+  failNextSync = false;
+  gate: Promise<void> | undefined;
+  #partial: { batch: FrameBatch; off: number } | undefined;
+  #write(batch: FrameBatch, fail: boolean): void {
+    const off = this.#partial?.batch === batch ? this.#partial.off : 0;
+    this.#partial = undefined;
+    const end = fail ? off + ((batch.bytes.length - off) >> 1) : batch.bytes.length;
+    this.written.push(batch.bytes.slice(off, end));
+    if (fail) {
+      this.#partial = { batch, off: end };
+      throw new Error("disk full");
+    }
+  }
+  sendSync(batch: FrameBatch): void {
+    const fail = this.failNextSync;
+    this.failNextSync = false;
+    this.#write(batch, fail);
+  }
+  async send(batch: FrameBatch): Promise<void> {
+    if (this.gate) await this.gate;
+    this.#write(batch, false);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("queue: a batch whose synchronous write failed part-way is retried as it was: nothing written twice", async () => {
+  const sink = new ResumingSink();
+  const q = new OutputQueue(sink, { maxBytes: 64 * 1024, batchBytes: 4096, retryInitialMs: 5 });
+  let next = 0;
+  const pushUntil = (bytes: number) => {
+    while (q.bytes < bytes) q.push(publish(next++, 1000));
+    q.kick();
+  };
+  let release!: () => void;
+  sink.gate = new Promise((r) => release = r);
+  pushUntil(4096); // in flight, held
+  pushUntil(30 * 1024); // behind: batches back to back in one buffer, written synchronously next
+  sink.failNextSync = true;
+  sink.gate = undefined;
+  release();
+  assert(await q.flush(5000));
+  assertEquals(q.stats.errors, 1);
+  const all = concat(sink.written);
+  const frames: Uint8Array[] = [];
+  forEachFrame({ bytes: all, count: next }, (f) => frames.push(f));
+  assertEquals(clientIds(frames), Array.from({ length: next }, (_, i) => `q-${i}`));
+  assertEquals(all.length, frames.reduce((n, f) => n + 4 + f.length, 0));
   await q.close();
 });
 

@@ -21,8 +21,8 @@ export interface FileSinkOptions extends FormatOptions {
 
 /**
  * Appends events to a file. An {@linkcode EncodingSink} and {@linkcode SyncSink}: its queue
- * formats events as they arrive and writes each batch (≈256 KiB) as soon as it fills, off the
- * main thread — or synchronously once the disk falls behind (see {@linkcode OutputQueue}).
+ * formats events as they arrive and writes batches (≈256 KiB, up to 1 MiB together) as they
+ * fill, off the main thread — or synchronously once the disk falls behind (see `SyncSink`).
  *
  * @example
  * ```ts ignore
@@ -67,10 +67,11 @@ export class FileSink implements EncodingSink, SyncSink {
     try {
       while (off < bytes.length) {
         const end = this.#segmentEnd(bytes, off);
+        const file = this.#file;
         while (off < end) {
-          const n = await this.#file.write(bytes.subarray(off, end));
+          const n = await file.write(bytes.subarray(off, end));
           off += n;
-          this.#size += n;
+          if (file === this.#file) this.#size += n; // not when reopened meanwhile (SIGHUP)
         }
       }
     } catch (e) {
