@@ -8,6 +8,7 @@
  */
 import { parse as parseToml, stringify as stringifyToml, TomlError } from "smol-toml";
 import {
+  COMMON_OUTPUT_OPTIONS,
   DEFAULTS,
   type HostPort,
   LOG_LEVELS,
@@ -162,16 +163,7 @@ export const FILE_KEYS = [
 ] as const;
 
 /** Keys of an `[[outputs]]` table besides the kind-specific options. */
-export const OUTPUT_KEYS = [
-  "url",
-  "enabled",
-  "format",
-  "payload",
-  "hooks",
-  "topics",
-  "queue_bytes",
-  "on_full",
-];
+export const OUTPUT_KEYS = ["url", "enabled", ...COMMON_OUTPUT_OPTIONS];
 
 /** Options whose values are masked when printed (matched case-insensitively). */
 const SECRET_OPTION = /pass(word)?|secret|token|api_?key|credential|auth|private|nkey|seed/i;

@@ -1,7 +1,7 @@
 // Helpers of the operations tests (admin, config, reload, decode): the real main.ts as a
 // subprocess with the product's permission set, its admin port, scraping and the fixture
 // stream with what each hook should count.
-import { ROOT, RUN_MAIN } from "./_sidecar.ts";
+import { listeningPort, spawnMain } from "./_sidecar.ts";
 import { type Family, parseExposition } from "./_prom.ts";
 import { fixtureVectors } from "./_vectors.ts";
 
@@ -30,58 +30,37 @@ export async function spawnSidecar(
   args: string[],
   options: { env?: Record<string, string>; stdout?: "piped" | "null"; admin?: boolean } = {},
 ): Promise<Ops> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_MAIN, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: options.stdout ?? "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
-  }).spawn();
-  let err = "", out = "";
-  const dec = new TextDecoder();
-  const stderrDone = (async () => {
-    const d = new TextDecoder();
-    for await (const c of proc.stderr) err += d.decode(c, { stream: true });
-  })();
+  const wantAdmin = options.admin ?? true;
+  const adminPortOf = (e: string) =>
+    Number(/admin endpoints on http:\/\/[^ ]*:(\d+)\//.exec(e)?.[1] ?? 0);
+  const { proc, stderr, stderrDone } = await spawnMain(
+    args,
+    options,
+    (e) => listeningPort(e) > 0 && (!wantAdmin || adminPortOf(e) > 0),
+  );
+  let out = "";
   let stdoutDone: Promise<void> | undefined;
   const readStdout = () => {
     if (options.stdout === "null") return;
     stdoutDone ??= (async () => {
+      const dec = new TextDecoder();
       for await (const c of proc.stdout) out += dec.decode(c, { stream: true });
     })();
   };
-  let exited = false;
-  const status = proc.status;
-  status.then(() => exited = true);
-  const wantAdmin = options.admin ?? true;
-  let port = 0, adminPort = 0;
-  for (let i = 0; i < 600; i++) {
-    port ||= Number(/listening on [^ ]*:(\d+);/.exec(err)?.[1] ?? 0);
-    adminPort ||= Number(/admin endpoints on http:\/\/[^ ]*:(\d+)\//.exec(err)?.[1] ?? 0);
-    if (port && (adminPort || !wantAdmin) || exited) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const wait = async () => {
-    readStdout();
-    const s = await status;
-    await Promise.all([stdoutDone, stderrDone]);
-    return { code: s.code, stdout: out, stderr: err };
-  };
-  if (!port || (wantAdmin && !adminPort)) {
-    if (!exited) proc.kill("SIGKILL");
-    const r = await wait();
-    throw new Error(`sidecar did not start (exit ${r.code}):\n${r.stderr}`);
-  }
   return {
-    port,
-    adminPort,
+    port: listeningPort(stderr()),
+    adminPort: adminPortOf(stderr()),
     proc,
-    stderr: () => err,
+    stderr,
     readStdout,
     stdout: () => out,
     kill: (s = "SIGTERM") => proc.kill(s),
-    wait,
+    wait: async () => {
+      readStdout();
+      const s = await proc.status;
+      await Promise.all([stdoutDone, stderrDone]);
+      return { code: s.code, stdout: out, stderr: stderr() };
+    },
   };
 }
 

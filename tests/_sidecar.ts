@@ -41,11 +41,25 @@ export interface RunningSidecar {
   wait(): Promise<{ code: number; stdout: Uint8Array; stderr: string }>;
 }
 
-/** Runs main.ts with `args` ({@linkcode RUN_MAIN}) and resolves once it listens (or rejects with stderr). */
-export async function startSidecar(
+/** A spawned main.ts whose stderr is being collected. */
+export interface SpawnedMain {
+  /** The process. */
+  proc: Deno.ChildProcess;
+  /** Stderr so far. */
+  stderr(): string;
+  /** Resolves once stderr is closed. */
+  stderrDone: Promise<void>;
+}
+
+/**
+ * Spawns main.ts with `args` ({@linkcode RUN_MAIN}) and resolves once `ready(stderr so far)`
+ * holds; throws with its stderr when it exits (or 30 s pass) first.
+ */
+export async function spawnMain(
   args: string[],
-  options: { stdout?: "piped" | "null"; env?: Record<string, string> } = {},
-): Promise<RunningSidecar> {
+  options: { stdout?: "piped" | "null"; env?: Record<string, string> },
+  ready: (stderr: string) => boolean,
+): Promise<SpawnedMain> {
   const proc = new Deno.Command(Deno.execPath(), {
     args: [...RUN_MAIN, ...args],
     cwd: ROOT,
@@ -59,30 +73,47 @@ export async function startSidecar(
     const dec = new TextDecoder();
     for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
   })();
+  let exited = false;
+  const status = proc.status.then((s) => (exited = true, s));
+  for (let i = 0; i < 600 && !ready(err) && !exited; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!ready(err)) {
+    if (!exited) proc.kill("SIGKILL");
+    if (options.stdout !== "null") await proc.stdout.cancel();
+    const s = await status;
+    await stderrDone;
+    throw new Error(`sidecar did not start (exit ${s.code}):\n${err}`);
+  }
+  return { proc, stderr: () => err, stderrDone };
+}
+
+/** The port main.ts reports listening on (0 before it does). */
+export function listeningPort(stderr: string): number {
+  return Number(/listening on [^ ]*:(\d+);/.exec(stderr)?.[1] ?? 0);
+}
+
+/** Runs main.ts with `args` ({@linkcode RUN_MAIN}) and resolves once it listens (or rejects with stderr). */
+export async function startSidecar(
+  args: string[],
+  options: { stdout?: "piped" | "null"; env?: Record<string, string> } = {},
+): Promise<RunningSidecar> {
+  const { proc, stderr, stderrDone } = await spawnMain(args, options, (e) => listeningPort(e) > 0);
   const stdoutDone = options.stdout === "null"
     ? Promise.resolve(new Uint8Array(0))
     : collect(proc.stdout);
-  const status = proc.status;
-  let exited = false;
-  status.then(() => exited = true);
-  let port = 0;
-  for (let i = 0; i < 600 && !port; i++) {
-    const m = /listening on [^ ]*:(\d+);/.exec(err);
-    if (m) port = Number(m[1]);
-    else if (exited) break;
-    else await new Promise((r) => setTimeout(r, 50));
-  }
   const wait = async () => {
-    const s = await status;
+    const s = await proc.status;
     const [stdout] = await Promise.all([stdoutDone, stderrDone]);
-    return { code: s.code, stdout, stderr: err };
+    return { code: s.code, stdout, stderr: stderr() };
   };
-  if (!port) {
-    if (!exited) proc.kill("SIGKILL");
-    const r = await wait();
-    throw new Error(`sidecar did not start (exit ${r.code}):\n${r.stderr}`);
-  }
-  return { port, proc, stderr: () => err, kill: (s = "SIGTERM") => proc.kill(s), wait };
+  return {
+    port: listeningPort(stderr()),
+    proc,
+    stderr,
+    kill: (s = "SIGTERM") => proc.kill(s),
+    wait,
+  };
 }
 
 /** Runs main.ts with `args` to completion (for flag errors, --help…). */

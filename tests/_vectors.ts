@@ -6,6 +6,7 @@
 // the code under test: the schema table is written out by hand, timestamps are formatted by an
 // independent civil-calendar routine, base64 comes from btoa/atob, and frames are encoded with
 // protobufjs from proto/ (or byte by byte with the raw wire writer below).
+import { rng32 } from "../scripts/_mix.ts";
 import protobuf from "protobufjs";
 
 // ---------------------------------------------------------------------------------------------
@@ -749,17 +750,8 @@ export function frameOf(body: Uint8Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness and chunked sources.
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1) (the load generator's). */
+export const mulberry32: (seed: number) => () => number = rng32;
 
 /** `n` pseudo-random bytes. */
 export function randomBytes(n: number, rng: () => number): Uint8Array {

@@ -5,7 +5,15 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ExpositionError, parseExposition, valueOf } from "./_prom.ts";
 import { adminGet, fileLines, fixtureStream, type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { RUN_MAIN, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
-import { anyOf, field, frameOf, message, timestampMsg, typeUrlFor } from "./_vectors.ts";
+import {
+  anyOf,
+  EXPECTED_HOOKS,
+  field,
+  frameOf,
+  message,
+  timestampMsg,
+  typeUrlFor,
+} from "./_vectors.ts";
 import { startRedis } from "./_servers.ts";
 
 /** Plugin and admin listeners on free ports. */
@@ -17,21 +25,7 @@ async function spawnToFile(): Promise<{ s: Ops; out: string }> {
   return { s: await spawnSidecar([...ON_FREE_PORTS, "--out", `file:${out}`]), out };
 }
 
-const HOOKS = [
-  "on_register",
-  "on_register_failed",
-  "on_publish",
-  "on_subscribe",
-  "on_unsubscribe",
-  "on_deliver",
-  "on_delivery_complete",
-  "on_offline_message",
-  "on_client_wakeup",
-  "on_client_offline",
-  "on_client_gone",
-  "on_session_expired",
-  "on_message_drop",
-];
+const HOOKS = Object.keys(EXPECTED_HOOKS);
 
 Deno.test("the exposition parser accepts the format and rejects what the format forbids", () => {
   const good = `# HELP a_total Things, with \\\\ and \\n.

@@ -95,14 +95,22 @@ class SyncRecordingSink extends RecordingSink implements SyncSink {
   }
 }
 
+/** Pushes numbered ~1 KB events into `q` until it holds `bytes`, then kicks it. */
+function filler(q: OutputQueue): { pushUntil: (bytes: number) => void; pushed: () => number } {
+  let next = 0;
+  return {
+    pushUntil: (bytes) => {
+      while (q.bytes < bytes) q.push(publish(next++, 1000));
+      q.kick();
+    },
+    pushed: () => next,
+  };
+}
+
 Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, synchronously once behind", async () => {
   const sink = new SyncRecordingSink();
   const q = new OutputQueue(sink, { maxBytes: 64 * 1024, batchBytes: 4096, retryInitialMs: 5 });
-  let next = 0;
-  const pushUntil = (bytes: number) => {
-    while (q.bytes < bytes) q.push(publish(next++, 1000));
-    q.kick();
-  };
+  const { pushUntil, pushed } = filler(q);
   // Keeping up: each batch goes out through send() (off the caller's thread in a real sink).
   let release!: () => void;
   sink.gate = new Promise((r) => release = r);
@@ -139,8 +147,8 @@ Deno.test("queue: a sync-capable sink is sent asynchronously while it keeps up, 
   sink.gate = undefined;
   assert(await q.flush(5000));
   assertEquals(q.stats.errors, 1);
-  assertEquals(clientIds(sink.frames), Array.from({ length: next }, (_, i) => `q-${i}`));
-  assertEquals(q.stats.sent, next);
+  assertEquals(clientIds(sink.frames), Array.from({ length: pushed() }, (_, i) => `q-${i}`));
+  assertEquals(q.stats.sent, pushed());
   await q.close();
 });
 
@@ -182,11 +190,7 @@ class ResumingSink implements SyncSink {
 Deno.test("queue: a batch whose synchronous write failed part-way is retried as it was: nothing written twice", async () => {
   const sink = new ResumingSink();
   const q = new OutputQueue(sink, { maxBytes: 64 * 1024, batchBytes: 4096, retryInitialMs: 5 });
-  let next = 0;
-  const pushUntil = (bytes: number) => {
-    while (q.bytes < bytes) q.push(publish(next++, 1000));
-    q.kick();
-  };
+  const { pushUntil, pushed } = filler(q);
   let release!: () => void;
   sink.gate = new Promise((r) => release = r);
   pushUntil(4096); // in flight, held
@@ -198,8 +202,8 @@ Deno.test("queue: a batch whose synchronous write failed part-way is retried as 
   assertEquals(q.stats.errors, 1);
   const all = concat(sink.written);
   const frames: Uint8Array[] = [];
-  forEachFrame({ bytes: all, count: next }, (f) => frames.push(f));
-  assertEquals(clientIds(frames), Array.from({ length: next }, (_, i) => `q-${i}`));
+  forEachFrame({ bytes: all, count: pushed() }, (f) => frames.push(f));
+  assertEquals(clientIds(frames), Array.from({ length: pushed() }, (_, i) => `q-${i}`));
   assertEquals(all.length, frames.reduce((n, f) => n + 4 + f.length, 0));
   await q.close();
 });
