@@ -5,7 +5,6 @@
  * @module
  */
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
-import { warmCache } from "./_warm_cache.ts";
 
 /** Default maximum frame body size: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -176,7 +175,6 @@ async function* frameSlabs(
         }
         return;
       }
-      warmCache(buf, end, end + n);
       end += n;
       // Reads that fill the space offered mean a busy stream: use larger slabs from now on;
       // a run of short reads means it calmed down: give memory back.
