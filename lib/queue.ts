@@ -510,7 +510,7 @@ export class OutputQueue {
 
   /**
    * Merges the sealed batches at the head that lie back to back in one chunk into one batch
-   * (for an asynchronous encoding sink, whose batch boundaries mean nothing: one write then
+   * (for an encoding sink, whose batch boundaries mean nothing: one asynchronous write then
    * carries everything queued, where each write costs a turn of the event loop).
    */
   #coalesceHead(): PendingBatch | undefined {
