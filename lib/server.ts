@@ -320,7 +320,8 @@ export class SidecarServer {
       for (const c of this.#conns) {
         const idle = onTime && !c.blocked && now - c.lastRead >= idleMs &&
           c.bytesRead === c.bytesTaken;
-        if ((idle && !this.#cut) || now >= cutAt) {
+        // The cut waits for a turn on time too: a read the probe brought must be seen first.
+        if ((idle && !this.#cut) || (now >= cutAt && onTime) || now >= cutAt + 500) {
           c.cutByStop = true;
           try {
             c.conn.close();
