@@ -31,18 +31,24 @@ export type ConnectionErrorReason =
   | "io";
 
 /**
- * What a stop discarded from the connections it closed: bytes read but not delivered (a
- * partial frame, or what arrived after the grace deadline). The events still in the sockets'
- * buffers cannot be counted: `frames` is a lower bound of the events lost.
+ * What a stop discarded from the connections it closed: bytes read but not delivered — a
+ * partial frame, and what peers still sent after the grace deadline, read (for a bounded
+ * time) only to be counted. Exact for connections that ended or went quiet meanwhile; the
+ * peers `stillSending` when closed had more, which cannot be counted.
  */
 export interface SocketDiscards {
   /** Connections closed by the stop with read bytes not delivered. */
   connections: number;
   /** Bytes read from them and discarded. */
   bytes: number;
-  /** Complete frames among those bytes. */
+  /** Complete frames among those bytes (events, unless some were empty or of unknown type). */
   frames: number;
+  /** Of `connections`, those still sending when closed: they lost more than counted. */
+  stillSending: number;
 }
+
+/** After the grace deadline, how long connections are read, to count what they discard. */
+const DRAIN_COUNT_MS = 500;
 
 const log = getLogger(["vmq_sidecar", "server"]);
 
@@ -60,6 +66,8 @@ interface Conn {
   framesDiscarded: number;
   /** Closed by the stop (idle, or at the grace deadline), not by the peer or an error. */
   cutByStop: boolean;
+  /** Closed by the stop while its peer was still sending. */
+  stillSending: boolean;
 }
 
 /**
@@ -81,7 +89,7 @@ export class SidecarServer {
   /** Connection errors by reason. */
   readonly connectionErrors: Map<ConnectionErrorReason, number> = new Map();
   /** What the stop discarded from the connections it closed (see {@linkcode SocketDiscards}). */
-  readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0 };
+  readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
   readonly #pipeline: Pipeline;
   readonly #opts: ServerOptions;
   readonly #conns = new Set<Conn>();
@@ -171,6 +179,7 @@ export class SidecarServer {
       bytesTaken: 0,
       framesDiscarded: 0,
       cutByStop: false,
+      stillSending: false,
     };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
@@ -192,10 +201,10 @@ export class SidecarServer {
       for await (const slab of slabs) {
         c.lastRead = performance.now();
         if (this.#cut) {
-          // Read after the grace deadline: counted as discarded, and the connection closed.
+          // Read after the grace deadline: not delivered, only counted.
           c.framesDiscarded += slab.count;
           c.cutByStop = true;
-          break;
+          continue;
         }
         if (this.#pipeline.blocked) {
           // Other connections filled a queue since this read was issued: wait before adding to
@@ -231,6 +240,7 @@ export class SidecarServer {
         this.discarded.connections++;
         this.discarded.bytes += pending;
         this.discarded.frames += c.framesDiscarded;
+        if (c.stillSending) this.discarded.stillSending++;
       }
       this.#conns.delete(c);
       try {
@@ -286,9 +296,9 @@ export class SidecarServer {
    * reading each connection until it has been idle for `idleMs` on a frame boundary (what peers
    * already sent is read) or `graceMs` passes. At that deadline readers waiting for queue room
    * deliver the frames they hold (a full blocking queue takes them beyond its size: one read
-   * per connection) and stop; what the connections still send within one more short turn is
-   * read, discarded and counted in {@linkcode SidecarServer.discarded}, and every connection is
-   * closed. Resolves once every connection's reader has ended (or a second after that).
+   * per connection) and delivery stops; what the connections still send is read for up to
+   * half a second more only to be counted ({@linkcode SidecarServer.discarded}), each closed
+   * once quiet. Resolves once every connection's reader has ended (bounded).
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {
     this.#draining = true;
@@ -304,13 +314,15 @@ export class SidecarServer {
     } catch { /* already closed */ }
     await this.#acceptLoop;
     const tick = Math.min(50, idleMs);
-    // After the deadline, one more turn shows which connections were still sending.
-    const cutAt = deadline + tick;
+    const drainEnd = deadline + DRAIN_COUNT_MS;
+    let cutTime = Infinity;
     let last = performance.now();
-    while (this.#conns.size > 0 && performance.now() < cutAt + 1000) {
+    while (this.#conns.size > 0 && performance.now() < drainEnd + 1000) {
       const now = performance.now();
       if (now >= deadline && !this.#cut) {
         this.#cut = true;
+        cutTime = now;
+        for (const c of this.#conns) c.cutByStop = true;
         for (const release of [...this.#waiting]) release();
       }
       // After the event loop was held up (writing outputs), reads that completed meanwhile
@@ -318,10 +330,18 @@ export class SidecarServer {
       const onTime = now - last < 2 * tick + 20;
       last = now;
       for (const c of this.#conns) {
-        const idle = onTime && !c.blocked && now - c.lastRead >= idleMs &&
-          c.bytesRead === c.bytesTaken;
-        // The cut waits for a turn on time too: a read the probe brought must be seen first.
-        if ((idle && !this.#cut) || (now >= cutAt && onTime) || now >= cutAt + 500) {
+        let close: boolean;
+        if (!this.#cut) {
+          close = onTime && !c.blocked && now - c.lastRead >= idleMs &&
+            c.bytesRead === c.bytesTaken;
+        } else {
+          // Counting what arrives after the deadline: closed once quiet for a turn (on time,
+          // so reads that completed meanwhile were seen), or still sending at the end.
+          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= tick;
+          close = quiet || (now >= drainEnd && onTime) || now >= drainEnd + 500;
+          if (!quiet && close) c.stillSending = true;
+        }
+        if (close) {
           c.cutByStop = true;
           try {
             c.conn.close();

@@ -47,7 +47,7 @@ export interface Summary {
   unflushedEvents: Record<string, number>;
   /** What became of the events each output was given, by output (every output). */
   outputs: Record<string, OutputTally>;
-  /** What the stop read from connections but discarded when it cut them at the deadline. */
+  /** What the stop read from connections but did not deliver (see {@linkcode SocketDiscards}). */
   discarded: SocketDiscards;
   /** Whether the stop lost events: some unflushed, or bytes discarded from connections. */
   lost: boolean;
@@ -283,8 +283,11 @@ export function formatLost(s: Summary): string {
   const d = s.discarded;
   if (d.connections > 0) {
     parts.push(
-      `${d.connections} connections cut with data not delivered: ${d.bytes} bytes read and` +
-        ` discarded (${d.frames} whole frames); what their sockets still held is not counted`,
+      `${d.connections} connections cut at the grace deadline: ${d.bytes} bytes not delivered` +
+        ` (${d.frames} whole frames)` + (d.stillSending > 0
+          ? `; ${d.stillSending} of them were still sending when closed: what they sent after` +
+            ` is not counted`
+          : ""),
     );
   }
   return parts.length ? `events lost at stop: ${parts.join("; ")}` : "";
@@ -307,7 +310,7 @@ export function formatSummary(s: Summary): string {
       ).join(", ") || "none"
     }; discarded at the grace deadline: ${
       s.discarded.connections
-        ? `connections=${s.discarded.connections} bytes=${s.discarded.bytes} frames=${s.discarded.frames}`
+        ? `connections=${s.discarded.connections} bytes=${s.discarded.bytes} frames=${s.discarded.frames} still-sending=${s.discarded.stillSending}`
         : "none"
     }${s.lost ? `\nvmq-sidecar: ${formatLost(s)}` : ""}`;
 }

@@ -133,10 +133,15 @@ Deno.test("SIGTERM while peers keep sending past the grace period: what was read
       dropped: 0,
       unflushed: 0,
     }, line);
-    const cut = /discarded at the grace deadline: connections=(\d+) bytes=(\d+) frames=(\d+)/
-      .exec(line);
+    const cut =
+      /discarded at the grace deadline: connections=(\d+) bytes=(\d+) frames=(\d+) still-sending=(\d+)$/
+        .exec(line);
     assert(cut, `the connections cut while sending are counted: ${line}`);
-    assert(Number(cut[1]) >= 1 && Number(cut[1]) <= 10 && Number(cut[2]) > 0, line);
+    const [conns, bytes, frames, still] = cut.slice(1).map(Number);
+    assert(conns >= 1 && conns <= 10 && bytes > 0 && frames > 0, line);
+    // Still sending when closed: a sender that paused a moment (a busy machine) was closed as
+    // quiet, so this is at most every cut connection, not a fixed number.
+    assert(still <= conns, line);
     assert(/\nvmq-sidecar: events lost at stop: \d+ connections cut/.test(r.stderr), r.stderr);
     assertEquals(r.code, 1, "events were lost: exit 1");
   } finally {
@@ -161,7 +166,12 @@ Deno.test("SIGTERM with half a frame received: the connection is read until the 
     const { total, line } = summaryOf(r.stderr);
     assertEquals(total, 10, line);
     assertEquals(fileLines(file).length, 10, line);
-    assert(/discarded at the grace deadline: connections=1 bytes=100 frames=0/.test(line), line);
+    assert(
+      /discarded at the grace deadline: connections=1 bytes=100 frames=0 still-sending=0$/.test(
+        line,
+      ),
+      line,
+    );
     assert(r.stderr.includes("events lost at stop: 1 connections cut"), r.stderr);
     assertEquals(r.code, 1, "the partial frame is lost: exit 1");
   } finally {
@@ -202,6 +212,39 @@ Deno.test("a clean stop: every output's tally adds up, nothing discarded, no los
     assert(/unflushed outputs: none; .*discarded at the grace deadline: none$/.test(line), line);
     assert(!r.stderr.includes("events lost"), r.stderr);
     assertEquals(r.code, 0, r.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGTERM with events still in socket buffers behind a blocked output: each event sent is in the file or counted as discarded, exactly", async () => {
+  const dir = await sidecarTempDir();
+  const file = `${dir}/events.jsonl`;
+  const dead = freePort();
+  const s = await runOutputs([
+    `file:${file}`,
+    `nats://127.0.0.1:${dead}?on_full=block&queue_bytes=64KiB`,
+  ], { flags: ["--shutdown-grace", "300"] });
+  // 40 × 200 events of ~430 bytes: each connection's 86 KB fit in the kernel's socket buffers,
+  // so every sender finishes and closes while the sidecar has stopped reading.
+  const conns = 40, perConn = 200;
+  const load = senders(s.port, conns, "b", perConn);
+  try {
+    await load.done;
+    s.kill("SIGTERM");
+    const r = await s.wait();
+    const { total, line } = summaryOf(r.stderr);
+    const cut =
+      /discarded at the grace deadline: connections=(\d+) bytes=(\d+) frames=(\d+) still-sending=(\d+)$/
+        .exec(line);
+    assert(cut, `what the sockets held is counted: ${line}`);
+    const [cutConns, , frames, still] = cut.slice(1).map(Number);
+    assertEquals(total + frames, conns * perConn, `delivered + discarded = sent: ${line}`);
+    assert(frames > 0 && cutConns >= 1, line);
+    assertEquals(still, 0, `every sender had finished: ${line}`);
+    assertEquals(fileLines(file).length, total, `file lines vs events read: ${line}`);
+    assertEquals(tallies(line).get(`nats://127.0.0.1:${dead}`)?.unflushed, total, line);
+    assertEquals(r.code, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
