@@ -335,9 +335,10 @@ export class SidecarServer {
           close = onTime && !c.blocked && now - c.lastRead >= idleMs &&
             c.bytesRead === c.bytesTaken;
         } else {
-          // Counting what arrives after the deadline: closed once quiet for a turn (on time,
-          // so reads that completed meanwhile were seen), or still sending at the end.
-          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= tick;
+          // Counting what arrives after the deadline: closed once quiet as long as an idle
+          // connection (on a turn on time, so reads that completed meanwhile were seen), or
+          // at the end, still sending.
+          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= idleMs;
           close = quiet || (now >= drainEnd && onTime) || now >= drainEnd + 500;
           if (!quiet && close) c.stillSending = true;
         }
