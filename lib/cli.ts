@@ -20,7 +20,7 @@ import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
 import { runDecode } from "./decode_cmd.ts";
 import { configureLogging } from "./log.ts";
 import { ConfigReloader } from "./reload.ts";
-import { formatSummary, Sidecar } from "./sidecar.ts";
+import { exitCodeOf, formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
 
 /** The version printed by `--version`. */
@@ -282,5 +282,5 @@ export async function main(args: string[]): Promise<number> {
   removeHandlers();
   await admin?.close();
   console.error(formatSummary(summary));
-  return summary.unflushed.length ? 1 : 0;
+  return exitCodeOf(summary);
 }

@@ -41,4 +41,11 @@ export {
 } from "./format.ts";
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./config.ts";
 export { configureLogging, LOG_LEVELS, type LogLevel } from "./log.ts";
-export { formatSummary, Sidecar, type Summary } from "./sidecar.ts";
+export {
+  exitCodeOf,
+  formatLost,
+  formatSummary,
+  type OutputTally,
+  Sidecar,
+  type Summary,
+} from "./sidecar.ts";

@@ -40,6 +40,8 @@ interface Output {
   blocking: boolean;
   /** Takes every event as the frame received: fed whole runs of frames by dispatchSlab. */
   runs: boolean;
+  /** Events given to its queue (kept across a reload that keeps the queue). */
+  given: { events: number };
 }
 
 const log = getLogger(["vmq_sidecar", "pipeline"]);
@@ -77,7 +79,9 @@ export class Pipeline {
 
   /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
   constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
-    this.#outputs = outputs.map((o) => outputOf(o, new OutputQueue(o.sink, o.queue)));
+    this.#outputs = outputs.map((o) =>
+      outputOf(o, new OutputQueue(o.sink, o.queue), { events: 0 })
+    );
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -89,20 +93,31 @@ export class Pipeline {
    * longer used, still holding their events: flush and close them.
    */
   reconfigure(outputs: readonly OutputConfig[]): OutputQueue[] {
-    const old = new Map(this.#outputs.map((o) => [o.queue.sink, o.queue]));
+    const old = new Map(this.#outputs.map((o) => [o.queue.sink, o]));
     const next = outputs.map((o) => {
-      let queue = old.get(o.sink);
+      const kept = old.get(o.sink);
       old.delete(o.sink);
-      if (!queue) this.#observe(queue = new OutputQueue(o.sink, o.queue));
-      return outputOf(o, queue);
+      if (kept) return outputOf(o, kept.queue, kept.given);
+      const queue = new OutputQueue(o.sink, o.queue);
+      this.#observe(queue);
+      return outputOf(o, queue, { events: 0 });
     });
     this.#outputs = next;
-    return [...old.values()];
+    return [...old.values()].map((o) => o.queue);
   }
 
   /** The queues, in output order. */
   get queues(): OutputQueue[] {
     return this.#outputs.map((o) => o.queue);
+  }
+
+  /**
+   * Events given to `queue` since it was created (pushed, whether then kept, dropped as full or
+   * skipped as undecodable); 0 for a queue this pipeline does not feed. At any moment it equals
+   * what the queue acknowledged, dropped and still holds.
+   */
+  given(queue: OutputQueue): number {
+    return this.#outputs.find((o) => o.queue === queue)?.given.events ?? 0;
   }
 
   /**
@@ -157,7 +172,10 @@ export class Pipeline {
   #run(buf: Uint8Array, start: number, end: number, count: number): void {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
-      if (outputs[o].runs) outputs[o].queue.pushRun(buf, start, end, count);
+      const out = outputs[o];
+      if (!out.runs) continue;
+      out.given.events += count;
+      out.queue.pushRun(buf, start, end, count);
     }
   }
 
@@ -192,6 +210,7 @@ export class Pipeline {
       const out = outputs[o];
       if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
       if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
+      out.given.events++;
       out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
     }
     return 1;
@@ -340,7 +359,7 @@ export class Pipeline {
   }
 }
 
-function outputOf(o: OutputConfig, queue: OutputQueue): Output {
+function outputOf(o: OutputConfig, queue: OutputQueue, given: { events: number }): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   return {
@@ -349,5 +368,6 @@ function outputOf(o: OutputConfig, queue: OutputQueue): Output {
     filter: o.filter,
     blocking: queue.options.onFull === "block",
     runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
+    given,
   };
 }

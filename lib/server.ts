@@ -30,6 +30,26 @@ export type ConnectionErrorReason =
   | "reset"
   | "io";
 
+/**
+ * What a stop discarded from the connections it closed: bytes read but not delivered — a
+ * partial frame, and what peers still sent after the grace deadline, read (for a bounded
+ * time) only to be counted. Exact for connections that ended or went quiet meanwhile; the
+ * peers `stillSending` when closed had more, which cannot be counted.
+ */
+export interface SocketDiscards {
+  /** Connections closed by the stop with read bytes not delivered. */
+  connections: number;
+  /** Bytes read from them and discarded. */
+  bytes: number;
+  /** Complete frames among those bytes (events, unless some were empty or of unknown type). */
+  frames: number;
+  /** Of `connections`, those still sending when closed: they lost more than counted. */
+  stillSending: number;
+}
+
+/** After the grace deadline, how long connections are read, to count what they discard. */
+const DRAIN_COUNT_MS = 500;
+
 const log = getLogger(["vmq_sidecar", "server"]);
 
 interface Conn {
@@ -38,6 +58,16 @@ interface Conn {
   lastRead: number;
   /** Waiting for queue room (not reading): not idle, its socket may hold unread events. */
   blocked: boolean;
+  /** Bytes read from the socket. */
+  bytesRead: number;
+  /** Bytes of the frames handed to the pipeline (`bytesRead` minus these: a partial frame). */
+  bytesTaken: number;
+  /** Frames read after the grace deadline, not delivered. */
+  framesDiscarded: number;
+  /** Closed by the stop (idle, or at the grace deadline), not by the peer or an error. */
+  cutByStop: boolean;
+  /** Closed by the stop while its peer was still sending. */
+  stillSending: boolean;
 }
 
 /**
@@ -58,6 +88,8 @@ export class SidecarServer {
   refused = 0;
   /** Connection errors by reason. */
   readonly connectionErrors: Map<ConnectionErrorReason, number> = new Map();
+  /** What the stop discarded from the connections it closed (see {@linkcode SocketDiscards}). */
+  readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
   readonly #pipeline: Pipeline;
   readonly #opts: ServerOptions;
   readonly #conns = new Set<Conn>();
@@ -65,6 +97,10 @@ export class SidecarServer {
   #listener: Deno.TcpListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #draining = false;
+  /** The grace deadline passed: readers stop waiting for queue room and deliver nothing more. */
+  #cut = false;
+  /** Readers waiting for queue room, released at the grace deadline. */
+  readonly #waiting = new Set<() => void>();
   #lastAccept = 0;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
@@ -139,28 +175,49 @@ export class SidecarServer {
       peer: `${addr.hostname}:${addr.port}`,
       lastRead: performance.now(),
       blocked: false,
+      bytesRead: 0,
+      bytesTaken: 0,
+      framesDiscarded: 0,
+      cutByStop: false,
+      stillSending: false,
     };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
     try {
       conn.setNoDelay(true);
+      // Counts what is read, so a stop knows the bytes it would discard (a partial frame).
+      const source = {
+        read: async (p: Uint8Array) => {
+          const n = await conn.read(p);
+          if (n !== null) (c.bytesRead += n), (c.lastRead = performance.now());
+          return n;
+        },
+      };
       // One reused read buffer per connection; dispatch copies what it keeps.
-      const slabs = readFrameSlabs(conn, {
+      const slabs = readFrameSlabs(source, {
         maxFrameBytes: this.#opts.maxFrameBytes,
         peer: c.peer,
       });
       for await (const slab of slabs) {
         c.lastRead = performance.now();
+        if (this.#cut) {
+          // Read after the grace deadline: not delivered, only counted.
+          c.framesDiscarded += slab.count;
+          c.cutByStop = true;
+          continue;
+        }
         if (this.#pipeline.blocked) {
           // Other connections filled a queue since this read was issued: wait before adding to
           // it (again if others filled it while we waited), so a full queue is overshot by one
-          // read, not by one read per connection.
+          // read, not by one read per connection. At the grace deadline the wait ends: what was
+          // read is delivered to every output (a blocked one holds it as unflushed).
           c.blocked = true;
-          while (this.#pipeline.blocked) await this.#pipeline.writable();
+          while (this.#pipeline.blocked && !this.#cut) await this.#room();
           c.blocked = false;
           c.lastRead = performance.now();
         }
         const r = this.#pipeline.dispatchSlab(slab);
+        c.bytesTaken += slab.ends[slab.count - 1] - slab.starts[0] + 4;
         if (r === DISPATCH_MALFORMED) {
           this.#count("malformed_envelope");
           log.error("closing connection {peer}: a frame is not a valid protobuf Any", {
@@ -168,9 +225,9 @@ export class SidecarServer {
           });
           break;
         }
-        if (r === DISPATCH_BACKPRESSURE) {
+        if (r === DISPATCH_BACKPRESSURE && !this.#cut) {
           c.blocked = true;
-          await this.#pipeline.writable();
+          await this.#room();
           c.blocked = false;
           c.lastRead = performance.now();
         }
@@ -178,12 +235,32 @@ export class SidecarServer {
     } catch (e) {
       this.#connectionError(c, e);
     } finally {
+      const pending = c.bytesRead - c.bytesTaken;
+      if (c.cutByStop && (pending > 0 || c.framesDiscarded > 0)) {
+        this.discarded.connections++;
+        this.discarded.bytes += pending;
+        this.discarded.frames += c.framesDiscarded;
+        if (c.stillSending) this.discarded.stillSending++;
+      }
       this.#conns.delete(c);
       try {
         conn.close();
       } catch { /* closed by shutdown */ }
       log.debug("connection from {peer} closed", { peer: c.peer });
     }
+  }
+
+  /** Resolves when the blocking queues have room again, or at the grace deadline. */
+  #room(): Promise<void> {
+    if (this.#cut) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#waiting.delete(done);
+        resolve();
+      };
+      this.#waiting.add(done);
+      this.#pipeline.writable().then(done);
+    });
   }
 
   #connectionError(c: Conn, e: unknown): void {
@@ -216,8 +293,12 @@ export class SidecarServer {
 
   /**
    * Accepts the connections already waiting in the listen backlog, stops accepting, keeps
-   * reading each connection until it has been idle for `idleMs` (what peers already sent is
-   * read) or `graceMs` passes, then closes them all.
+   * reading each connection until it has been idle for `idleMs` on a frame boundary (what peers
+   * already sent is read) or `graceMs` passes. At that deadline readers waiting for queue room
+   * deliver the frames they hold (a full blocking queue takes them beyond its size: one read
+   * per connection) and delivery stops; what the connections still send is read for up to
+   * half a second more only to be counted ({@linkcode SidecarServer.discarded}), each closed
+   * once quiet. Resolves once every connection's reader has ended (bounded).
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {
     this.#draining = true;
@@ -233,15 +314,36 @@ export class SidecarServer {
     } catch { /* already closed */ }
     await this.#acceptLoop;
     const tick = Math.min(50, idleMs);
+    const drainEnd = deadline + DRAIN_COUNT_MS;
+    let cutTime = Infinity;
     let last = performance.now();
-    while (this.#conns.size > 0 && performance.now() < deadline + 1000) {
+    while (this.#conns.size > 0 && performance.now() < drainEnd + 1000) {
       const now = performance.now();
+      if (now >= deadline && !this.#cut) {
+        this.#cut = true;
+        cutTime = now;
+        for (const c of this.#conns) c.cutByStop = true;
+        for (const release of [...this.#waiting]) release();
+      }
       // After the event loop was held up (writing outputs), reads that completed meanwhile
       // have not run yet: judge idleness only on a turn that came on time.
       const onTime = now - last < 2 * tick + 20;
       last = now;
       for (const c of this.#conns) {
-        if ((onTime && !c.blocked && now - c.lastRead >= idleMs) || now >= deadline) {
+        let close: boolean;
+        if (!this.#cut) {
+          close = onTime && !c.blocked && now - c.lastRead >= idleMs &&
+            c.bytesRead === c.bytesTaken;
+        } else {
+          // Counting what arrives after the deadline: closed once quiet as long as an idle
+          // connection (on a turn on time, so reads that completed meanwhile were seen), or
+          // at the end, still sending.
+          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= idleMs;
+          close = quiet || (now >= drainEnd && onTime) || now >= drainEnd + 500;
+          if (!quiet && close) c.stillSending = true;
+        }
+        if (close) {
+          c.cutByStop = true;
           try {
             c.conn.close();
           } catch { /* already closed */ }
@@ -252,7 +354,13 @@ export class SidecarServer {
         new Promise((r) => setTimeout(r, tick)),
       ]);
     }
-    // Handlers still waiting for queue room end when the pipeline closes its queues.
+    // Readers end once their connection is closed; wait for the last ones (bounded).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#handlers),
+      new Promise((r) => timer = setTimeout(r, 1000)),
+    ]);
+    clearTimeout(timer);
   }
 
   #registerMetrics(m: Metrics): void {

@@ -12,7 +12,8 @@ import { HOOKS } from "./hooks.ts";
 import { Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
 import { type OutputConfig, Pipeline } from "./pipeline.ts";
-import { SidecarServer } from "./server.ts";
+import { SidecarServer, type SocketDiscards } from "./server.ts";
+import type { OutputQueue } from "./queue.ts";
 import { factoryOf } from "./sinks/mod.ts";
 import { deadLetteredEvents } from "./sinks/_dead_letter.ts";
 import { topicFilter } from "./topics.ts";
@@ -42,6 +43,31 @@ export interface Summary {
   deadLettered: Record<string, number>;
   /** Outputs that could not be flushed within the grace period. */
   unflushed: string[];
+  /** Events still queued at exit (not delivered), by output; only outputs with some. */
+  unflushedEvents: Record<string, number>;
+  /** What became of the events each output was given, by output (every output). */
+  outputs: Record<string, OutputTally>;
+  /** What the stop read from connections but did not deliver (see {@linkcode SocketDiscards}). */
+  discarded: SocketDiscards;
+  /** Whether the stop lost events: some unflushed, or bytes discarded from connections. */
+  lost: boolean;
+}
+
+/**
+ * One output's events: `given` = `sent` + `deadLettered` + `dropped` + `unflushed` (at the end
+ * of a stop; while running, `unflushed` is what its queue holds).
+ */
+export interface OutputTally {
+  /** Events the pipeline gave its queue. */
+  given: number;
+  /** Acknowledged by the destination (events skipped as undecodable included). */
+  sent: number;
+  /** Refused by the destination and appended to its dead-letter file. */
+  deadLettered: number;
+  /** Dropped because its queue was full (`on_full=drop`). */
+  dropped: number;
+  /** Still queued: not delivered. */
+  unflushed: number;
 }
 
 /**
@@ -150,18 +176,26 @@ export class Sidecar {
   async #stop(): Promise<Summary> {
     const grace = this.config.shutdownGraceMs;
     log.info("shutting down: reading what connected peers sent, then flushing outputs");
+    // Every reader has ended when this resolves: nothing is dispatched after it, so each
+    // queue's flush below covers every event that was read.
     await this.server.shutdown(grace);
-    const unflushed: string[] = [];
-    await Promise.all(this.pipeline.queues.map(async (q) => {
-      if (!await q.flush(grace)) unflushed.push(q.sink.name);
-    }));
+    await Promise.all(this.pipeline.queues.map((q) => q.flush(grace)));
     await this.pipeline.close(0);
-    return this.summary(unflushed);
+    return this.summary();
   }
 
-  /** The current counters as a {@linkcode Summary}. */
-  summary(unflushed: string[] = []): Summary {
+  /**
+   * The current counters as a {@linkcode Summary}: after a stop, outputs whose queue still
+   * holds events are `unflushed` (`names` replaces that list when given).
+   */
+  summary(names?: string[]): Summary {
     const p = this.pipeline;
+    const outputs: Record<string, OutputTally> = {};
+    for (const q of p.queues) outputs[q.sink.name] = tallyOf(q, p.given(q));
+    const unflushedEvents = nonZero(
+      Object.entries(outputs).map(([name, t]) => [name, t.unflushed]),
+    );
+    const discarded = { ...this.server.discarded };
     const events: Record<string, number> = {};
     HOOKS.forEach((h, i) => {
       if (p.received[i] > 0) events[h] = p.received[i];
@@ -180,7 +214,11 @@ export class Sidecar {
       deadLettered: nonZero(
         p.queues.map((q) => [q.sink.name, deadLetteredEvents.get(q.sink.name) ?? 0]),
       ),
-      unflushed,
+      unflushed: names ?? Object.keys(unflushedEvents),
+      unflushedEvents,
+      outputs,
+      discarded,
+      lost: Object.keys(unflushedEvents).length > 0 || discarded.connections > 0,
     };
   }
 
@@ -214,6 +252,47 @@ function nonZero(entries: [string, number][]): Record<string, number> {
   return Object.fromEntries(entries.filter(([, n]) => n > 0));
 }
 
+function tallyOf(q: OutputQueue, given: number): OutputTally {
+  // A queue that counts dead-lettered events itself no longer counts them as sent.
+  const stats = q.stats as typeof q.stats & { deadLettered?: number };
+  const fromSink = deadLetteredEvents.get(q.sink.name) ?? 0;
+  const deadLettered = stats.deadLettered ?? fromSink;
+  return {
+    given,
+    sent: stats.deadLettered === undefined ? stats.sent - fromSink : stats.sent,
+    deadLettered,
+    dropped: stats.dropped,
+    unflushed: q.events,
+  };
+}
+
+/** The exit code of a stop: 0 when nothing was lost, 1 otherwise. */
+export function exitCodeOf(s: Summary): number {
+  return s.lost ? 1 : 0;
+}
+
+/**
+ * What a stop lost, as one line (empty when nothing): events still queued, by output, and
+ * what was discarded from the connections cut at the grace deadline.
+ */
+export function formatLost(s: Summary): string {
+  const parts: string[] = [];
+  for (const [name, n] of Object.entries(s.unflushedEvents)) {
+    parts.push(`${name}: ${n} events not flushed`);
+  }
+  const d = s.discarded;
+  if (d.connections > 0) {
+    parts.push(
+      `${d.connections} connections cut at the grace deadline: ${d.bytes} bytes not delivered` +
+        ` (${d.frames} whole frames)` + (d.stillSending > 0
+          ? `; ${d.stillSending} of them were still sending when closed: what they sent after` +
+            ` is not counted`
+          : ""),
+    );
+  }
+  return parts.length ? `events lost at stop: ${parts.join("; ")}` : "";
+}
+
 /** Renders a summary as one line. */
 export function formatSummary(s: Summary): string {
   const kv = (o: Record<string, number>) =>
@@ -224,5 +303,14 @@ export function formatSummary(s: Summary): string {
     };` +
     ` dropped: ${kv(s.dropped)}; undecodable: ${kv(s.undecodable)}; dead-lettered: ${
       kv(s.deadLettered)
-    }; unflushed outputs: ${s.unflushed.join(" ") || "none"}`;
+    }; unflushed outputs: ${kv(s.unflushedEvents)}; outputs: ${
+      Object.entries(s.outputs).map(([name, t]) =>
+        `${name} given=${t.given} sent=${t.sent} dead-lettered=${t.deadLettered}` +
+        ` dropped=${t.dropped} unflushed=${t.unflushed}`
+      ).join(", ") || "none"
+    }; discarded at the grace deadline: ${
+      s.discarded.connections
+        ? `connections=${s.discarded.connections} bytes=${s.discarded.bytes} frames=${s.discarded.frames} still-sending=${s.discarded.stillSending}`
+        : "none"
+    }${s.lost ? `\nvmq-sidecar: ${formatLost(s)}` : ""}`;
 }
