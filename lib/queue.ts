@@ -208,7 +208,7 @@ export class OutputQueue {
   #waiters: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #retryWake: (() => void) | undefined;
-  /** The sink said its destination is back during the current backoff: retry at once. */
+  /** The sink said its destination is back (not yet acted on): retry at once. */
   #readyAgain = false;
 
   /** Creates the queue for `sink`. */
@@ -623,9 +623,8 @@ export class OutputQueue {
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
         if (this.#closed) return null;
-        if (this.#readyAgain) delay = this.options.retryInitialMs;
+        // The destination came back during the attempt that just failed: retry at once.
         const wait = this.#readyAgain ? 0 : delay * (0.5 + Math.random() / 2);
-        this.#readyAgain = false;
         delay = Math.min(delay * 2, this.options.retryMaxMs);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
@@ -635,6 +634,10 @@ export class OutputQueue {
           };
         });
         this.#retryWake = undefined;
+        if (this.#readyAgain) {
+          this.#readyAgain = false;
+          delay = this.options.retryInitialMs; // should this attempt fail, back off anew
+        }
         if (this.#closed) return null;
         this.stats.retries++;
       }
