@@ -237,7 +237,11 @@ async function tcpReachable(hostname: string, port: number, timeoutMs: number): 
   try {
     const conn = await Promise.race([connecting, timeout]);
     if (!conn) {
-      connecting.then((c) => c.close(), () => {}); // opened late: close it
+      connecting.then((c) => {
+        try {
+          c.close(); // opened late
+        } catch { /* already closed */ }
+      }, () => {});
       return false;
     }
     conn.close();
