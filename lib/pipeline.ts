@@ -300,10 +300,20 @@ export class Pipeline {
       "Frames not forwarded, by reason (empty, unknown_type, malformed_envelope; framing errors are in vmq_sidecar_connection_errors_total).",
       ["reason"],
     );
+    const given = m.counter(
+      "vmq_sidecar_output_events_received_total",
+      "Events given to each output (its hooks and topics), dropped ones included: received = sent + dead_lettered + lost + dropped + queued.",
+      ["output"],
+    );
     const sent = m.counter(
       "vmq_sidecar_output_events_sent_total",
-      "Events acknowledged by each output.",
+      "Events each output's destination acknowledged (or the output skipped as undecodable); dead-lettered and lost events are not in it.",
       ["output"],
+    );
+    const lost = m.counter(
+      "vmq_sidecar_output_events_lost_total",
+      "Events an output dropped because they could be neither delivered nor dead-lettered (reason dead_letter_failed: the dead-letter file could not be written).",
+      ["output", "reason"],
     );
     const dropped = m.counter(
       "vmq_sidecar_output_events_dropped_total",
@@ -348,7 +358,9 @@ export class Pipeline {
       depthBytes.values.clear();
       for (const o of this.#outputs) {
         const name = o.queue.sink.name, s = o.queue.stats;
+        given.values.set(name, s.received);
         sent.values.set(name, s.sent);
+        lost.values.set(`${name}\u0000dead_letter_failed`, s.lost);
         dropped.values.set(name, s.dropped);
         errors.values.set(name, s.errors);
         retries.values.set(name, s.retries);

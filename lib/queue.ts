@@ -8,7 +8,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { ByteBuffer } from "./byte_buffer.ts";
-import type { FrameBatch, Sink } from "./output.ts";
+import type { FrameBatch, SendReport, Sink } from "./output.ts";
 
 /**
  * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
@@ -91,10 +91,20 @@ export const DEFAULT_QUEUE_OPTIONS: Readonly<QueueOptions> = {
   retryMaxMs: 30_000,
 };
 
-/** Counters of one queue, read by the metrics collector. */
+/**
+ * Counters of one queue, read by the metrics collector. Every frame given is, once settled,
+ * counted once in `sent`, `deadLettered`, `lost` or `dropped`; until then it is held
+ * ({@linkcode OutputQueue.events}): `received = sent + deadLettered + lost + dropped + events`.
+ */
 export interface QueueStats {
-  /** Frames acknowledged by the sink. */
+  /** Frames given to the queue (pushed), dropped ones included. */
+  received: number;
+  /** Frames acknowledged by the sink as delivered (or skipped by it as undecodable). */
   sent: number;
+  /** Frames the destination refused for good, appended to the dead-letter file. */
+  deadLettered: number;
+  /** Frames neither delivered nor dead-lettered (the dead-letter file failed): dropped. */
+  lost: number;
   /** Frames dropped because the queue was full (`onFull: "drop"`). */
   dropped: number;
   /** Failed send attempts. */
@@ -150,7 +160,15 @@ export class OutputQueue {
   /** Effective options. */
   readonly options: QueueOptions;
   /** Counters. */
-  readonly stats: QueueStats = { sent: 0, dropped: 0, errors: 0, retries: 0 };
+  readonly stats: QueueStats = {
+    received: 0,
+    sent: 0,
+    deadLettered: 0,
+    lost: 0,
+    dropped: 0,
+    errors: 0,
+    retries: 0,
+  };
   /** Bytes held (queued and in flight), as counted against `maxBytes`. */
   bytes = 0;
   /** Frames held (queued and in flight). */
@@ -190,6 +208,8 @@ export class OutputQueue {
   #waiters: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #retryWake: (() => void) | undefined;
+  /** The sink said its destination is back (not yet acted on): retry at once. */
+  #readyAgain = false;
 
   /** Creates the queue for `sink`. */
   constructor(sink: Sink, options: Partial<QueueOptions> = {}) {
@@ -200,6 +220,7 @@ export class OutputQueue {
       this.#syncSink = sink as SyncSink;
     }
     this.#coalesce = this.#encoder !== undefined;
+    sink.onReady?.(() => this.#destinationReady());
     this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
     this.#syncBacklog = this.options.maxBytes / 4;
     // Keep the buffers a queue cycles through under load (an asynchronous sink's queue swings
@@ -268,6 +289,7 @@ export class OutputQueue {
     valueEnd = 0,
   ): boolean {
     const encoder = this.#encoder;
+    this.stats.received++;
     // An encoding's size is known only once written: an encoding queue takes events until it
     // is full (at most one event over `maxBytes`).
     const need = encoder ? 1 : 4 + end - start;
@@ -335,6 +357,7 @@ export class OutputQueue {
     const n = end - start;
     this.bytes += n;
     this.events += count;
+    this.stats.received += count;
     if (this.#cur.buf.length - this.#curPos < n) {
       this.#seal();
       this.#newChunk(n);
@@ -496,10 +519,11 @@ export class OutputQueue {
         // A batch whose delivery failed is retried as it was (the sink may resume it part-way).
         const batch = this.#coalesce && !failedBefore ? this.#coalesceHead() : this.#sealed[0];
         if (!batch) break;
-        if (!await this.#deliver(batch, failedBefore)) return;
+        const report = await this.#deliver(batch, failedBefore);
+        if (report === null) return;
         failedBefore = false;
         this.#sealed.shift();
-        this.#acked(batch);
+        this.#acked(batch, report);
       }
     } finally {
       this.#sending = false;
@@ -540,12 +564,15 @@ export class OutputQueue {
     return merged;
   }
 
-  #acked(batch: PendingBatch): void {
+  #acked(batch: PendingBatch, report?: SendReport | void): void {
     const chunk = batch.chunk;
     if (--chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
     this.bytes -= batch.bytes.length;
     this.events -= batch.count;
-    this.stats.sent += batch.count;
+    const deadLettered = report?.deadLettered ?? 0, lost = report?.lost ?? 0;
+    this.stats.sent += batch.count - deadLettered - lost;
+    this.stats.deadLettered += deadLettered;
+    this.stats.lost += lost;
     if (this.onAck) {
       const now = performance.now();
       const age = batch.eventMs === Infinity
@@ -578,15 +605,26 @@ export class OutputQueue {
   }
 
   /**
-   * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); false when
-   * the queue closed meanwhile.
+   * The sink says its destination is back (see {@linkcode Sink.onReady}): a backoff in progress
+   * ends now, and the next one starts again from `retryInitialMs`.
    */
-  async #deliver(batch: PendingBatch, failedBefore: boolean): Promise<boolean> {
+  #destinationReady(): void {
+    if (!this.#failing) return;
+    this.#readyAgain = true;
+    this.#retryWake?.();
+  }
+
+  /**
+   * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); what the
+   * sink reported, or null when the queue closed meanwhile.
+   */
+  async #deliver(batch: PendingBatch, failedBefore: boolean): Promise<SendReport | null> {
     let delay = this.options.retryInitialMs;
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
-        if (this.#closed) return false;
-        const wait = delay * (0.5 + Math.random() / 2);
+        if (this.#closed) return null;
+        // The destination came back during the attempt that just failed: retry at once.
+        const wait = this.#readyAgain ? 0 : delay * (0.5 + Math.random() / 2);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
@@ -596,19 +634,24 @@ export class OutputQueue {
           };
         });
         this.#retryWake = undefined;
-        if (this.#closed) return false;
+        if (this.#readyAgain) {
+          this.#readyAgain = false;
+          delay = this.options.retryInitialMs; // should this attempt fail, back off anew
+        }
+        if (this.#closed) return null;
         this.stats.retries++;
       }
       try {
-        await this.sink.send(batch);
+        const report = await this.sink.send(batch);
         if (this.#failing) {
           this.#failing = false;
+          this.#readyAgain = false;
           log.info("output {output} recovered after {attempts} attempts", {
             output: this.sink.name,
             attempts: attempt + 1,
           });
         }
-        return true;
+        return report ?? {};
       } catch (e) {
         this.#failed(e);
       }

@@ -15,7 +15,6 @@ import { type OutputConfig, Pipeline } from "./pipeline.ts";
 import { SidecarServer, type SocketDiscards } from "./server.ts";
 import type { OutputQueue } from "./queue.ts";
 import { factoryOf } from "./sinks/mod.ts";
-import { deadLetteredEvents } from "./sinks/_dead_letter.ts";
 import { topicFilter } from "./topics.ts";
 import { permissionHint } from "./_permissions.ts";
 
@@ -212,7 +211,7 @@ export class Sidecar {
         p.queues.map((q) => [q.sink.name, undecodableEvents.get(q.sink.name) ?? 0]),
       ),
       deadLettered: nonZero(
-        p.queues.map((q) => [q.sink.name, deadLetteredEvents.get(q.sink.name) ?? 0]),
+        p.queues.map((q) => [q.sink.name, q.stats.deadLettered]),
       ),
       unflushed: names ?? Object.keys(unflushedEvents),
       unflushedEvents,
@@ -242,7 +241,7 @@ export class Sidecar {
       heap.values.set("", mem.heapUsed);
       for (const q of this.pipeline.queues) {
         undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
-        deadLettered.values.set(q.sink.name, deadLetteredEvents.get(q.sink.name) ?? 0);
+        deadLettered.values.set(q.sink.name, q.stats.deadLettered);
       }
     });
   }

@@ -287,3 +287,41 @@ Deno.test("pipeline: hooks filter per output; empty, unknown and malformed frame
   assertEquals(p.malformed, 1);
   assertEquals(p.totalReceived, events.length);
 });
+
+Deno.test("queue: a sink's onReady ends the backoff at once; a SendReport splits sent, dead-lettered and lost", async () => {
+  let ready = () => {};
+  const sink = new RecordingSink();
+  sink.failures = 3;
+  const reporting: Sink = {
+    name: "reporting",
+    send: async (batch) => {
+      await sink.send(batch);
+      return { deadLettered: 2, lost: 1 };
+    },
+    close: () => Promise.resolve(),
+    onReady: (cb) => ready = cb,
+  };
+  // A backoff of at least 5 s per retry: only the wake-up can deliver within the wait below.
+  const q = new OutputQueue(reporting, { retryInitialMs: 10_000, retryMaxMs: 10_000 });
+  for (let i = 0; i < 10; i++) assert(q.push(publish(i)));
+  q.kick();
+  for (let failed = 1; failed <= 3; failed++) {
+    for (let i = 0; i < 100 && sink.attempts < failed; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(sink.attempts, failed, `attempts after ${failed} failures`);
+    assert(q.failing);
+    if (failed < 3) ready(); // the destination is back (and fails once more)
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assertEquals(sink.attempts, 3, "no retry before the backoff ends or the sink is ready");
+  ready();
+  for (let i = 0; i < 200 && q.events > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assertEquals(q.events, 0, "delivered right after the wake-up");
+  assertEquals(
+    { ...q.stats, errors: 0, retries: 0 },
+    { received: 10, sent: 7, deadLettered: 2, lost: 1, dropped: 0, errors: 0, retries: 0 },
+  );
+  assertEquals(q.stats.errors, 3);
+  await q.close();
+});

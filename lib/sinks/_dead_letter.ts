@@ -1,18 +1,20 @@
 // Private: the dead-letter file of the network outputs. Events a destination refuses for good
 // (an HTTP 4xx other than 429, a NATS message above the server's size limit) are appended here
-// as one JSON record per refused batch, counted, and only then acknowledged; they are never
-// silently dropped. A failed append rejects the send, so the queue retries the batch.
+// as one JSON record per refused batch, and only then acknowledged: the sink reports them to
+// its queue as dead-lettered (`SendReport`). When the append fails, the events are dropped —
+// logged (rate-limited) and reported as lost — rather than retried: an event the destination
+// will never take must not block the events behind it.
 import { getLogger } from "@logtape/logtape";
 import { permissionHint } from "../_permissions.ts";
 
 /** Default dead-letter file. */
 export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
 
-/** Events appended to a dead-letter file, by output name (for metrics and the summary). */
-export const deadLetteredEvents: Map<string, number> = new Map();
-
 const log = getLogger(["vmq_sidecar", "output"]);
 let logged = 0;
+
+/** At most one "events lost" error line per output per this many ms (the rest are counted). */
+const LOST_LOG_INTERVAL_MS = 10_000;
 
 /** Why and what a destination refused. */
 export interface DeadLetter {
@@ -41,6 +43,9 @@ export class DeadLetterFile {
   readonly path: string;
   readonly #output: string;
   #file: Deno.FsFile | undefined;
+  /** When the last "events lost" line was logged, and events lost since that were not. */
+  #lostLoggedAt = -Infinity;
+  #lostUnlogged = 0;
 
   /** Dead letters of output `output` go to `path` (opened on first use). */
   constructor(path: string, output: string) {
@@ -60,7 +65,39 @@ export class DeadLetterFile {
     }
   }
 
-  /** Appends one record (one line); counts its events. Rejects when the write fails. */
+  /**
+   * Appends one record (one line): true once written. False when it could not be: its events
+   * are then lost (the caller reports them as such), logged at most once per 10 s per output.
+   */
+  async appendOrDrop(d: DeadLetter): Promise<boolean> {
+    try {
+      await this.append(d);
+      return true;
+    } catch (e) {
+      const now = performance.now();
+      if (now - this.#lostLoggedAt < LOST_LOG_INTERVAL_MS) {
+        this.#lostUnlogged += d.events;
+        return false;
+      }
+      log.error(
+        "output {output}: {events} events refused ({reason}) and dropped: {error}{more}",
+        {
+          output: this.#output,
+          events: d.events,
+          reason: d.reason,
+          error: (e as Error).message,
+          more: this.#lostUnlogged > 0
+            ? `; ${this.#lostUnlogged} more lost since the last such line`
+            : "",
+        },
+      );
+      this.#lostLoggedAt = now;
+      this.#lostUnlogged = 0;
+      return false;
+    }
+  }
+
+  /** Appends one record (one line). Rejects when the write fails. */
   async append(d: DeadLetter): Promise<void> {
     const record: Record<string, unknown> = {
       time: new Date().toISOString(),
@@ -89,7 +126,6 @@ export class DeadLetterFile {
         }`,
       );
     }
-    deadLetteredEvents.set(this.#output, (deadLetteredEvents.get(this.#output) ?? 0) + d.events);
     if (logged++ < 20) {
       log.error("output {output}: {events} events refused ({reason}); written to {path}{more}", {
         output: this.#output,

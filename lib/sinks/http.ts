@@ -13,7 +13,7 @@ import type { OutputSpec } from "../config.ts";
 import { parseIntIn } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import { appendBatch, type FormatOptions, undecodableEvents } from "../format.ts";
-import type { FrameBatch, Sink } from "../output.ts";
+import type { FrameBatch, SendReport, Sink } from "../output.ts";
 import type { CreatedSink, SinkFactory } from "./mod.ts";
 import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "./_dead_letter.ts";
 import {
@@ -87,6 +87,10 @@ export class HttpSink implements Sink {
   readonly #client: Deno.HttpClient | undefined;
   readonly #closing = new AbortController();
   #up = true;
+  /** Tells the queue the server is reachable again (see `Sink.onReady`). */
+  #ready: () => void = () => {};
+  /** The TCP probe running while the server cannot be reached. */
+  #probing: Promise<void> | undefined;
 
   /** Creates the sink. */
   constructor(opts: HttpSinkOptions) {
@@ -100,8 +104,36 @@ export class HttpSink implements Sink {
     return this.#up;
   }
 
+  /**
+   * `ready` is called when, after a request could not reach the server, a TCP connection to
+   * its host and port succeeds (tried every {@linkcode PROBE_INTERVAL_MS}): the queue then
+   * retries at once instead of waiting out its backoff.
+   */
+  onReady(ready: () => void): void {
+    this.#ready = ready;
+  }
+
+  /** Probes the server's port until it accepts a connection (or the sink closes). */
+  #probe(): void {
+    if (this.#probing) return;
+    const url = new URL(this.#opts.url);
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+    const signal = this.#closing.signal;
+    this.#probing = (async () => {
+      while (!signal.aborted) {
+        await this.#sleep(PROBE_INTERVAL_MS);
+        if (signal.aborted) return;
+        if (await tcpReachable(hostname, port, PROBE_INTERVAL_MS)) {
+          this.#ready();
+          return;
+        }
+      }
+    })().finally(() => this.#probing = undefined);
+  }
+
   /** POSTs the batch; see the module for what each answer does. */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendReport | void> {
     const o = this.#opts;
     let body: Uint8Array, events: number;
     if (o.format === "protobuf") (body = batch.bytes), (events = batch.count);
@@ -139,6 +171,7 @@ export class HttpSink implements Sink {
           error,
         });
       }
+      this.#probe();
       throw new HttpConnectionError(`${this.name}: ${error}`, { cause: e });
     }
     if (!this.#up) log.info("output {output}: server reachable again", { output: this.name });
@@ -147,7 +180,7 @@ export class HttpSink implements Sink {
     const status = res.status;
     if (res.ok) return;
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-      await o.deadLetter.append({
+      const written = await o.deadLetter.appendOrDrop({
         reason: `HTTP ${status} ${res.statusText}`.trim(),
         status,
         response: answer,
@@ -155,7 +188,8 @@ export class HttpSink implements Sink {
         contentType,
         body,
       });
-      return;
+      // Events skipped as undecodable are not in `events`: the queue counts them as sent.
+      return written ? { deadLettered: events } : { lost: events };
     }
     const retryAfterMs = Math.min(
       parseRetryAfter(res.headers.get("retry-after")),
@@ -189,6 +223,33 @@ export class HttpSink implements Sink {
     this.#opts.deadLetter.close();
     this.#client?.close();
     return Promise.resolve();
+  }
+}
+
+/** How often a failing HTTP output probes its server's port, in ms. */
+const PROBE_INTERVAL_MS = 500;
+
+/** Whether a TCP connection to `hostname:port` opens within `timeoutMs` (then closed). */
+async function tcpReachable(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
+  const connecting = Deno.connect({ hostname, port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), timeoutMs));
+  try {
+    const conn = await Promise.race([connecting, timeout]);
+    if (!conn) {
+      connecting.then((c) => {
+        try {
+          c.close(); // opened late
+        } catch { /* already closed */ }
+      }, () => {});
+      return false;
+    }
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

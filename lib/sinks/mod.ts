@@ -57,9 +57,14 @@ const fileFactory: SinkFactory = {
       rotateBytes: o.rotateBytes,
       keep: o.keep,
     });
-    return { sink, queue: { lingerMs: o.flushMs } };
+    // A failed local write is cheap to retry: at least once a second, so that writing resumes
+    // within about a second of space (or the directory) coming back.
+    return { sink, queue: { lingerMs: o.flushMs, retryMaxMs: FILE_RETRY_MAX_MS } };
   },
 };
+
+/** Longest retry delay of a file output, in ms. */
+const FILE_RETRY_MAX_MS = 1000;
 
 function fileOptions(spec: OutputSpec, key: string) {
   const o = spec.options;

@@ -20,7 +20,7 @@ import type { OutputSpec } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import type { FormatOptions } from "../format.ts";
 import { parseIntIn } from "../config.ts";
-import { forEachFrame, type FrameBatch, type Sink } from "../output.ts";
+import { forEachFrame, type FrameBatch, type SendReport, type Sink } from "../output.ts";
 import type { CreatedSink, SinkFactory } from "./mod.ts";
 import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "./_dead_letter.ts";
 import {
@@ -170,6 +170,8 @@ export class NatsSink implements Sink {
   #connecting: Promise<void> | undefined;
   #closed = false;
   #streamChecked = false;
+  /** Tells the queue the server is back (see `Sink.onReady`). */
+  #ready: () => void = () => {};
 
   /** Creates the sink; it connects on the first send. */
   constructor(opts: NatsSinkOptions) {
@@ -181,6 +183,11 @@ export class NatsSink implements Sink {
   /** Whether the connection to the server is up. */
   connected(): boolean {
     return this.#up;
+  }
+
+  /** `ready` is called on each reconnect: the queue then retries at once. */
+  onReady(ready: () => void): void {
+    this.#ready = ready;
   }
 
   /** Connects (once; later the client reconnects by itself). Throws when the server is down. */
@@ -234,6 +241,7 @@ export class NatsSink implements Sink {
       } else if (s.type === "reconnect") {
         this.#up = true;
         log.info("output {output}: reconnected", { output: this.name });
+        this.#ready();
       }
     }
     // Closed for good (e.g. refused credentials): the next send connects anew.
@@ -303,7 +311,7 @@ export class NatsSink implements Sink {
    * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
    * waits for all acknowledgements.
    */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendReport> {
     await this.connect();
     const nc = this.#nc;
     if (!nc) throw new NatsOutputError(`${this.name} is closed`);
@@ -362,9 +370,10 @@ export class NatsSink implements Sink {
         `${this.name}: ${b.failures} of ${n} publishes not acknowledged: ${b.firstError}`,
       );
     }
+    const report = { deadLettered: 0, lost: 0 };
     for (let i = 0; i < n; i++) {
       if (b.state[i] !== TOO_LARGE) continue;
-      await this.#opts.deadLetter.append({
+      const written = await this.#opts.deadLetter.appendOrDrop({
         reason: `message of ${b.bodies[i].length} bytes exceeds the server's limit (${
           nc.info?.max_payload ?? "?"
         } bytes max_payload, or the stream's max_msg_size)`,
@@ -375,7 +384,9 @@ export class NatsSink implements Sink {
           : "application/x-protobuf",
         body: this.#opts.format === "json" ? withNewline(b.bodies[i]) : b.bodies[i],
       });
+      report[written ? "deadLettered" : "lost"]++;
     }
+    return report;
   }
 
   /** Drains and closes the connection. */

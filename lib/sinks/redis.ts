@@ -87,6 +87,8 @@ export class RedisSink implements Sink {
   /** The `EXEC` still unanswered after a timeout; no new batch is sent while it is. */
   #stale: Promise<unknown> | undefined;
   readonly #firstAttempt = Promise.withResolvers<void>();
+  /** Tells the queue the server is back (see `Sink.onReady`). */
+  #ready: () => void = () => {};
 
   /** Creates the sink and starts connecting (in the background, retrying). */
   constructor(opts: RedisSinkOptions) {
@@ -97,7 +99,7 @@ export class RedisSink implements Sink {
       host: opts.host,
       port: opts.port,
       connectTimeout: 5000,
-      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000),
+      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 500),
     };
     const client = createClient({
       socket: opts.tls
@@ -117,6 +119,7 @@ export class RedisSink implements Sink {
       this.#firstAttempt.resolve();
       this.#up = this.#everUp = true;
       log.info("output {output}: connected", { output: this.name });
+      this.#ready();
     });
     client.on("error", (e: Error) => {
       this.#firstAttempt.resolve();
@@ -137,6 +140,11 @@ export class RedisSink implements Sink {
   /** Resolves once the first connection attempt succeeded or failed. */
   firstAttempt(): Promise<void> {
     return this.#firstAttempt.promise;
+  }
+
+  /** `ready` is called each time the client is ready again: the queue then retries at once. */
+  onReady(ready: () => void): void {
+    this.#ready = ready;
   }
 
   /** Whether the connection is up. */
