@@ -40,8 +40,6 @@ interface Output {
   blocking: boolean;
   /** Takes every event as the frame received: fed whole runs of frames by dispatchSlab. */
   runs: boolean;
-  /** Events given to its queue (kept across a reload that keeps the queue). */
-  given: { events: number };
 }
 
 const log = getLogger(["vmq_sidecar", "pipeline"]);
@@ -79,9 +77,7 @@ export class Pipeline {
 
   /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
   constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
-    this.#outputs = outputs.map((o) =>
-      outputOf(o, new OutputQueue(o.sink, o.queue), { events: 0 })
-    );
+    this.#outputs = outputs.map((o) => outputOf(o, new OutputQueue(o.sink, o.queue)));
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -97,10 +93,10 @@ export class Pipeline {
     const next = outputs.map((o) => {
       const kept = old.get(o.sink);
       old.delete(o.sink);
-      if (kept) return outputOf(o, kept.queue, kept.given);
+      if (kept) return outputOf(o, kept.queue);
       const queue = new OutputQueue(o.sink, o.queue);
       this.#observe(queue);
-      return outputOf(o, queue, { events: 0 });
+      return outputOf(o, queue);
     });
     this.#outputs = next;
     return [...old.values()].map((o) => o.queue);
@@ -109,15 +105,6 @@ export class Pipeline {
   /** The queues, in output order. */
   get queues(): OutputQueue[] {
     return this.#outputs.map((o) => o.queue);
-  }
-
-  /**
-   * Events given to `queue` since it was created (pushed, whether then kept, dropped as full or
-   * skipped as undecodable); 0 for a queue this pipeline does not feed. At any moment it equals
-   * what the queue acknowledged, dropped and still holds.
-   */
-  given(queue: OutputQueue): number {
-    return this.#outputs.find((o) => o.queue === queue)?.given.events ?? 0;
   }
 
   /**
@@ -174,7 +161,6 @@ export class Pipeline {
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if (!out.runs) continue;
-      out.given.events += count;
       out.queue.pushRun(buf, start, end, count);
     }
   }
@@ -210,7 +196,6 @@ export class Pipeline {
       const out = outputs[o];
       if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
       if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
-      out.given.events++;
       out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
     }
     return 1;
@@ -371,7 +356,7 @@ export class Pipeline {
   }
 }
 
-function outputOf(o: OutputConfig, queue: OutputQueue, given: { events: number }): Output {
+function outputOf(o: OutputConfig, queue: OutputQueue): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   return {
@@ -380,6 +365,5 @@ function outputOf(o: OutputConfig, queue: OutputQueue, given: { events: number }
     filter: o.filter,
     blocking: queue.options.onFull === "block",
     runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
-    given,
   };
 }

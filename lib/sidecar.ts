@@ -53,7 +53,7 @@ export interface Summary {
 }
 
 /**
- * One output's events: `given` = `sent` + `deadLettered` + `dropped` + `unflushed` (at the end
+ * One output's events: `given` = `sent` + `deadLettered` + `lost` + `dropped` + `unflushed` (at the end
  * of a stop; while running, `unflushed` is what its queue holds).
  */
 export interface OutputTally {
@@ -63,6 +63,8 @@ export interface OutputTally {
   sent: number;
   /** Refused by the destination and appended to its dead-letter file. */
   deadLettered: number;
+  /** Neither delivered nor dead-lettered (the dead-letter file could not be written). */
+  lost: number;
   /** Dropped because its queue was full (`on_full=drop`). */
   dropped: number;
   /** Still queued: not delivered. */
@@ -190,7 +192,7 @@ export class Sidecar {
   summary(names?: string[]): Summary {
     const p = this.pipeline;
     const outputs: Record<string, OutputTally> = {};
-    for (const q of p.queues) outputs[q.sink.name] = tallyOf(q, p.given(q));
+    for (const q of p.queues) outputs[q.sink.name] = tallyOf(q);
     const unflushedEvents = nonZero(
       Object.entries(outputs).map(([name, t]) => [name, t.unflushed]),
     );
@@ -251,16 +253,14 @@ function nonZero(entries: [string, number][]): Record<string, number> {
   return Object.fromEntries(entries.filter(([, n]) => n > 0));
 }
 
-function tallyOf(q: OutputQueue, given: number): OutputTally {
-  // A queue that counts dead-lettered events itself no longer counts them as sent.
-  const stats = q.stats as typeof q.stats & { deadLettered?: number };
-  const fromSink = deadLetteredEvents.get(q.sink.name) ?? 0;
-  const deadLettered = stats.deadLettered ?? fromSink;
+function tallyOf(q: OutputQueue): OutputTally {
+  const st = q.stats;
   return {
-    given,
-    sent: stats.deadLettered === undefined ? stats.sent - fromSink : stats.sent,
-    deadLettered,
-    dropped: stats.dropped,
+    given: st.received,
+    sent: st.sent,
+    deadLettered: st.deadLettered,
+    lost: st.lost,
+    dropped: st.dropped,
     unflushed: q.events,
   };
 }
@@ -305,7 +305,7 @@ export function formatSummary(s: Summary): string {
     }; unflushed outputs: ${kv(s.unflushedEvents)}; outputs: ${
       Object.entries(s.outputs).map(([name, t]) =>
         `${name} given=${t.given} sent=${t.sent} dead-lettered=${t.deadLettered}` +
-        ` dropped=${t.dropped} unflushed=${t.unflushed}`
+        ` lost=${t.lost} dropped=${t.dropped} unflushed=${t.unflushed}`
       ).join(", ") || "none"
     }; discarded at the grace deadline: ${
       s.discarded.connections

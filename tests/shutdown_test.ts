@@ -17,10 +17,11 @@ function summaryOf(stderr: string): { total: number; line: string } {
 function tallies(line: string): Map<string, Record<string, number>> {
   const part = /; outputs: (.*?); discarded at the grace deadline:/.exec(line)?.[1] ?? "";
   const out = new Map<string, Record<string, number>>();
-  const re = /(\S+) given=(\d+) sent=(\d+) dead-lettered=(\d+) dropped=(\d+) unflushed=(\d+)/g;
+  const re =
+    /(\S+) given=(\d+) sent=(\d+) dead-lettered=(\d+) lost=(\d+) dropped=(\d+) unflushed=(\d+)/g;
   for (const m of part.matchAll(re)) {
-    const [given, sent, deadLettered, dropped, unflushed] = m.slice(2).map(Number);
-    out.set(m[1], { given, sent, deadLettered, dropped, unflushed });
+    const [given, sent, deadLettered, lost, dropped, unflushed] = m.slice(2).map(Number);
+    out.set(m[1], { given, sent, deadLettered, lost, dropped, unflushed });
   }
   return out;
 }
@@ -94,6 +95,7 @@ Deno.test("SIGTERM while a NATS output (server down, on_full=block) blocks: the 
       given: total,
       sent: total,
       deadLettered: 0,
+      lost: 0,
       dropped: 0,
       unflushed: 0,
     }, line);
@@ -101,6 +103,7 @@ Deno.test("SIGTERM while a NATS output (server down, on_full=block) blocks: the 
       given: total,
       sent: 0,
       deadLettered: 0,
+      lost: 0,
       dropped: 0,
       unflushed: total,
     }, line);
@@ -130,6 +133,7 @@ Deno.test("SIGTERM while peers keep sending past the grace period: what was read
       given: total,
       sent: total,
       deadLettered: 0,
+      lost: 0,
       dropped: 0,
       unflushed: 0,
     }, line);
@@ -199,6 +203,7 @@ Deno.test("a clean stop: every output's tally adds up, nothing discarded, no los
       given: total,
       sent: total,
       deadLettered: 0,
+      lost: 0,
       dropped: 0,
       unflushed: 0,
     }, line);
@@ -206,6 +211,7 @@ Deno.test("a clean stop: every output's tally adds up, nothing discarded, no los
       given: 0,
       sent: 0,
       deadLettered: 0,
+      lost: 0,
       dropped: 0,
       unflushed: 0,
     }, line);
