@@ -7,7 +7,7 @@ export const ROOT: URL = new URL("../", import.meta.url);
 
 /**
  * `deno` arguments that run main.ts as the start task does — its runtime flags (`-P`, V8
- * flags) read from deno.json, so tests cannot drift from the product — then `--quiet`.
+ * flags, `--quiet`) read from deno.json, so tests cannot drift from the product.
  * Append the sidecar's own arguments.
  */
 export const RUN_MAIN: readonly string[] = (() => {
@@ -16,7 +16,8 @@ export const RUN_MAIN: readonly string[] = (() => {
   if (start[0] !== "deno" || start[1] !== "run" || start.at(-1) !== "main.ts") {
     throw new Error(`deno.json tasks.start is not "deno run [flags] main.ts": ${start.join(" ")}`);
   }
-  return [...start.slice(1, -1), "--quiet", "main.ts"];
+  const flags = start.slice(1, -1);
+  return [...flags, ...(flags.includes("--quiet") ? [] : ["--quiet"]), "main.ts"];
 })();
 /** Directory the default permission set lets the sidecar write: test files go below it. */
 export const WRITABLE_TMP = "/tmp/vmq-sidecar";
