@@ -42,7 +42,9 @@ Usage: vmq-sidecar [flags]
                             config file's outputs):
                               stdout                JSON lines on standard output
                               file:PATH             append to PATH (options below)
-                              nats://, redis://, http(s)://  where this build has them
+                              nats://HOST:PORT      NATS JetStream
+                              redis://HOST:PORT/DB  Redis Streams
+                              http(s)://URL         HTTP webhook (see docs/outputs.md)
                             options follow as ?key=value&..., e.g.
                               file:/var/log/vmq-sidecar/events.jsonl?rotate_bytes=100MiB&keep=5
                             any output: format=json|protobuf payload=base64|utf8|omit
@@ -54,7 +56,8 @@ Usage: vmq-sidecar [flags]
                             payloads that are not UTF-8 and says so in "payload_encoding")
   --rotate-bytes SIZE       default rotation size of file outputs (default 0 = never)
   --rotate-keep N           rotated files kept (default ${DEFAULTS.rotateKeep})
-  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network)
+  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network);
+                            sizes: 65536, 512KiB, 64MiB, 1GiB (1024-based) or 64MB (1000-based)
   --max-frame-bytes SIZE    largest accepted frame (default 64MiB)
   --max-connections N       most concurrent plugin connections (default ${DEFAULTS.maxConnections})
   --shutdown-grace MS       time to drain connections and flush outputs on stop (default ${DEFAULTS.shutdownGraceMs})
@@ -110,9 +113,38 @@ function argsError(e: unknown): ConfigError {
   return new ConfigError(flag, `${msg.replace(/\. To specify a positional.*$/s, "")}; see --help`);
 }
 
+/**
+ * `--flag -1` → `--flag=-1` for flags that take a value, so that a value starting with `-` is
+ * validated (and refused with the flag's own message) instead of being taken for a flag.
+ */
+function attachDashValues(
+  args: string[],
+  options: Record<string, { type: string; short?: string }>,
+): string[] {
+  const shorts = new Set(Object.values(options).flatMap((o) => o.short ? [`-${o.short}`] : []));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], next = args[i + 1];
+    if (a === "--") return [...out, ...args.slice(i)];
+    if (
+      a.startsWith("--") && !a.includes("=") && options[a.slice(2)]?.type === "string" &&
+      next !== undefined && /^-[^-]/.test(next) && !shorts.has(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function parseFlags(args: string[]) {
   try {
-    return parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false });
+    return parseArgs({
+      args: attachDashValues(args, FLAGS),
+      options: FLAGS,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
     throw argsError(e);
   }
@@ -155,7 +187,12 @@ export function checkConfig(args: string[]): number {
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args, options: CHECK_FLAGS, strict: true, allowPositionals: true });
+      parsed = parseArgs({
+        args: attachDashValues(args, CHECK_FLAGS),
+        options: CHECK_FLAGS,
+        strict: true,
+        allowPositionals: true,
+      });
     } catch (e) {
       throw argsError(e);
     }

@@ -126,6 +126,8 @@ export async function runSidecar(
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1" },
+    // Arguments wrongly accepted would run the sidecar until stopped: bound the wait.
+    signal: AbortSignal.timeout(30_000),
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };

@@ -6,6 +6,8 @@ Deno.test("--help and --version exit 0", async () => {
   const help = await runSidecar(["--help"]);
   assertEquals(help.code, 0);
   assert(help.stdout.includes("--listen HOST:PORT"), help.stdout);
+  // Every build has every output kind.
+  assert(!help.stdout.includes("where this build has them"), help.stdout);
   const version = await runSidecar(["--version"]);
   assertEquals(version.code, 0);
   assert(/^vmq-sidecar \d+\.\d+\.\d+\n$/.test(version.stdout), version.stdout);
@@ -27,6 +29,18 @@ const BAD: [string[], RegExp][] = [
   ],
   [["--max-frame-bytes", "12parsecs"], /^vmq-sidecar: --max-frame-bytes: expected a size/],
   [["--max-connections", "0"], /^vmq-sidecar: --max-connections: expected a whole number from 1/],
+  // A value that starts with "-" is the flag's value, validated like any other.
+  [
+    ["--max-connections", "-1"],
+    /^vmq-sidecar: --max-connections: expected a whole number from 1 to 1000000, got "-1"$/,
+  ],
+  [["--shutdown-grace", "-5"], /^vmq-sidecar: --shutdown-grace: expected a whole number from 0/],
+  [["--listen"], /^vmq-sidecar: --listen: .*argument missing.*see --help$/],
+  // A bare M/k/G could mean either: refused, with both spellings offered.
+  [
+    ["--queue-bytes", "10M"],
+    /^vmq-sidecar: --queue-bytes: "10M" is ambiguous: write 10MiB \(10485760 bytes\) or 10MB \(10000000 bytes\)$/,
+  ],
   [
     ["--log-level", "loud"],
     /^vmq-sidecar: --log-level: expected one of debug, info, warning, error, fatal/,

@@ -214,6 +214,10 @@ queue_bytes = "2MiB"
   const MiB = 1024 * 1024;
   assertEquals(await sizes(), [16 * MiB, 16 * MiB, 64 * MiB, 2 * MiB]);
   assertEquals(await sizes("--queue-bytes", "1MiB"), [MiB, MiB, MiB, 2 * MiB]);
+  // SI units are powers of 1000, IEC units powers of 1024.
+  assertEquals(await sizes("--queue-bytes", "10MB"), [10_000_000, 10_000_000, 10_000_000, 2 * MiB]);
+  assertEquals(await sizes("--queue-bytes", "512kB"), [512_000, 512_000, 512_000, 2 * MiB]);
+  assertEquals(await sizes("--queue-bytes", "1GB"), [1e9, 1e9, 1e9, 2 * MiB]);
 });
 
 Deno.test("--config: a missing file is a config error naming it", async () => {
