@@ -16,7 +16,8 @@ import {
   resolveConfig,
 } from "./config_file.ts";
 import { ConfigError, StartupError } from "./errors.ts";
-import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
+import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
+import { Metrics } from "./metrics.ts";
 import { runDecode } from "./decode_cmd.ts";
 import { configureLogging } from "./log.ts";
 import { ConfigReloader } from "./reload.ts";
@@ -263,36 +264,46 @@ export async function main(args: string[]): Promise<number> {
   const removeHandlers = () => {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   };
-  let sidecar: Sidecar;
-  try {
-    sidecar = await Sidecar.start(config);
-  } catch (e) {
-    removeHandlers();
-    if (e instanceof StartupError) {
-      console.error(`vmq-sidecar: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-  let accepting = true;
-  const ready = () => readiness(sidecar.pipeline, accepting);
+  // Bind everything before accepting: the admin listener first, so that an admin address in
+  // use fails the start before the plugin port ever accepts a connection.
+  let sidecar: Sidecar | undefined;
+  let accepting = false;
+  const ready = (): Readiness =>
+    sidecar ? readiness(sidecar.pipeline, accepting) : { ready: false, reasons: ["starting"] };
+  // Read per request by the admin server: the sidecar's registry once it runs.
+  const adminOptions = config.admin &&
+    { ...config.admin, metrics: new Metrics(), readiness: ready };
   let admin: AdminServer | undefined;
-  if (config.admin) {
-    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
+  if (adminOptions) {
     try {
-      admin = AdminServer.start({ ...config.admin, metrics: sidecar.metrics, readiness: ready });
+      admin = AdminServer.start(adminOptions);
     } catch (e) {
       if (!(e instanceof StartupError)) throw e;
       // Explicitly configured: a startup error. The default address: relaying events matters
       // more than metrics, so warn and run without.
       if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
-        await sidecar.stop();
         removeHandlers();
         console.error(`vmq-sidecar: ${e.message}`);
         return 1;
       }
       log.warn("{error}; running without admin endpoints", { error: e.message });
     }
+  }
+  try {
+    sidecar = await Sidecar.start(config);
+  } catch (e) {
+    removeHandlers();
+    await admin?.close();
+    if (e instanceof StartupError) {
+      console.error(`vmq-sidecar: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  accepting = true;
+  if (adminOptions) {
+    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
+    adminOptions.metrics = sidecar.metrics;
   }
   const file = cmd.file;
   const reloader = file ? new ConfigReloader(sidecar.pipeline, config, sidecar.metrics) : undefined;

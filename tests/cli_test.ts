@@ -1,6 +1,6 @@
 // The command line: exit codes and messages of the real main.ts with the product permissions.
 import { assert, assertEquals } from "./_assert.ts";
-import { runSidecar, startSidecar } from "./_sidecar.ts";
+import { ROOT, RUN_MAIN, runSidecar, startSidecar } from "./_sidecar.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runSidecar(["--help"]);
@@ -115,4 +115,52 @@ Deno.test("defaults: listens on 127.0.0.1:8890 and writes to stdout (skipped whe
   assertEquals(code, 0, stderr);
   assert(/outputs: stdout/.test(stderr), stderr);
   assert(/stopped: 0 events/.test(stderr), stderr);
+});
+
+Deno.test("an explicit --admin address in use: exit 1 before the plugin port ever accepts a connection", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pluginPort = probe.addr.port;
+  probe.close();
+  try {
+    const proc = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...RUN_MAIN,
+        "--listen",
+        `127.0.0.1:${pluginPort}`,
+        "--admin",
+        `127.0.0.1:${taken.addr.port}`,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(30_000),
+    }).spawn();
+    let exited = false;
+    const out = proc.output().then((o) => (exited = true, o));
+    // Dial the plugin port until the process is gone: no connection may ever succeed.
+    let accepted = 0;
+    while (!exited) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: pluginPort })).close();
+        accepted++;
+      } catch { /* refused: not listening */ }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const { code, stderr } = await out;
+    const text = new TextDecoder().decode(stderr);
+    assertEquals(accepted, 0, `the plugin port accepted ${accepted} connections`);
+    assertEquals(code, 1, text);
+    assert(
+      text.includes(
+        `cannot listen for admin requests on 127.0.0.1:${taken.addr.port}: address already in use`,
+      ),
+      text,
+    );
+    assert(!text.includes("listening on"), text);
+  } finally {
+    taken.close();
+  }
 });
