@@ -20,6 +20,7 @@ import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./
 import { Metrics } from "./metrics.ts";
 import { runDecode } from "./decode_cmd.ts";
 import { configureLogging } from "./log.ts";
+import { preflight } from "./preflight.ts";
 import { ConfigReloader } from "./reload.ts";
 import { formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
@@ -33,7 +34,8 @@ export const USAGE =
 
 Usage: vmq-sidecar [flags]
        vmq-sidecar decode [FILE|-] [--on-error stop|skip] ...   (see decode --help)
-       vmq-sidecar check-config FILE [--emit json|toml] [flags]
+       vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]
+       vmq-sidecar send [--vectors | FILE] [--to HOST:PORT] ...   (see send --help)
 
   --config FILE             TOML config file: every flag below has a key, outputs are
                             [[outputs]] tables; flags override the file; SIGHUP reloads it
@@ -106,7 +108,26 @@ export type Command =
   }
   | { print: string };
 
-const CHECK_FLAGS = { ...FLAGS, emit: { type: "string" } } as const;
+const CHECK_FLAGS = {
+  ...FLAGS,
+  emit: { type: "string" },
+  "file-only": { type: "boolean" },
+} as const;
+
+/**
+ * The {@linkcode preflight} problems of the enabled outputs of `effective`, one line each:
+ * `FILE:LINE: outputs[N]: …` for outputs of a config file, `--out "…": …` for flags.
+ */
+function preflightLines(effective: EffectiveConfig, file: ConfigFile | undefined): string[] {
+  const problems = preflight(effective.outputs.filter((o) => o.enabled));
+  return problems.map((p) => {
+    const line = file?.lines.get(`${p.source}.url`) ?? file?.lines.get(p.source);
+    const at = file && p.source.startsWith("outputs[")
+      ? `${file.path}${line ? `:${line}` : ""}: `
+      : "";
+    return `${at}${p.source}: ${p.message}`;
+  });
+}
 
 function argsError(e: unknown): ConfigError {
   const msg = (e as Error).message;
@@ -200,9 +221,13 @@ export function checkConfig(args: string[]): number {
     const { values, positionals } = parsed;
     if (values.help) {
       console.log(
-        "Usage: vmq-sidecar check-config FILE [--emit json|toml] [flags]\n\n" +
+        "Usage: vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]\n\n" +
           "Validates FILE (and any flags given, which override it, as when running) without\n" +
-          "connecting anywhere, and prints the effective configuration with secrets masked.\n" +
+          "connecting anywhere, checks what start checks on this host (every output file and\n" +
+          "dead-letter file can be written: directory exists and is writable), and prints the\n" +
+          "effective configuration with secrets masked. --file-only skips the checks of this\n" +
+          "host (for a file meant for another one).\n" +
+          "From a clone: deno task check-config FILE (may read FILE wherever it is).\n" +
           "Exit status: 0 valid, 2 invalid (the message names the line and key).",
       );
       return 0;
@@ -217,7 +242,13 @@ export function checkConfig(args: string[]): number {
     const emit = values.emit === undefined
       ? "json"
       : parseChoice("--emit", values.emit, ["json", "toml"] as const);
-    const effective = resolveConfig(overridesOf(values), readConfigFile(path, "check-config"));
+    const file = readConfigFile(path, "check-config");
+    const effective = resolveConfig(overridesOf(values), file);
+    const problems = values["file-only"] ? [] : preflightLines(effective, file);
+    if (problems.length) {
+      for (const p of problems) console.error(`vmq-sidecar: ${p}`);
+      return 2;
+    }
     Deno.stdout.writeSync(new TextEncoder().encode(renderEffectiveConfig(effective, emit)));
     console.error(`vmq-sidecar: ${path}: valid`);
     return 0;
@@ -249,6 +280,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const config = cmd.run;
+  const problems = preflightLines(cmd.effective, cmd.file);
+  if (problems.length) {
+    for (const p of problems) console.error(`vmq-sidecar: ${p}`);
+    return 1;
+  }
   configureLogging(config.logLevel);
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.

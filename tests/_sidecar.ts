@@ -22,6 +22,23 @@ export const RUN_MAIN: readonly string[] = (() => {
 /** Directory the default permission set lets the sidecar write: test files go below it. */
 export const WRITABLE_TMP = "/tmp/vmq-sidecar";
 
+/**
+ * Where network outputs started by the test launchers put dead letters unless the test names
+ * a `dead_letter` itself: the default, /var/lib/vmq-sidecar/dead-letter.ndjson, does not exist
+ * on a development machine, and start refuses an output whose dead-letter file it cannot
+ * write (tests of that refusal run main.ts without these launchers).
+ */
+export const TEST_DEAD_LETTER = `${WRITABLE_TMP}/test-dead-letter.ndjson`;
+
+/** `args` with {@linkcode TEST_DEAD_LETTER} added to every network `--out` lacking a `dead_letter`. */
+export function withTestDeadLetter(args: readonly string[]): string[] {
+  return args.map((a, i) =>
+    args[i - 1] === "--out" && /^(nats|https?):\/\//.test(a) && !/[?&]dead_letter=/.test(a)
+      ? `${a}${a.includes("?") ? "&" : "?"}dead_letter=${TEST_DEAD_LETTER}`
+      : a
+  );
+}
+
 /** A temp directory the sidecar (default permissions) may write to. */
 export async function sidecarTempDir(): Promise<string> {
   await Deno.mkdir(WRITABLE_TMP, { recursive: true });
@@ -62,7 +79,7 @@ export async function spawnMain(
   ready: (stderr: string) => boolean,
 ): Promise<SpawnedMain> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_MAIN, ...args],
+    args: [...RUN_MAIN, ...withTestDeadLetter(args)],
     cwd: ROOT,
     stdin: "null",
     stdout: options.stdout ?? "piped",
@@ -122,7 +139,7 @@ export async function runSidecar(
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [...RUN_MAIN, ...args],
+    args: [...RUN_MAIN, ...withTestDeadLetter(args)],
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1" },

@@ -45,3 +45,14 @@ Deno.test("deno task start prints no Deno warning (only the task line and the pr
   const lines = stderr.split("\n").filter((l) => l.trim() !== "");
   assertEquals(lines.filter((l) => !l.startsWith("Task start ")), [], stderr);
 });
+
+Deno.test("the check-config task: the start task's permission set, reading also the clone (.)", () => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const words = tasks["check-config"].split(" ");
+  assertEquals(words.slice(0, 2), ["deno", "run"]);
+  assertEquals(words.slice(-2), ["main.ts", "check-config"]);
+  const start = runtimeFlags("start", "run").filter((f) => !f.startsWith("--v8-flags="));
+  const read = [...config.permissions.default.read, "."].join(",");
+  // --allow-read replaces the set's read list: the set's own list plus the clone.
+  assertEquals(words.slice(2, -2), [...start, `--allow-read=${read}`]);
+});

@@ -3,10 +3,17 @@
 // as one JSON record per refused batch, counted, and only then acknowledged; they are never
 // silently dropped. A failed append rejects the send, so the queue retries the batch.
 import { getLogger } from "@logtape/logtape";
+import type { OutputSpec } from "../config.ts";
 import { permissionHint } from "../_permissions.ts";
 
 /** Default dead-letter file. */
 export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
+
+/** The dead-letter file of an output whose kind has one (NATS, HTTP); else undefined. */
+export function deadLetterPathOf(spec: OutputSpec): string | undefined {
+  if (spec.kind !== "nats" && spec.kind !== "http") return undefined;
+  return spec.options.dead_letter ?? DEFAULT_DEAD_LETTER;
+}
 
 /** Events appended to a dead-letter file, by output name (for metrics and the summary). */
 export const deadLetteredEvents: Map<string, number> = new Map();
