@@ -19,6 +19,7 @@ import { ConfigError, StartupError } from "./errors.ts";
 import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
 import { Metrics } from "./metrics.ts";
 import { runDecode } from "./decode_cmd.ts";
+import { runSend } from "./send_cmd.ts";
 import { configureLogging } from "./log.ts";
 import { preflight } from "./preflight.ts";
 import { ConfigReloader } from "./reload.ts";
@@ -265,6 +266,7 @@ export function checkConfig(args: string[]): number {
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "decode") return await runDecode(args.slice(1));
   if (args[0] === "check-config") return checkConfig(args.slice(1));
+  if (args[0] === "send") return await runSend(args.slice(1));
   let cmd: Command;
   try {
     cmd = parseCommandLine(args);

@@ -56,3 +56,8 @@ Deno.test("the check-config task: the start task's permission set, reading also 
   // --allow-read replaces the set's read list: the set's own list plus the clone.
   assertEquals(words.slice(2, -2), [...start, `--allow-read=${read}`]);
 });
+
+Deno.test("the send task runs main.ts send with the start task's permission set", () => {
+  const start = runtimeFlags("start", "run").filter((f) => !f.startsWith("--v8-flags="));
+  assertEquals(tasks.send, ["deno", "run", ...start, "main.ts", "send"].join(" "));
+});
