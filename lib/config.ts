@@ -48,13 +48,19 @@ export interface OutputSpec {
 export interface SidecarConfig {
   /** Where the plugin connects. */
   listen: HostPort;
-  /** Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. */
+  /**
+   * Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. Started
+   * by the command line (`vmq-sidecar`); `Sidecar.start` does not start it.
+   */
   admin: HostPort | null;
   /** Largest accepted frame body. */
   maxFrameBytes: number;
   /** Most concurrent plugin connections. */
   maxConnections: number;
-  /** Diagnostics level. */
+  /**
+   * Diagnostics level, applied by the command line (`configureLogging`); `Sidecar.start` leaves
+   * the application's logging configuration alone.
+   */
   logLevel: LogLevel;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
