@@ -32,6 +32,7 @@ export const TEST_DEAD_LETTER = `${WRITABLE_TMP}/test-dead-letter.ndjson`;
 
 /** `args` with {@linkcode TEST_DEAD_LETTER} added to every network `--out` lacking a `dead_letter`. */
 export function withTestDeadLetter(args: readonly string[]): string[] {
+  Deno.mkdirSync(WRITABLE_TMP, { recursive: true }); // the dead-letter file's directory
   return args.map((a, i) =>
     args[i - 1] === "--out" && /^(nats|https?):\/\//.test(a) && !/[?&]dead_letter=/.test(a)
       ? `${a}${a.includes("?") ? "&" : "?"}dead_letter=${TEST_DEAD_LETTER}`
@@ -39,10 +40,20 @@ export function withTestDeadLetter(args: readonly string[]): string[] {
   );
 }
 
-/** A temp directory the sidecar (default permissions) may write to. */
+const tempDirs: string[] = [];
+// Every test removes what it creates: directories of sidecarTempDir that a test did not remove
+// itself (or left behind by failing) go when its module's tests are done.
+Deno.test.afterAll(async () => {
+  for (const dir of tempDirs.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.remove(TEST_DEAD_LETTER).catch(() => {});
+});
+
+/** A temp directory the sidecar (default permissions) may write to; removed after the module's tests. */
 export async function sidecarTempDir(): Promise<string> {
   await Deno.mkdir(WRITABLE_TMP, { recursive: true });
-  return await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "test-" });
+  const dir = await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "test-" });
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A running sidecar subprocess. */
