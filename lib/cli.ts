@@ -16,9 +16,12 @@ import {
   resolveConfig,
 } from "./config_file.ts";
 import { ConfigError, StartupError } from "./errors.ts";
-import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
+import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
+import { Metrics } from "./metrics.ts";
 import { runDecode } from "./decode_cmd.ts";
+import { runSend } from "./send_cmd.ts";
 import { configureLogging } from "./log.ts";
+import { preflight } from "./preflight.ts";
 import { ConfigReloader } from "./reload.ts";
 import { exitCodeOf, formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
@@ -32,7 +35,8 @@ export const USAGE =
 
 Usage: vmq-sidecar [flags]
        vmq-sidecar decode [FILE|-] [--on-error stop|skip] ...   (see decode --help)
-       vmq-sidecar check-config FILE [--emit json|toml] [flags]
+       vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]
+       vmq-sidecar send [--vectors | FILE] [--to HOST:PORT] ...   (see send --help)
 
   --config FILE             TOML config file: every flag below has a key, outputs are
                             [[outputs]] tables; flags override the file; SIGHUP reloads it
@@ -42,7 +46,9 @@ Usage: vmq-sidecar [flags]
                             config file's outputs):
                               stdout                JSON lines on standard output
                               file:PATH             append to PATH (options below)
-                              nats://, redis://, http(s)://  where this build has them
+                              nats://HOST:PORT      NATS JetStream
+                              redis://HOST:PORT/DB  Redis Streams
+                              http(s)://URL         HTTP webhook (see docs/outputs.md)
                             options follow as ?key=value&..., e.g.
                               file:/var/log/vmq-sidecar/events.jsonl?rotate_bytes=100MiB&keep=5
                             any output: format=json|protobuf payload=base64|utf8|omit
@@ -54,7 +60,8 @@ Usage: vmq-sidecar [flags]
                             payloads that are not UTF-8 and says so in "payload_encoding")
   --rotate-bytes SIZE       default rotation size of file outputs (default 0 = never)
   --rotate-keep N           rotated files kept (default ${DEFAULTS.rotateKeep})
-  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network)
+  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network);
+                            sizes: 65536, 512KiB, 64MiB, 1GiB (1024-based) or 64MB (1000-based)
   --max-frame-bytes SIZE    largest accepted frame (default 64MiB)
   --max-connections N       most concurrent plugin connections (default ${DEFAULTS.maxConnections})
   --shutdown-grace MS       time to drain connections and flush outputs on stop (default ${DEFAULTS.shutdownGraceMs})
@@ -102,7 +109,26 @@ export type Command =
   }
   | { print: string };
 
-const CHECK_FLAGS = { ...FLAGS, emit: { type: "string" } } as const;
+const CHECK_FLAGS = {
+  ...FLAGS,
+  emit: { type: "string" },
+  "file-only": { type: "boolean" },
+} as const;
+
+/**
+ * The {@linkcode preflight} problems of the enabled outputs of `effective`, one line each:
+ * `FILE:LINE: outputs[N]: …` for outputs of a config file, `--out "…": …` for flags.
+ */
+function preflightLines(effective: EffectiveConfig, file: ConfigFile | undefined): string[] {
+  const problems = preflight(effective.outputs.filter((o) => o.enabled));
+  return problems.map((p) => {
+    const line = file?.lines.get(`${p.source}.url`) ?? file?.lines.get(p.source);
+    const at = file && p.source.startsWith("outputs[")
+      ? `${file.path}${line ? `:${line}` : ""}: `
+      : "";
+    return `${at}${p.source}: ${p.message}`;
+  });
+}
 
 function argsError(e: unknown): ConfigError {
   const msg = (e as Error).message;
@@ -110,9 +136,38 @@ function argsError(e: unknown): ConfigError {
   return new ConfigError(flag, `${msg.replace(/\. To specify a positional.*$/s, "")}; see --help`);
 }
 
+/**
+ * `--flag -1` → `--flag=-1` for flags that take a value, so that a value starting with `-` is
+ * validated (and refused with the flag's own message) instead of being taken for a flag.
+ */
+function attachDashValues(
+  args: string[],
+  options: Record<string, { type: string; short?: string }>,
+): string[] {
+  const shorts = new Set(Object.values(options).flatMap((o) => o.short ? [`-${o.short}`] : []));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], next = args[i + 1];
+    if (a === "--") return [...out, ...args.slice(i)];
+    if (
+      a.startsWith("--") && !a.includes("=") && options[a.slice(2)]?.type === "string" &&
+      next !== undefined && /^-[^-]/.test(next) && !shorts.has(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function parseFlags(args: string[]) {
   try {
-    return parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false });
+    return parseArgs({
+      args: attachDashValues(args, FLAGS),
+      options: FLAGS,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
     throw argsError(e);
   }
@@ -155,16 +210,25 @@ export function checkConfig(args: string[]): number {
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args, options: CHECK_FLAGS, strict: true, allowPositionals: true });
+      parsed = parseArgs({
+        args: attachDashValues(args, CHECK_FLAGS),
+        options: CHECK_FLAGS,
+        strict: true,
+        allowPositionals: true,
+      });
     } catch (e) {
       throw argsError(e);
     }
     const { values, positionals } = parsed;
     if (values.help) {
       console.log(
-        "Usage: vmq-sidecar check-config FILE [--emit json|toml] [flags]\n\n" +
+        "Usage: vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]\n\n" +
           "Validates FILE (and any flags given, which override it, as when running) without\n" +
-          "connecting anywhere, and prints the effective configuration with secrets masked.\n" +
+          "connecting anywhere, checks what start checks on this host (every output file and\n" +
+          "dead-letter file can be written: directory exists and is writable), and prints the\n" +
+          "effective configuration with secrets masked. --file-only skips the checks of this\n" +
+          "host (for a file meant for another one).\n" +
+          "From a clone: deno task check-config FILE (may read FILE wherever it is).\n" +
           "Exit status: 0 valid, 2 invalid (the message names the line and key).",
       );
       return 0;
@@ -179,7 +243,13 @@ export function checkConfig(args: string[]): number {
     const emit = values.emit === undefined
       ? "json"
       : parseChoice("--emit", values.emit, ["json", "toml"] as const);
-    const effective = resolveConfig(overridesOf(values), readConfigFile(path, "check-config"));
+    const file = readConfigFile(path, "check-config");
+    const effective = resolveConfig(overridesOf(values), file);
+    const problems = values["file-only"] ? [] : preflightLines(effective, file);
+    if (problems.length) {
+      for (const p of problems) console.error(`vmq-sidecar: ${p}`);
+      return 2;
+    }
     Deno.stdout.writeSync(new TextEncoder().encode(renderEffectiveConfig(effective, emit)));
     console.error(`vmq-sidecar: ${path}: valid`);
     return 0;
@@ -196,6 +266,7 @@ export function checkConfig(args: string[]): number {
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "decode") return await runDecode(args.slice(1));
   if (args[0] === "check-config") return checkConfig(args.slice(1));
+  if (args[0] === "send") return await runSend(args.slice(1));
   let cmd: Command;
   try {
     cmd = parseCommandLine(args);
@@ -211,6 +282,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const config = cmd.run;
+  const problems = preflightLines(cmd.effective, cmd.file);
+  if (problems.length) {
+    for (const p of problems) console.error(`vmq-sidecar: ${p}`);
+    return 1;
+  }
   configureLogging(config.logLevel);
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.
@@ -226,36 +302,46 @@ export async function main(args: string[]): Promise<number> {
   const removeHandlers = () => {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   };
-  let sidecar: Sidecar;
-  try {
-    sidecar = await Sidecar.start(config);
-  } catch (e) {
-    removeHandlers();
-    if (e instanceof StartupError) {
-      console.error(`vmq-sidecar: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-  let accepting = true;
-  const ready = () => readiness(sidecar.pipeline, accepting);
+  // Bind everything before accepting: the admin listener first, so that an admin address in
+  // use fails the start before the plugin port ever accepts a connection.
+  let sidecar: Sidecar | undefined;
+  let accepting = false;
+  const ready = (): Readiness =>
+    sidecar ? readiness(sidecar.pipeline, accepting) : { ready: false, reasons: ["starting"] };
+  // Read per request by the admin server: the sidecar's registry once it runs.
+  const adminOptions = config.admin &&
+    { ...config.admin, metrics: new Metrics(), readiness: ready };
   let admin: AdminServer | undefined;
-  if (config.admin) {
-    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
+  if (adminOptions) {
     try {
-      admin = AdminServer.start({ ...config.admin, metrics: sidecar.metrics, readiness: ready });
+      admin = AdminServer.start(adminOptions);
     } catch (e) {
       if (!(e instanceof StartupError)) throw e;
       // Explicitly configured: a startup error. The default address: relaying events matters
       // more than metrics, so warn and run without.
       if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
-        await sidecar.stop();
         removeHandlers();
         console.error(`vmq-sidecar: ${e.message}`);
         return 1;
       }
       log.warn("{error}; running without admin endpoints", { error: e.message });
     }
+  }
+  try {
+    sidecar = await Sidecar.start(config);
+  } catch (e) {
+    removeHandlers();
+    await admin?.close();
+    if (e instanceof StartupError) {
+      console.error(`vmq-sidecar: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  accepting = true;
+  if (adminOptions) {
+    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
+    adminOptions.metrics = sidecar.metrics;
   }
   const file = cmd.file;
   const reloader = file ? new ConfigReloader(sidecar.pipeline, config, sidecar.metrics) : undefined;

@@ -48,13 +48,19 @@ export interface OutputSpec {
 export interface SidecarConfig {
   /** Where the plugin connects. */
   listen: HostPort;
-  /** Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. */
+  /**
+   * Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. Started
+   * by the command line (`vmq-sidecar`); `Sidecar.start` does not start it.
+   */
   admin: HostPort | null;
   /** Largest accepted frame body. */
   maxFrameBytes: number;
   /** Most concurrent plugin connections. */
   maxConnections: number;
-  /** Diagnostics level. */
+  /**
+   * Diagnostics level, applied by the command line (`configureLogging`); `Sidecar.start` leaves
+   * the application's logging configuration alone.
+   */
   logLevel: LogLevel;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
@@ -95,26 +101,37 @@ export function parseHostPort(key: string, value: string): HostPort {
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
   b: 1,
-  k: 1024,
-  kb: 1024,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
   kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
   mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
   gib: 1024 ** 3,
 };
 
-/** Parses a byte size: `1048576`, `64MiB`, `512k`, `1G` (units are powers of 1024). */
+/**
+ * Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB` (IEC units, powers of 1024) or
+ * `64MB`, `500kB`, `1GB` (SI units, powers of 1000); units are case-insensitive. A bare `k`,
+ * `M` or `G` is refused as ambiguous.
+ */
 export function parseSize(key: string, value: string | number, min = 0): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(String(value));
   const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (m && unit === undefined && /^[kmg]$/i.test(m[2])) {
+    const k = "kmg".indexOf(m[2].toLowerCase()) + 1;
+    const iec = `${m[1]}${["Ki", "Mi", "Gi"][k - 1]}B`, si = `${m[1]}${["k", "M", "G"][k - 1]}B`;
+    throw new ConfigError(
+      key,
+      `${JSON.stringify(String(value).trim())} is ambiguous: write ${iec} (${
+        Math.floor(Number(m[1]) * 1024 ** k)
+      } bytes) or ${si} (${Math.floor(Number(m[1]) * 1000 ** k)} bytes)`,
+    );
+  }
   const n = m && unit ? Math.floor(Number(m[1]) * unit) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
     throw new ConfigError(
       key,
-      `expected a size of at least ${min} bytes like 1048576, 512KiB, 64MiB or 1GiB, got ${
+      `expected a size of at least ${min} bytes like 1048576, 512KiB, 64MiB, 1GiB or 64MB, got ${
         JSON.stringify(String(value))
       }`,
     );

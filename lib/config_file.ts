@@ -79,7 +79,8 @@ export function readConfigFile(path: string, key = "--config"): ConfigFile {
       ? "no such file"
       : e instanceof Deno.errors.NotCapable
       ? `this binary may read config files only under ${CONFIG_DIR} (or /tmp/vmq-sidecar); move` +
-        ` the file there or add its directory to permissions.default.read in deno.json`
+        ` the file there or add its directory to permissions.default.read in deno.json` +
+        (key === "check-config" ? ` (from a clone: deno task check-config ${path})` : "")
       : (e as Error).message;
     throw new ConfigError(key, `cannot read ${path}: ${why}`);
   }

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { ByteBuffer } from "../lib/byte_buffer.ts";
 import { writeFrameJson } from "../lib/json.ts";
 import { writeFramesFile } from "./mkframes.ts";
-import type { LoadResult } from "./loadgen.ts";
+import type { LoadResult } from "../lib/_load.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";

@@ -7,7 +7,7 @@ export const ROOT: URL = new URL("../", import.meta.url);
 
 /**
  * `deno` arguments that run main.ts as the start task does — its runtime flags (`-P`, V8
- * flags) read from deno.json, so tests cannot drift from the product — then `--quiet`.
+ * flags, `--quiet`) read from deno.json, so tests cannot drift from the product.
  * Append the sidecar's own arguments.
  */
 export const RUN_MAIN: readonly string[] = (() => {
@@ -16,15 +16,44 @@ export const RUN_MAIN: readonly string[] = (() => {
   if (start[0] !== "deno" || start[1] !== "run" || start.at(-1) !== "main.ts") {
     throw new Error(`deno.json tasks.start is not "deno run [flags] main.ts": ${start.join(" ")}`);
   }
-  return [...start.slice(1, -1), "--quiet", "main.ts"];
+  const flags = start.slice(1, -1);
+  return [...flags, ...(flags.includes("--quiet") ? [] : ["--quiet"]), "main.ts"];
 })();
 /** Directory the default permission set lets the sidecar write: test files go below it. */
 export const WRITABLE_TMP = "/tmp/vmq-sidecar";
 
-/** A temp directory the sidecar (default permissions) may write to. */
+/**
+ * Where network outputs started by the test launchers put dead letters unless the test names
+ * a `dead_letter` itself: the default, /var/lib/vmq-sidecar/dead-letter.ndjson, does not exist
+ * on a development machine, and start refuses an output whose dead-letter file it cannot
+ * write (tests of that refusal run main.ts without these launchers).
+ */
+export const TEST_DEAD_LETTER = `${WRITABLE_TMP}/test-dead-letter.ndjson`;
+
+/** `args` with {@linkcode TEST_DEAD_LETTER} added to every network `--out` lacking a `dead_letter`. */
+export function withTestDeadLetter(args: readonly string[]): string[] {
+  Deno.mkdirSync(WRITABLE_TMP, { recursive: true }); // the dead-letter file's directory
+  return args.map((a, i) =>
+    args[i - 1] === "--out" && /^(nats|https?):\/\//.test(a) && !/[?&]dead_letter=/.test(a)
+      ? `${a}${a.includes("?") ? "&" : "?"}dead_letter=${TEST_DEAD_LETTER}`
+      : a
+  );
+}
+
+const tempDirs: string[] = [];
+// Every test removes what it creates: directories of sidecarTempDir that a test did not remove
+// itself (or left behind by failing) go when its module's tests are done.
+Deno.test.afterAll(async () => {
+  for (const dir of tempDirs.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.remove(TEST_DEAD_LETTER).catch(() => {});
+});
+
+/** A temp directory the sidecar (default permissions) may write to; removed after the module's tests. */
 export async function sidecarTempDir(): Promise<string> {
   await Deno.mkdir(WRITABLE_TMP, { recursive: true });
-  return await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "test-" });
+  const dir = await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "test-" });
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A running sidecar subprocess. */
@@ -61,7 +90,7 @@ export async function spawnMain(
   ready: (stderr: string) => boolean,
 ): Promise<SpawnedMain> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_MAIN, ...args],
+    args: [...RUN_MAIN, ...withTestDeadLetter(args)],
     cwd: ROOT,
     stdin: "null",
     stdout: options.stdout ?? "piped",
@@ -121,10 +150,12 @@ export async function runSidecar(
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [...RUN_MAIN, ...args],
+    args: [...RUN_MAIN, ...withTestDeadLetter(args)],
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1" },
+    // Arguments wrongly accepted would run the sidecar until stopped: bound the wait.
+    signal: AbortSignal.timeout(30_000),
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };

@@ -1,11 +1,13 @@
 // The command line: exit codes and messages of the real main.ts with the product permissions.
 import { assert, assertEquals } from "./_assert.ts";
-import { runSidecar, startSidecar } from "./_sidecar.ts";
+import { ROOT, RUN_MAIN, runSidecar, startSidecar } from "./_sidecar.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runSidecar(["--help"]);
   assertEquals(help.code, 0);
   assert(help.stdout.includes("--listen HOST:PORT"), help.stdout);
+  // Every build has every output kind.
+  assert(!help.stdout.includes("where this build has them"), help.stdout);
   const version = await runSidecar(["--version"]);
   assertEquals(version.code, 0);
   assert(/^vmq-sidecar \d+\.\d+\.\d+\n$/.test(version.stdout), version.stdout);
@@ -27,6 +29,18 @@ const BAD: [string[], RegExp][] = [
   ],
   [["--max-frame-bytes", "12parsecs"], /^vmq-sidecar: --max-frame-bytes: expected a size/],
   [["--max-connections", "0"], /^vmq-sidecar: --max-connections: expected a whole number from 1/],
+  // A value that starts with "-" is the flag's value, validated like any other.
+  [
+    ["--max-connections", "-1"],
+    /^vmq-sidecar: --max-connections: expected a whole number from 1 to 1000000, got "-1"$/,
+  ],
+  [["--shutdown-grace", "-5"], /^vmq-sidecar: --shutdown-grace: expected a whole number from 0/],
+  [["--listen"], /^vmq-sidecar: --listen: .*argument missing.*see --help$/],
+  // A bare M/k/G could mean either: refused, with both spellings offered.
+  [
+    ["--queue-bytes", "10M"],
+    /^vmq-sidecar: --queue-bytes: "10M" is ambiguous: write 10MiB \(10485760 bytes\) or 10MB \(10000000 bytes\)$/,
+  ],
   [
     ["--log-level", "loud"],
     /^vmq-sidecar: --log-level: expected one of debug, info, warning, error, fatal/,
@@ -101,4 +115,52 @@ Deno.test("defaults: listens on 127.0.0.1:8890 and writes to stdout (skipped whe
   assertEquals(code, 0, stderr);
   assert(/outputs: stdout/.test(stderr), stderr);
   assert(/stopped: 0 events/.test(stderr), stderr);
+});
+
+Deno.test("an explicit --admin address in use: exit 1 before the plugin port ever accepts a connection", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pluginPort = probe.addr.port;
+  probe.close();
+  try {
+    const proc = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...RUN_MAIN,
+        "--listen",
+        `127.0.0.1:${pluginPort}`,
+        "--admin",
+        `127.0.0.1:${taken.addr.port}`,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(30_000),
+    }).spawn();
+    let exited = false;
+    const out = proc.output().then((o) => (exited = true, o));
+    // Dial the plugin port until the process is gone: no connection may ever succeed.
+    let accepted = 0;
+    while (!exited) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: pluginPort })).close();
+        accepted++;
+      } catch { /* refused: not listening */ }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const { code, stderr } = await out;
+    const text = new TextDecoder().decode(stderr);
+    assertEquals(accepted, 0, `the plugin port accepted ${accepted} connections`);
+    assertEquals(code, 1, text);
+    assert(
+      text.includes(
+        `cannot listen for admin requests on 127.0.0.1:${taken.addr.port}: address already in use`,
+      ),
+      text,
+    );
+    assert(!text.includes("listening on"), text);
+  } finally {
+    taken.close();
+  }
 });

@@ -27,12 +27,38 @@ async function writeConfig(text: string): Promise<string> {
   return path;
 }
 
-Deno.test("check-config accepts deploy/vmq-sidecar.toml and prints the effective config", async () => {
-  const path = await writeConfig(
-    await Deno.readTextFile(new URL("../deploy/vmq-sidecar.toml", import.meta.url)),
+const EXAMPLE = "deploy/vmq-sidecar.toml";
+
+/** `deno task check-config ARGS` from the clone: exit code, stdout, stderr without the task line. */
+async function checkConfigTask(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "check-config", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const dec = new TextDecoder();
+  const stderr = dec.decode(out.stderr).split("\n").filter((l) => !l.startsWith("Task ")).join(
+    "\n",
   );
-  const r = await run(["check-config", path]);
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("check-config accepts deploy/vmq-sidecar.toml from the clone and prints the effective config", async () => {
+  // --file-only: the file itself; its output directories are this host's business (below).
+  const r = await checkConfigTask([EXAMPLE, "--file-only"]);
   assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stderr.trim(), `vmq-sidecar: ${EXAMPLE}: valid`);
   const doc = JSON.parse(r.stdout);
   assertEquals(doc.listen, "127.0.0.1:8890");
   assertEquals(doc.admin, "127.0.0.1:8891");
@@ -48,11 +74,119 @@ Deno.test("check-config accepts deploy/vmq-sidecar.toml and prints the effective
   assertEquals(doc.outputs[2].on_full, "drop");
   assertEquals(doc.outputs[0].rotate_bytes, "256MiB");
   // The TOML it prints is itself a valid config with the same effective result.
-  const toml = await run(["check-config", path, "--emit", "toml"]);
+  const toml = await run([
+    "check-config",
+    await writeConfig(
+      await Deno.readTextFile(
+        new URL(`../${EXAMPLE}`, import.meta.url),
+      ),
+    ),
+    "--emit",
+    "toml",
+    "--file-only",
+  ]);
   assertEquals(toml.code, 0, toml.stderr);
-  const again = await run(["check-config", await writeConfig(toml.stdout)]);
+  const again = await run(["check-config", await writeConfig(toml.stdout), "--file-only"]);
   assertEquals(again.code, 0, again.stderr);
   assertEquals(JSON.parse(again.stdout), doc);
+
+  // With this host's checks: valid where /var/log/vmq-sidecar exists, else exit 2 saying so.
+  const host = await checkConfigTask([EXAMPLE]);
+  if (exists("/var/log/vmq-sidecar")) assertEquals(host.code, 0, host.stderr);
+  else {
+    assertEquals(host.code, 2, host.stderr);
+    assertEquals(host.stdout, "");
+    assert(
+      host.stderr.startsWith(
+        `vmq-sidecar: ${EXAMPLE}:26: outputs[1]: cannot open output file /var/log/vmq-sidecar/events.jsonl: directory /var/log/vmq-sidecar does not exist: create it`,
+      ),
+      host.stderr,
+    );
+  }
+});
+
+Deno.test("check-config checks what start checks: output and dead-letter directories exist and are writable", async () => {
+  const dir = await sidecarTempDir();
+  try {
+    const example = await Deno.readTextFile(new URL(`../${EXAMPLE}`, import.meta.url));
+    const here = example.replaceAll("/var/log/vmq-sidecar", `${dir}/log`)
+      .replaceAll("/var/lib/vmq-sidecar", `${dir}/lib`) +
+      `\n[[outputs]]\nurl = "nats://127.0.0.1:1"\ndead_letter = "${dir}/lib/dead-letter.ndjson"\n`;
+    const path = `${dir}/vmq-sidecar.toml`;
+    await Deno.writeTextFile(path, here);
+    // Directories missing: every problem, one line each, with its line; exit 2 (start: 1).
+    const missing = await run(["check-config", path]);
+    assertEquals(missing.code, 2, missing.stderr);
+    const lines = missing.stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 3, missing.stderr);
+    assert(
+      lines[0].startsWith(
+        `vmq-sidecar: ${path}:26: outputs[1]: cannot open output file ${dir}/log/events.jsonl: directory ${dir}/log does not exist: create it`,
+      ),
+      lines[0],
+    );
+    assert(
+      lines[1].includes(`outputs[2]: cannot open output file ${dir}/log/sessions.jsonl`),
+      lines[1],
+    );
+    assert(
+      lines[2].includes(
+        `outputs[4]: cannot write the dead-letter file ${dir}/lib/dead-letter.ndjson: directory ${dir}/lib does not exist`,
+      ) && lines[2].includes("or set dead_letter=PATH"),
+      lines[2],
+    );
+    const start = await run(["--config", path, "--listen", "127.0.0.1:0", "--admin", "off"]);
+    assertEquals(start.code, 1, start.stderr);
+    assertEquals(start.stderr, missing.stderr);
+    // Created: valid, and the check leaves nothing behind (no output file, no probe).
+    await Deno.mkdir(`${dir}/log`);
+    await Deno.mkdir(`${dir}/lib`);
+    const ok = await run(["check-config", path]);
+    assertEquals(ok.code, 0, ok.stderr);
+    assertEquals([...Deno.readDirSync(`${dir}/log`)], []);
+    assertEquals([...Deno.readDirSync(`${dir}/lib`)], []);
+    // Not writable (read-only directory; root may write anyway, so only when it cannot).
+    await Deno.chmod(`${dir}/log`, 0o555);
+    let writable = true;
+    try {
+      Deno.writeTextFileSync(`${dir}/log/probe`, "");
+      Deno.removeSync(`${dir}/log/probe`);
+    } catch {
+      writable = false;
+    }
+    if (!writable) {
+      const ro = await run(["check-config", path]);
+      assertEquals(ro.code, 2, ro.stderr);
+      assert(ro.stderr.includes(`${dir}/log is not writable`), ro.stderr);
+    }
+    await Deno.chmod(`${dir}/log`, 0o755);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("start: a network output whose default dead-letter file cannot be written exits 1 before connecting", async () => {
+  if (exists("/var/lib/vmq-sidecar")) return; // the default directory exists on this host
+  // Not through the test launchers, which give network outputs a dead_letter of their own.
+  const dir = await sidecarTempDir();
+  const empty = `${dir}/empty.toml`;
+  await Deno.writeTextFile(empty, "");
+  for (const sub of [[], ["check-config", empty]]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...RUN_MAIN, ...sub, "--listen", "127.0.0.1:0", "--out", "nats://127.0.0.1:1"],
+      cwd: ROOT,
+      stdin: "null",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(30_000),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, sub.length ? 2 : 1, stderr);
+    assertEquals(
+      stderr.split("\n")[0],
+      `vmq-sidecar: --out "nats://127.0.0.1:1": cannot write the dead-letter file /var/lib/vmq-sidecar/dead-letter.ndjson: directory /var/lib/vmq-sidecar does not exist: create it (mkdir -p /var/lib/vmq-sidecar; the systemd unit's StateDirectory= and LogsDirectory= create /var/lib/vmq-sidecar and /var/log/vmq-sidecar); or set dead_letter=PATH to a file this process may write (e.g. under /tmp/vmq-sidecar)`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("check-config: flags override the file, defaults flow into outputs", async () => {
@@ -207,13 +341,17 @@ url = "http://127.0.0.1:9/hook"
 queue_bytes = "2MiB"
 `);
   const sizes = async (...flags: string[]) => {
-    const r = await run(["check-config", path, ...flags]);
+    const r = await run(["check-config", path, "--file-only", ...flags]);
     assertEquals(r.code, 0, r.stderr);
     return JSON.parse(r.stdout).outputs.map((o: { queue_bytes: number }) => o.queue_bytes);
   };
   const MiB = 1024 * 1024;
   assertEquals(await sizes(), [16 * MiB, 16 * MiB, 64 * MiB, 2 * MiB]);
   assertEquals(await sizes("--queue-bytes", "1MiB"), [MiB, MiB, MiB, 2 * MiB]);
+  // SI units are powers of 1000, IEC units powers of 1024.
+  assertEquals(await sizes("--queue-bytes", "10MB"), [10_000_000, 10_000_000, 10_000_000, 2 * MiB]);
+  assertEquals(await sizes("--queue-bytes", "512kB"), [512_000, 512_000, 512_000, 2 * MiB]);
+  assertEquals(await sizes("--queue-bytes", "1GB"), [1e9, 1e9, 1e9, 2 * MiB]);
 });
 
 Deno.test("--config: a missing file is a config error naming it", async () => {
@@ -307,7 +445,7 @@ header_env.X-Api-Key = "VMQ_SIDECAR_TEST_KEY"
 [[outputs]]
 url = "redis://127.0.0.1:6379/0?password_env=VMQ_SIDECAR_TEST_PW"
 `);
-  const nr = await run(["check-config", net], {
+  const nr = await run(["check-config", net, "--file-only"], {
     VMQ_SIDECAR_TEST_PW: "env-pw-value",
     VMQ_SIDECAR_TEST_KEY: "env-key-value",
   });

@@ -5,10 +5,17 @@
 // logged (rate-limited) and reported as lost — rather than retried: an event the destination
 // will never take must not block the events behind it.
 import { getLogger } from "@logtape/logtape";
+import type { OutputSpec } from "../config.ts";
 import { permissionHint } from "../_permissions.ts";
 
 /** Default dead-letter file. */
 export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
+
+/** The dead-letter file of an output whose kind has one (NATS, HTTP); else undefined. */
+export function deadLetterPathOf(spec: OutputSpec): string | undefined {
+  if (spec.kind !== "nats" && spec.kind !== "http") return undefined;
+  return spec.options.dead_letter ?? DEFAULT_DEAD_LETTER;
+}
 
 const log = getLogger(["vmq_sidecar", "output"]);
 let logged = 0;
