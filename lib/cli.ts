@@ -19,6 +19,7 @@ import { ConfigError, StartupError } from "./errors.ts";
 import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
 import { runDecode } from "./decode_cmd.ts";
 import { configureLogging } from "./log.ts";
+import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
 import { ConfigReloader } from "./reload.ts";
 import { formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
@@ -212,6 +213,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const config = cmd.run;
   configureLogging(config.logLevel);
+  installProcessGuard();
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.
   const stopped = Promise.withResolvers<string>();
@@ -237,6 +239,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   }
+  registerProcessGuardMetrics(sidecar.metrics);
   let accepting = true;
   const ready = () => readiness(sidecar.pipeline, accepting);
   let admin: AdminServer | undefined;

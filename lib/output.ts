@@ -36,6 +36,8 @@ export interface Sink {
   reopen?(): Promise<void>;
   /** Whether the destination is currently reachable (for readiness). Optional. */
   connected?(): boolean;
+  /** Why it is not reachable, for readiness (e.g. credentials refused); `""` when unknown. Optional. */
+  notReadyReason?(): string;
 }
 
 /**

@@ -8,13 +8,15 @@
  */
 import { getLogger } from "@logtape/logtape";
 import {
-  connect,
   createInbox,
   headers,
   type Msg,
   type NatsConnection,
+  NatsConnectionImpl,
   type NodeConnectionOptions,
+  setTransportFactory,
 } from "@nats-io/transport-node";
+import { nodeResolveHost, NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { OutputSpec } from "../config.ts";
 import { ConfigError } from "../errors.ts";
@@ -67,6 +69,64 @@ export function unescapeSubjectToken(token: string): string {
   return token === "%" ? "" : decodeURIComponent(token);
 }
 
+/**
+ * The client's Node transport, with one change: its socket never emits `error` without a
+ * listener. The transport calls `removeAllListeners()` on its socket when it closes or hands
+ * it on (dial → INFO → connected), and under Deno an `ECONNRESET` read error can still arrive
+ * after that — e.g. right after the server answered `-ERR 'Authorization Violation'` and
+ * reset the connection — which then became an uncaught error that ended the process.
+ * Errors on a socket the client no longer listens to are only logged at debug level: the
+ * client already handles the connection's end through its `close` event.
+ */
+class GuardedNodeTransport extends NodeTransport {
+  constructor() {
+    super();
+    let socket = this.socket;
+    Object.defineProperty(this, "socket", {
+      configurable: true,
+      enumerable: true,
+      get: () => socket,
+      set: (s) => {
+        if (s) guardSocket(s);
+        socket = s;
+      },
+    });
+  }
+}
+
+const GUARDED = Symbol("vmq-sidecar guarded socket");
+
+function guardSocket(socket: NodeTransport["socket"]): void {
+  const sock = socket as typeof socket & { [GUARDED]?: true };
+  if (sock[GUARDED]) return;
+  sock[GUARDED] = true;
+  const ignore = (e: Error) => {
+    if (sock.listenerCount("error") > 1) return; // the client listens and handles it
+    log.debug("NATS socket error after the client stopped listening: {error}", {
+      error: e.message,
+    });
+  };
+  sock.on("error", ignore);
+  const removeAll = sock.removeAllListeners;
+  sock.removeAllListeners = function (this: typeof sock, ...args: [(string | symbol)?]) {
+    removeAll.apply(this, args);
+    if (args[0] === undefined || args[0] === "error") this.on("error", ignore);
+    return this;
+  } as typeof sock.removeAllListeners;
+}
+
+/**
+ * Connects like `connect()` of `@nats-io/transport-node` (which installs the plain transport
+ * on every call), with {@linkcode GuardedNodeTransport}.
+ */
+function connectGuarded(options: NodeConnectionOptions): Promise<NatsConnection> {
+  setTransportFactory({
+    factory: () => new GuardedNodeTransport(),
+    dnsResolveFn: nodeResolveHost,
+  });
+  return NatsConnectionImpl.connect(options);
+}
+
 /** How to reach and authenticate to the server. */
 export interface NatsConnectOptions {
   /** `host:port`. */
@@ -79,6 +139,11 @@ export interface NatsConnectOptions {
   token?: string;
   /** TLS: `true` for the system roots, or the CA file to trust. */
   tls?: true | { caFile: string };
+  /**
+   * Where the credentials come from, for the message when the server refuses them (e.g.
+   * `token_env=VMQ_SIDECAR_NATS_TOKEN`); undefined when none are configured.
+   */
+  credentials?: string;
 }
 
 /** Options of {@linkcode NatsSink}. */
@@ -174,6 +239,10 @@ export class NatsSink implements Sink {
   #batch: PendingAcks | undefined;
   #up = false;
   #connecting: Promise<void> | undefined;
+  /** The last connect failure (for readiness); empty once connected. */
+  #notReady = "";
+  /** The last fix logged for a refused connection (logged once, not per retry). */
+  #loggedFix = "";
   #closed = false;
   #streamChecked = false;
 
@@ -212,10 +281,11 @@ export class NatsSink implements Sink {
     if (c.tls) options.tls = c.tls === true ? {} : { caFile: c.tls.caFile };
     let nc: NatsConnection;
     try {
-      nc = await connect(options);
+      nc = await connectGuarded(options);
     } catch (e) {
-      throw new NatsOutputError(`cannot connect to ${this.name}: ${describe(e)}`, { cause: e });
+      this.#connectError(e);
     }
+    this.#notReady = "";
     if (this.#closed) {
       await nc.close();
       return;
@@ -226,6 +296,34 @@ export class NatsSink implements Sink {
     this.#up = true;
     log.info("output {output}: connected", { output: this.name });
     this.#watch(nc);
+  }
+
+  /** Throws the error of a failed connect; logs what to fix once per distinct reason. */
+  #connectError(e: unknown): never {
+    const c = this.#opts.connection;
+    let reason = describe(e), fix = "";
+    if (e instanceof Error && e.name === "AuthorizationError") {
+      reason = `the server refused the credentials (${e.message})`;
+      fix = c.credentials
+        ? `check the credentials given by ${c.credentials}`
+        : "the server requires credentials: set token_env=VMQ_SIDECAR_... (or user=NAME" +
+          " and password_env=VMQ_SIDECAR_...) on this output";
+    }
+    this.#notReady = `cannot connect: ${reason}`;
+    if (fix && fix !== this.#loggedFix) {
+      this.#loggedFix = fix;
+      log.error("output {output}: {reason}; {fix}; retrying", {
+        output: this.name,
+        reason,
+        fix,
+      });
+    }
+    throw new NatsOutputError(`cannot connect to ${this.name}: ${reason}`, { cause: e });
+  }
+
+  /** Why the output is not ready (empty when it may be): the last connect failure. */
+  notReadyReason(): string {
+    return this.#up ? "" : this.#notReady;
   }
 
   async #watch(nc: NatsConnection): Promise<void> {
@@ -482,6 +580,13 @@ function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
     );
   }
   const name = publicName(url);
+  const credentials = token !== undefined
+    ? (o.token_env !== undefined ? `token_env=${o.token_env}` : "the token option")
+    : user !== undefined
+    ? (o.password_env !== undefined
+      ? `user=${user} and password_env=${o.password_env}`
+      : `user=${user} and its password`)
+    : undefined;
   return {
     name,
     format: spec.format,
@@ -492,6 +597,7 @@ function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
       password,
       token,
       tls,
+      credentials,
     },
     subject,
     ackTimeoutMs: o.ack_timeout_ms === undefined
