@@ -11,8 +11,9 @@ import { distinctFrames, startNats } from "./_servers.ts";
 const MiB = 1024 * 1024;
 
 Deno.test("nats: RSS stays flat while publishing 400k distinct events (no per-publish state kept)", async () => {
-  // A 4 MiB queue fills within the first 100k events; after that nothing should grow. The leak
-  // this guards against kept ~0.85 KiB per event (~165 MiB over the measured 200k events).
+  // A 4 MiB queue fills within the first 100k events; after that nothing should grow (seen:
+  // ~1.5 MiB). Before: every batch stayed reachable, ~148 MiB over the measured 200k events;
+  // then node:crypto's per-event hashers, ~47 MiB until the collector caught up.
   const r = await runNatsSoak({
     events: 400_000,
     rate: 0,
@@ -24,7 +25,7 @@ Deno.test("nats: RSS stays flat while publishing 400k distinct events (no per-pu
   const growth = at(400_000).rss - at(200_000).rss;
   const trace = r.samples.map((s) => `${s.sent}: ${(s.rss / MiB).toFixed(1)} MiB`).join(", ");
   assert(
-    growth < 40 * MiB,
+    growth < 20 * MiB,
     `RSS grew ${(growth / MiB).toFixed(1)} MiB over 200k events (${trace})`,
   );
   assertEquals(r.stored, 400_000, "every event stored once");
