@@ -6,7 +6,7 @@ import { runNatsSoak } from "../scripts/nats_soak.ts";
 import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { adminGet, fileLines, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
-import { distinctFrames, startNats } from "./_servers.ts";
+import { distinctFrames, natsClient, startNats, streamCount } from "./_servers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -101,4 +101,41 @@ Deno.test("nats: refused credentials (wrong token, none) never crash: logged onc
       failed.map(([i, p]) => `run ${i} (${cases[i]}): ${p.join("\n")}`).join("\n---\n"),
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("nats: server killed (SIGKILL) mid-stream and restarted: no unhandled error, every event stored once", async () => {
+  await using nats = await startNats();
+  const name = `nats://127.0.0.1:${nats.port}`;
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?create_stream=EV`],
+    { stdout: "null" },
+  );
+  const n = 3000;
+  const frames = distinctFrames("k", n);
+  try {
+    const sending = (async () => {
+      for (let i = 0; i < n / 2; i += 50) await sendChunks(s.port, frames.slice(i, i + 50));
+    })();
+    const nc = await natsClient(nats.port);
+    await waitFor(async () => await streamCount(nc, "EV") >= 100, "some events stored");
+    await nc.close();
+    await nats.stop("SIGKILL");
+    await sending;
+    await sendChunks(s.port, frames.slice(n / 2));
+    await new Promise((r) => setTimeout(r, 700)); // reconnect attempts against a closed port
+    await nats.start();
+    const nc2 = await natsClient(nats.port);
+    try {
+      await waitFor(async () => await streamCount(nc2, "EV") >= n, `${n} events stored`, 60_000);
+      assertEquals(await streamCount(nc2, "EV"), n, "each event once");
+    } finally {
+      await nc2.close();
+    }
+    const m = await scrape(s.adminPort);
+    assertEquals(valueOf(m, "vmq_sidecar_unhandled_errors_total"), 0, "the guard never fired");
+  } finally {
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!/Uncaught|unhandled (error|rejection)/i.test(w.stderr), w.stderr);
+  }
 });

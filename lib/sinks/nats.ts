@@ -292,10 +292,37 @@ export class NatsSink implements Sink {
     }
     this.#nc = nc;
     this.#inbox = createInbox();
-    nc.subscribe(`${this.#inbox}.*`, { callback: (_, m) => this.#onAck(m) });
+    nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, m) => {
+        // An error here (e.g. a permission violation on the inbox) ends the subscription: the
+        // acknowledgements then time out and the batch is retried.
+        if (err) log.warn("output {output}: {error}", { output: this.name, error: describe(err) });
+        else {
+          try {
+            this.#onAck(m);
+          } catch (e) { // never let a bad answer throw into the client's reader
+            log.warn("output {output}: unreadable acknowledgement: {error}", {
+              output: this.name,
+              error: describe(e),
+            });
+          }
+        }
+      },
+    });
     this.#up = true;
     log.info("output {output}: connected", { output: this.name });
-    this.#watch(nc);
+    this.#watch(nc).catch((e) => {
+      if (this.#nc !== nc) return;
+      // Without status updates the state is unknown: start over on the next send.
+      this.#nc = undefined;
+      this.#up = false;
+      this.#batch?.abandon("down");
+      nc.close().catch(() => {});
+      log.error("output {output}: status watcher failed: {error}", {
+        output: this.name,
+        error: describe(e),
+      });
+    });
   }
 
   /** Throws the error of a failed connect; logs what to fix once per distinct reason. */
