@@ -36,7 +36,10 @@ export function readiness(pipeline: Pipeline, accepting: boolean): Readiness {
   if (!accepting) reasons.push("not accepting plugin connections (starting or shutting down)");
   for (const q of pipeline.queues) {
     const name = q.sink.name;
-    if (q.sink.connected && !q.sink.connected()) reasons.push(`output ${name}: not connected`);
+    if (q.sink.connected && !q.sink.connected()) {
+      const why = q.sink.notReadyReason?.();
+      reasons.push(`output ${name}: not connected${why ? ` (${why})` : ""}`);
+    }
     if (q.failing) reasons.push(`output ${name}: sending fails, retrying`);
     if (q.bytes >= q.options.maxBytes * QUEUE_NOT_READY_RATIO) {
       reasons.push(

@@ -22,6 +22,7 @@ import { runDecode } from "./decode_cmd.ts";
 import { runSend } from "./send_cmd.ts";
 import { configureLogging } from "./log.ts";
 import { preflight } from "./preflight.ts";
+import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
 import { ConfigReloader } from "./reload.ts";
 import { exitCodeOf, formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
@@ -288,6 +289,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   configureLogging(config.logLevel);
+  installProcessGuard();
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.
   const stopped = Promise.withResolvers<string>();
@@ -339,6 +341,7 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
   accepting = true;
+  registerProcessGuardMetrics(sidecar.metrics);
   if (adminOptions) {
     registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
     adminOptions.metrics = sidecar.metrics;

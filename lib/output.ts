@@ -58,6 +58,8 @@ export interface Sink {
    * waiting out its backoff. Optional; called once, by the sink's queue.
    */
   onReady?(ready: () => void): void;
+  /** Why it is not reachable, for readiness (e.g. credentials refused); `""` when unknown. Optional. */
+  notReadyReason?(): string;
 }
 
 /**

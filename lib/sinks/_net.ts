@@ -1,7 +1,7 @@
 // Private: what the network outputs (NATS, Redis, HTTP) share: option checking, secrets from
 // environment variables, batching options, names without secrets, per-event encoding and the
 // stable event id.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./_sha256.ts";
 import { ByteBuffer } from "../byte_buffer.ts";
 import { COMMON_OUTPUT_OPTIONS, type OutputSpec, parseIntIn, parseSize } from "../config.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../envelope.ts";
@@ -129,9 +129,11 @@ export function parseBool(key: string, value: string | undefined, fallback: bool
 /**
  * The stable id of an event: the first 128 bits of the SHA-256 of its `Any` bytes, in hex.
  * The same frame always gets the same id, so a retried event can be recognised downstream.
+ * Computed in JavaScript ({@linkcode sha256Hex}): node:crypto's per-call native hasher held
+ * ~70 MiB until the garbage collector got to its wrappers.
  */
 export function eventId(frame: Uint8Array): string {
-  return createHash("sha256").update(frame).digest("hex").slice(0, 32);
+  return sha256Hex(frame, 4);
 }
 
 /**

@@ -8,13 +8,15 @@
  */
 import { getLogger } from "@logtape/logtape";
 import {
-  connect,
   createInbox,
   headers,
   type Msg,
   type NatsConnection,
+  NatsConnectionImpl,
   type NodeConnectionOptions,
+  setTransportFactory,
 } from "@nats-io/transport-node";
+import { nodeResolveHost, NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { OutputSpec } from "../config.ts";
 import { ConfigError } from "../errors.ts";
@@ -67,6 +69,64 @@ export function unescapeSubjectToken(token: string): string {
   return token === "%" ? "" : decodeURIComponent(token);
 }
 
+/**
+ * The client's Node transport, with one change: its socket never emits `error` without a
+ * listener. The transport calls `removeAllListeners()` on its socket when it closes or hands
+ * it on (dial → INFO → connected), and under Deno an `ECONNRESET` read error can still arrive
+ * after that — e.g. right after the server answered `-ERR 'Authorization Violation'` and
+ * reset the connection — which then became an uncaught error that ended the process.
+ * Errors on a socket the client no longer listens to are only logged at debug level: the
+ * client already handles the connection's end through its `close` event.
+ */
+class GuardedNodeTransport extends NodeTransport {
+  constructor() {
+    super();
+    let socket = this.socket;
+    Object.defineProperty(this, "socket", {
+      configurable: true,
+      enumerable: true,
+      get: () => socket,
+      set: (s) => {
+        if (s) guardSocket(s);
+        socket = s;
+      },
+    });
+  }
+}
+
+const GUARDED = Symbol("vmq-sidecar guarded socket");
+
+function guardSocket(socket: NodeTransport["socket"]): void {
+  const sock = socket as typeof socket & { [GUARDED]?: true };
+  if (sock[GUARDED]) return;
+  sock[GUARDED] = true;
+  const ignore = (e: Error) => {
+    if (sock.listenerCount("error") > 1) return; // the client listens and handles it
+    log.debug("NATS socket error after the client stopped listening: {error}", {
+      error: e.message,
+    });
+  };
+  sock.on("error", ignore);
+  const removeAll = sock.removeAllListeners;
+  sock.removeAllListeners = function (this: typeof sock, ...args: [(string | symbol)?]) {
+    removeAll.apply(this, args);
+    if (args[0] === undefined || args[0] === "error") this.on("error", ignore);
+    return this;
+  } as typeof sock.removeAllListeners;
+}
+
+/**
+ * Connects like `connect()` of `@nats-io/transport-node` (which installs the plain transport
+ * on every call), with {@linkcode GuardedNodeTransport}.
+ */
+function connectGuarded(options: NodeConnectionOptions): Promise<NatsConnection> {
+  setTransportFactory({
+    factory: () => new GuardedNodeTransport(),
+    dnsResolveFn: nodeResolveHost,
+  });
+  return NatsConnectionImpl.connect(options);
+}
+
 /** How to reach and authenticate to the server. */
 export interface NatsConnectOptions {
   /** `host:port`. */
@@ -79,6 +139,11 @@ export interface NatsConnectOptions {
   token?: string;
   /** TLS: `true` for the system roots, or the CA file to trust. */
   tls?: true | { caFile: string };
+  /**
+   * Where the credentials come from, for the message when the server refuses them (e.g.
+   * `token_env=VMQ_SIDECAR_NATS_TOKEN`); undefined when none are configured.
+   */
+  credentials?: string;
 }
 
 /** Options of {@linkcode NatsSink}. */
@@ -123,6 +188,8 @@ class PendingAcks {
   firstError = "";
   /** Some subject had no stream (JetStream answered "no responders"). */
   noStream = false;
+  /** Why the batch ended before every publish was answered (`""` while it did not). */
+  abandoned: "" | "down" | "timeout" = "";
   readonly done = Promise.withResolvers<void>();
 
   constructor(gen: number, capacity: number) {
@@ -141,6 +208,12 @@ class PendingAcks {
   issued(n: number): void {
     this.total = n;
     if (this.settled === n) this.done.resolve();
+  }
+
+  /** Ends the wait for the answers still missing (the connection dropped, or the timeout). */
+  abandon(why: "down" | "timeout"): void {
+    this.abandoned ||= why;
+    this.done.resolve();
   }
 }
 
@@ -165,9 +238,11 @@ export class NatsSink implements Sink {
   #gen = 0;
   #batch: PendingAcks | undefined;
   #up = false;
-  /** Settles when the current connection drops (in-flight acknowledgements are then lost). */
-  #down = Promise.withResolvers<void>();
   #connecting: Promise<void> | undefined;
+  /** The last connect failure (for readiness); empty once connected. */
+  #notReady = "";
+  /** The last fix logged for a refused connection (logged once, not per retry). */
+  #loggedFix = "";
   #closed = false;
   #streamChecked = false;
   /** Tells the queue the server is back (see `Sink.onReady`). */
@@ -213,21 +288,76 @@ export class NatsSink implements Sink {
     if (c.tls) options.tls = c.tls === true ? {} : { caFile: c.tls.caFile };
     let nc: NatsConnection;
     try {
-      nc = await connect(options);
+      nc = await connectGuarded(options);
     } catch (e) {
-      throw new NatsOutputError(`cannot connect to ${this.name}: ${describe(e)}`, { cause: e });
+      this.#connectError(e);
     }
+    this.#notReady = "";
     if (this.#closed) {
       await nc.close();
       return;
     }
     this.#nc = nc;
     this.#inbox = createInbox();
-    this.#down = Promise.withResolvers<void>();
-    nc.subscribe(`${this.#inbox}.*`, { callback: (_, m) => this.#onAck(m) });
+    nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, m) => {
+        // An error here (e.g. a permission violation on the inbox) ends the subscription: the
+        // acknowledgements then time out and the batch is retried.
+        if (err) log.warn("output {output}: {error}", { output: this.name, error: describe(err) });
+        else {
+          try {
+            this.#onAck(m);
+          } catch (e) { // never let a bad answer throw into the client's reader
+            log.warn("output {output}: unreadable acknowledgement: {error}", {
+              output: this.name,
+              error: describe(e),
+            });
+          }
+        }
+      },
+    });
     this.#up = true;
     log.info("output {output}: connected", { output: this.name });
-    this.#watch(nc);
+    this.#watch(nc).catch((e) => {
+      if (this.#nc !== nc) return;
+      // Without status updates the state is unknown: start over on the next send.
+      this.#nc = undefined;
+      this.#up = false;
+      this.#batch?.abandon("down");
+      nc.close().catch(() => {});
+      log.error("output {output}: status watcher failed: {error}", {
+        output: this.name,
+        error: describe(e),
+      });
+    });
+  }
+
+  /** Throws the error of a failed connect; logs what to fix once per distinct reason. */
+  #connectError(e: unknown): never {
+    const c = this.#opts.connection;
+    let reason = describe(e), fix = "";
+    if (e instanceof Error && e.name === "AuthorizationError") {
+      reason = `the server refused the credentials (${e.message})`;
+      fix = c.credentials
+        ? `check the credentials given by ${c.credentials}`
+        : "the server requires credentials: set token_env=VMQ_SIDECAR_... (or user=NAME" +
+          " and password_env=VMQ_SIDECAR_...) on this output";
+    }
+    this.#notReady = `cannot connect: ${reason}`;
+    if (fix && fix !== this.#loggedFix) {
+      this.#loggedFix = fix;
+      log.error("output {output}: {reason}; {fix}; retrying", {
+        output: this.name,
+        reason,
+        fix,
+      });
+    }
+    throw new NatsOutputError(`cannot connect to ${this.name}: ${reason}`, { cause: e });
+  }
+
+  /** Why the output is not ready (empty when it may be): the last connect failure. */
+  notReadyReason(): string {
+    return this.#up ? "" : this.#notReady;
   }
 
   async #watch(nc: NatsConnection): Promise<void> {
@@ -235,8 +365,7 @@ export class NatsSink implements Sink {
       if (this.#nc !== nc) break;
       if (s.type === "disconnect" && this.#up) {
         this.#up = false;
-        this.#down.resolve();
-        this.#down = Promise.withResolvers<void>();
+        this.#batch?.abandon("down");
         log.warn("output {output}: disconnected; reconnecting", { output: this.name });
       } else if (s.type === "reconnect") {
         this.#up = true;
@@ -247,7 +376,7 @@ export class NatsSink implements Sink {
     // Closed for good (e.g. refused credentials): the next send connects anew.
     if (this.#nc === nc) {
       this.#up = false;
-      this.#down.resolve();
+      this.#batch?.abandon("down");
     }
   }
 
@@ -325,6 +454,7 @@ export class NatsSink implements Sink {
         cause: e,
       });
     }
+    if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
     const enc = this.#encoder, subject = this.#opts.subject, inbox = this.#inbox;
     const b = this.#batch = new PendingAcks(++this.#gen, batch.count);
     enc.begin(batch.bytes.length);
@@ -343,19 +473,17 @@ export class NatsSink implements Sink {
       }
     });
     b.issued(n);
-    // A dropped connection loses the acknowledgements in flight: fail at once rather than
-    // after the timeout; the retry is deduplicated by the message ids.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const outcome = await Promise.race([
-      b.done.promise.then(() => "done" as const),
-      this.#down.promise.then(() => "down" as const),
-      new Promise<"timeout">((r) =>
-        timer = setTimeout(() => r("timeout"), this.#opts.ackTimeoutMs)
-      ),
-    ]);
+    // A dropped connection loses the acknowledgements in flight: the status watcher abandons
+    // the batch at once rather than after the timeout; the retry is deduplicated by the
+    // message ids. Only this batch's own promise is awaited: a reaction on anything that
+    // outlives the batch (e.g. a promise per connection) would keep the batch — its bodies,
+    // subjects and buffers — alive until that settles: ~1 KiB per event, never freed.
+    const timer = setTimeout(() => b.abandon("timeout"), this.#opts.ackTimeoutMs);
+    await b.done.promise;
     clearTimeout(timer);
     this.#batch = undefined;
-    if (outcome !== "done") {
+    const outcome = b.abandoned;
+    if (outcome !== "") {
       throw new NatsOutputError(
         outcome === "down"
           ? `${this.name}: connection lost while waiting for ${n - b.settled} acknowledgements`
@@ -490,6 +618,13 @@ function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
     );
   }
   const name = publicName(url);
+  const credentials = token !== undefined
+    ? (o.token_env !== undefined ? `token_env=${o.token_env}` : "the token option")
+    : user !== undefined
+    ? (o.password_env !== undefined
+      ? `user=${user} and password_env=${o.password_env}`
+      : `user=${user} and its password`)
+    : undefined;
   return {
     name,
     format: spec.format,
@@ -500,6 +635,7 @@ function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
       password,
       token,
       tls,
+      credentials,
     },
     subject,
     ackTimeoutMs: o.ack_timeout_ms === undefined

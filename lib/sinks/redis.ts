@@ -84,6 +84,8 @@ export class RedisSink implements Sink {
   readonly #client;
   #up = false;
   #everUp = false;
+  /** The last connection error (for readiness). */
+  #lastError = "";
   /** The `EXEC` still unanswered after a timeout; no new batch is sent while it is. */
   #stale: Promise<unknown> | undefined;
   readonly #firstAttempt = Promise.withResolvers<void>();
@@ -123,6 +125,7 @@ export class RedisSink implements Sink {
     });
     client.on("error", (e: Error) => {
       this.#firstAttempt.resolve();
+      this.#lastError = e.message || e.name;
       if (this.#up || !this.#everUp) {
         log.warn("output {output}: {error}; reconnecting", {
           output: this.name,
@@ -150,6 +153,11 @@ export class RedisSink implements Sink {
   /** Whether the connection is up. */
   connected(): boolean {
     return this.#up && this.#client.isReady;
+  }
+
+  /** The last connection error while not connected (e.g. `WRONGPASS …`), for readiness. */
+  notReadyReason(): string {
+    return this.connected() ? "" : this.#lastError;
   }
 
   /** Appends every event of the batch in one transaction and waits for its reply. */
