@@ -238,7 +238,7 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
   let accepting = true;
-  const ready = () => readiness(sidecar.pipeline, accepting);
+  const ready = () => readiness(sidecar.pipeline, accepting, sidecar.server.acceptBackoff);
   let admin: AdminServer | undefined;
   if (config.admin) {
     registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
