@@ -150,3 +150,90 @@ Deno.test("300 connections reset before accept: the next connection is served at
     assertEquals(r.code, 0, r.stderr);
   }
 });
+
+/** Runs `cmd args` and returns its stdout (fails on a non-zero exit). */
+async function run(cmd: string, ...args: string[]): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, stdin: "null" }).output();
+  const dec = new TextDecoder();
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(r.stderr)}`);
+  return dec.decode(r.stdout);
+}
+
+/** Open file descriptors of process `pid` (Deno reads /proc only with --allow-all: ls does). */
+async function openFds(pid: number): Promise<number> {
+  return (await run("ls", `/proc/${pid}/fd`)).split("\n").filter(Boolean).length;
+}
+
+/** The soft and hard RLIMIT_NOFILE of `pid` (prlimit, util-linux). */
+async function fdLimit(pid: number): Promise<[number, number]> {
+  const out = await run(
+    "prlimit",
+    "--pid",
+    String(pid),
+    "--nofile",
+    "-o",
+    "SOFT,HARD",
+    "--noheadings",
+  );
+  const [soft, hard] = out.trim().split(/\s+/).map(Number);
+  return [soft, hard];
+}
+
+/** Sets the RLIMIT_NOFILE of `pid`. */
+async function setFdLimit(pid: number, soft: number, hard: number): Promise<void> {
+  await run("prlimit", "--pid", String(pid), `--nofile=${soft}:${hard}`);
+}
+
+Deno.test("out of file descriptors: accepting backs off, counted, /readyz 503 with the reason; recovers when fds return, no event lost", async () => {
+  const { s, out } = await spawnToFile();
+  const pid = s.proc.pid;
+  const admin = await KeepAlive.open(s.adminPort); // served later without a new descriptor
+  const held: Deno.TcpConn[] = [];
+  const [soft, hard] = await fdLimit(pid);
+  try {
+    assertEquals((await admin.get("/readyz")).status, 200);
+    await setFdLimit(pid, await openFds(pid) + 4, hard);
+    // Connections that each send one event, until the sidecar cannot accept any more.
+    const frames = distinctFrames("fd", 40);
+    let sent = 0;
+    let ready = { status: 200, body: "" };
+    while (sent < frames.length && ready.status === 200) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      held.push(c);
+      await c.write(frames[sent++]);
+      await new Promise((r) => setTimeout(r, 150)); // an accept and a back-off
+      ready = await admin.get("/readyz");
+    }
+    assertEquals(ready.status, 503, `still ready after ${sent} connections`);
+    assert(/accepting plugin connections backs off: out of file descriptors/.test(ready.body));
+    const m = parseExposition((await admin.get("/metrics")).body);
+    assert((valueOf(m, "vmq_sidecar_accept_errors_total", { reason: "emfile" }) ?? 0) > 0);
+    assertEquals(valueOf(m, "vmq_sidecar_accept_backoff", {}), 1);
+    assertEquals(valueOf(m, "vmq_sidecar_ready", {}), 0);
+    // At the limit the kernel fails every accept (it takes the descriptor first), pending or
+    // not. One more connection now waits in the backlog; descriptors return (what was accepted
+    // closes): it is accepted, its event written, readiness comes back.
+    const late = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    held.push(late);
+    await late.write(frames[sent++]);
+    for (const c of held.splice(0, held.length - 1)) c.close();
+    await waitFor(async () => (await admin.get("/readyz")).status === 200, "/readyz 200", 10_000);
+    held.pop()!.close(); // the late one
+    await waitFor(() => clientIds(out).length === sent, `${sent} events in the file`, 10_000);
+    assertEquals(clientIds(out).sort(), frames.slice(0, sent).map((_, i) => `fd-${i}`).sort());
+    const after = parseExposition((await admin.get("/metrics")).body);
+    assertEquals(valueOf(after, "vmq_sidecar_accept_backoff", {}), 0);
+    assert(/cannot accept plugin connections: out of file descriptors/.test(s.stderr()));
+    assert(
+      /accepting plugin connections again after \d+ failed accepts/.test(s.stderr()),
+      s.stderr(),
+    );
+  } finally {
+    for (const c of held) c.close();
+    admin.close();
+    await setFdLimit(pid, soft, hard).catch(() => {});
+    s.kill("SIGTERM");
+    const r = await s.wait();
+    assertEquals(r.code, 0, r.stderr);
+  }
+});
