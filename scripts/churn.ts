@@ -8,6 +8,7 @@
  *   deno run -P=bench scripts/churn.ts                       # both phases, issue-10 sizes
  *   deno run -P=bench scripts/churn.ts --phase conns --cycles 10000 --concurrency 100
  *   deno run -P=bench scripts/churn.ts --phase queue --queue-mib 512
+ *   deno run -P=bench scripts/churn.ts --phase queue --redis-options format=protobuf
  *
  * Spawns main.ts the way `deno task start` does (tests/_ops.ts) and a redis-server
  * (tests/_servers.ts); needs `redis-server` on the PATH for the queue phase.
@@ -232,6 +233,7 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "100" },
       "queue-mib": { type: "string", default: "512" },
       "settle-ms": { type: "string", default: "5000" },
+      "redis-options": { type: "string", default: "" },
     },
   });
   const settleMs = Number(v["settle-ms"]);
@@ -251,7 +253,8 @@ if (import.meta.main) {
   if (v.phase === "all" || v.phase === "queue") {
     await using redis = await startRedis();
     const mib = Number(v["queue-mib"]);
-    const s = await spawnWith([`redis://127.0.0.1:${redis.port}?queue_bytes=${mib}MiB`]);
+    const extra = v["redis-options"] ? `&${v["redis-options"]}` : "";
+    const s = await spawnWith([`redis://127.0.0.1:${redis.port}?queue_bytes=${mib}MiB${extra}`]);
     try {
       console.log(formatPhase(await fillAndDrain(s, redis, { fillBytes: mib * MIB, settleMs })));
     } finally {
