@@ -104,6 +104,16 @@ export function takeBuffer(bytes: number): Uint8Array {
 }
 
 /**
+ * The size to ask {@linkcode takeBuffer} for when at least `bytes` are needed and the exact
+ * size does not matter: the next power of two while that comes from a region (few distinct
+ * sizes to pool), else `bytes` itself (a big frame is not doubled).
+ */
+export function pooledSize(bytes: number): number {
+  const p = 2 ** Math.ceil(Math.log2(Math.max(1, bytes)));
+  return p <= REGION_BYTES / 4 ? p : bytes;
+}
+
+/**
  * Gives back a buffer from {@linkcode takeBuffer} (any other buffer is ignored). It must not
  * be used afterwards: its bytes go to the next taker.
  */

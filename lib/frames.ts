@@ -5,7 +5,7 @@
  * @module
  */
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
-import { releaseBuffer, takeBuffer } from "./_regions.ts";
+import { pooledSize, releaseBuffer, takeBuffer } from "./_regions.ts";
 
 /** Default maximum frame body size: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -155,8 +155,7 @@ async function* frameSlabs(
         // front. A new buffer only to grow, to take a big frame, or to shrink after one.
         const want = Math.max(slabSize, need);
         if (want > buf.length || buf.length > 2 * want) {
-          // Sizes above the slab size round up to a power of two: few distinct sizes to pool.
-          const next = takeBuffer(want <= slabSize ? want : 2 ** Math.ceil(Math.log2(want)));
+          const next = takeBuffer(want <= slabSize ? want : pooledSize(want));
           next.set(buf.subarray(start, end));
           reusedSlabBytes += next.length - buf.length;
           releaseBuffer(buf);

@@ -2,6 +2,7 @@
 // unused; and an idle OutputQueue gives its pooled batch buffers back to them.
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  pooledSize,
   REGION_BYTES,
   REGION_IDLE_MS,
   regionBytes,
@@ -64,4 +65,12 @@ Deno.test("an OutputQueue idle for 2 s gives its pooled batch buffers back", asy
   await q.close();
   await sleep(2 * REGION_IDLE_MS + 500);
   assertEquals(regionBytes(), 0);
+});
+
+Deno.test("pooledSize: a power of two while pooled, the exact size beyond (a 64 MiB frame is not doubled)", () => {
+  assertEquals(pooledSize(70_000), 131_072);
+  assertEquals(pooledSize(16_384), 16_384);
+  assertEquals(pooledSize(REGION_BYTES / 4), REGION_BYTES / 4);
+  assertEquals(pooledSize(REGION_BYTES / 4 + 1), REGION_BYTES / 4 + 1);
+  assertEquals(pooledSize(64 * 1024 * 1024 + 4), 64 * 1024 * 1024 + 4);
 });
