@@ -27,13 +27,19 @@ export interface Readiness {
 }
 
 /**
- * Readiness of a running sidecar: accepting plugin connections, and for every output: its
+ * Readiness of a running sidecar: accepting plugin connections (not backing off from resource
+ * exhaustion: `acceptBackoff`, see `SidecarServer.acceptBackoff`), and for every output: its
  * sink connected (when it can tell), its last send attempt not failed, and its queue below
  * {@linkcode QUEUE_NOT_READY_RATIO} of its size.
  */
-export function readiness(pipeline: Pipeline, accepting: boolean): Readiness {
+export function readiness(
+  pipeline: Pipeline,
+  accepting: boolean,
+  acceptBackoff?: string,
+): Readiness {
   const reasons: string[] = [];
   if (!accepting) reasons.push("not accepting plugin connections (starting or shutting down)");
+  if (acceptBackoff) reasons.push(acceptBackoff);
   for (const q of pipeline.queues) {
     const name = q.sink.name;
     if (q.sink.connected && !q.sink.connected()) {

@@ -309,7 +309,9 @@ export async function main(args: string[]): Promise<number> {
   let sidecar: Sidecar | undefined;
   let accepting = false;
   const ready = (): Readiness =>
-    sidecar ? readiness(sidecar.pipeline, accepting) : { ready: false, reasons: ["starting"] };
+    sidecar
+      ? readiness(sidecar.pipeline, accepting, sidecar.server.acceptBackoff)
+      : { ready: false, reasons: ["starting"] };
   // Read per request by the admin server: the sidecar's registry once it runs.
   const adminOptions = config.admin &&
     { ...config.admin, metrics: new Metrics(), readiness: ready };

@@ -5,6 +5,7 @@
  * @module
  */
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
+import { pooledSize, releaseBuffer, takeBuffer } from "./_regions.ts";
 
 /** Default maximum frame body size: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -110,7 +111,9 @@ async function* frameSlabs(
   const peer = options.peer ?? "";
   const read = readerOf(source);
   let slabSize = MIN_SLAB;
-  let buf = new Uint8Array(slabSize);
+  // A reused buffer comes from a region (lib/_regions.ts): given back when the stream ends or
+  // the buffer is replaced, its memory returns to the system once the region is unused.
+  let buf = reuse ? takeBuffer(slabSize) : new Uint8Array(slabSize);
   if (reuse) reusedSlabBytes += buf.length;
   const slab: FrameSlab = {
     buf,
@@ -152,9 +155,10 @@ async function* frameSlabs(
         // front. A new buffer only to grow, to take a big frame, or to shrink after one.
         const want = Math.max(slabSize, need);
         if (want > buf.length || buf.length > 2 * want) {
-          const next = new Uint8Array(want);
+          const next = takeBuffer(want <= slabSize ? want : pooledSize(want));
           next.set(buf.subarray(start, end));
           reusedSlabBytes += next.length - buf.length;
+          releaseBuffer(buf);
           buf = next;
         } else if (start > 0 && have > 0) buf.copyWithin(0, start, end);
         start = 0;
@@ -190,7 +194,10 @@ async function* frameSlabs(
       } else shortReads = 0;
     }
   } finally {
-    if (reuse) reusedSlabBytes -= buf.length;
+    if (reuse) {
+      reusedSlabBytes -= buf.length;
+      releaseBuffer(buf);
+    }
     await closeReader(source);
   }
 }

@@ -9,6 +9,7 @@
 import { getLogger } from "@logtape/logtape";
 import { ByteBuffer } from "./byte_buffer.ts";
 import type { FrameBatch, SendReport, Sink } from "./output.ts";
+import { releaseBuffer, takeBuffer } from "./_regions.ts";
 
 /**
  * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
@@ -118,6 +119,8 @@ interface Chunk {
   buf: Uint8Array;
   /** Sealed batches in this chunk not yet acknowledged. */
   refs: number;
+  /** The region buffer it was made with (lib/_regions.ts; `buf` until an encoder grows it). */
+  slot?: Uint8Array;
 }
 
 interface PendingBatch extends FrameBatch {
@@ -139,6 +142,12 @@ const COALESCE_BATCHES = 4;
 
 /** Acknowledged batch buffers kept for reuse (per queue, at least): no allocation per batch. */
 const FREE_CHUNKS = 16;
+
+/**
+ * A queue that took no buffer from its pool for this long, and holds no event, gives its
+ * pooled buffers back (their memory returns to the system; see lib/_regions.ts).
+ */
+const FREE_IDLE_MS = 2000;
 
 const log = getLogger(["vmq_sidecar", "output"]);
 
@@ -194,6 +203,9 @@ export class OutputQueue {
   readonly #sealed: PendingBatch[] = [];
   #cur: Chunk = { buf: new Uint8Array(0), refs: 0 };
   #free: Uint8Array[] = [];
+  /** Buffers taken from `#free` so far (the idle release checks that none was meanwhile). */
+  #freeTaken = 0;
+  #freeTimer: ReturnType<typeof setTimeout> | undefined;
   #curStart = 0;
   #curPos = 0;
   #curCount = 0;
@@ -433,6 +445,7 @@ export class OutputQueue {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#releaseFree();
     this.#retryWake?.();
     for (const w of this.#waiters.splice(0)) w();
     await this.sink.close();
@@ -463,17 +476,46 @@ export class OutputQueue {
   #newChunk(need: number): void {
     const old = this.#cur;
     const size = need === 0 ? 0 : Math.max(this.#chunkBytes, need);
-    const buf = size === this.#chunkBytes && this.#free.length > 0
-      ? this.#free.pop()!
-      : new Uint8Array(size);
-    this.#cur = { buf, refs: 0 };
+    if (size === this.#chunkBytes) {
+      const buf = this.#free.pop() ?? takeBuffer(size);
+      this.#freeTaken++;
+      this.#cur = { buf, refs: 0, slot: buf };
+    } else this.#cur = { buf: new Uint8Array(size), refs: 0 };
     this.#curStart = this.#curPos = 0;
     if (old.refs === 0) this.#recycle(old);
   }
 
   #recycle(chunk: Chunk): void {
-    if (chunk.buf.length === this.#chunkBytes && this.#free.length < this.#freeChunks) {
-      this.#free.push(chunk.buf);
+    const slot = chunk.slot;
+    if (!slot) return;
+    if (chunk.buf === slot && this.#free.length < this.#freeChunks && !this.#closed) {
+      this.#free.push(slot);
+      this.#armFreeRelease();
+    } else releaseBuffer(slot);
+  }
+
+  /** Gives the pooled buffers back once the queue stays idle for {@linkcode FREE_IDLE_MS}. */
+  #armFreeRelease(): void {
+    if (this.#freeTimer !== undefined) return;
+    const taken = this.#freeTaken;
+    this.#freeTimer = setTimeout(() => {
+      this.#freeTimer = undefined;
+      if (this.#freeTaken === taken && this.events === 0) this.#releaseFree();
+      else if (this.#free.length > 0) this.#armFreeRelease();
+    }, FREE_IDLE_MS);
+    Deno.unrefTimer(this.#freeTimer!);
+  }
+
+  /** Gives back the pooled buffers and an empty current chunk. */
+  #releaseFree(): void {
+    if (this.#freeTimer !== undefined) clearTimeout(this.#freeTimer);
+    this.#freeTimer = undefined;
+    for (const b of this.#free.splice(0)) releaseBuffer(b);
+    const cur = this.#cur;
+    if (this.#curCount === 0 && cur.refs === 0 && cur.slot) {
+      this.#cur = { buf: new Uint8Array(0), refs: 0 };
+      this.#curStart = this.#curPos = 0;
+      releaseBuffer(cur.slot);
     }
   }
 

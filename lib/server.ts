@@ -50,6 +50,67 @@ export interface SocketDiscards {
 /** After the grace deadline, how long connections are read, to count what they discard. */
 const DRAIN_COUNT_MS = 500;
 
+ * Why an `accept` failed, as counted in `acceptErrors`: resource exhaustion (`emfile`,
+ * `enfile`, `enomem`, `enobufs`: the accept loop backs off), or a peer gone before it was
+ * accepted (`not_connected`, `aborted`) and anything else (`other`): the loop goes on at once.
+ */
+export type AcceptErrorReason =
+  | "emfile"
+  | "enfile"
+  | "enomem"
+  | "enobufs"
+  | "not_connected"
+  | "aborted"
+  | "other";
+
+/** Every {@linkcode AcceptErrorReason}, in the order metrics list them. */
+export const ACCEPT_ERROR_REASONS: readonly AcceptErrorReason[] = [
+  "emfile",
+  "enfile",
+  "enomem",
+  "enobufs",
+  "not_connected",
+  "aborted",
+  "other",
+];
+
+/** What each exhaustion reason means, for logs and readiness. */
+const EXHAUSTION: Partial<Record<AcceptErrorReason, string>> = {
+  emfile:
+    "out of file descriptors (EMFILE: raise LimitNOFILE / ulimit -n, or lower max_connections)",
+  enfile: "the system is out of file descriptors (ENFILE: raise fs.file-max)",
+  enomem: "out of memory (ENOMEM)",
+  enobufs: "out of socket buffers (ENOBUFS)",
+};
+
+/** Pause between accepts while resources are exhausted. */
+const ACCEPT_BACKOFF_MS = 100;
+
+const ERRNO_REASONS: Record<string, AcceptErrorReason> = {
+  EMFILE: "emfile",
+  ENFILE: "enfile",
+  ENOMEM: "enomem",
+  ENOBUFS: "enobufs",
+  ENOTCONN: "not_connected",
+  ECONNABORTED: "aborted",
+  ECONNRESET: "aborted",
+  // Linux numbers, when an error carries no code.
+  "24": "emfile",
+  "23": "enfile",
+  "12": "enomem",
+  "105": "enobufs",
+  "107": "not_connected",
+  "103": "aborted",
+  "104": "aborted",
+};
+
+function acceptErrorReason(e: unknown): AcceptErrorReason {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && ERRNO_REASONS[code]) return ERRNO_REASONS[code];
+  const errno = /os error (\d+)/.exec(String((e as Error | null)?.message))?.[1];
+  return (errno && ERRNO_REASONS[errno]) || "other";
+}
+
 const log = getLogger(["vmq_sidecar", "server"]);
 
 interface Conn {
@@ -90,6 +151,8 @@ export class SidecarServer {
   readonly connectionErrors: Map<ConnectionErrorReason, number> = new Map();
   /** What the stop discarded from the connections it closed (see {@linkcode SocketDiscards}). */
   readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
+  /** Failed accepts by reason. */
+  readonly acceptErrors: Map<AcceptErrorReason, number> = new Map();
   readonly #pipeline: Pipeline;
   readonly #opts: ServerOptions;
   readonly #conns = new Set<Conn>();
@@ -102,6 +165,12 @@ export class SidecarServer {
   /** Readers waiting for queue room, released at the grace deadline. */
   readonly #waiting = new Set<() => void>();
   #lastAccept = 0;
+  /** The exhaustion the accept loop is backing off from (undefined: none). */
+  #exhausted: AcceptErrorReason | undefined;
+  /** When an accept last failed for {@linkcode SidecarServer.#exhausted}. */
+  #exhaustedAt = 0;
+  /** Failed accepts since the exhaustion began. */
+  #exhaustedFailures = 0;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
   constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
@@ -126,6 +195,18 @@ export class SidecarServer {
     return this.#listener !== undefined && !this.#draining;
   }
 
+  /**
+   * Why accepting is held up, while the accept loop backs off from resource exhaustion (its
+   * last failed accept less than a second plus one back-off ago); undefined otherwise.
+   */
+  get acceptBackoff(): string | undefined {
+    const r = this.#exhausted;
+    if (r === undefined || performance.now() - this.#exhaustedAt > ACCEPT_BACKOFF_MS + 1000) {
+      return undefined;
+    }
+    return `accepting plugin connections backs off: ${EXHAUSTION[r]}`;
+  }
+
   /** Binds the port and starts accepting; throws `Deno.errors.AddrInUse` and the like. */
   listen(): Deno.NetAddr {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
@@ -140,10 +221,36 @@ export class SidecarServer {
         conn = await listener.accept();
       } catch (e) {
         if (this.#draining || e instanceof Deno.errors.BadResource) return;
-        log.error("accept failed: {error}", { error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, 100)); // e.g. EMFILE: back off, then go on
+        const reason = acceptErrorReason(e);
+        const n = (this.acceptErrors.get(reason) ?? 0) + 1;
+        this.acceptErrors.set(reason, n);
+        if (EXHAUSTION[reason]) {
+          // Retrying at once would only fail again (and spin): pause, counted and not ready.
+          if (this.#exhausted === undefined) {
+            log.error("cannot accept plugin connections: {problem}; retrying every {ms} ms", {
+              problem: EXHAUSTION[reason],
+              ms: ACCEPT_BACKOFF_MS,
+            });
+          }
+          this.#exhausted = reason;
+          this.#exhaustedAt = performance.now();
+          this.#exhaustedFailures++;
+          await new Promise((r) => setTimeout(r, ACCEPT_BACKOFF_MS));
+          continue;
+        }
+        // A peer that reset before it was accepted (ENOTCONN) and the like: nothing to wait
+        // for, the next connection in the backlog is served at once.
+        this.#recovered();
+        if (n === 1 || n % 1000 === 0) {
+          log.warn("accept failed ({reason}, {n} so far): {error}", {
+            reason,
+            n,
+            error: (e as Error)?.message ?? String(e),
+          });
+        }
         continue;
       }
+      this.#recovered();
       if (this.#conns.size >= this.#opts.maxConnections) {
         this.refused++;
         if (this.refused === 1 || this.refused % 1000 === 0) {
@@ -287,6 +394,17 @@ export class SidecarServer {
     }
   }
 
+  /** Ends an exhaustion back-off once an accept gets past it. */
+  #recovered(): void {
+    if (this.#exhausted === undefined) return;
+    log.info("accepting plugin connections again after {n} failed accepts ({reason})", {
+      n: this.#exhaustedFailures,
+      reason: this.#exhausted,
+    });
+    this.#exhausted = undefined;
+    this.#exhaustedFailures = 0;
+  }
+
   #count(reason: ConnectionErrorReason): void {
     this.connectionErrors.set(reason, (this.connectionErrors.get(reason) ?? 0) + 1);
   }
@@ -378,7 +496,19 @@ export class SidecarServer {
       "Connections ended by an error, by reason (frame_too_large, truncated_frame, malformed_envelope, reset, io).",
       ["reason"],
     );
+    const acceptErrors = m.counter(
+      "vmq_sidecar_accept_errors_total",
+      "Failed accepts of plugin connections, by reason (emfile, enfile, enomem, enobufs: the accept loop backs off; not_connected, aborted: the peer reset first; other).",
+      ["reason"],
+    );
+    const backoff = m.gauge(
+      "vmq_sidecar_accept_backoff",
+      "1 while accepting plugin connections backs off from resource exhaustion (then /readyz is 503).",
+    );
+    for (const r of ACCEPT_ERROR_REASONS) acceptErrors.values.set(r, 0);
     m.onCollect(() => {
+      for (const [k, v] of this.acceptErrors) acceptErrors.values.set(k, v);
+      backoff.values.set("", this.acceptBackoff === undefined ? 0 : 1);
       open.values.set("", this.open);
       accepted.values.set("", this.accepted);
       refused.values.set("", this.refused);
