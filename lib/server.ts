@@ -50,6 +50,7 @@ export interface SocketDiscards {
 /** After the grace deadline, how long connections are read, to count what they discard. */
 const DRAIN_COUNT_MS = 500;
 
+/**
  * Why an `accept` failed, as counted in `acceptErrors`: resource exhaustion (`emfile`,
  * `enfile`, `enomem`, `enobufs`: the accept loop backs off), or a peer gone before it was
  * accepted (`not_connected`, `aborted`) and anything else (`other`): the loop goes on at once.
