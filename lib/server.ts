@@ -30,6 +30,15 @@ export type ConnectionErrorReason =
   | "reset"
   | "io";
 
+/** Every {@linkcode ConnectionErrorReason}: each is exported from the start (at 0). */
+export const CONNECTION_ERROR_REASONS: readonly ConnectionErrorReason[] = [
+  "frame_too_large",
+  "truncated_frame",
+  "malformed_envelope",
+  "reset",
+  "io",
+];
+
 const log = getLogger(["vmq_sidecar", "server"]);
 
 interface Conn {
@@ -274,7 +283,9 @@ export class SidecarServer {
       open.values.set("", this.open);
       accepted.values.set("", this.accepted);
       refused.values.set("", this.refused);
-      for (const [k, v] of this.connectionErrors) errors.values.set(k, v);
+      for (const r of CONNECTION_ERROR_REASONS) {
+        errors.values.set(r, this.connectionErrors.get(r) ?? 0);
+      }
     });
   }
 }
