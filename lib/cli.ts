@@ -18,7 +18,7 @@ import {
 import { ConfigError, StartupError } from "./errors.ts";
 import { AdminServer, readiness, registerAdminMetrics } from "./admin.ts";
 import { runDecode } from "./decode_cmd.ts";
-import { configureLogging } from "./log.ts";
+import { configureLogging, writeStatus } from "./log.ts";
 import { ConfigReloader } from "./reload.ts";
 import { formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
@@ -61,6 +61,7 @@ Usage: vmq-sidecar [flags]
   --log-level LEVEL         ${
     LOG_LEVELS.join("|")
   } (default ${DEFAULTS.logLevel}); diagnostics go to stderr
+  --log-format text|json    diagnostics as text lines (default) or JSON lines
   -h, --help                this text
   -V, --version             the version
 
@@ -84,6 +85,7 @@ const FLAGS = {
   "max-connections": { type: "string" },
   "shutdown-grace": { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -133,6 +135,7 @@ function overridesOf(v: ReturnType<typeof parseFlags>["values"]): Overrides {
     maxConnections: v["max-connections"],
     shutdownGrace: v["shutdown-grace"],
     logLevel: v["log-level"],
+    logFormat: v["log-format"],
   };
 }
 
@@ -211,7 +214,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const config = cmd.run;
-  configureLogging(config.logLevel);
+  configureLogging(config.logLevel, config.logFormat);
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.
   const stopped = Promise.withResolvers<string>();
@@ -232,7 +235,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     removeHandlers();
     if (e instanceof StartupError) {
-      console.error(`vmq-sidecar: ${e.message}`);
+      writeStatus("fatal", e.message);
       return 1;
     }
     throw e;
@@ -251,7 +254,7 @@ export async function main(args: string[]): Promise<number> {
       if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
         await sidecar.stop();
         removeHandlers();
-        console.error(`vmq-sidecar: ${e.message}`);
+        writeStatus("fatal", e.message);
         return 1;
       }
       log.warn("{error}; running without admin endpoints", { error: e.message });
@@ -281,6 +284,6 @@ export async function main(args: string[]): Promise<number> {
   const summary = await sidecar.stop();
   removeHandlers();
   await admin?.close();
-  console.error(formatSummary(summary));
+  writeStatus("info", formatSummary(summary).replace(/^vmq-sidecar: /, ""), { ...summary });
   return summary.unflushed.length ? 1 : 0;
 }

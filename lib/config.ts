@@ -9,7 +9,7 @@ import { OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
 import { type Hook, HOOKS, isHook } from "./hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "./json.ts";
 import type { OnFull } from "./queue.ts";
-import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 /** A `host:port` address. */
 export interface HostPort {
@@ -56,6 +56,8 @@ export interface SidecarConfig {
   maxConnections: number;
   /** Diagnostics level. */
   logLevel: LogLevel;
+  /** Diagnostics format (`text` or `json` lines). */
+  logFormat: LogFormat;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
   /** Outputs (at least one). */
@@ -69,6 +71,7 @@ export const DEFAULTS = {
   maxFrameBytes: 64 * 1024 * 1024,
   maxConnections: 10_000,
   logLevel: "info" as LogLevel,
+  logFormat: "text" as LogFormat,
   shutdownGraceMs: 5_000,
   format: "json" as OutputFormat,
   payload: "base64" as PayloadMode,
@@ -287,4 +290,4 @@ export function parseOutput(
   };
 }
 
-export { LOG_LEVELS };
+export { LOG_FORMATS, LOG_LEVELS };
