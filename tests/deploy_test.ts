@@ -158,6 +158,12 @@ Deno.test("promtool check rules: the alert rules, and the dashboard's queries as
   }
 });
 
+Deno.test("promtool test rules: a healthy sidecar raises no alert, each failure its own", async () => {
+  const r = await promtool("test", "rules", "tests/alerts.promtool.yml");
+  assertEquals(r.code, 0, r.out);
+  assert(r.out.includes("SUCCESS"), r.out);
+});
+
 Deno.test("every metric the dashboard and the alerts use is exported, for every kind of output", async () => {
   const used = new Set([...dashboardExprs, ...alertExprs].flatMap(metricNames));
   used.delete("up"); // Prometheus' own, per scrape target
