@@ -5,6 +5,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import process from "node:process";
 import { StartupError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Pipeline } from "./pipeline.ts";
@@ -138,8 +139,10 @@ function handle(req: Request, options: AdminOptions): Response {
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
   }
+  // HEAD gets GET's response: the HTTP server sends its headers (content-length included)
+  // and leaves out the body.
   const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
-    new Response(req.method === "HEAD" ? null : body, {
+    new Response(body, {
       status,
       headers: { "content-type": type, "cache-control": "no-store" },
     });
@@ -160,8 +163,10 @@ function handle(req: Request, options: AdminOptions): Response {
 }
 
 /**
- * Registers the metrics the admin side adds: build info, start time, readiness, and per
- * output whether its sink is connected.
+ * Registers the metrics the admin side adds: build info, start time, readiness, per output
+ * whether its sink is connected, and the standard `process_*` metrics Prometheus client
+ * libraries export (CPU time, resident memory, start time; not `process_open_fds` and
+ * `process_max_fds`: Deno lets only `--allow-all` read `/proc`).
  */
 export function registerAdminMetrics(
   m: Metrics,
@@ -171,8 +176,13 @@ export function registerAdminMetrics(
 ): void {
   m.gauge("vmq_sidecar_build_info", "Always 1; the version is in the label.", ["version"])
     .set([version], 1);
+  const started = Math.round(performance.timeOrigin) / 1000;
   m.gauge("vmq_sidecar_start_time_seconds", "When the process started, in Unix seconds.")
-    .set([], Math.round(Date.now() - performance.now()) / 1000);
+    .set([], started);
+  const cpu = m.counter("process_cpu_seconds_total", "Total user and system CPU time, in seconds.");
+  const rss = m.gauge("process_resident_memory_bytes", "Resident memory size, in bytes.");
+  m.gauge("process_start_time_seconds", "Start time of the process, in Unix seconds.")
+    .set([], started);
   const readyGauge = m.gauge(
     "vmq_sidecar_ready",
     "1 when /readyz answers 200 (listening, every output connected and within its limits).",
@@ -183,6 +193,9 @@ export function registerAdminMetrics(
     ["output"],
   );
   m.onCollect(() => {
+    const used = process.cpuUsage(); // getrusage(2): microseconds, no permission needed
+    cpu.values.set("", (used.user + used.system) / 1e6);
+    rss.values.set("", Deno.memoryUsage().rss);
     readyGauge.set([], ready().ready ? 1 : 0);
     connected.values.clear();
     for (const q of pipeline.queues) {

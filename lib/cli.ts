@@ -20,11 +20,11 @@ import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./
 import { Metrics } from "./metrics.ts";
 import { runDecode } from "./decode_cmd.ts";
 import { runSend } from "./send_cmd.ts";
-import { configureLogging } from "./log.ts";
+import { configureLogging, writeStatus } from "./log.ts";
 import { preflight } from "./preflight.ts";
 import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
 import { ConfigReloader } from "./reload.ts";
-import { exitCodeOf, formatSummary, Sidecar } from "./sidecar.ts";
+import { exitCodeOf, formatLost, formatSummary, Sidecar } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
 
 /** The version printed by `--version`. */
@@ -69,6 +69,7 @@ Usage: vmq-sidecar [flags]
   --log-level LEVEL         ${
     LOG_LEVELS.join("|")
   } (default ${DEFAULTS.logLevel}); diagnostics go to stderr
+  --log-format text|json    diagnostics as text lines (default) or JSON lines
   -h, --help                this text
   -V, --version             the version
 
@@ -92,6 +93,7 @@ const FLAGS = {
   "max-connections": { type: "string" },
   "shutdown-grace": { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -189,6 +191,7 @@ function overridesOf(v: ReturnType<typeof parseFlags>["values"]): Overrides {
     maxConnections: v["max-connections"],
     shutdownGrace: v["shutdown-grace"],
     logLevel: v["log-level"],
+    logFormat: v["log-format"],
   };
 }
 
@@ -283,12 +286,12 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const config = cmd.run;
+  configureLogging(config.logLevel, config.logFormat);
   const problems = preflightLines(cmd.effective, cmd.file);
   if (problems.length) {
-    for (const p of problems) console.error(`vmq-sidecar: ${p}`);
+    for (const p of problems) writeStatus("fatal", p);
     return 1;
   }
-  configureLogging(config.logLevel);
   installProcessGuard();
   const log = getLogger(["vmq_sidecar"]);
   // Signals are handled from the start: a stop requested while starting stops right after.
@@ -325,7 +328,7 @@ export async function main(args: string[]): Promise<number> {
       // more than metrics, so warn and run without.
       if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
         removeHandlers();
-        console.error(`vmq-sidecar: ${e.message}`);
+        writeStatus("fatal", e.message);
         return 1;
       }
       log.warn("{error}; running without admin endpoints", { error: e.message });
@@ -337,7 +340,7 @@ export async function main(args: string[]): Promise<number> {
     removeHandlers();
     await admin?.close();
     if (e instanceof StartupError) {
-      console.error(`vmq-sidecar: ${e.message}`);
+      writeStatus("fatal", e.message);
       return 1;
     }
     throw e;
@@ -372,6 +375,8 @@ export async function main(args: string[]): Promise<number> {
   const summary = await sidecar.stop();
   removeHandlers();
   await admin?.close();
-  console.error(formatSummary(summary));
+  writeStatus("info", formatSummary(summary).replace(/^vmq-sidecar: /, ""), { ...summary });
+  const lost = formatLost(summary);
+  if (lost) writeStatus("error", lost);
   return exitCodeOf(summary);
 }

@@ -9,7 +9,7 @@ import { OUTPUT_FORMATS, type OutputFormat } from "./format.ts";
 import { type Hook, HOOKS, isHook } from "./hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "./json.ts";
 import type { OnFull } from "./queue.ts";
-import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 /** A `host:port` address. */
 export interface HostPort {
@@ -62,6 +62,8 @@ export interface SidecarConfig {
    * the application's logging configuration alone.
    */
   logLevel: LogLevel;
+  /** Diagnostics format (`text` or `json` lines). */
+  logFormat: LogFormat;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
   /** Outputs (at least one). */
@@ -75,6 +77,7 @@ export const DEFAULTS = {
   maxFrameBytes: 64 * 1024 * 1024,
   maxConnections: 10_000,
   logLevel: "info" as LogLevel,
+  logFormat: "text" as LogFormat,
   shutdownGraceMs: 5_000,
   format: "json" as OutputFormat,
   payload: "base64" as PayloadMode,
@@ -304,4 +307,4 @@ export function parseOutput(
   };
 }
 
-export { LOG_LEVELS };
+export { LOG_FORMATS, LOG_LEVELS };

@@ -11,6 +11,7 @@ import {
   COMMON_OUTPUT_OPTIONS,
   DEFAULTS,
   type HostPort,
+  LOG_FORMATS,
   LOG_LEVELS,
   type OutputSpec,
   parseChoice,
@@ -118,6 +119,8 @@ export interface Overrides {
   shutdownGrace?: string;
   /** `--log-level`. */
   logLevel?: string;
+  /** `--log-format`. */
+  logFormat?: string;
 }
 
 /** One output of the effective configuration, enabled or not. */
@@ -160,6 +163,7 @@ export const FILE_KEYS = [
   "max_connections",
   "shutdown_grace_ms",
   "log_level",
+  "log_format",
   "outputs",
 ] as const;
 
@@ -292,6 +296,7 @@ export function resolveConfig(
   const mf = pick(flags.maxFrameBytes, "--max-frame-bytes", "max_frame_bytes");
   const mc = pick(flags.maxConnections, "--max-connections", "max_connections");
   const ll = pick(flags.logLevel, "--log-level", "log_level");
+  const lf = pick(flags.logFormat, "--log-format", "log_format");
   const sg = pick(flags.shutdownGrace, "--shutdown-grace", "shutdown_grace_ms");
   const config: SidecarConfig = {
     listen,
@@ -303,6 +308,9 @@ export function resolveConfig(
       ? at(mc.src, (k) => parseIntIn(k, strOrNum(k, mc.v), 1, 1_000_000))
       : DEFAULTS.maxConnections,
     logLevel: ll ? at(ll.src, (k) => parseChoice(k, str(k, ll.v), LOG_LEVELS)) : DEFAULTS.logLevel,
+    logFormat: lf
+      ? at(lf.src, (k) => parseChoice(k, str(k, lf.v), LOG_FORMATS))
+      : DEFAULTS.logFormat,
     shutdownGraceMs: sg
       ? at(sg.src, (k) => parseIntIn(k, strOrNum(k, sg.v), 0, 3_600_000))
       : DEFAULTS.shutdownGraceMs,
@@ -430,6 +438,7 @@ export function effectiveDocument(eff: EffectiveConfig): Record<string, unknown>
     listen: hostPort(c.listen),
     admin: c.admin ? hostPort(c.admin) : "off",
     log_level: c.logLevel,
+    log_format: c.logFormat,
     max_frame_bytes: c.maxFrameBytes,
     max_connections: c.maxConnections,
     shutdown_grace_ms: c.shutdownGraceMs,

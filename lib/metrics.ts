@@ -57,6 +57,13 @@ export class Histogram {
     readonly labelNames: Labels,
     readonly bounds: readonly number[],
   ) {}
+  /** Creates the series of `labels` at zero (so it is exported before the first observation). */
+  init(labels: readonly string[]): void {
+    const k = labels.join("\u0000");
+    if (!this.series.has(k)) {
+      this.series.set(k, { buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 });
+    }
+  }
   /** Records `v` for `labels`, `n` times (default once). */
   observe(labels: readonly string[], v: number, n = 1): void {
     const k = labels.join("\u0000");

@@ -40,7 +40,7 @@ export {
   type OutputFormat,
 } from "./format.ts";
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./config.ts";
-export { configureLogging, LOG_LEVELS, type LogLevel } from "./log.ts";
+export { configureLogging, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 export {
   exitCodeOf,
   formatLost,

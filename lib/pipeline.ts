@@ -253,6 +253,8 @@ export class Pipeline {
   #observe(queue: OutputQueue): void {
     const latency = this.#latency, eventLatency = this.#eventLatency, label = [queue.sink.name];
     if (!latency || !eventLatency) return;
+    latency.init(label); // exported at 0 before the first acknowledgement
+    eventLatency.init(label);
     queue.onAck = (seconds, count, eventSeconds) => {
       latency.observe(label, seconds, count);
       if (eventSeconds === eventSeconds) eventLatency.observe(label, eventSeconds, count);

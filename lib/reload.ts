@@ -154,7 +154,9 @@ export class ConfigReloader {
     const previous = this.#config;
     this.#running = running;
     this.#config = config;
-    if (previous.logLevel !== config.logLevel) configureLogging(config.logLevel);
+    if (previous.logLevel !== config.logLevel || previous.logFormat !== config.logFormat) {
+      configureLogging(config.logLevel, config.logFormat);
+    }
     this.#retire(removed, previous.shutdownGraceMs);
     this.#reloads.inc(["success"]);
     this.#lastOk.set([], 1);

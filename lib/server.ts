@@ -30,6 +30,15 @@ export type ConnectionErrorReason =
   | "reset"
   | "io";
 
+/** Every {@linkcode ConnectionErrorReason}: each is exported from the start (at 0). */
+export const CONNECTION_ERROR_REASONS: readonly ConnectionErrorReason[] = [
+  "frame_too_large",
+  "truncated_frame",
+  "malformed_envelope",
+  "reset",
+  "io",
+];
+
 /**
  * What a stop discarded from the connections it closed: bytes read but not delivered — a
  * partial frame, and what peers still sent after the grace deadline, read (for a bounded
@@ -513,7 +522,9 @@ export class SidecarServer {
       open.values.set("", this.open);
       accepted.values.set("", this.accepted);
       refused.values.set("", this.refused);
-      for (const [k, v] of this.connectionErrors) errors.values.set(k, v);
+      for (const r of CONNECTION_ERROR_REASONS) {
+        errors.values.set(r, this.connectionErrors.get(r) ?? 0);
+      }
     });
   }
 }

@@ -311,5 +311,5 @@ export function formatSummary(s: Summary): string {
       s.discarded.connections
         ? `connections=${s.discarded.connections} bytes=${s.discarded.bytes} frames=${s.discarded.frames} still-sending=${s.discarded.stillSending}`
         : "none"
-    }${s.lost ? `\nvmq-sidecar: ${formatLost(s)}` : ""}`;
+    }`;
 }

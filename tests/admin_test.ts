@@ -151,7 +151,10 @@ Deno.test("/metrics during an end-to-end run: counters equal what was sent, by h
 
     // Conventions: our prefix, HELP text, counters end in _total, units spelled out.
     for (const f of m.values()) {
-      assert(f.name.startsWith("vmq_sidecar_"), f.name);
+      assert(
+        f.name.startsWith("vmq_sidecar_") || STANDARD_PROCESS_METRICS.includes(f.name),
+        f.name,
+      );
       assert(f.help.length > 0, `${f.name} has no HELP`);
       assert(f.type !== "untyped", `${f.name} has no TYPE`);
       assertEquals(f.type === "counter", f.name.endsWith("_total"), f.name);
@@ -165,6 +168,138 @@ Deno.test("/metrics during an end-to-end run: counters equal what was sent, by h
     assertEquals([ready.status, ready.body], [200, "ready\n"]);
     assertEquals((await adminGet(s.adminPort, "/nope")).status, 404);
     assertEquals((await adminGet(s.adminPort, "/metrics", "POST")).status, 405);
+  } finally {
+    s.kill("SIGTERM");
+    const { code, stderr } = await s.wait();
+    assertEquals(code, 0, stderr);
+  }
+});
+
+/** Connection error reasons the docs list (docs/operations.md, Metrics). */
+const CONNECTION_ERROR_REASONS = [
+  "frame_too_large",
+  "truncated_frame",
+  "malformed_envelope",
+  "reset",
+  "io",
+];
+
+/** The standard process metrics Prometheus client libraries export (and this one does). */
+const STANDARD_PROCESS_METRICS = [
+  "process_cpu_seconds_total",
+  "process_resident_memory_bytes",
+  "process_start_time_seconds",
+];
+
+/** A raw HTTP/1.1 request over TCP: the status line and headers, and the bytes after them. */
+async function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+): Promise<{ head: string; headers: Record<string, string>; body: Uint8Array }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const chunks: Uint8Array[] = [];
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`,
+      ),
+    );
+    const buf = new Uint8Array(65536);
+    const until = Date.now() + 10_000;
+    for (;;) {
+      if (Date.now() > until) throw new Error(`${method} ${path}: no end of response`);
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+  } finally {
+    conn.close();
+  }
+  const all = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  let at = 0;
+  for (const c of chunks) all.set(c, at), at += c.length;
+  const text = new TextDecoder().decode(all);
+  const end = text.indexOf("\r\n\r\n");
+  assert(end > 0, `no header end in ${JSON.stringify(text.slice(0, 200))}`);
+  const [head, ...lines] = text.slice(0, end).split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(":");
+    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  return {
+    head,
+    headers,
+    body: all.subarray(new TextEncoder().encode(text.slice(0, end + 4)).length),
+  };
+}
+
+Deno.test("/metrics before any event: every family has series (zeros per reason, hook, output), process metrics, HEAD", async () => {
+  const startedBefore = Date.now() / 1000;
+  const { s, out } = await spawnToFile();
+  try {
+    const m = await scrape(s.adminPort);
+    for (const f of m.values()) assert(f.samples.length > 0, `${f.name}: declared without series`);
+    for (const reason of CONNECTION_ERROR_REASONS) {
+      assertEquals(valueOf(m, "vmq_sidecar_connection_errors_total", { reason }), 0, reason);
+    }
+    for (const reason of ["empty", "unknown_type", "malformed_envelope"]) {
+      assertEquals(valueOf(m, "vmq_sidecar_frames_rejected_total", { reason }), 0, reason);
+    }
+    for (const h of HOOKS) {
+      assertEquals(valueOf(m, "vmq_sidecar_events_received_total", { hook: h }), 0, h);
+    }
+    const o = { output: `file:${out}` };
+    for (
+      const name of [
+        "vmq_sidecar_output_events_sent_total",
+        "vmq_sidecar_output_events_dropped_total",
+        "vmq_sidecar_output_events_undecodable_total",
+        "vmq_sidecar_output_dead_lettered_total",
+        "vmq_sidecar_output_errors_total",
+        "vmq_sidecar_output_retries_total",
+        "vmq_sidecar_output_queue_events",
+        "vmq_sidecar_output_queue_bytes",
+        "vmq_sidecar_output_latency_seconds_count",
+        "vmq_sidecar_event_latency_seconds_count",
+      ]
+    ) assertEquals(valueOf(m, name, o), 0, name);
+    assertEquals(valueOf(m, "vmq_sidecar_output_latency_seconds_bucket", { ...o, le: "+Inf" }), 0);
+
+    // The standard process metrics, with their standard types.
+    for (const name of STANDARD_PROCESS_METRICS) assert(m.has(name), `${name} missing`);
+    assertEquals(m.get("process_cpu_seconds_total")?.type, "counter");
+    assertEquals(m.get("process_resident_memory_bytes")?.type, "gauge");
+    assertEquals(m.get("process_start_time_seconds")?.type, "gauge");
+    const cpu = valueOf(m, "process_cpu_seconds_total")!;
+    assert(cpu > 0 && cpu < 600, `cpu ${cpu} s`);
+    assert(valueOf(m, "process_resident_memory_bytes")! > 10e6);
+    const started = valueOf(m, "process_start_time_seconds")!;
+    assert(started >= startedBefore - 1 && started <= Date.now() / 1000, `started ${started}`);
+    // CPU time only grows: after relaying events it is at least what it was.
+    await sendChunks(s.port, [fixtureStream().bytes]);
+    await waitFor(async () => {
+      const later = await scrape(s.adminPort);
+      return (valueOf(later, "vmq_sidecar_output_events_sent_total", o) ?? 0) > 0 &&
+        valueOf(later, "process_cpu_seconds_total")! >= cpu;
+    }, "events written, CPU time not decreasing");
+
+    // HEAD answers GET's headers without the body: its content-length is GET's (the
+    // exposition's length varies by a few bytes between scrapes: RSS, CPU time).
+    const get = await rawRequest(s.adminPort, "GET", "/metrics");
+    const head = await rawRequest(s.adminPort, "HEAD", "/metrics");
+    assertEquals(head.head, "HTTP/1.1 200 OK");
+    assertEquals(head.body.length, 0, "HEAD sent a body");
+    assertEquals(Number(get.headers["content-length"]), get.body.length);
+    const length = Number(head.headers["content-length"]);
+    assert(
+      Math.abs(length - get.body.length) < 100,
+      `HEAD content-length ${length}, GET ${get.body.length}`,
+    );
+    assertEquals(head.headers["content-type"], get.headers["content-type"]);
+    const hz = await rawRequest(s.adminPort, "HEAD", "/healthz");
+    assertEquals([hz.headers["content-length"], hz.body.length], ["3", 0]);
   } finally {
     s.kill("SIGTERM");
     const { code, stderr } = await s.wait();
