@@ -174,9 +174,9 @@ Deno.test("every metric the dashboard and the alerts use is exported, for every 
   const dir = await sidecarTempDir();
   const outputs = [
     `file:${dir}/events.jsonl`,
-    `nats://127.0.0.1:${nats.port}?create_stream=EV`,
+    `nats://127.0.0.1:${nats.port}?create_stream=EV&dead_letter=${dir}/nats-dead.ndjson`,
     `redis://127.0.0.1:${redis.port}/0`,
-    `http://127.0.0.1:${http.port}/`,
+    `http://127.0.0.1:${http.port}/?dead_letter=${dir}/http-dead.ndjson`,
   ];
   const config = `${dir}/vmq-sidecar.toml`; // with --config: the config_* metrics too
   await Deno.writeTextFile(config, outputs.map((u) => `[[outputs]]\nurl = "${u}"\n`).join("\n"));
