@@ -57,14 +57,15 @@ const fileFactory: SinkFactory = {
       rotateBytes: o.rotateBytes,
       keep: o.keep,
     });
-    // A failed local write is cheap to retry: at least once a second, so that writing resumes
-    // within about a second of space (or the directory) coming back.
+    // A failed local write is cheap to retry (one failed write call): at least four times a
+    // second, so that writing resumes well within a second of space (or the directory) coming
+    // back.
     return { sink, queue: { lingerMs: o.flushMs, retryMaxMs: FILE_RETRY_MAX_MS } };
   },
 };
 
 /** Longest retry delay of a file output, in ms. */
-const FILE_RETRY_MAX_MS = 1000;
+const FILE_RETRY_MAX_MS = 250;
 
 function fileOptions(spec: OutputSpec, key: string) {
   const o = spec.options;
