@@ -1,10 +1,10 @@
 // The event id's SHA-256 (lib/sinks/_sha256.ts) against WebCrypto, across block boundaries.
 import { assertEquals } from "./_assert.ts";
 import { sha256Hex } from "../lib/sinks/_sha256.ts";
-import { eventId } from "../lib/sinks/_net.ts";
+import { bodyId, eventId } from "../lib/sinks/_net.ts";
 import { sha256Id } from "./_servers.ts";
 
-Deno.test("sha256Hex equals WebCrypto SHA-256 for 0..300 bytes and 1 MiB; eventId is its first 128 bits", async () => {
+Deno.test("sha256Hex equals WebCrypto SHA-256 for 0..300 bytes and 1 MiB; eventId and bodyId are its first 128 bits", async () => {
   const sizes = [...Array.from({ length: 301 }, (_, i) => i), 1 << 20];
   for (const n of sizes) {
     const data = new Uint8Array(n).map((_, i) => (i * 131 + n * 7) & 255);
@@ -12,5 +12,6 @@ Deno.test("sha256Hex equals WebCrypto SHA-256 for 0..300 bytes and 1 MiB; eventI
     const want = [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
     assertEquals(sha256Hex(data), want, `${n} bytes`);
     assertEquals(eventId(data), await sha256Id(data), `${n} bytes`);
+    assertEquals(bodyId(data), eventId(data), `${n} bytes`);
   }
 });

@@ -1,6 +1,7 @@
 // Private: what the network outputs (NATS, Redis, HTTP) share: option checking, secrets from
 // environment variables, batching options, names without secrets, per-event encoding and the
 // stable event id.
+import { hash } from "node:crypto";
 import { sha256Hex } from "./_sha256.ts";
 import { ByteBuffer } from "../byte_buffer.ts";
 import { COMMON_OUTPUT_OPTIONS, type OutputSpec, parseIntIn, parseSize } from "../config.ts";
@@ -134,6 +135,14 @@ export function parseBool(key: string, value: string | undefined, fallback: bool
  */
 export function eventId(frame: Uint8Array): string {
   return sha256Hex(frame, 4);
+}
+
+/**
+ * {@linkcode eventId} of a large body (an HTTP batch), computed natively: one call per batch,
+ * where the JavaScript hash would cost ~10× more per byte. Same value as `eventId(body)`.
+ */
+export function bodyId(body: Uint8Array): string {
+  return hash("sha256", body, "hex").slice(0, 32);
 }
 
 /**

@@ -19,9 +19,9 @@ import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "./_dead_letter.ts";
 import {
   BATCH_OPTIONS,
   batchOptions,
+  bodyId,
   checkOptions,
   envValue,
-  eventId,
   parseUrl,
   publicName,
 } from "./_net.ts";
@@ -155,7 +155,7 @@ export class HttpSink implements Sink {
           ...o.headers,
           "content-type": contentType,
           // The same batch always has the same key: a receiver can drop a retried batch.
-          "idempotency-key": eventId(body),
+          "idempotency-key": bodyId(body),
           "x-vmq-sidecar-events": String(events),
         },
         body: body as Uint8Array<ArrayBuffer>,
