@@ -59,27 +59,6 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h" },
   },
 });
-if (args.help) {
-  console.log(
-    "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
-      "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
-      "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
-      "contenders: " + Object.keys(contenders()).join(", ") + "\n" + NET_USAGE,
-  );
-  Deno.exit(0);
-}
-let netArgs: ReturnType<typeof parseNetArgs> | undefined;
-try {
-  if (args.net) netArgs = parseNetArgs(args);
-  else if (args.size !== undefined || args.count !== undefined) {
-    throw new NetArgsError("--size and --count belong to the network set: add --net");
-  }
-} catch (e) {
-  if (!(e instanceof NetArgsError)) throw e;
-  console.error(`bench: ${e.message}\n${NET_USAGE}`);
-  Deno.exit(2);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
@@ -771,6 +750,28 @@ async function havePeer(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+// Usage and option checks here, after every declaration (contenders() reads OUT_JSON).
+if (args.help) {
+  console.log(
+    "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
+      "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
+      "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
+      "contenders: " + Object.keys(contenders()).join(", ") + "\n" + NET_USAGE,
+  );
+  Deno.exit(0);
+}
+let netArgs: ReturnType<typeof parseNetArgs> | undefined;
+try {
+  if (args.net) netArgs = parseNetArgs(args);
+  else if (args.size !== undefined || args.count !== undefined) {
+    throw new NetArgsError("--size and --count belong to the network set: add --net");
+  }
+} catch (e) {
+  if (!(e instanceof NetArgsError)) throw e;
+  console.error(`bench: ${e.message}\n${NET_USAGE}`);
+  Deno.exit(2);
 }
 
 if (netArgs) {

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { type LoadResult } from "./loadgen.ts";
+import type { LoadResult } from "./loadgen.ts";
 
 /** Settings of the network set, from the command line. */
 export interface NetArgs {
@@ -46,7 +46,8 @@ export class NetArgsError extends Error {
 }
 
 /** The `--net` part of the bench's usage text. */
-export const NET_USAGE = "network set: deno task bench --net [--size BYTES] [--count N] [--runs N] " +
+export const NET_USAGE =
+  "network set: deno task bench --net [--size BYTES] [--count N] [--runs N] " +
   "[--conns N] [--profile]\n" +
   "  NATS JetStream (jspub ceiling), Redis Streams (redis-benchmark XADD ceiling) and an HTTP\n" +
   "  webhook, each relayed by main.ts; --size message bytes (default 650), --count events per\n" +
@@ -276,7 +277,11 @@ async function startNats(kit: BenchKit): Promise<Server & { url: string }> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
-    await waitFor("nats-server", proc, async () => /Server is ready/.test(proc.text()) && await accepts(port));
+    await waitFor(
+      "nats-server",
+      proc,
+      async () => /Server is ready/.test(proc.text()) && await accepts(port),
+    );
   } catch (e) {
     await close();
     throw e;
@@ -346,8 +351,11 @@ async function startRedis(
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
-    await waitFor("redis-server", proc, async () =>
-      /Ready to accept connections/.test(proc.text()) && await accepts(port));
+    await waitFor(
+      "redis-server",
+      proc,
+      async () => /Ready to accept connections/.test(proc.text()) && await accepts(port),
+    );
     probe = await RespProbe.open(port);
   } catch (e) {
     await close();
@@ -639,13 +647,19 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
   type Row = { dest: string; name: string; run: () => Promise<NetResult>; ceiling?: boolean };
   const rows: Row[] = [];
   if (have.nats && have.jspub) {
-    rows.push({ dest: "nats", name: "jspub (ceiling)", ceiling: true, run: () => jspubOnce(kit, a) });
+    rows.push({
+      dest: "nats",
+      name: "jspub (ceiling)",
+      ceiling: true,
+      run: () => jspubOnce(kit, a),
+    });
   }
   if (have.nats) {
     rows.push({
       dest: "nats",
       name: "main.ts → NATS",
-      run: () => withServer(() => startNats(kit), (s) => relayOnce(kit, "main.ts → NATS", s, inp, a)),
+      run: () =>
+        withServer(() => startNats(kit), (s) => relayOnce(kit, "main.ts → NATS", s, inp, a)),
     });
   }
   if (have.redis && have.redisBenchmark) {
@@ -712,11 +726,13 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
       ? `${(m.eventsPerSec / 200_000).toFixed(2)}× of 200k`
       : "–";
     table.push(
-      `| ${DEST[row.dest as keyof typeof DEST]} | ${row.name} | ${fmtInt(m.eventsPerSec)} | ${m.all} | ${
-        m.cpuUs.toFixed(2)
-      } | ${row.dest === "http" ? "–" : m.serverCpuUs.toFixed(2)} | ${m.peakRssMiB.toFixed(0)} | ${ratio} | ${
-        m.driverCpu.toFixed(2)
-      } / ${m.otherCpu.toFixed(2)} |`,
+      `| ${DEST[row.dest as keyof typeof DEST]} | ${row.name} | ${
+        fmtInt(m.eventsPerSec)
+      } | ${m.all} | ${m.cpuUs.toFixed(2)} | ${
+        row.dest === "http" ? "–" : m.serverCpuUs.toFixed(2)
+      } | ${m.peakRssMiB.toFixed(0)} | ${ratio} | ${m.driverCpu.toFixed(2)} / ${
+        m.otherCpu.toFixed(2)
+      } |`,
     );
   }
   const load = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
