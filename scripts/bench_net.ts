@@ -2,6 +2,7 @@
  * The network contender set of `deno task bench --net`: each destination's ceiling measured with
  * the server's own native client, then the sidecar (the real main.ts, the start task's flags)
  * relaying the same number of events into it, in the same run on the same machine.
+ * `--profile` adds a CPU profile of each relay (by origin, inclusive, self time).
  *
  * - NATS JetStream (file storage): the ceiling is `jspub` (the server's own Go client, async
  *   publish with `Nats-Msg-Id`, 4096 in flight; built by `../shared/peers/go/build.sh`), the
@@ -605,6 +606,87 @@ async function sizedInput(kit: BenchKit, a: NetArgs): Promise<NetInput & { msgBy
   return { ...inp, msgBytes: inp.jsonBytes / inp.frames - 1 };
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/**
+ * Self time of a CPU profile by origin: each sample goes to the nearest frame (itself or a
+ * caller) in a file of this repository (`lib/…`) or of an npm package (`@nats-io/nats-core`),
+ * so runtime code and native calls (ops, socket writes, hashing) count for whoever called them;
+ * GC, idle and program time stay apart. A markdown table of the top `top` origins.
+ */
+export function profileByOrigin(profile: unknown, root: string, top = 14): string {
+  const p = profile as { nodes: ProfileNode[] };
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const origin = (url: string) => originOf(url, root, url.startsWith(`file://${root}`));
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const n of p.nodes) {
+    const hits = n.hitCount ?? 0;
+    if (!hits) continue;
+    total += hits;
+    let key: string | undefined;
+    const f = n.callFrame.functionName;
+    if (!n.callFrame.url && /^\((garbage collector|idle|program)\)$/.test(f)) key = f;
+    for (let at: ProfileNode | undefined = n; !key && at; at = parent.get(at.id)) {
+      key = origin(at.callFrame.url);
+    }
+    key ??= "Deno runtime, event loop (no caller in lib/ or a package)";
+    self.set(key, (self.get(key) ?? 0) + hits);
+  }
+  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return [
+    "| % of samples | origin (with the runtime and native calls it made) |",
+    "|---:|---|",
+    ...rows.map(([k, v]) => `| ${(v * 100 / total).toFixed(1)} | ${k} |`),
+  ].join("\n");
+}
+
+/**
+ * Total (inclusive) time of the functions of this repository and of npm packages in a CPU
+ * profile: each sample counts once for every distinct such function on its stack. A markdown
+ * table of the top `top`.
+ */
+export function profileInclusive(profile: unknown, root: string, top = 20): string {
+  const p = profile as { nodes: ProfileNode[] };
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const incl = new Map<string, number>();
+  let total = 0;
+  for (const n of p.nodes) {
+    const hits = n.hitCount ?? 0;
+    if (!hits) continue;
+    total += hits;
+    const seen = new Set<string>();
+    for (let at: ProfileNode | undefined = n; at; at = parent.get(at.id)) {
+      const f = at.callFrame, file = originOf(f.url, root);
+      if (!file) continue;
+      const key = `${f.functionName || "(anonymous)"} (${file}:${f.lineNumber + 1})`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      incl.set(key, (incl.get(key) ?? 0) + hits);
+    }
+  }
+  const rows = [...incl].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return [
+    "| total % | function |",
+    "|---:|---|",
+    ...rows.map(([k, v]) => `| ${(v * 100 / total).toFixed(1)} | \`${k}\` |`),
+  ].join("\n");
+}
+
+/** `lib/…` for a file of the repository, `package/path` for an npm package's; else undefined. */
+function originOf(url: string, root: string, file = true): string | undefined {
+  if (url.startsWith(`file://${root}`)) return url.slice(`file://${root}`.length);
+  const m = /\/npm\/[^/]+\/((?:@[^/]+\/)?[^/]+)\/[^/]+\/(.*)$/.exec(url);
+  return m ? (file ? `${m[1]}/${m[2]}` : m[1]) : undefined;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -728,11 +810,9 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
     table.push(
       `| ${DEST[row.dest as keyof typeof DEST]} | ${row.name} | ${
         fmtInt(m.eventsPerSec)
-      } | ${m.all} | ${m.cpuUs.toFixed(2)} | ${
-        row.dest === "http" ? "–" : m.serverCpuUs.toFixed(2)
-      } | ${m.peakRssMiB.toFixed(0)} | ${ratio} | ${m.driverCpu.toFixed(2)} / ${
-        m.otherCpu.toFixed(2)
-      } |`,
+      } | ${m.all} | ${m.cpuUs.toFixed(2)} | ${m.serverCpuUs.toFixed(2)} | ${
+        m.peakRssMiB.toFixed(0)
+      } | ${ratio} | ${m.driverCpu.toFixed(2)} / ${m.otherCpu.toFixed(2)} |`,
     );
   }
   const load = Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
@@ -741,18 +821,19 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
       inp.msgBytes.toFixed(0)
     } B JSON messages (native tools: ${a.size} B), ${a.conns} connections, medians of ${a.runs}\n`,
     table.join("\n"),
-    `\n(load average at the end: ${load}; the HTTP receiver's CPU is in "other")`,
+    `\n(server CPU: nats-server, redis-server, or the HTTP receiver; load average at the end: ${load})`,
     ...notes.map((n) => `\n${n}`),
   ];
 
   if (a.profile) {
     for (
-      const [dest, start] of [["NATS", () => startNats(kit)], ["Redis", () => startRedis(kit)]] as [
-        string,
-        () => Promise<Server>,
-      ][]
+      const [dest, start] of [
+        ["NATS", () => startNats(kit)],
+        ["Redis", () => startRedis(kit)],
+        ["HTTP", () => startReceiver(kit)],
+      ] as [string, () => Promise<Server>][]
     ) {
-      if (dest === "NATS" ? !have.nats : !have.redis) continue;
+      if (dest === "NATS" ? !have.nats : dest === "Redis" ? !have.redis : false) continue;
       console.error(`profile: main.ts → ${dest}`);
       let prof: unknown;
       const res = await withServer(
@@ -763,8 +844,13 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
       await Deno.writeTextFile(file, JSON.stringify(prof));
       report.push(
         `\n### Where the time goes (main.ts → ${dest}, ${fmtInt(res.eventsPerSec)} events/s ` +
-          `under the profiler, self time; ${file})\n`,
-        kit.profileSummary(prof),
+          `under the profiler; ${file})\n`,
+        "By origin (self time, with the runtime and native calls each origin made):\n",
+        profileByOrigin(prof, kit.root),
+        "\nTotal (inclusive) time of the busiest functions:\n",
+        profileInclusive(prof, kit.root),
+        "\nSelf time, top functions:\n",
+        kit.profileSummary(prof, 15),
       );
     }
   }
