@@ -14,7 +14,8 @@
  *   (scripts/_ndjson_receiver.ts, a Deno process that counts ndjson lines); done when it has
  *   counted every event. No ceiling row: the target is 200k events/s.
  *
- * Every relay uses JSON, `on_full=block` and otherwise default settings; every server is
+ * Every relay uses JSON, `on_full=block` and otherwise default settings (but `dead_letter` in
+ * the scratch directory); every server is
  * started fresh for each run on a free loopback port with its data in a temp directory. The
  * load is scripts/loadgen.ts over 100 connections, on_publish events whose JSON message is
  * `--size` bytes on average (the native tools send messages of exactly that size).
@@ -258,6 +259,14 @@ async function tempDir(kit: BenchKit, what: string): Promise<string> {
   return await Deno.makeTempDir({ dir: kit.work, prefix: `${what}-` });
 }
 
+/**
+ * `dead_letter=` in the scratch directory: the default under /var/lib/vmq-sidecar need not
+ * exist on a development machine (and nothing is refused in these runs anyway).
+ */
+function deadLetter(kit: BenchKit): string {
+  return `dead_letter=${encodeURIComponent(`${kit.work}/net-dead-letter.ndjson`)}`;
+}
+
 async function startNats(kit: BenchKit): Promise<Server & { url: string }> {
   const dir = await tempDir(kit, "nats");
   const port = freePort(), mon = freePort();
@@ -290,7 +299,7 @@ async function startNats(kit: BenchKit): Promise<Server & { url: string }> {
   return {
     proc,
     url: `nats://127.0.0.1:${port}`,
-    out: `nats://127.0.0.1:${port}?create_stream=VMQ&on_full=block`,
+    out: `nats://127.0.0.1:${port}?create_stream=VMQ&on_full=block&${deadLetter(kit)}`,
     count: async () => {
       const r = await fetch(`http://127.0.0.1:${mon}/jsz`);
       return Number((await r.json()).messages ?? 0);
@@ -389,7 +398,7 @@ async function startReceiver(kit: BenchKit): Promise<Server> {
   }
   return {
     proc,
-    out: `http://127.0.0.1:${port}/events?on_full=block`,
+    out: `http://127.0.0.1:${port}/events?on_full=block&${deadLetter(kit)}`,
     count: async () => Number(await (await fetch(`http://127.0.0.1:${port}/count`)).text()),
     close: async () => void await proc.stop(),
   };
