@@ -22,7 +22,6 @@
  *
  * @module
  */
-import type { LoadResult } from "./loadgen.ts";
 
 /** Settings of the network set, from the command line. */
 export interface NetArgs {
@@ -115,6 +114,14 @@ export interface NetInput {
   jsonBytes: number;
 }
 
+/** What the bench needs from a load generator run (scripts/loadgen.ts `--json`). */
+export interface LoadRun {
+  /** Wall-clock time (Unix ms) of the first write. */
+  startMs: number;
+  /** CPU seconds (user+sys) the load generator spent. */
+  cpuSeconds: number;
+}
+
 /** What scripts/bench.ts lends the network set (its helpers, so both measure alike). */
 export interface BenchKit {
   /** Repository root (ends with `/`). */
@@ -128,7 +135,7 @@ export interface BenchKit {
   /** Makes (or reuses) a frames file of on_publish events with a fixed payload. */
   input(name: string, frames: number, o: { kind: "publish"; payload: number }): Promise<NetInput>;
   /** Runs scripts/loadgen.ts against the port. */
-  drive(port: number, inp: NetInput, o: { conns: number; driver: "loadgen" }): Promise<LoadResult>;
+  drive(port: number, inp: NetInput, o: { conns: number; driver: "loadgen" }): Promise<LoadRun>;
   /** Starts V8's profiler through the inspector port; the function stops it. */
   attachProfiler(port: number): Promise<() => Promise<unknown>>;
   /** Markdown table of the top self-time functions. */
