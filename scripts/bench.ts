@@ -21,11 +21,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
 import { ByteBuffer } from "../lib/byte_buffer.ts";
 import { writeFrameJson } from "../lib/json.ts";
 import { writeFramesFile } from "./mkframes.ts";
 import type { LoadResult } from "./loadgen.ts";
-import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";
