@@ -16,10 +16,12 @@
  *   deno task bench --latency             # + p99 latency at half the max rate
  *   deno task bench --profile             # + where the time goes (CPU profile, top functions)
  *   deno task bench --soak 600            # + RSS over a 10-minute run at full load
+ *   deno task bench --net [--size B] [--count N] # only the network set (scripts/bench_net.ts)
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
 import { ByteBuffer } from "../lib/byte_buffer.ts";
 import { writeFrameJson } from "../lib/json.ts";
 import { writeFramesFile } from "./mkframes.ts";
@@ -27,7 +29,8 @@ import type { LoadResult } from "../lib/_load.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";
-const PEER_BUILD = "/work/shared/peers/go/build.sh";
+const PEERS = findPeersDir(ROOT); // ../shared/peers (of the main checkout or a worktree's parent)
+const PEER_BUILD = `${PEERS ?? `${ROOT}../shared/peers`}/go/build.sh`;
 const PEER_BIN = Deno.env.get("PEER_BUILD_DIR")
   ? `${Deno.env.get("PEER_BUILD_DIR")}/bin`
   : "/tmp/seed-go-build/bin";
@@ -50,19 +53,12 @@ const { values: args } = parseArgs({
     "no-table": { type: "boolean" },
     "main-args": { type: "string" },
     "v8-flags": { type: "string" },
+    net: { type: "boolean" },
+    size: { type: "string" },
+    count: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
-if (args.help) {
-  console.log(
-    "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
-      "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
-      "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
-      "contenders: " + Object.keys(contenders()).join(", "),
-  );
-  Deno.exit(0);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
@@ -754,6 +750,43 @@ async function havePeer(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+// Usage and option checks here, after every declaration (contenders() reads OUT_JSON).
+if (args.help) {
+  console.log(
+    "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
+      "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
+      "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
+      "contenders: " + Object.keys(contenders()).join(", ") + "\n" + NET_USAGE,
+  );
+  Deno.exit(0);
+}
+let netArgs: ReturnType<typeof parseNetArgs> | undefined;
+try {
+  if (args.net) netArgs = parseNetArgs(args);
+  else if (args.size !== undefined || args.count !== undefined) {
+    throw new NetArgsError("--size and --count belong to the network set: add --net");
+  }
+} catch (e) {
+  if (!(e instanceof NetArgsError)) throw e;
+  console.error(`bench: ${e.message}\n${NET_USAGE}`);
+  Deno.exit(2);
+}
+
+if (netArgs) {
+  const net = await runNet(netArgs, {
+    root: ROOT,
+    work: WORK,
+    peerBin: PEER_BIN,
+    mainTs,
+    input,
+    drive: (port, inp, o) => drive(port, inp, o),
+    attachProfiler,
+    profileSummary,
+  });
+  console.log(`Machine: ${await machine()}\n${net}`);
+  Deno.exit(0);
 }
 
 const events = Number(args.events);
