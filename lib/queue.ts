@@ -586,16 +586,20 @@ export class OutputQueue {
     let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
     while (k < sealed.length) {
       const b = sealed[k];
-      if (b.chunk !== first.chunk || b.bytes.byteOffset !== end) break;
+      // Same chunk and same buffer: a chunk the encoder grew views a new buffer (offset 0)
+      // while its older batches still view the region slot.
+      if (
+        b.chunk !== first.chunk || b.bytes.buffer !== first.bytes.buffer ||
+        b.bytes.byteOffset !== end
+      ) break;
       end += b.bytes.length;
       count += b.count;
       if (b.eventMs < eventMs) eventMs = b.eventMs;
       k++;
     }
     if (k === 1) return first;
-    const buf = first.chunk.buf;
     const merged: PendingBatch = {
-      bytes: buf.subarray(start - buf.byteOffset, end - buf.byteOffset),
+      bytes: new Uint8Array(first.bytes.buffer, start, end - start),
       count,
       since: first.since,
       eventMs,

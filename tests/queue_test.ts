@@ -4,6 +4,7 @@ import {
   DISPATCH_BACKPRESSURE,
   DISPATCH_MALFORMED,
   DISPATCH_OK,
+  type EncodingSink,
   forEachFrame,
   type FrameBatch,
   frameEncoder,
@@ -12,6 +13,7 @@ import {
   type Sink,
   type SyncSink,
 } from "../lib/mod.ts";
+import { releaseBuffer, takeBuffer } from "../lib/_regions.ts";
 import { concat, eventBody, fixtureVectors } from "./_vectors.ts";
 
 /** A sink that records what it acknowledged; `gate` makes sends wait, `failures` makes them fail. */
@@ -324,4 +326,49 @@ Deno.test("queue: a sink's onReady ends the backoff at once; a SendReport splits
   );
   assertEquals(q.stats.errors, 3);
   await q.close();
+});
+
+Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes (real JSON encoder, slot not at offset 0)", async () => {
+  const other = takeBuffer(1024 * 1024); // slot 0 of the 1 MiB pool is taken by someone else
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const out: Uint8Array[] = [];
+  const sink: EncodingSink = {
+    name: "file:/coalesce",
+    encoder: frameEncoder({ format: "json", payload: "utf8" }, "file:/coalesce"),
+    async send(b: FrameBatch) {
+      if (out.length === 0) await gate;
+      out.push(b.bytes.slice());
+    },
+    close: () => Promise.resolve(),
+  };
+  const q = new OutputQueue(sink, { maxBytes: 64 << 20 }); // batchBytes 256 KiB, chunk 1 MiB
+  const pub = (seq: number, payload: Uint8Array) =>
+    eventBody("on_publish", {
+      timestamp: { seconds: 1700000000, nanos: 0 },
+      client_id: `c${seq}`,
+      topic: `t/${seq}`,
+      payload,
+    });
+  const text = new Uint8Array(64 * 1024).fill(0x61);
+  let seq = 0;
+  for (let i = 0; i < 12; i++) { // 3 batches of 4 events (the first in flight, two queued)
+    q.push(pub(seq++, text));
+    if (i === 3) q.kick();
+  }
+  // ~600 KiB of JSON (each byte escaped as \u0001): the encoder grows the chunk.
+  q.push(pub(seq++, new Uint8Array(100 * 1024).fill(0x01)));
+  release();
+  assertEquals(await q.flush(5000), true);
+  const lines = new TextDecoder().decode(concat(out)).split("\n").filter((l) => l !== "");
+  const ids = lines.map((l) => {
+    try {
+      return JSON.parse(l).client_id as string;
+    } catch {
+      return "<not JSON>";
+    }
+  });
+  assertEquals(ids, Array.from({ length: seq }, (_, i) => `c${i}`));
+  await q.close();
+  releaseBuffer(other);
 });
