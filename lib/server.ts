@@ -432,11 +432,19 @@ export class SidecarServer {
     this.#draining = true;
     const deadline = performance.now() + graceMs;
     // Peers still in the listen backlog connected before the signal and may have sent events:
-    // keep accepting until none came for a while, then close the listener.
+    // keep accepting until none came for a while, then close the listener. Like the idle check
+    // below, "quiet" counts only on a turn that came on time (after the event loop was held up,
+    // accepts that are ready have not run yet), twice in a row; bounded by the deadline.
     const quiet = Math.min(50, idleMs);
-    do await new Promise((r) => setTimeout(r, quiet)); while (
-      performance.now() - this.#lastAccept < quiet && performance.now() < deadline
-    );
+    let quietTurns = 0;
+    for (let last = performance.now(); quietTurns < 2;) {
+      await new Promise((r) => setTimeout(r, quiet));
+      const now = performance.now();
+      if (now >= deadline) break;
+      const onTime = now - last < 2 * quiet + 20;
+      last = now;
+      quietTurns = onTime && now - this.#lastAccept >= quiet ? quietTurns + 1 : 0;
+    }
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
