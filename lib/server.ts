@@ -170,6 +170,8 @@ export class SidecarServer {
   #listener: Deno.TcpListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #draining = false;
+  /** The stop closed the listener: a failing accept ends the accept loop. */
+  #listenerClosed = false;
   /** The grace deadline passed: readers stop waiting for queue room and deliver nothing more. */
   #cut = false;
   /** Readers waiting for queue room, released at the grace deadline. */
@@ -230,7 +232,9 @@ export class SidecarServer {
       try {
         conn = await listener.accept();
       } catch (e) {
-        if (this.#draining || e instanceof Deno.errors.BadResource) return;
+        // Only a closed listener ends accepting: during the stop's accepting of the backlog
+        // an error (a peer that reset, EMFILE) is handled as usual, the peers behind it read.
+        if (this.#listenerClosed || e instanceof Deno.errors.BadResource) return;
         const reason = acceptErrorReason(e);
         const n = (this.acceptErrors.get(reason) ?? 0) + 1;
         this.acceptErrors.set(reason, n);
@@ -445,6 +449,7 @@ export class SidecarServer {
       last = now;
       quietTurns = onTime && now - this.#lastAccept >= quiet ? quietTurns + 1 : 0;
     }
+    this.#listenerClosed = true;
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
