@@ -172,6 +172,8 @@ export class SidecarServer {
   #draining = false;
   /** The stop closed the listener: a failing accept ends the accept loop. */
   #listenerClosed = false;
+  /** Accepts failed in a row without a pause (not for exhaustion). */
+  #immediateFailures = 0;
   /** The grace deadline passed: readers stop waiting for queue room and deliver nothing more. */
   #cut = false;
   /** Readers waiting for queue room, released at the grace deadline. */
@@ -262,8 +264,15 @@ export class SidecarServer {
             error: (e as Error)?.message ?? String(e),
           });
         }
+        // An error that persists (EPERM from a firewall, an unknown one) must not starve the
+        // event loop: after 64 failures in a row, let timers and reads run once.
+        if (++this.#immediateFailures >= 64) {
+          this.#immediateFailures = 0;
+          await new Promise((r) => setTimeout(r, 0));
+        }
         continue;
       }
+      this.#immediateFailures = 0;
       this.#recovered();
       if (this.#conns.size >= this.#opts.maxConnections) {
         this.refused++;
