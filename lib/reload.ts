@@ -109,6 +109,9 @@ export class ConfigReloader {
     return run;
   }
 
+  /** Events that outputs removed by a reload held when closed, by output (lost). */
+  readonly retiredUnflushed: Record<string, number> = {};
+
   /** Resolves once no reload runs and every removed output is flushed and closed. */
   async idle(): Promise<void> {
     await this.#busy;
@@ -220,6 +223,10 @@ export class ConfigReloader {
             error: String(e),
           })
         );
+        if (q.events > 0) {
+          const key = `${q.sink.name} (removed by a reload)`;
+          this.retiredUnflushed[key] = (this.retiredUnflushed[key] ?? 0) + q.events;
+        }
       })();
       this.#retiring.add(done);
       done.finally(() => this.#retiring.delete(done));

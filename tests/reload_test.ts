@@ -225,3 +225,38 @@ Deno.test("without --config, SIGHUP only reopens the output files", async () => 
     assertEquals(code, 0, stderr);
   }
 });
+
+Deno.test("events held by an output a reload removed count as lost at stop (exit 1); SIGHUP during the stop is ignored", async () => {
+  const dir = await sidecarTempDir();
+  const a = `${dir}/a.jsonl`;
+  const config = `${dir}/vmq-sidecar.toml`;
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = closed.addr.port;
+  closed.close(); // nothing listens there: the HTTP output fails and retries
+  const fileOutput = `[[outputs]]
+url = "file:${a}"
+`;
+  await Deno.writeTextFile(
+    config,
+    `shutdown_grace_ms = 300
+
+${fileOutput}
+[[outputs]]
+url = "http://127.0.0.1:${deadPort}/events"
+dead_letter = "${dir}/dead-letter.ndjson"
+`,
+  );
+  const s = await start(config);
+  await sendChunks(s.port, [stream.bytes]);
+  await waitFor(() => fileLines(a).length === stream.events, "file output");
+  await Deno.writeTextFile(config, `shutdown_grace_ms = 300\n\n${fileOutput}`);
+  await reload(s, "success", 1); // the HTTP output is retired with its events unsent
+  s.kill("SIGTERM");
+  await waitFor(() => /SIGTERM received/.test(s.stderr()), "the stop to begin");
+  s.kill("SIGHUP");
+  const r = await s.wait();
+  assertEquals(r.code, 1, r.stderr);
+  assert(/events lost at stop: .*http:\/\/127\.0\.0\.1/.test(r.stderr), r.stderr);
+  assert(/SIGHUP while stopping: ignored/.test(r.stderr), r.stderr);
+  assert(!/config reloaded from/.test(r.stderr.split("SIGTERM received")[1]), r.stderr);
+});
