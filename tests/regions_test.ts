@@ -93,7 +93,9 @@ Deno.test("a queue closed while failing, events still held, gives its region buf
 
 Deno.test("releaseBuffer: a double release or a view that is not a whole slot throws", () => {
   const a = takeBuffer(16 * 1024);
-  assert(/not a slot in use/.test(assertThrows(() => releaseBuffer(a.subarray(100)), Error).message));
+  assert(
+    /not a slot in use/.test(assertThrows(() => releaseBuffer(a.subarray(100)), Error).message),
+  );
   releaseBuffer(a);
   assert(/not a slot in use/.test(assertThrows(() => releaseBuffer(a), Error).message));
   const b = takeBuffer(16 * 1024), c = takeBuffer(16 * 1024);
