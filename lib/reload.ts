@@ -16,6 +16,7 @@ import { configureLogging } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
 import type { OutputConfig, Pipeline } from "./pipeline.ts";
+import { preflight } from "./preflight.ts";
 import type { OutputQueue } from "./queue.ts";
 import { factoryOf } from "./sinks/mod.ts";
 import { topicFilter } from "./topics.ts";
@@ -125,6 +126,11 @@ export class ConfigReloader {
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       return this.#failed(`${e.message}`);
+    }
+    // The checks start makes (files the outputs write): a problem fails the reload.
+    const problems = preflight(next.outputs.filter((o) => o.enabled));
+    if (problems.length > 0) {
+      return this.#failed(problems.map((p) => `${p.source}: ${p.message}`).join("; "));
     }
     const config = next.config;
     // Reuse what runs unchanged; create the rest before touching anything.
