@@ -232,18 +232,12 @@ export class Sidecar {
       "Events an output skipped because the event inside the frame did not decode.",
       ["output"],
     );
-    const deadLettered = m.counter(
-      "vmq_sidecar_output_dead_lettered_total",
-      "Events an output's destination refused for good, appended to its dead-letter file.",
-      ["output"],
-    );
     m.onCollect(() => {
       const mem = Deno.memoryUsage();
       rss.values.set("", mem.rss);
       heap.values.set("", mem.heapUsed);
       for (const q of this.pipeline.queues) {
         undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
-        deadLettered.values.set(q.sink.name, q.stats.deadLettered);
       }
     });
   }

@@ -8,6 +8,7 @@ import {
   forEachFrame,
   type FrameBatch,
   frameEncoder,
+  Metrics,
   OutputQueue,
   Pipeline,
   type Sink,
@@ -371,4 +372,26 @@ Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes
   assertEquals(ids, Array.from({ length: seq }, (_, i) => `c${i}`));
   await q.close();
   releaseBuffer(other);
+});
+
+Deno.test("pipeline metrics: every term of received = sent + dead_lettered + lost + dropped + queued is a per-output counter of the Pipeline", async () => {
+  const m = new Metrics();
+  const reporting: Sink = {
+    name: "reporting",
+    send: () => Promise.resolve({ deadLettered: 2, lost: 1 }),
+    close: () => Promise.resolve(),
+  };
+  const p = new Pipeline([{ sink: reporting }], m);
+  p.dispatch(Array.from({ length: 10 }, (_, i) => publish(i)));
+  assert(await p.queues[0].flush(5000));
+  const text = m.render();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}\\{output="reporting"[^}]*\\} (\\S+)$`, "m").exec(text)?.[1]);
+  assertEquals(value("vmq_sidecar_output_events_received_total"), 10);
+  assertEquals(value("vmq_sidecar_output_events_sent_total"), 7);
+  assertEquals(value("vmq_sidecar_output_events_dead_lettered_total"), 2);
+  assertEquals(value("vmq_sidecar_output_events_lost_total"), 1);
+  assertEquals(value("vmq_sidecar_output_events_dropped_total"), 0);
+  assert(!text.includes("vmq_sidecar_output_dead_lettered_total"), "old name gone");
+  await p.close(1000);
 });
