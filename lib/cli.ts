@@ -391,6 +391,6 @@ function withRetired(s: Summary, retired: Record<string, number>): Summary {
     ...s,
     unflushed: [...s.unflushed, ...names],
     unflushedEvents: { ...s.unflushedEvents, ...retired },
-    lost: true,
+    lostAtStop: true,
   };
 }

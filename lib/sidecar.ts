@@ -49,7 +49,7 @@ export interface Summary {
   /** What the stop read from connections but did not deliver (see {@linkcode SocketDiscards}). */
   discarded: SocketDiscards;
   /** Whether the stop lost events: some unflushed, or bytes discarded from connections. */
-  lost: boolean;
+  lostAtStop: boolean;
 }
 
 /**
@@ -219,7 +219,7 @@ export class Sidecar {
       unflushedEvents,
       outputs,
       discarded,
-      lost: Object.keys(unflushedEvents).length > 0 || discarded.connections > 0,
+      lostAtStop: Object.keys(unflushedEvents).length > 0 || discarded.connections > 0,
     };
   }
 
@@ -261,7 +261,7 @@ function tallyOf(q: OutputQueue): OutputTally {
 
 /** The exit code of a stop: 0 when nothing was lost, 1 otherwise. */
 export function exitCodeOf(s: Summary): number {
-  return s.lost ? 1 : 0;
+  return s.lostAtStop ? 1 : 0;
 }
 
 /**
