@@ -28,6 +28,8 @@ interface Region {
   used: number;
   /** When `used` last dropped to 0 (performance.now()). */
   emptySince: number;
+  /** Per slot: 1 while handed out (a double release or a stray view is refused). */
+  inUse: Uint8Array;
 }
 
 /** Buffers of one size, in regions of {@linkcode REGION_BYTES}. */
@@ -51,18 +53,28 @@ class SlotPool {
         free: Array.from({ length: this.perRegion }, (_, i) => this.perRegion - 1 - i),
         used: 0,
         emptySince: 0,
+        inUse: new Uint8Array(this.perRegion),
       };
       this.#regions.push(r);
       owners.set(r.ab, this);
     }
     r.used++;
-    return new Uint8Array(r.ab, r.free.pop()! * this.slotBytes, this.slotBytes);
+    const i = r.free.pop()!;
+    r.inUse[i] = 1;
+    return new Uint8Array(r.ab, i * this.slotBytes, this.slotBytes);
   }
 
   give(buf: Uint8Array): void {
     const r = this.#regions.find((r) => r.ab === buf.buffer);
     if (!r) return; // its region was released: nothing holds it any more
-    r.free.push(buf.byteOffset / this.slotBytes);
+    const i = buf.byteOffset / this.slotBytes;
+    if (!Number.isInteger(i) || buf.length !== this.slotBytes || r.inUse[i] !== 1) {
+      throw new Error(
+        `releaseBuffer: not a slot in use (offset ${buf.byteOffset}, ${buf.length} bytes): released twice, or a view of part of one`,
+      );
+    }
+    r.inUse[i] = 0;
+    r.free.push(i);
     if (--r.used === 0) {
       r.emptySince = performance.now();
       this.#arm();
@@ -115,7 +127,8 @@ export function pooledSize(bytes: number): number {
 
 /**
  * Gives back a buffer from {@linkcode takeBuffer} (any other buffer is ignored). It must not
- * be used afterwards: its bytes go to the next taker.
+ * be used afterwards: its bytes go to the next taker. Throws for a buffer released twice or a
+ * view of part of one.
  */
 export function releaseBuffer(buf: Uint8Array): void {
   owners.get(buf.buffer as ArrayBuffer)?.give(buf);

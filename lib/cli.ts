@@ -24,7 +24,7 @@ import { configureLogging, writeStatus } from "./log.ts";
 import { preflight } from "./preflight.ts";
 import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
 import { ConfigReloader } from "./reload.ts";
-import { exitCodeOf, formatLost, formatSummary, Sidecar } from "./sidecar.ts";
+import { exitCodeOf, formatLost, formatSummary, Sidecar, type Summary } from "./sidecar.ts";
 import { getLogger } from "@logtape/logtape";
 
 /** The version printed by `--version`. */
@@ -369,14 +369,28 @@ export async function main(args: string[]): Promise<number> {
     hup().catch((e) => log.error("SIGHUP handling failed: {error}", { error: String(e) }));
   };
   const signal = await stopped.promise;
+  // A reload now would create sinks and retire queues that the stop waits for neither.
+  onHup = () => log.info("SIGHUP while stopping: ignored");
   accepting = false;
   log.info("{signal} received", { signal });
   await reloader?.idle();
-  const summary = await sidecar.stop();
+  const summary = withRetired(await sidecar.stop(), reloader?.retiredUnflushed ?? {});
   removeHandlers();
   await admin?.close();
   writeStatus("info", formatSummary(summary).replace(/^vmq-sidecar: /, ""), { ...summary });
   const lost = formatLost(summary);
   if (lost) writeStatus("error", lost);
   return exitCodeOf(summary);
+}
+
+/** `s` with the events that outputs removed by a reload still held counted as unflushed (lost). */
+function withRetired(s: Summary, retired: Record<string, number>): Summary {
+  const names = Object.keys(retired);
+  if (names.length === 0) return s;
+  return {
+    ...s,
+    unflushed: [...s.unflushed, ...names],
+    unflushedEvents: { ...s.unflushedEvents, ...retired },
+    lostAtStop: true,
+  };
 }

@@ -297,6 +297,11 @@ export class Pipeline {
       "Events each output's destination acknowledged (or the output skipped as undecodable); dead-lettered and lost events are not in it.",
       ["output"],
     );
+    const deadLettered = m.counter(
+      "vmq_sidecar_output_events_dead_lettered_total",
+      "Events an output's destination refused for good, appended to its dead-letter file.",
+      ["output"],
+    );
     const lost = m.counter(
       "vmq_sidecar_output_events_lost_total",
       "Events an output dropped because they could be neither delivered nor dead-lettered (reason dead_letter_failed: the dead-letter file could not be written).",
@@ -347,6 +352,7 @@ export class Pipeline {
         const name = o.queue.sink.name, s = o.queue.stats;
         given.values.set(name, s.received);
         sent.values.set(name, s.sent);
+        deadLettered.values.set(name, s.deadLettered);
         lost.values.set(`${name}\u0000dead_letter_failed`, s.lost);
         dropped.values.set(name, s.dropped);
         errors.values.set(name, s.errors);

@@ -51,11 +51,18 @@ export function preflight(outputs: readonly { spec: OutputSpec; source: string }
 
 /** Why `path` cannot be appended to (created when missing), or "" when it can. */
 function cannotWrite(path: string): string {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     return "no write permission" +
       permissionHint(new Deno.errors.NotCapable("Requires write access"), "write", path);
   }
+  try {
+    // A FIFO, a device or a socket is not a file the output creates (opening a FIFO with no
+    // reader would block for ever): not checked.
+    const st = Deno.statSync(path);
+    if (!st.isFile && !st.isDirectory) return "";
+  } catch { /* missing (or not stat-able): the opens below say why */ }
   try {
     Deno.openSync(path, { append: true }).close(); // exists: nothing is changed
     return "";

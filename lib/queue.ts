@@ -219,6 +219,8 @@ export class OutputQueue {
   #closed = false;
   #waiters: (() => void)[] = [];
   #idle: (() => void)[] = [];
+  /** Waiting for the pump in progress to end (see {@linkcode OutputQueue.close}). */
+  #pumpEnded: (() => void)[] = [];
   #retryWake: (() => void) | undefined;
   /** The sink said its destination is back (not yet acted on): retry at once. */
   #readyAgain = false;
@@ -449,6 +451,16 @@ export class OutputQueue {
     this.#retryWake?.();
     for (const w of this.#waiters.splice(0)) w();
     await this.sink.close();
+    // Once no send can still read a batch (the sink is closed and the pump has ended), the
+    // chunks of unflushed batches go back to their regions; `events` and `bytes` stay (the
+    // unflushed count).
+    if (this.#sending) await new Promise<void>((r) => this.#pumpEnded.push(r));
+    const held = new Set(this.#sealed.map((b) => b.chunk));
+    held.add(this.#cur);
+    this.#sealed.length = 0;
+    this.#cur = { buf: new Uint8Array(0), refs: 0 };
+    this.#curStart = this.#curPos = this.#curCount = 0;
+    for (const c of held) if (c.slot) releaseBuffer(c.slot);
   }
 
   #startBatch(): void {
@@ -569,6 +581,7 @@ export class OutputQueue {
       }
     } finally {
       this.#sending = false;
+      for (const w of this.#pumpEnded.splice(0)) w();
       this.#wakeWriters();
       if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
     }
@@ -586,16 +599,20 @@ export class OutputQueue {
     let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
     while (k < sealed.length) {
       const b = sealed[k];
-      if (b.chunk !== first.chunk || b.bytes.byteOffset !== end) break;
+      // Same chunk and same buffer: a chunk the encoder grew views a new buffer (offset 0)
+      // while its older batches still view the region slot.
+      if (
+        b.chunk !== first.chunk || b.bytes.buffer !== first.bytes.buffer ||
+        b.bytes.byteOffset !== end
+      ) break;
       end += b.bytes.length;
       count += b.count;
       if (b.eventMs < eventMs) eventMs = b.eventMs;
       k++;
     }
     if (k === 1) return first;
-    const buf = first.chunk.buf;
     const merged: PendingBatch = {
-      bytes: buf.subarray(start - buf.byteOffset, end - buf.byteOffset),
+      bytes: new Uint8Array(first.bytes.buffer, start, end - start),
       count,
       since: first.since,
       eventMs,

@@ -16,6 +16,7 @@ import { configureLogging } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sink } from "./output.ts";
 import type { OutputConfig, Pipeline } from "./pipeline.ts";
+import { preflight } from "./preflight.ts";
 import type { OutputQueue } from "./queue.ts";
 import { factoryOf } from "./sinks/mod.ts";
 import { topicFilter } from "./topics.ts";
@@ -109,6 +110,9 @@ export class ConfigReloader {
     return run;
   }
 
+  /** Events that outputs removed by a reload held when closed, by output (lost). */
+  readonly retiredUnflushed: Record<string, number> = {};
+
   /** Resolves once no reload runs and every removed output is flushed and closed. */
   async idle(): Promise<void> {
     await this.#busy;
@@ -122,6 +126,11 @@ export class ConfigReloader {
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       return this.#failed(`${e.message}`);
+    }
+    // The checks start makes (files the outputs write): a problem fails the reload.
+    const problems = preflight(next.outputs.filter((o) => o.enabled));
+    if (problems.length > 0) {
+      return this.#failed(problems.map((p) => `${p.source}: ${p.message}`).join("; "));
     }
     const config = next.config;
     // Reuse what runs unchanged; create the rest before touching anything.
@@ -220,6 +229,10 @@ export class ConfigReloader {
             error: String(e),
           })
         );
+        if (q.events > 0) {
+          const key = `${q.sink.name} (removed by a reload)`;
+          this.retiredUnflushed[key] = (this.retiredUnflushed[key] ?? 0) + q.events;
+        }
       })();
       this.#retiring.add(done);
       done.finally(() => this.#retiring.delete(done));

@@ -170,6 +170,10 @@ export class SidecarServer {
   #listener: Deno.TcpListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #draining = false;
+  /** The stop closed the listener: a failing accept ends the accept loop. */
+  #listenerClosed = false;
+  /** Accepts failed in a row without a pause (not for exhaustion). */
+  #immediateFailures = 0;
   /** The grace deadline passed: readers stop waiting for queue room and deliver nothing more. */
   #cut = false;
   /** Readers waiting for queue room, released at the grace deadline. */
@@ -230,7 +234,9 @@ export class SidecarServer {
       try {
         conn = await listener.accept();
       } catch (e) {
-        if (this.#draining || e instanceof Deno.errors.BadResource) return;
+        // Only a closed listener ends accepting: during the stop's accepting of the backlog
+        // an error (a peer that reset, EMFILE) is handled as usual, the peers behind it read.
+        if (this.#listenerClosed || e instanceof Deno.errors.BadResource) return;
         const reason = acceptErrorReason(e);
         const n = (this.acceptErrors.get(reason) ?? 0) + 1;
         this.acceptErrors.set(reason, n);
@@ -258,8 +264,15 @@ export class SidecarServer {
             error: (e as Error)?.message ?? String(e),
           });
         }
+        // An error that persists (EPERM from a firewall, an unknown one) must not starve the
+        // event loop: after 64 failures in a row, let timers and reads run once.
+        if (++this.#immediateFailures >= 64) {
+          this.#immediateFailures = 0;
+          await new Promise((r) => setTimeout(r, 0));
+        }
         continue;
       }
+      this.#immediateFailures = 0;
       this.#recovered();
       if (this.#conns.size >= this.#opts.maxConnections) {
         this.refused++;
@@ -432,11 +445,20 @@ export class SidecarServer {
     this.#draining = true;
     const deadline = performance.now() + graceMs;
     // Peers still in the listen backlog connected before the signal and may have sent events:
-    // keep accepting until none came for a while, then close the listener.
+    // keep accepting until none came for a while, then close the listener. Like the idle check
+    // below, "quiet" counts only on a turn that came on time (after the event loop was held up,
+    // accepts that are ready have not run yet), twice in a row; bounded by the deadline.
     const quiet = Math.min(50, idleMs);
-    do await new Promise((r) => setTimeout(r, quiet)); while (
-      performance.now() - this.#lastAccept < quiet && performance.now() < deadline
-    );
+    let quietTurns = 0;
+    for (let last = performance.now(); quietTurns < 2;) {
+      await new Promise((r) => setTimeout(r, quiet));
+      const now = performance.now();
+      if (now >= deadline) break;
+      const onTime = now - last < 2 * quiet + 20;
+      last = now;
+      quietTurns = onTime && now - this.#lastAccept >= quiet ? quietTurns + 1 : 0;
+    }
+    this.#listenerClosed = true;
     try {
       this.#listener?.close();
     } catch { /* already closed */ }

@@ -49,7 +49,7 @@ export interface Summary {
   /** What the stop read from connections but did not deliver (see {@linkcode SocketDiscards}). */
   discarded: SocketDiscards;
   /** Whether the stop lost events: some unflushed, or bytes discarded from connections. */
-  lost: boolean;
+  lostAtStop: boolean;
 }
 
 /**
@@ -219,7 +219,7 @@ export class Sidecar {
       unflushedEvents,
       outputs,
       discarded,
-      lost: Object.keys(unflushedEvents).length > 0 || discarded.connections > 0,
+      lostAtStop: Object.keys(unflushedEvents).length > 0 || discarded.connections > 0,
     };
   }
 
@@ -232,18 +232,12 @@ export class Sidecar {
       "Events an output skipped because the event inside the frame did not decode.",
       ["output"],
     );
-    const deadLettered = m.counter(
-      "vmq_sidecar_output_dead_lettered_total",
-      "Events an output's destination refused for good, appended to its dead-letter file.",
-      ["output"],
-    );
     m.onCollect(() => {
       const mem = Deno.memoryUsage();
       rss.values.set("", mem.rss);
       heap.values.set("", mem.heapUsed);
       for (const q of this.pipeline.queues) {
         undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
-        deadLettered.values.set(q.sink.name, q.stats.deadLettered);
       }
     });
   }
@@ -267,7 +261,7 @@ function tallyOf(q: OutputQueue): OutputTally {
 
 /** The exit code of a stop: 0 when nothing was lost, 1 otherwise. */
 export function exitCodeOf(s: Summary): number {
-  return s.lost ? 1 : 0;
+  return s.lostAtStop ? 1 : 0;
 }
 
 /**

@@ -237,3 +237,28 @@ Deno.test("out of file descriptors: accepting backs off, counted, /readyz 503 wi
     assertEquals(r.code, 0, r.stderr);
   }
 });
+
+Deno.test("stop with resets in the backlog ahead of peers that sent events: accepting goes on, no event lost", async () => {
+  const { s, out } = await spawnToFile();
+  const peers = 5, each = 5;
+  // Stopped, the sidecar accepts nothing: 300 resets land in the listen backlog, then peers
+  // that connect, send their events and close. SIGTERM arrives with all of that queued: the
+  // stop's accepting of the backlog meets the failing accepts first.
+  Deno.kill(s.proc.pid, "SIGSTOP");
+  try {
+    await connectAndReset(s.port, 300);
+    for (let p = 0; p < peers; p++) await sendFrames(s.port, distinctFrames(`late${p}`, each));
+    s.kill("SIGTERM");
+  } finally {
+    Deno.kill(s.proc.pid, "SIGCONT");
+  }
+  const r = await s.wait();
+  assertEquals(r.code, 0, r.stderr);
+  const ids = clientIds(out);
+  for (let p = 0; p < peers; p++) {
+    assertEquals(
+      ids.filter((id) => id.startsWith(`late${p}-`)),
+      Array.from({ length: each }, (_, i) => `late${p}-${i}`),
+    );
+  }
+});

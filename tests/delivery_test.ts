@@ -310,7 +310,7 @@ function outputCounters(m: Map<string, Family>, output: string) {
   return {
     received: valueOf(m, "vmq_sidecar_output_events_received_total", { output }),
     sent: v("vmq_sidecar_output_events_sent_total"),
-    deadLettered: v("vmq_sidecar_output_dead_lettered_total"),
+    deadLettered: v("vmq_sidecar_output_events_dead_lettered_total"),
     dropped: v("vmq_sidecar_output_events_dropped_total"),
     lost: v("vmq_sidecar_output_events_lost_total", { reason: "dead_letter_failed" }),
     queued: v("vmq_sidecar_output_queue_events"),

@@ -1,7 +1,14 @@
 // File output: whole lines under concurrency, size rotation and reopen on SIGHUP (logrotate).
 import { assert, assertEquals } from "./_assert.ts";
 import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
-import { sendChunks, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
+import {
+  listeningPort,
+  sendChunks,
+  sidecarTempDir,
+  spawnMain,
+  startSidecar,
+  waitFor,
+} from "./_sidecar.ts";
 
 /** `n` distinct on_publish frames (client_id `p<tag>-<i>`), ~300-500 bytes each. */
 function publishFrames(tag: string, n: number): Uint8Array[] {
@@ -126,4 +133,54 @@ Deno.test("protobuf format to a file writes the frames exactly as received", asy
   assertEquals(code, 0, stderr);
   assertEquals(Deno.readFileSync(`${dir}/frames.bin`), concat(frames));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("stdout, payload=utf8, read slowly: 100 KiB control-byte payloads (escaped, the encoder grows its chunk) keep every line intact", async () => {
+  const { proc, stderr, stderrDone } = await spawnMain(
+    ["--listen", "127.0.0.1:0", "--out", "stdout?payload=utf8"],
+    { stdout: "piped" },
+    (err) => listeningPort(err) > 0,
+  );
+  // A slow reader: the sidecar's writes wait, batches queue up behind them and are coalesced.
+  const parts: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const chunk of proc.stdout) {
+      parts.push(chunk);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  const conns = 4, perConn = 100;
+  // Text payloads of 1-50 KiB; every 4th is 100 KiB of 0x01 (~600 KiB of JSON once escaped).
+  const frames = (c: number) =>
+    Array.from({ length: perConn }, (_, i) =>
+      frameOf(eventBody("on_publish", {
+        timestamp: { seconds: 1700000000, nanos: 0 },
+        client_id: `u${c}-${i}`,
+        topic: `t/${c}`,
+        payload: i % 4 === 3
+          ? new Uint8Array(100 * 1024).fill(0x01)
+          : new Uint8Array(1000 + 997 * (i % 50)).fill(0x61),
+      })));
+  await Promise.all(
+    Array.from(
+      { length: conns },
+      (_, c) => sendChunks(listeningPort(stderr()), [concat(frames(c))]),
+    ),
+  );
+  proc.kill("SIGTERM");
+  const { code } = await proc.status;
+  await Promise.all([reading, stderrDone]);
+  assertEquals(code, 0, stderr());
+  const ids = new TextDecoder().decode(concat(parts)).split("\n").filter(Boolean).map((l) => {
+    try {
+      return JSON.parse(l).client_id as string;
+    } catch {
+      return "<not JSON>";
+    }
+  });
+  assertEquals(ids.filter((id) => id === "<not JSON>").length, 0, "lines that are not JSON");
+  for (let c = 0; c < conns; c++) {
+    const mine = ids.filter((id) => id.startsWith(`u${c}-`));
+    assertEquals(mine, Array.from({ length: perConn }, (_, i) => `u${c}-${i}`));
+  }
 });

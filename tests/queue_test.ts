@@ -4,14 +4,17 @@ import {
   DISPATCH_BACKPRESSURE,
   DISPATCH_MALFORMED,
   DISPATCH_OK,
+  type EncodingSink,
   forEachFrame,
   type FrameBatch,
   frameEncoder,
+  Metrics,
   OutputQueue,
   Pipeline,
   type Sink,
   type SyncSink,
 } from "../lib/mod.ts";
+import { releaseBuffer, takeBuffer } from "../lib/_regions.ts";
 import { concat, eventBody, fixtureVectors } from "./_vectors.ts";
 
 /** A sink that records what it acknowledged; `gate` makes sends wait, `failures` makes them fail. */
@@ -324,4 +327,71 @@ Deno.test("queue: a sink's onReady ends the backoff at once; a SendReport splits
   );
   assertEquals(q.stats.errors, 3);
   await q.close();
+});
+
+Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes (real JSON encoder, slot not at offset 0)", async () => {
+  const other = takeBuffer(1024 * 1024); // slot 0 of the 1 MiB pool is taken by someone else
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const out: Uint8Array[] = [];
+  const sink: EncodingSink = {
+    name: "file:/coalesce",
+    encoder: frameEncoder({ format: "json", payload: "utf8" }, "file:/coalesce"),
+    async send(b: FrameBatch) {
+      if (out.length === 0) await gate;
+      out.push(b.bytes.slice());
+    },
+    close: () => Promise.resolve(),
+  };
+  const q = new OutputQueue(sink, { maxBytes: 64 << 20 }); // batchBytes 256 KiB, chunk 1 MiB
+  const pub = (seq: number, payload: Uint8Array) =>
+    eventBody("on_publish", {
+      timestamp: { seconds: 1700000000, nanos: 0 },
+      client_id: `c${seq}`,
+      topic: `t/${seq}`,
+      payload,
+    });
+  const text = new Uint8Array(64 * 1024).fill(0x61);
+  let seq = 0;
+  for (let i = 0; i < 12; i++) { // 3 batches of 4 events (the first in flight, two queued)
+    q.push(pub(seq++, text));
+    if (i === 3) q.kick();
+  }
+  // ~600 KiB of JSON (each byte escaped as \u0001): the encoder grows the chunk.
+  q.push(pub(seq++, new Uint8Array(100 * 1024).fill(0x01)));
+  release();
+  assertEquals(await q.flush(5000), true);
+  const lines = new TextDecoder().decode(concat(out)).split("\n").filter((l) => l !== "");
+  const ids = lines.map((l) => {
+    try {
+      return JSON.parse(l).client_id as string;
+    } catch {
+      return "<not JSON>";
+    }
+  });
+  assertEquals(ids, Array.from({ length: seq }, (_, i) => `c${i}`));
+  await q.close();
+  releaseBuffer(other);
+});
+
+Deno.test("pipeline metrics: every term of received = sent + dead_lettered + lost + dropped + queued is a per-output counter of the Pipeline", async () => {
+  const m = new Metrics();
+  const reporting: Sink = {
+    name: "reporting",
+    send: () => Promise.resolve({ deadLettered: 2, lost: 1 }),
+    close: () => Promise.resolve(),
+  };
+  const p = new Pipeline([{ sink: reporting }], m);
+  p.dispatch(Array.from({ length: 10 }, (_, i) => publish(i)));
+  assert(await p.queues[0].flush(5000));
+  const text = m.render();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}\\{output="reporting"[^}]*\\} (\\S+)$`, "m").exec(text)?.[1]);
+  assertEquals(value("vmq_sidecar_output_events_received_total"), 10);
+  assertEquals(value("vmq_sidecar_output_events_sent_total"), 7);
+  assertEquals(value("vmq_sidecar_output_events_dead_lettered_total"), 2);
+  assertEquals(value("vmq_sidecar_output_events_lost_total"), 1);
+  assertEquals(value("vmq_sidecar_output_events_dropped_total"), 0);
+  assert(!text.includes("vmq_sidecar_output_dead_lettered_total"), "old name gone");
+  await p.close(1000);
 });

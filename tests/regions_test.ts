@@ -1,6 +1,6 @@
 // lib/_regions.ts: buffers carved out of 32 MiB regions, handed back, regions released once
 // unused; and an idle OutputQueue gives its pooled batch buffers back to them.
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import {
   pooledSize,
   REGION_BYTES,
@@ -73,4 +73,33 @@ Deno.test("pooledSize: a power of two while pooled, the exact size beyond (a 64 
   assertEquals(pooledSize(REGION_BYTES / 4), REGION_BYTES / 4);
   assertEquals(pooledSize(REGION_BYTES / 4 + 1), REGION_BYTES / 4 + 1);
   assertEquals(pooledSize(64 * 1024 * 1024 + 4), 64 * 1024 * 1024 + 4);
+});
+
+Deno.test("a queue closed while failing, events still held, gives its region buffers back", async () => {
+  const before = regionBytes();
+  const q = new OutputQueue({
+    name: "down",
+    send: () => Promise.reject(new Error("destination down")),
+    close: () => Promise.resolve(),
+  }, { retryInitialMs: 10, retryMaxMs: 10 });
+  for (let i = 0; i < 2000; i++) q.push(new Uint8Array(1000));
+  q.kick();
+  assertEquals(await q.flush(100), false);
+  await q.close(); // what ConfigReloader.#retire does for a removed output
+  assertEquals(q.events, 2000, "the unflushed count stays");
+  await sleep(2 * REGION_IDLE_MS + 200);
+  assertEquals(regionBytes(), before, "region memory still held after close");
+});
+
+Deno.test("releaseBuffer: a double release or a view that is not a whole slot throws", () => {
+  const a = takeBuffer(16 * 1024);
+  assert(
+    /not a slot in use/.test(assertThrows(() => releaseBuffer(a.subarray(100)), Error).message),
+  );
+  releaseBuffer(a);
+  assert(/not a slot in use/.test(assertThrows(() => releaseBuffer(a), Error).message));
+  const b = takeBuffer(16 * 1024), c = takeBuffer(16 * 1024);
+  assert(b.byteOffset !== c.byteOffset || b.buffer !== c.buffer, "one slot handed out twice");
+  releaseBuffer(b);
+  releaseBuffer(c);
 });

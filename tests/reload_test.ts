@@ -136,7 +136,7 @@ hooks = ["on_register"]
     await reload(s, "failure", 3);
     assert(
       s.stderr().includes(
-        "cannot start output 2 (file): cannot open output file /var/tmp/vmq-denied.jsonl",
+        "outputs[2]: cannot open output file /var/tmp/vmq-denied.jsonl: no write permission",
       ),
       s.stderr(),
     );
@@ -223,5 +223,72 @@ Deno.test("without --config, SIGHUP only reopens the output files", async () => 
     s.kill("SIGTERM");
     const { code, stderr } = await s.wait();
     assertEquals(code, 0, stderr);
+  }
+});
+
+Deno.test("events held by an output a reload removed count as lost at stop (exit 1); SIGHUP during the stop is ignored", async () => {
+  const dir = await sidecarTempDir();
+  const a = `${dir}/a.jsonl`;
+  const config = `${dir}/vmq-sidecar.toml`;
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = closed.addr.port;
+  closed.close(); // nothing listens there: the HTTP output fails and retries
+  const fileOutput = `[[outputs]]
+url = "file:${a}"
+`;
+  await Deno.writeTextFile(
+    config,
+    `shutdown_grace_ms = 300
+
+${fileOutput}
+[[outputs]]
+url = "http://127.0.0.1:${deadPort}/events"
+dead_letter = "${dir}/dead-letter.ndjson"
+`,
+  );
+  const s = await start(config);
+  await sendChunks(s.port, [stream.bytes]);
+  await waitFor(() => fileLines(a).length === stream.events, "file output");
+  await Deno.writeTextFile(config, `shutdown_grace_ms = 300\n\n${fileOutput}`);
+  await reload(s, "success", 1); // the HTTP output is retired with its events unsent
+  s.kill("SIGTERM");
+  await waitFor(() => /SIGTERM received/.test(s.stderr()), "the stop to begin");
+  s.kill("SIGHUP");
+  const r = await s.wait();
+  assertEquals(r.code, 1, r.stderr);
+  assert(/events lost at stop: .*http:\/\/127\.0\.0\.1/.test(r.stderr), r.stderr);
+  assert(/SIGHUP while stopping: ignored/.test(r.stderr), r.stderr);
+  assert(!/config reloaded from/.test(r.stderr.split("SIGTERM received")[1]), r.stderr);
+});
+
+Deno.test("a reload runs the start-time preflight: an output whose dead-letter directory is missing fails the reload, nothing changes", async () => {
+  const dir = await sidecarTempDir();
+  const a = `${dir}/a.jsonl`;
+  const config = `${dir}/vmq-sidecar.toml`;
+  const fileOutput = `[[outputs]]
+url = "file:${a}"
+`;
+  await Deno.writeTextFile(config, fileOutput);
+  const s = await start(config);
+  try {
+    await Deno.writeTextFile(
+      config,
+      `${fileOutput}
+[[outputs]]
+url = "http://127.0.0.1:9/events"
+dead_letter = "${dir}/missing/dead-letter.ndjson"
+`,
+    );
+    await reload(s, "failure", 1);
+    assert(/config reload failed.*dead-letter file/.test(s.stderr()), s.stderr());
+    const m = await scrape(s.adminPort);
+    assertEquals(valueOf(m, "vmq_sidecar_config_reloads_total", { result: "success" }), 0);
+    assert(!/127\.0\.0\.1:9/.test(s.stderr().split("config reload failed")[0]), s.stderr());
+    await sendChunks(s.port, [stream.bytes]);
+    await waitFor(() => fileLines(a).length === stream.events, "the file output still runs");
+  } finally {
+    s.kill("SIGTERM");
+    const r = await s.wait();
+    assertEquals(r.code, 0, r.stderr);
   }
 });

@@ -113,6 +113,9 @@ export class HttpSink implements Sink {
     this.#ready = ready;
   }
 
+  /** A probe's connect is pending (see {@linkcode HttpSink.#probe}). */
+  #dialing = false;
+
   /** Probes the server's port until it accepts a connection (or the sink closes). */
   #probe(): void {
     if (this.#probing) return;
@@ -124,7 +127,12 @@ export class HttpSink implements Sink {
       while (!signal.aborted) {
         await this.#sleep(PROBE_INTERVAL_MS);
         if (signal.aborted) return;
-        if (await tcpReachable(hostname, port, PROBE_INTERVAL_MS)) {
+        // A connect that timed out stays pending (up to ~2 min against a host that drops
+        // SYNs): never more than one at a time.
+        if (this.#dialing) continue;
+        this.#dialing = true;
+        const settled = () => this.#dialing = false;
+        if (await tcpReachable(hostname, port, PROBE_INTERVAL_MS, settled)) {
           this.#ready();
           return;
         }
@@ -229,9 +237,18 @@ export class HttpSink implements Sink {
 /** How often a failing HTTP output probes its server's port, in ms. */
 const PROBE_INTERVAL_MS = 500;
 
-/** Whether a TCP connection to `hostname:port` opens within `timeoutMs` (then closed). */
-async function tcpReachable(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Whether a TCP connection to `hostname:port` opens within `timeoutMs` (then closed);
+ * `settled` runs once the connect attempt ends, which may be long after the timeout.
+ */
+async function tcpReachable(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+  settled: () => void,
+): Promise<boolean> {
   const connecting = Deno.connect({ hostname, port });
+  connecting.then(settled, settled);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), timeoutMs));
   try {
