@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "./lib/cli.ts";
+import { main } from "./lib/app/cli.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

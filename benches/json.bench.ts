@@ -8,8 +8,8 @@ import {
   type PayloadMode,
   writeFrameJson,
 } from "../lib/mod.ts";
-import { writeBase64 } from "../lib/_base64.ts";
-import { writeTimestamp } from "../lib/_timestamp.ts";
+import { writeBase64 } from "../lib/codec/_base64.ts";
+import { writeTimestamp } from "../lib/codec/_timestamp.ts";
 import { fixtureVectors, largeVectors, mulberry32, randomBytes } from "../tests/_vectors.ts";
 
 const vectors = fixtureVectors().filter((v) => v.expected.hook !== null);

@@ -11,12 +11,12 @@
  * @module
  */
 export * from "./errors.ts";
-export * from "./hooks.ts";
-export * from "./frames.ts";
-export * from "./envelope.ts";
-export * from "./events.ts";
-export * from "./decode.ts";
-export * from "./byte_buffer.ts";
+export * from "./schema/hooks.ts";
+export * from "./wire/frame_reader.ts";
+export * from "./wire/envelope.ts";
+export * from "./schema/events.ts";
+export * from "./codec/event_decoder.ts";
+export * from "./codec/byte_buffer.ts";
 export {
   MALFORMED_VALUE,
   PAYLOAD_MODES,
@@ -24,23 +24,29 @@ export {
   writeEventJson,
   writeFrameJson,
   writeFrameJsonAt,
-} from "./json.ts";
-export * from "./event_json.ts";
-export * from "./output.ts";
-export * from "./queue.ts";
-export * from "./pipeline.ts";
-export * from "./metrics.ts";
-export * from "./server.ts";
-export * from "./topics.ts";
+} from "./codec/json.ts";
+export * from "./codec/event_json.ts";
+export * from "./outputs/contract.ts";
+export * from "./pipeline/queue.ts";
+export * from "./pipeline/router.ts";
+export * from "./app/metrics.ts";
+export * from "./ingest/server.ts";
+export * from "./pipeline/topic_filter.ts";
 export {
   appendBatch,
   type FormatOptions,
   frameEncoder,
   OUTPUT_FORMATS,
   type OutputFormat,
-} from "./format.ts";
-export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./config.ts";
-export { configureLogging, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+} from "./outputs/encoding.ts";
+export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export {
+  configureLogging,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "./app/log.ts";
 export {
   exitCodeOf,
   formatLost,
@@ -48,4 +54,4 @@ export {
   type OutputTally,
   Sidecar,
   type Summary,
-} from "./sidecar.ts";
+} from "./app/sidecar.ts";

@@ -1,7 +1,7 @@
 /**
- * Codegen: parses `proto/` with protobufjs and writes `lib/_schema_generated.ts`, the static
+ * Codegen: parses `proto/` with protobufjs and writes `lib/schema/_generated.ts`, the static
  * descriptors the sidecar decodes with (no `.proto` file is read at run time); and bakes the
- * conformance vectors (`tests/fixtures/vectors/*.bin`) into `lib/_vectors_generated.ts`, the
+ * conformance vectors (`tests/fixtures/vectors/*.bin`) into `lib/app/commands/_vectors_generated.ts`, the
  * sample events `vmq-sidecar send` plays.
  *
  *   deno task gen            write the module
@@ -14,10 +14,10 @@ import protobuf from "protobufjs";
 /** Proto files that make up the schema, relative to the repository root. */
 export const PROTO_FILES = ["proto/eventssidecar/v1/events.proto"];
 /** Where the generated module is written, relative to the repository root. */
-export const OUTPUT_FILE = "lib/_schema_generated.ts";
+export const OUTPUT_FILE = "lib/schema/_generated.ts";
 
 /** The sample frames module, relative to the repository root. */
-export const VECTORS_FILE = "lib/_vectors_generated.ts";
+export const VECTORS_FILE = "lib/app/commands/_vectors_generated.ts";
 const VECTORS_DIR = "tests/fixtures/vectors/";
 
 const root = new URL("../", import.meta.url);

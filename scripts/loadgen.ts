@@ -33,7 +33,7 @@ import {
   MemorySource,
   nowMs,
   runLoad,
-} from "../lib/_load.ts";
+} from "../lib/app/commands/_load.ts";
 
 /** Options of {@linkcode runLoadgen}. */
 export interface LoadgenOptions extends Omit<LoadOptions, "transform"> {

@@ -4,7 +4,7 @@
 // runs under Deno but merges every series of a labelled histogram into one (labels, `_sum` and
 // `_count` lost) and accepts non-numeric sample values; prom-client and the OpenTelemetry
 // exporter only write the format. Written from the format's specification
-// (prometheus.io/docs/instrumenting/exposition_formats), independent of lib/metrics.ts.
+// (prometheus.io/docs/instrumenting/exposition_formats), independent of lib/app/metrics.ts.
 //
 // Rejected: malformed lines, bad names, bad label syntax or escapes, non-float values, a TYPE
 // after samples or twice, samples of one family not contiguous, duplicate series, histograms

@@ -270,7 +270,7 @@ Deno.test("strings: invalid UTF-8 in string fields does not crash and gives vali
 });
 
 // protobufjs 8 rejects invalid UTF-8 in proto3 strings by default (utf8_validation = VERIFY);
-// lib/decode.ts makes it decode like the wire path (U+FFFD), and the two paths must agree.
+// lib/codec/event_decoder.ts makes it decode like the wire path (U+FFFD), and the two paths must agree.
 Deno.test({
   name: "strings: invalid UTF-8 decodes the same on the typed path as on the wire path",
   fn() {

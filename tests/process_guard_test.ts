@@ -1,10 +1,10 @@
-// The process guard (lib/_process_guard.ts) in a real subprocess: an uncaught error and an
+// The process guard (lib/app/_process_guard.ts) in a real subprocess: an uncaught error and an
 // unhandled rejection are logged and counted, and the process keeps running.
 import { assert, assertEquals } from "./_assert.ts";
 
 Deno.test("process guard: an uncaught error and an unhandled rejection are logged, counted, survived", async () => {
-  const guard = new URL("../lib/_process_guard.ts", import.meta.url).href;
-  const log = new URL("../lib/log.ts", import.meta.url).href;
+  const guard = new URL("../lib/app/_process_guard.ts", import.meta.url).href;
+  const log = new URL("../lib/app/log.ts", import.meta.url).href;
   const dir = await Deno.makeTempDir();
   const script = `${dir}/guarded.ts`;
   await Deno.writeTextFile(

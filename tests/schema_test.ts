@@ -1,6 +1,6 @@
 // The schema: the generated descriptors are not stale, and they match protocol.md's table
 // (written out by hand in tests/_vectors.ts) field for field.
-import { SCHEMA_JSON } from "../lib/_schema_generated.ts";
+import { SCHEMA_JSON } from "../lib/schema/_generated.ts";
 import { HOOKS, isHook, MESSAGE_NAMES, TYPE_URL_PREFIX, typeUrlOf } from "../lib/mod.ts";
 import { OUTPUT_FILE, renderSchemaModule } from "../scripts/gen.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
@@ -16,7 +16,7 @@ import {
 type Json = any;
 const pkg: Record<string, Json> = SCHEMA_JSON.nested.eventssidecar.nested.v1.nested;
 
-Deno.test("lib/_schema_generated.ts is not stale (renderSchemaModule() reproduces it)", async () => {
+Deno.test("lib/schema/_generated.ts is not stale (renderSchemaModule() reproduces it)", async () => {
   const file = await Deno.readTextFile(new URL(`../${OUTPUT_FILE}`, import.meta.url));
   const rendered = await renderSchemaModule();
   assert(rendered === file, `${OUTPUT_FILE} is stale: run \`deno task gen\``);

@@ -1,9 +1,9 @@
-// MQTT topic filters (lib/topics.ts): matching per the MQTT 3.1.1/5 specification (section 4.7)
+// MQTT topic filters (lib/pipeline/topic_filter.ts): matching per the MQTT 3.1.1/5 specification (section 4.7)
 // and the frame filter the pipeline applies per output, checked against the fixture vectors.
 import { assert, assertEquals } from "./_assert.ts";
 import { anyOf, eventBody, fixtureVectors, mulberry32, typeUrlFor } from "./_vectors.ts";
-import { topicFilter, topicMatches } from "../lib/topics.ts";
-import { HOOKS } from "../lib/hooks.ts";
+import { topicFilter, topicMatches } from "../lib/pipeline/topic_filter.ts";
+import { HOOKS } from "../lib/schema/hooks.ts";
 
 // [filter, topic, matches], the spec's examples first.
 const CASES: [string, string, boolean][] = [

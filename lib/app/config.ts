@@ -1,0 +1,310 @@
+/**
+ * The sidecar's configuration: plain typed objects, validated once at the edge (flags or
+ * config file) by the parsers here, which throw {@linkcode ConfigError} naming the key.
+ *
+ * @module
+ */
+import { ConfigError } from "../errors.ts";
+import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
+import { type Hook, HOOKS, isHook } from "../schema/hooks.ts";
+import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
+import type { OnFull } from "../pipeline/queue.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+
+/** A `host:port` address. */
+export interface HostPort {
+  /** Host name or IP. */
+  hostname: string;
+  /** Port. */
+  port: number;
+}
+
+/** Output kinds, by URL scheme. */
+export type OutputKind = "stdout" | "file" | "nats" | "redis" | "http";
+
+/** One output, as configured. */
+export interface OutputSpec {
+  /** What kind of destination. */
+  kind: OutputKind;
+  /** The target without options: `stdout`, a file path, or a server URL. */
+  target: string;
+  /** Event encoding. */
+  format: OutputFormat;
+  /** Payload mode of the JSON form. */
+  payload: PayloadMode;
+  /** Hooks this output receives; `null` = all. */
+  hooks: Hook[] | null;
+  /** MQTT topic filters (`+`/`#`) on topic-bearing events; `null` = no topic filter. */
+  topics: string[] | null;
+  /** Bytes its queue may hold. */
+  queueBytes: number;
+  /** What a full queue does. */
+  onFull: OnFull;
+  /** Kind-specific options (e.g. `rotate_bytes`), validated by the output's factory. */
+  options: Record<string, string>;
+}
+
+/** The whole configuration. */
+export interface SidecarConfig {
+  /** Where the plugin connects. */
+  listen: HostPort;
+  /**
+   * Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. Started
+   * by the command line (`vmq-sidecar`); `Sidecar.start` does not start it.
+   */
+  admin: HostPort | null;
+  /** Largest accepted frame body. */
+  maxFrameBytes: number;
+  /** Most concurrent plugin connections. */
+  maxConnections: number;
+  /**
+   * Diagnostics level, applied by the command line (`configureLogging`); `Sidecar.start` leaves
+   * the application's logging configuration alone.
+   */
+  logLevel: LogLevel;
+  /** Diagnostics format (`text` or `json` lines). */
+  logFormat: LogFormat;
+  /** How long shutdown may read connections and flush outputs, in ms. */
+  shutdownGraceMs: number;
+  /** Outputs (at least one). */
+  outputs: OutputSpec[];
+}
+
+/** Defaults of {@linkcode SidecarConfig} and of each output. */
+export const DEFAULTS = {
+  listen: "127.0.0.1:8890",
+  admin: "127.0.0.1:8891",
+  maxFrameBytes: 64 * 1024 * 1024,
+  maxConnections: 10_000,
+  logLevel: "info" as LogLevel,
+  logFormat: "text" as LogFormat,
+  shutdownGraceMs: 5_000,
+  format: "json" as OutputFormat,
+  payload: "base64" as PayloadMode,
+  /** Queue size of a network output (NATS, Redis, HTTP): bridges outages. */
+  queueBytes: 64 * 1024 * 1024,
+  /** Queue size of a local output (file, stdout): bounds memory at full load. */
+  localQueueBytes: 16 * 1024 * 1024,
+  rotateKeep: 5,
+} as const;
+
+/** Parses `host:port` (`[v6]:port` for IPv6). */
+export function parseHostPort(key: string, value: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError(
+      key,
+      `expected host:port (e.g. 127.0.0.1:8890), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/**
+ * Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB` (IEC units, powers of 1024) or
+ * `64MB`, `500kB`, `1GB` (SI units, powers of 1000); units are case-insensitive. A bare `k`,
+ * `M` or `G` is refused as ambiguous.
+ */
+export function parseSize(key: string, value: string | number, min = 0): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(String(value));
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (m && unit === undefined && /^[kmg]$/i.test(m[2])) {
+    const k = "kmg".indexOf(m[2].toLowerCase()) + 1;
+    const iec = `${m[1]}${["Ki", "Mi", "Gi"][k - 1]}B`, si = `${m[1]}${["k", "M", "G"][k - 1]}B`;
+    throw new ConfigError(
+      key,
+      `${JSON.stringify(String(value).trim())} is ambiguous: write ${iec} (${
+        Math.floor(Number(m[1]) * 1024 ** k)
+      } bytes) or ${si} (${Math.floor(Number(m[1]) * 1000 ** k)} bytes)`,
+    );
+  }
+  const n = m && unit ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(
+      key,
+      `expected a size of at least ${min} bytes like 1048576, 512KiB, 64MiB, 1GiB or 64MB, got ${
+        JSON.stringify(String(value))
+      }`,
+    );
+  }
+  return n;
+}
+
+/** Parses a whole number in `[min, max]`. */
+export function parseIntIn(key: string, value: string | number, min: number, max: number): number {
+  const n = typeof value === "number" ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      key,
+      `expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}`,
+    );
+  }
+  return n;
+}
+
+/** Parses one of `allowed`. */
+export function parseChoice<T extends string>(
+  key: string,
+  value: string,
+  allowed: readonly T[],
+): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(
+      key,
+      `expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** Parses a comma-separated hook list (`all` = every hook). */
+export function parseHooks(key: string, value: string | string[]): Hook[] | null {
+  const names = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
+    Boolean,
+  );
+  if (names.length === 1 && names[0] === "all") return null;
+  if (names.length === 0) {
+    throw new ConfigError(key, `expected hook names, e.g. on_publish,on_deliver`);
+  }
+  for (const n of names) {
+    if (!isHook(n)) {
+      throw new ConfigError(
+        key,
+        `unknown hook ${JSON.stringify(n)}; hooks are: ${HOOKS.join(", ")}`,
+      );
+    }
+  }
+  return [...new Set(names as Hook[])];
+}
+
+/** Validates MQTT topic filters (`+` and `#` as whole levels, `#` last). */
+export function parseTopicFilters(key: string, value: string | string[]): string[] {
+  const filters = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
+    Boolean,
+  );
+  if (filters.length === 0) {
+    throw new ConfigError(key, "expected MQTT topic filters, e.g. devices/+/telemetry,cmd/#");
+  }
+  for (const f of filters) {
+    const levels = f.split("/");
+    levels.forEach((l, i) => {
+      if (
+        (l.includes("+") && l !== "+") ||
+        (l.includes("#") && (l !== "#" || i !== levels.length - 1))
+      ) {
+        throw new ConfigError(
+          key,
+          `invalid topic filter ${JSON.stringify(f)}: + and # must be whole levels, # only last`,
+        );
+      }
+    });
+  }
+  return filters;
+}
+
+/** Options every output accepts (URL query parameters or config keys). */
+export const COMMON_OUTPUT_OPTIONS = [
+  "format",
+  "payload",
+  "hooks",
+  "topics",
+  "queue_bytes",
+  "on_full",
+];
+
+/**
+ * Parses an output URL: `stdout`, `file:PATH`, `nats://…`, `redis://…`, `http(s)://…`, each
+ * optionally followed by `?key=value&…` options (common: format, payload, hooks, topics,
+ * queue_bytes, on_full; kind-specific ones are kept in `options`).
+ */
+export function parseOutput(
+  key: string,
+  value: string,
+  defaults: {
+    format: OutputFormat;
+    payload: PayloadMode;
+    hooks: Hook[] | null;
+    /** Queue size set for all outputs; `null`: by kind (`DEFAULTS`). */
+    queueBytes: number | null;
+  },
+  extra: Record<string, string> = {},
+): OutputSpec {
+  const q = value.indexOf("?");
+  const base = q < 0 ? value : value.slice(0, q);
+  const params: Record<string, string> = { ...extra };
+  if (q >= 0) {
+    // Split by hand: URLSearchParams would turn the `+` of MQTT topic filters into spaces.
+    for (const pair of value.slice(q + 1).split("&")) {
+      if (!pair) continue;
+      const eq = pair.indexOf("=");
+      const k = eq < 0 ? pair : pair.slice(0, eq), v = eq < 0 ? "" : pair.slice(eq + 1);
+      try {
+        params[decodeURIComponent(k)] = decodeURIComponent(v);
+      } catch {
+        throw new ConfigError(key, `bad percent-encoding in option ${JSON.stringify(pair)}`);
+      }
+    }
+  }
+  let kind: OutputKind;
+  let target: string;
+  if (base === "stdout" || base === "-") (kind = "stdout"), (target = "stdout");
+  else if (base.startsWith("file:")) {
+    kind = "file";
+    target = base.slice(5).replace(/^\/\/(?=\/)/, ""); // file:///x and file:/x both mean /x
+    if (!target) {
+      throw new ConfigError(key, "file: needs a path, e.g. file:/var/log/vmq-sidecar/events.jsonl");
+    }
+  } else if (/^nats:\/\//.test(base)) (kind = "nats"), (target = base);
+  else if (/^rediss?:\/\//.test(base)) (kind = "redis"), (target = base);
+  else if (/^https?:\/\//.test(base)) (kind = "http"), (target = base);
+  else {
+    throw new ConfigError(
+      key,
+      `unknown output ${
+        JSON.stringify(base)
+      }; expected stdout, file:PATH, nats://HOST:PORT, redis://HOST:PORT/DB or http(s)://URL`,
+    );
+  }
+  const take = (k: string) => {
+    const v = params[k];
+    delete params[k];
+    return v;
+  };
+  const format = take("format"), payload = take("payload"), hooks = take("hooks");
+  const topics = take("topics"), queueBytes = take("queue_bytes"), onFull = take("on_full");
+  const local = kind === "stdout" || kind === "file";
+  return {
+    kind,
+    target,
+    format: format === undefined
+      ? defaults.format
+      : parseChoice(`${key} format`, format, OUTPUT_FORMATS),
+    payload: payload === undefined
+      ? defaults.payload
+      : parseChoice(`${key} payload`, payload, PAYLOAD_MODES),
+    hooks: hooks === undefined ? defaults.hooks : parseHooks(`${key} hooks`, hooks),
+    topics: topics === undefined ? null : parseTopicFilters(`${key} topics`, topics),
+    queueBytes: queueBytes === undefined
+      ? defaults.queueBytes ?? (local ? DEFAULTS.localQueueBytes : DEFAULTS.queueBytes)
+      : parseSize(`${key} queue_bytes`, queueBytes, 65536),
+    // Local outputs push back on the broker; network outputs must not stall the others.
+    onFull: onFull === undefined
+      ? (local ? "block" : "drop")
+      : parseChoice(`${key} on_full`, onFull, ["block", "drop"]),
+    options: params,
+  };
+}
+
+export { LOG_FORMATS, LOG_LEVELS };

@@ -1,0 +1,444 @@
+/**
+ * The JSON form of an event, written straight from the wire bytes (the hot path): one object,
+ * `"hook"` first, then every field under its proto name with defaults filled in. No
+ * intermediate objects or strings for ASCII text; see {@linkcode writeFrameJson}.
+ *
+ * @module
+ */
+import type { ByteBuffer } from "./byte_buffer.ts";
+import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
+import { HOOKS } from "../schema/hooks.ts";
+import { type FieldTable, HOOK_TABLES, Kind, type MessageTable } from "../schema/tables.ts";
+import { WireCursor, WireError } from "../wire/cursor.ts";
+import { writeBase64 } from "./_base64.ts";
+import { writeTimestamp } from "./_timestamp.ts";
+
+/**
+ * How `bytes` fields (`payload`) appear in JSON:
+ * - `base64` (default): standard padded base64.
+ * - `utf8`: the text itself when the payload is valid UTF-8, else base64; every event that has
+ *   a payload field then ends with `"payload_encoding":"utf8"` or `"payload_encoding":"base64"`
+ *   so a consumer always knows which — invalid UTF-8 is never altered.
+ * - `omit`: the `payload` key is left out.
+ */
+export type PayloadMode = "base64" | "utf8" | "omit";
+
+/** The payload modes, for validation. */
+export const PAYLOAD_MODES: readonly PayloadMode[] = ["base64", "utf8", "omit"];
+
+/** {@linkcode writeFrameJson} result: the `Any` is fine but the event inside is not decodable. */
+export const MALFORMED_VALUE: -3 = -3;
+
+const enc = new TextEncoder();
+const utf8Lenient = new TextDecoder("utf-8", { ignoreBOM: true });
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+interface Slots {
+  table: MessageTable;
+  /** Numeric value (int32, enum, bool) or range start per field. */
+  a: Int32Array;
+  /** Range end per field; -1 when absent. */
+  b: Int32Array;
+  /** Ranges (start, end pairs) of list-like fields: repeated, map, and sub-messages (merged). */
+  lists: RangeList[];
+  subs: (Slots | undefined)[];
+  /** Indices of the list-like fields. */
+  listFields: number[];
+  /** The key of each field (`,"name":`), and as the first key of a nested object (`"name":`). */
+  keys: Uint8Array[];
+  nestedKeys: Uint8Array[];
+}
+
+/** (start, end) pairs in a reused, growable Int32Array: no allocation once warm. */
+class RangeList {
+  v = new Int32Array(16);
+  n = 0;
+  push(start: number, end: number): void {
+    if (this.n + 2 > this.v.length) {
+      const g = new Int32Array(this.v.length * 2);
+      g.set(this.v);
+      this.v = g;
+    }
+    this.v[this.n++] = start;
+    this.v[this.n++] = end;
+  }
+}
+
+const slotsByTable = new Map<MessageTable, Slots>();
+function slotsOf(table: MessageTable): Slots {
+  let s = slotsByTable.get(table);
+  if (s) return s;
+  const n = table.fields.length;
+  s = {
+    table,
+    a: new Int32Array(n),
+    b: new Int32Array(n),
+    lists: [],
+    subs: [],
+    listFields: [],
+    keys: table.fields.map((f) => f.key),
+    nestedKeys: table.fields.map((f, i) => i === 0 ? f.key.slice(1) : f.key),
+  };
+  slotsByTable.set(table, s);
+  for (let i = 0; i < n; i++) {
+    s.lists.push(new RangeList());
+    const sub = table.fields[i].sub;
+    s.subs.push(sub && slotsOf(sub));
+    if (isList(table.fields[i].kind)) s.listFields.push(i);
+  }
+  return s;
+}
+const HOOK_SLOTS = HOOK_TABLES.map(slotsOf);
+const HOOK_PREFIX = HOOKS.map((h) => enc.encode(`{"hook":"${h}"`));
+const PAYLOAD_ENCODING_UTF8 = enc.encode(`,"payload_encoding":"utf8"`);
+const PAYLOAD_ENCODING_BASE64 = enc.encode(`,"payload_encoding":"base64"`);
+const EMPTY_STRING = enc.encode(`""`);
+const TRUE = enc.encode("true");
+const FALSE = enc.encode("false");
+
+const cursor = new WireCursor();
+const ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+let src: Uint8Array = new Uint8Array(0);
+let payloadMode: PayloadMode = "base64";
+let payloadWasBase64 = false;
+
+function isList(kind: Kind): boolean {
+  return kind >= Kind.Timestamp;
+}
+
+/** Parses all `ranges` (start, end pairs) of one message into its slots, merging in order. */
+function parse(s: Slots, ranges: RangeList, from = 0, to = ranges.n): void {
+  const fields = s.table.fields, a = s.a, b = s.b, lists = s.lists, listFields = s.listFields;
+  const list = ranges.v;
+  b.fill(-1);
+  for (let i = 0; i < listFields.length; i++) lists[listFields[i]].n = 0;
+  const c = cursor;
+  for (let r = from; r < to; r += 2) {
+    c.reset(src, list[r], list[r + 1]);
+    while (c.pos < c.end) {
+      const tag = c.varint32();
+      const idx = s.table.indexByNo[tag >>> 3];
+      const wt = tag & 7;
+      if (idx === undefined) {
+        c.skip(wt);
+        continue;
+      }
+      const f = fields[idx];
+      if (wt !== f.wireType) {
+        c.skip(wt); // a known number with another wire type is an unknown field, as in protoc
+        continue;
+      }
+      if (wt === 0) {
+        a[idx] = f.kind === Kind.Bool ? (c.varint64() !== 0 ? 1 : 0) : c.varint32();
+        b[idx] = 0;
+      } else {
+        const end = c.lenEnd();
+        if (isList(f.kind)) lists[idx].push(c.pos, end);
+        else {
+          a[idx] = c.pos;
+          b[idx] = end;
+        }
+        c.pos = end;
+      }
+    }
+  }
+}
+
+function writeFields(out: ByteBuffer, s: Slots, nested: boolean): void {
+  const fields = s.table.fields, keys = nested ? s.nestedKeys : s.keys;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (f.kind === Kind.Bytes && payloadMode === "omit") continue;
+    out.write(keys[i]);
+    writeValue(out, s, i, f);
+  }
+}
+
+function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
+  switch (f.kind) {
+    case Kind.String:
+      if (s.b[i] < 0) out.write(EMPTY_STRING);
+      else writeString(out, s.a[i], s.b[i], false);
+      return;
+    case Kind.Bytes: {
+      const start = s.b[i] < 0 ? 0 : s.a[i], end = s.b[i] < 0 ? 0 : s.b[i];
+      if (payloadMode === "utf8" && writeString(out, start, end, true)) return;
+      payloadWasBase64 = true;
+      writeBase64(out, src, start, end);
+      return;
+    }
+    case Kind.Int32:
+      writeInt(out, s.b[i] < 0 ? 0 : s.a[i]);
+      return;
+    case Kind.Bool:
+      out.write(s.b[i] >= 0 && s.a[i] !== 0 ? TRUE : FALSE);
+      return;
+    case Kind.Enum: {
+      const v = s.b[i] < 0 ? 0 : s.a[i];
+      const name = f.enumJson!.get(v);
+      if (name) out.write(name);
+      else writeInt(out, v); // unknown enum number: kept (proto3 open enums)
+      return;
+    }
+    case Kind.Timestamp:
+      writeTimestampField(out, s.lists[i]);
+      return;
+    case Kind.Message: {
+      const sub = s.subs[i]!;
+      parse(sub, s.lists[i]);
+      out.byte(0x7b);
+      writeFields(out, sub, true);
+      out.byte(0x7d);
+      return;
+    }
+    case Kind.RepeatedString: {
+      const list = s.lists[i].v, n = s.lists[i].n;
+      out.byte(0x5b);
+      for (let r = 0; r < n; r += 2) {
+        if (r > 0) out.byte(0x2c);
+        writeString(out, list[r], list[r + 1], false);
+      }
+      out.byte(0x5d);
+      return;
+    }
+    case Kind.RepeatedMessage: {
+      const list = s.lists[i], sub = s.subs[i]!;
+      out.byte(0x5b);
+      for (let r = 0; r < list.n; r += 2) {
+        if (r > 0) out.byte(0x2c);
+        parse(sub, list, r, r + 2);
+        out.byte(0x7b);
+        writeFields(out, sub, true);
+        out.byte(0x7d);
+      }
+      out.byte(0x5d);
+      return;
+    }
+    case Kind.MapStringString:
+      writeMap(out, s.lists[i]);
+      return;
+  }
+}
+
+function writeTimestampField(out: ByteBuffer, ranges: RangeList): void {
+  let seconds = 0, nanos = 0;
+  const c = cursor, list = ranges.v;
+  for (let r = 0; r < ranges.n; r += 2) {
+    c.reset(src, list[r], list[r + 1]);
+    while (c.pos < c.end) {
+      const tag = c.varint32();
+      if (tag === 0x08) seconds = c.varint64();
+      else if (tag === 0x10) nanos = c.varint32();
+      else c.skip(tag & 7);
+    }
+  }
+  writeTimestamp(out, seconds, nanos);
+}
+
+// Map entries: key/value ranges, reused.
+const mkl = new RangeList(), mvl = new RangeList();
+function writeMap(out: ByteBuffer, ranges: RangeList): void {
+  mkl.n = mvl.n = 0;
+  const list = ranges.v;
+  const c = cursor;
+  for (let r = 0; r < ranges.n; r += 2) {
+    let ks = 0, ke = 0, vs = 0, ve = 0;
+    c.reset(src, list[r], list[r + 1]);
+    while (c.pos < c.end) {
+      const tag = c.varint32();
+      if (tag === 0x0a || tag === 0x12) {
+        const end = c.lenEnd();
+        if (tag === 0x0a) (ks = c.pos), (ke = end);
+        else (vs = c.pos), (ve = end);
+        c.pos = end;
+      } else c.skip(tag & 7);
+    }
+    mkl.push(ks, ke);
+    mvl.push(vs, ve);
+  }
+  // Duplicate keys: the first occurrence's position, the last occurrence's value.
+  out.byte(0x7b);
+  let first = true;
+  const mk = mkl.v, mv = mvl.v, mn = mkl.n;
+  next: for (let i = 0; i < mn; i += 2) {
+    for (let j = 0; j < i; j += 2) if (sameBytes(mk[i], mk[i + 1], mk[j], mk[j + 1])) continue next;
+    let v = i;
+    for (let j = i + 2; j < mn; j += 2) {
+      if (sameBytes(mk[i], mk[i + 1], mk[j], mk[j + 1])) v = j;
+    }
+    if (!first) out.byte(0x2c);
+    first = false;
+    writeString(out, mk[i], mk[i + 1], false);
+    out.byte(0x3a);
+    writeString(out, mv[v], mv[v + 1], false);
+  }
+  out.byte(0x7d);
+}
+
+function sameBytes(as: number, ae: number, bs: number, be: number): boolean {
+  if (ae - as !== be - bs) return false;
+  for (let k = 0; k < ae - as; k++) if (src[as + k] !== src[bs + k]) return false;
+  return true;
+}
+
+function writeInt(out: ByteBuffer, v: number): void {
+  if (v >= 0 && v < 10) out.byte(0x30 + v);
+  else out.writeAscii(String(v));
+}
+
+const ESCAPES: Uint8Array = (() => {
+  const e = new Uint8Array(128);
+  for (let c = 0; c < 0x20; c++) e[c] = 0x75; // \u00XX
+  e[0x08] = 0x62, e[0x09] = 0x74, e[0x0a] = 0x6e, e[0x0c] = 0x66, e[0x0d] = 0x72;
+  e[0x22] = 0x22, e[0x5c] = 0x5c;
+  return e;
+})();
+const HEX = enc.encode("0123456789abcdef");
+/** 1 for bytes a JSON string takes as they are: ASCII other than controls, `"` and `\`. */
+const PLAIN: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x20; c < 0x80; c++) t[c] = ESCAPES[c] === 0 ? 1 : 0;
+  return t;
+})();
+
+/**
+ * Writes `src[start, end)` as a JSON string. ASCII is copied/escaped in place; other text goes
+ * through TextDecoder (invalid UTF-8 becomes U+FFFD unless `strict`, which returns false and
+ * writes nothing instead).
+ */
+function writeString(out: ByteBuffer, start: number, end: number, strict: boolean): boolean {
+  // Small strings reserve the worst case (6 bytes per escaped byte); large ones take the text
+  // path as soon as one byte needs escaping, so a 64 MiB payload never reserves 384 MiB.
+  const small = end - start <= 8192;
+  out.ensure(small ? (end - start) * 6 + 2 : end - start + 2);
+  const buf = out.buf, plain = PLAIN, s = src;
+  const begin = out.pos;
+  let p = begin;
+  buf[p++] = 0x22;
+  let i = start;
+  while (i < end && plain[s[i]] === 1) buf[p++] = s[i++]; // the common case: plain ASCII
+  for (; i < end; i++) {
+    const c = s[i];
+    if (c >= 0x80) return writeTextString(out, begin, start, end, strict);
+    const e = ESCAPES[c];
+    if (e === 0) buf[p++] = c;
+    else if (!small) return writeTextString(out, begin, start, end, strict);
+    else if (e !== 0x75) (buf[p++] = 0x5c), (buf[p++] = e);
+    else {
+      buf[p++] = 0x5c, buf[p++] = 0x75, buf[p++] = 0x30, buf[p++] = 0x30;
+      buf[p++] = HEX[c >> 4], buf[p++] = HEX[c & 15];
+    }
+  }
+  buf[p++] = 0x22;
+  out.pos = p;
+  return true;
+}
+
+function writeTextString(
+  out: ByteBuffer,
+  begin: number,
+  start: number,
+  end: number,
+  strict: boolean,
+): boolean {
+  let text: string;
+  try {
+    text = (strict ? utf8Strict : utf8Lenient).decode(src.subarray(start, end));
+  } catch {
+    out.pos = begin;
+    return false;
+  }
+  const json = JSON.stringify(text);
+  out.pos = begin;
+  out.ensure(json.length * 3);
+  out.pos += enc.encodeInto(json, out.buf.subarray(begin)).written;
+  return true;
+}
+
+/**
+ * Appends the JSON form of the event in `frame` (the `Any` bytes of one frame, without the
+ * length prefix) to `out`, without a trailing newline. Returns the hook index (into `HOOKS`)
+ * on success, else `UNKNOWN_TYPE`, `MALFORMED_ENVELOPE` or {@linkcode MALFORMED_VALUE}, in
+ * which case nothing was written.
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, writeFrameJson } from "../mod.ts";
+ * const out = new ByteBuffer();
+ * const frameBody = new Uint8Array(0); // the Any bytes of one frame
+ * if (writeFrameJson(out, frameBody, "base64") >= 0) console.log(new TextDecoder().decode(out.bytes()));
+ * ```
+ */
+export function writeFrameJson(out: ByteBuffer, frame: Uint8Array, payload: PayloadMode): number {
+  return writeFrameJsonAt(out, frame, 0, frame.length, payload);
+}
+
+/**
+ * {@linkcode writeFrameJson} for the frame `buf[start, end)` (no view needed).
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, writeFrameJsonAt } from "../mod.ts";
+ * const slab = new Uint8Array([0, 0, 0, 0]); // a length prefix, then an empty frame
+ * console.log(writeFrameJsonAt(new ByteBuffer(), slab, 4, 4, "base64")); // -1: not an event
+ * ```
+ */
+export function writeFrameJsonAt(
+  out: ByteBuffer,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  payload: PayloadMode,
+): number {
+  const hook = parseEnvelopeAt(buf, start, end, ranges);
+  if (hook < 0) return hook;
+  return writeEventJson(out, buf, hook, ranges.valueStart, ranges.valueEnd, payload);
+}
+
+/**
+ * Appends the JSON form of an event whose envelope is already parsed: hook index `hook` and the
+ * encoded message in `buf[valueStart, valueEnd)`. Returns `hook`, or
+ * {@linkcode MALFORMED_VALUE} (nothing written).
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, HOOKS, writeEventJson } from "../mod.ts";
+ * const out = new ByteBuffer();
+ * writeEventJson(out, new Uint8Array(0), HOOKS.indexOf("on_client_wakeup"), 0, 0, "base64");
+ * console.log(new TextDecoder().decode(out.bytes())); // every field at its default
+ * ```
+ */
+export function writeEventJson(
+  out: ByteBuffer,
+  buf: Uint8Array,
+  hook: number,
+  valueStart: number,
+  valueEnd: number,
+  payload: PayloadMode,
+): number {
+  const begin = out.pos;
+  src = buf;
+  payloadMode = payload;
+  payloadWasBase64 = false;
+  try {
+    const s = HOOK_SLOTS[hook];
+    valueRange.n = 0;
+    valueRange.push(valueStart, valueEnd);
+    parse(s, valueRange);
+    out.write(HOOK_PREFIX[hook]);
+    writeFields(out, s, false);
+    if (payload === "utf8" && s.table.bytesField >= 0) {
+      out.write(payloadWasBase64 ? PAYLOAD_ENCODING_BASE64 : PAYLOAD_ENCODING_UTF8);
+    }
+    out.byte(0x7d);
+    return hook;
+  } catch (e) {
+    out.pos = begin;
+    if (e instanceof WireError) return MALFORMED_VALUE;
+    throw e;
+  } finally {
+    src = EMPTY;
+  }
+}
+const valueRange = new RangeList();
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,552 @@
+/**
+ * The TCP server the plugin connects to: accepts connections, frames each stream, feeds the
+ * {@linkcode Pipeline}, and shuts down gracefully.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
+import { readFrameSlabs } from "../wire/frame_reader.ts";
+import type { Metrics } from "../app/metrics.ts";
+import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type Pipeline } from "../pipeline/router.ts";
+
+/** Options of {@linkcode SidecarServer}. */
+export interface ServerOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port to listen on (0 = any free port). */
+  port: number;
+  /** Largest accepted frame body in bytes. */
+  maxFrameBytes: number;
+  /** Most concurrent connections; further ones are closed at once (and counted). */
+  maxConnections: number;
+}
+
+/** Connection error reasons, as counted in `connectionErrors`. */
+export type ConnectionErrorReason =
+  | "frame_too_large"
+  | "truncated_frame"
+  | "malformed_envelope"
+  | "reset"
+  | "io";
+
+/** Every {@linkcode ConnectionErrorReason}: each is exported from the start (at 0). */
+export const CONNECTION_ERROR_REASONS: readonly ConnectionErrorReason[] = [
+  "frame_too_large",
+  "truncated_frame",
+  "malformed_envelope",
+  "reset",
+  "io",
+];
+
+/**
+ * What a stop discarded from the connections it closed: bytes read but not delivered — a
+ * partial frame, and what peers still sent after the grace deadline, read (for a bounded
+ * time) only to be counted. Exact for connections that ended or went quiet meanwhile; the
+ * peers `stillSending` when closed had more, which cannot be counted.
+ */
+export interface SocketDiscards {
+  /** Connections closed by the stop with read bytes not delivered. */
+  connections: number;
+  /** Bytes read from them and discarded. */
+  bytes: number;
+  /** Complete frames among those bytes (events, unless some were empty or of unknown type). */
+  frames: number;
+  /** Of `connections`, those still sending when closed: they lost more than counted. */
+  stillSending: number;
+}
+
+/** After the grace deadline, how long connections are read, to count what they discard. */
+const DRAIN_COUNT_MS = 500;
+
+/**
+ * Why an `accept` failed, as counted in `acceptErrors`: resource exhaustion (`emfile`,
+ * `enfile`, `enomem`, `enobufs`: the accept loop backs off), or a peer gone before it was
+ * accepted (`not_connected`, `aborted`) and anything else (`other`): the loop goes on at once.
+ */
+export type AcceptErrorReason =
+  | "emfile"
+  | "enfile"
+  | "enomem"
+  | "enobufs"
+  | "not_connected"
+  | "aborted"
+  | "other";
+
+/** Every {@linkcode AcceptErrorReason}, in the order metrics list them. */
+export const ACCEPT_ERROR_REASONS: readonly AcceptErrorReason[] = [
+  "emfile",
+  "enfile",
+  "enomem",
+  "enobufs",
+  "not_connected",
+  "aborted",
+  "other",
+];
+
+/** What each exhaustion reason means, for logs and readiness. */
+const EXHAUSTION: Partial<Record<AcceptErrorReason, string>> = {
+  emfile:
+    "out of file descriptors (EMFILE: raise LimitNOFILE / ulimit -n, or lower max_connections)",
+  enfile: "the system is out of file descriptors (ENFILE: raise fs.file-max)",
+  enomem: "out of memory (ENOMEM)",
+  enobufs: "out of socket buffers (ENOBUFS)",
+};
+
+/** Pause between accepts while resources are exhausted. */
+const ACCEPT_BACKOFF_MS = 100;
+
+const ERRNO_REASONS: Record<string, AcceptErrorReason> = {
+  EMFILE: "emfile",
+  ENFILE: "enfile",
+  ENOMEM: "enomem",
+  ENOBUFS: "enobufs",
+  ENOTCONN: "not_connected",
+  ECONNABORTED: "aborted",
+  ECONNRESET: "aborted",
+  // Linux numbers, when an error carries no code.
+  "24": "emfile",
+  "23": "enfile",
+  "12": "enomem",
+  "105": "enobufs",
+  "107": "not_connected",
+  "103": "aborted",
+  "104": "aborted",
+};
+
+function acceptErrorReason(e: unknown): AcceptErrorReason {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && ERRNO_REASONS[code]) return ERRNO_REASONS[code];
+  const errno = /os error (\d+)/.exec(String((e as Error | null)?.message))?.[1];
+  return (errno && ERRNO_REASONS[errno]) || "other";
+}
+
+const log = getLogger(["vmq_sidecar", "server"]);
+
+interface Conn {
+  conn: Deno.TcpConn;
+  peer: string;
+  lastRead: number;
+  /** Waiting for queue room (not reading): not idle, its socket may hold unread events. */
+  blocked: boolean;
+  /** Bytes read from the socket. */
+  bytesRead: number;
+  /** Bytes of the frames handed to the pipeline (`bytesRead` minus these: a partial frame). */
+  bytesTaken: number;
+  /** Frames read after the grace deadline, not delivered. */
+  framesDiscarded: number;
+  /** Closed by the stop (idle, or at the grace deadline), not by the peer or an error. */
+  cutByStop: boolean;
+  /** Closed by the stop while its peer was still sending. */
+  stillSending: boolean;
+}
+
+/**
+ * Listens for plugin connections and feeds a pipeline.
+ *
+ * @example
+ * ```ts ignore
+ * const server = new SidecarServer(pipeline, { hostname: "127.0.0.1", port: 8890,
+ *   maxFrameBytes: 64 << 20, maxConnections: 10000 });
+ * server.listen();
+ * await server.shutdown(5000);
+ * ```
+ */
+export class SidecarServer {
+  /** Connections accepted since start. */
+  accepted = 0;
+  /** Connections refused because `maxConnections` were open. */
+  refused = 0;
+  /** Connection errors by reason. */
+  readonly connectionErrors: Map<ConnectionErrorReason, number> = new Map();
+  /** What the stop discarded from the connections it closed (see {@linkcode SocketDiscards}). */
+  readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
+  /** Failed accepts by reason. */
+  readonly acceptErrors: Map<AcceptErrorReason, number> = new Map();
+  readonly #pipeline: Pipeline;
+  readonly #opts: ServerOptions;
+  readonly #conns = new Set<Conn>();
+  readonly #handlers = new Set<Promise<void>>();
+  #listener: Deno.TcpListener | undefined;
+  #acceptLoop: Promise<void> | undefined;
+  #draining = false;
+  /** The stop closed the listener: a failing accept ends the accept loop. */
+  #listenerClosed = false;
+  /** Accepts failed in a row without a pause (not for exhaustion). */
+  #immediateFailures = 0;
+  /** The grace deadline passed: readers stop waiting for queue room and deliver nothing more. */
+  #cut = false;
+  /** Readers waiting for queue room, released at the grace deadline. */
+  readonly #waiting = new Set<() => void>();
+  #lastAccept = 0;
+  /** The exhaustion the accept loop is backing off from (undefined: none). */
+  #exhausted: AcceptErrorReason | undefined;
+  /** When an accept last failed for {@linkcode SidecarServer.#exhausted}. */
+  #exhaustedAt = 0;
+  /** Failed accepts since the exhaustion began. */
+  #exhaustedFailures = 0;
+
+  /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
+  constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
+    this.#pipeline = pipeline;
+    this.#opts = options;
+    if (metrics) this.#registerMetrics(metrics);
+  }
+
+  /** Open connections. */
+  get open(): number {
+    return this.#conns.size;
+  }
+
+  /** The bound address (after listen). */
+  get addr(): Deno.NetAddr {
+    if (!this.#listener) throw new Error("server is not listening");
+    return this.#listener.addr;
+  }
+
+  /** Whether the listener is up. */
+  get listening(): boolean {
+    return this.#listener !== undefined && !this.#draining;
+  }
+
+  /**
+   * Why accepting is held up, while the accept loop backs off from resource exhaustion (its
+   * last failed accept less than a second plus one back-off ago); undefined otherwise.
+   */
+  get acceptBackoff(): string | undefined {
+    const r = this.#exhausted;
+    if (r === undefined || performance.now() - this.#exhaustedAt > ACCEPT_BACKOFF_MS + 1000) {
+      return undefined;
+    }
+    return `accepting plugin connections backs off: ${EXHAUSTION[r]}`;
+  }
+
+  /** Binds the port and starts accepting; throws `Deno.errors.AddrInUse` and the like. */
+  listen(): Deno.NetAddr {
+    this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    this.#acceptLoop = this.#accept(this.#listener);
+    return this.#listener.addr;
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        // Only a closed listener ends accepting: during the stop's accepting of the backlog
+        // an error (a peer that reset, EMFILE) is handled as usual, the peers behind it read.
+        if (this.#listenerClosed || e instanceof Deno.errors.BadResource) return;
+        const reason = acceptErrorReason(e);
+        const n = (this.acceptErrors.get(reason) ?? 0) + 1;
+        this.acceptErrors.set(reason, n);
+        if (EXHAUSTION[reason]) {
+          // Retrying at once would only fail again (and spin): pause, counted and not ready.
+          if (this.#exhausted === undefined) {
+            log.error("cannot accept plugin connections: {problem}; retrying every {ms} ms", {
+              problem: EXHAUSTION[reason],
+              ms: ACCEPT_BACKOFF_MS,
+            });
+          }
+          this.#exhausted = reason;
+          this.#exhaustedAt = performance.now();
+          this.#exhaustedFailures++;
+          await new Promise((r) => setTimeout(r, ACCEPT_BACKOFF_MS));
+          continue;
+        }
+        // A peer that reset before it was accepted (ENOTCONN) and the like: nothing to wait
+        // for, the next connection in the backlog is served at once.
+        this.#recovered();
+        if (n === 1 || n % 1000 === 0) {
+          log.warn("accept failed ({reason}, {n} so far): {error}", {
+            reason,
+            n,
+            error: (e as Error)?.message ?? String(e),
+          });
+        }
+        // An error that persists (EPERM from a firewall, an unknown one) must not starve the
+        // event loop: after 64 failures in a row, let timers and reads run once.
+        if (++this.#immediateFailures >= 64) {
+          this.#immediateFailures = 0;
+          await new Promise((r) => setTimeout(r, 0));
+        }
+        continue;
+      }
+      this.#immediateFailures = 0;
+      this.#recovered();
+      if (this.#conns.size >= this.#opts.maxConnections) {
+        this.refused++;
+        if (this.refused === 1 || this.refused % 1000 === 0) {
+          log.warn(
+            "refused connection: {open} connections open (--max-connections); {refused} refused so far",
+            {
+              open: this.#conns.size,
+              refused: this.refused,
+            },
+          );
+        }
+        try {
+          conn.close();
+        } catch { /* already gone */ }
+        continue;
+      }
+      this.accepted++;
+      this.#lastAccept = performance.now();
+      const h = this.#handle(conn);
+      this.#handlers.add(h);
+      h.finally(() => this.#handlers.delete(h));
+    }
+  }
+
+  async #handle(conn: Deno.TcpConn): Promise<void> {
+    const addr = conn.remoteAddr;
+    const c: Conn = {
+      conn,
+      peer: `${addr.hostname}:${addr.port}`,
+      lastRead: performance.now(),
+      blocked: false,
+      bytesRead: 0,
+      bytesTaken: 0,
+      framesDiscarded: 0,
+      cutByStop: false,
+      stillSending: false,
+    };
+    this.#conns.add(c);
+    log.debug("connection from {peer}", { peer: c.peer });
+    try {
+      conn.setNoDelay(true);
+      // Counts what is read, so a stop knows the bytes it would discard (a partial frame).
+      const source = {
+        read: async (p: Uint8Array) => {
+          const n = await conn.read(p);
+          if (n !== null) (c.bytesRead += n), (c.lastRead = performance.now());
+          return n;
+        },
+      };
+      // One reused read buffer per connection; dispatch copies what it keeps.
+      const slabs = readFrameSlabs(source, {
+        maxFrameBytes: this.#opts.maxFrameBytes,
+        peer: c.peer,
+      });
+      for await (const slab of slabs) {
+        c.lastRead = performance.now();
+        if (this.#cut) {
+          // Read after the grace deadline: not delivered, only counted.
+          c.framesDiscarded += slab.count;
+          c.cutByStop = true;
+          continue;
+        }
+        if (this.#pipeline.blocked) {
+          // Other connections filled a queue since this read was issued: wait before adding to
+          // it (again if others filled it while we waited), so a full queue is overshot by one
+          // read, not by one read per connection. At the grace deadline the wait ends: what was
+          // read is delivered to every output (a blocked one holds it as unflushed).
+          c.blocked = true;
+          while (this.#pipeline.blocked && !this.#cut) await this.#room();
+          c.blocked = false;
+          c.lastRead = performance.now();
+        }
+        const r = this.#pipeline.dispatchSlab(slab);
+        c.bytesTaken += slab.ends[slab.count - 1] - slab.starts[0] + 4;
+        if (r === DISPATCH_MALFORMED) {
+          this.#count("malformed_envelope");
+          log.error("closing connection {peer}: a frame is not a valid protobuf Any", {
+            peer: c.peer,
+          });
+          break;
+        }
+        if (r === DISPATCH_BACKPRESSURE && !this.#cut) {
+          c.blocked = true;
+          await this.#room();
+          c.blocked = false;
+          c.lastRead = performance.now();
+        }
+      }
+    } catch (e) {
+      this.#connectionError(c, e);
+    } finally {
+      const pending = c.bytesRead - c.bytesTaken;
+      if (c.cutByStop && (pending > 0 || c.framesDiscarded > 0)) {
+        this.discarded.connections++;
+        this.discarded.bytes += pending;
+        this.discarded.frames += c.framesDiscarded;
+        if (c.stillSending) this.discarded.stillSending++;
+      }
+      this.#conns.delete(c);
+      try {
+        conn.close();
+      } catch { /* closed by shutdown */ }
+      log.debug("connection from {peer} closed", { peer: c.peer });
+    }
+  }
+
+  /** Resolves when the blocking queues have room again, or at the grace deadline. */
+  #room(): Promise<void> {
+    if (this.#cut) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#waiting.delete(done);
+        resolve();
+      };
+      this.#waiting.add(done);
+      this.#pipeline.writable().then(done);
+    });
+  }
+
+  #connectionError(c: Conn, e: unknown): void {
+    if (e instanceof FrameTooLargeError) {
+      this.#count("frame_too_large");
+      log.error("closing connection {peer}: {error}", { peer: c.peer, error: e.message });
+    } else if (e instanceof TruncatedFrameError) {
+      this.#count("truncated_frame");
+      log.warn("{error}{when}", {
+        error: e.message,
+        when: this.#draining ? " (cut at shutdown)" : "",
+      });
+    } else if (
+      this.#draining &&
+      (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)
+    ) {
+      // closed by shutdown after going idle: normal
+    } else if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) {
+      this.#count("reset");
+      log.warn("connection {peer} reset by peer", { peer: c.peer });
+    } else {
+      this.#count("io");
+      log.error("connection {peer} failed: {error}", { peer: c.peer, error: String(e) });
+    }
+  }
+
+  /** Ends an exhaustion back-off once an accept gets past it. */
+  #recovered(): void {
+    if (this.#exhausted === undefined) return;
+    log.info("accepting plugin connections again after {n} failed accepts ({reason})", {
+      n: this.#exhaustedFailures,
+      reason: this.#exhausted,
+    });
+    this.#exhausted = undefined;
+    this.#exhaustedFailures = 0;
+  }
+
+  #count(reason: ConnectionErrorReason): void {
+    this.connectionErrors.set(reason, (this.connectionErrors.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * Accepts the connections already waiting in the listen backlog, stops accepting, keeps
+   * reading each connection until it has been idle for `idleMs` on a frame boundary (what peers
+   * already sent is read) or `graceMs` passes. At that deadline readers waiting for queue room
+   * deliver the frames they hold (a full blocking queue takes them beyond its size: one read
+   * per connection) and delivery stops; what the connections still send is read for up to
+   * half a second more only to be counted ({@linkcode SidecarServer.discarded}), each closed
+   * once quiet. Resolves once every connection's reader has ended (bounded).
+   */
+  async shutdown(graceMs: number, idleMs = 200): Promise<void> {
+    this.#draining = true;
+    const deadline = performance.now() + graceMs;
+    // Peers still in the listen backlog connected before the signal and may have sent events:
+    // keep accepting until none came for a while, then close the listener. Like the idle check
+    // below, "quiet" counts only on a turn that came on time (after the event loop was held up,
+    // accepts that are ready have not run yet), twice in a row; bounded by the deadline.
+    const quiet = Math.min(50, idleMs);
+    let quietTurns = 0;
+    for (let last = performance.now(); quietTurns < 2;) {
+      await new Promise((r) => setTimeout(r, quiet));
+      const now = performance.now();
+      if (now >= deadline) break;
+      const onTime = now - last < 2 * quiet + 20;
+      last = now;
+      quietTurns = onTime && now - this.#lastAccept >= quiet ? quietTurns + 1 : 0;
+    }
+    this.#listenerClosed = true;
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
+    await this.#acceptLoop;
+    const tick = Math.min(50, idleMs);
+    const drainEnd = deadline + DRAIN_COUNT_MS;
+    let cutTime = Infinity;
+    let last = performance.now();
+    while (this.#conns.size > 0 && performance.now() < drainEnd + 1000) {
+      const now = performance.now();
+      if (now >= deadline && !this.#cut) {
+        this.#cut = true;
+        cutTime = now;
+        for (const c of this.#conns) c.cutByStop = true;
+        for (const release of [...this.#waiting]) release();
+      }
+      // After the event loop was held up (writing outputs), reads that completed meanwhile
+      // have not run yet: judge idleness only on a turn that came on time.
+      const onTime = now - last < 2 * tick + 20;
+      last = now;
+      for (const c of this.#conns) {
+        let close: boolean;
+        if (!this.#cut) {
+          close = onTime && !c.blocked && now - c.lastRead >= idleMs &&
+            c.bytesRead === c.bytesTaken;
+        } else {
+          // Counting what arrives after the deadline: closed once quiet as long as an idle
+          // connection (on a turn on time, so reads that completed meanwhile were seen), or
+          // at the end, still sending.
+          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= idleMs;
+          close = quiet || (now >= drainEnd && onTime) || now >= drainEnd + 500;
+          if (!quiet && close) c.stillSending = true;
+        }
+        if (close) {
+          c.cutByStop = true;
+          try {
+            c.conn.close();
+          } catch { /* already closed */ }
+        }
+      }
+      await Promise.race([
+        Promise.all(this.#handlers),
+        new Promise((r) => setTimeout(r, tick)),
+      ]);
+    }
+    // Readers end once their connection is closed; wait for the last ones (bounded).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#handlers),
+      new Promise((r) => timer = setTimeout(r, 1000)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #registerMetrics(m: Metrics): void {
+    const open = m.gauge("vmq_sidecar_connections_open", "Plugin connections open.");
+    const accepted = m.counter(
+      "vmq_sidecar_connections_accepted_total",
+      "Plugin connections accepted.",
+    );
+    const refused = m.counter(
+      "vmq_sidecar_connections_refused_total",
+      "Connections closed at once because --max-connections were open.",
+    );
+    const errors = m.counter(
+      "vmq_sidecar_connection_errors_total",
+      "Connections ended by an error, by reason (frame_too_large, truncated_frame, malformed_envelope, reset, io).",
+      ["reason"],
+    );
+    const acceptErrors = m.counter(
+      "vmq_sidecar_accept_errors_total",
+      "Failed accepts of plugin connections, by reason (emfile, enfile, enomem, enobufs: the accept loop backs off; not_connected, aborted: the peer reset first; other).",
+      ["reason"],
+    );
+    const backoff = m.gauge(
+      "vmq_sidecar_accept_backoff",
+      "1 while accepting plugin connections backs off from resource exhaustion (then /readyz is 503).",
+    );
+    for (const r of ACCEPT_ERROR_REASONS) acceptErrors.values.set(r, 0);
+    m.onCollect(() => {
+      for (const [k, v] of this.acceptErrors) acceptErrors.values.set(k, v);
+      backoff.values.set("", this.acceptBackoff === undefined ? 0 : 1);
+      open.values.set("", this.open);
+      accepted.values.set("", this.accepted);
+      refused.values.set("", this.refused);
+      for (const r of CONNECTION_ERROR_REASONS) {
+        errors.values.set(r, this.connectionErrors.get(r) ?? 0);
+      }
+    });
+  }
+}

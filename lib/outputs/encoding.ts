@@ -1,0 +1,119 @@
+/**
+ * Output formats shared by the sinks: `json` (one JSON object per event) and `protobuf` (the
+ * frames exactly as received, length prefixes included — a stream `vmq-sidecar decode` reads).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import type { ByteBuffer } from "../codec/byte_buffer.ts";
+import {
+  MALFORMED_VALUE,
+  type PayloadMode,
+  writeEventJson,
+  writeFrameJsonAt,
+} from "../codec/json.ts";
+import type { FrameBatch } from "./contract.ts";
+import type { FrameEncoder } from "../pipeline/queue.ts";
+
+/** How an output encodes events. */
+export type OutputFormat = "json" | "protobuf";
+
+/** The output formats, for validation. */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ["json", "protobuf"];
+
+/** Per-output encoding options. */
+export interface FormatOptions {
+  /** `json` (default) or `protobuf`. */
+  format: OutputFormat;
+  /** Payload mode of the JSON form. */
+  payload: PayloadMode;
+}
+
+/** Events a JSON output skipped because their value did not decode, by output name. */
+export const undecodableEvents: Map<string, number> = new Map();
+
+const log = getLogger(["vmq_sidecar", "output"]);
+let undecodableLogged = 0;
+
+/** Counts and logs (capped) an event the JSON writer could not decode. */
+export function reportUndecodable(output: string, frame: Uint8Array): void {
+  undecodableEvents.set(output, (undecodableEvents.get(output) ?? 0) + 1);
+  if (undecodableLogged++ < 20) {
+    log.error("output {output}: skipping undecodable event ({bytes} bytes){more}", {
+      output,
+      bytes: frame.length,
+      more: undecodableLogged === 20 ? "; further ones are only counted" : "",
+    });
+  }
+}
+
+/**
+ * Appends every event of `batch` to `out`: JSON lines (`\n`-terminated) or the raw frames.
+ * `flush` is called whenever `out` holds `flushBytes` or more, so memory stays bounded.
+ */
+export function appendBatch(
+  out: ByteBuffer,
+  batch: FrameBatch,
+  options: FormatOptions,
+  output: string,
+  flushBytes: number,
+  flush: () => void,
+): void {
+  if (options.format === "protobuf") {
+    out.write(batch.bytes);
+    if (out.pos >= flushBytes) flush();
+    return;
+  }
+  const payload = options.payload, b = batch.bytes;
+  let p = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+    const start = p + 4, end = start + len;
+    const r = writeFrameJsonAt(out, b, start, end, payload);
+    if (r >= 0) out.byte(0x0a);
+    else if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
+    if (out.pos >= flushBytes) flush();
+    p = end;
+  }
+}
+
+/**
+ * The {@linkcode FrameEncoder} of a format, for sinks that write bytes (files, stdout): JSON
+ * lines (undecodable events skipped and reported for `output`), or the frames as received.
+ */
+export function frameEncoder(options: FormatOptions, output: string): FrameEncoder {
+  if (options.format === "protobuf") {
+    return {
+      raw: true,
+      sizeHint: (n) => n + 4,
+      encode(out, buf, start, end) {
+        const n = end - start;
+        out.ensure(n + 4);
+        const b = out.buf;
+        let p = out.pos;
+        b[p++] = n >>> 24, b[p++] = (n >>> 16) & 255, b[p++] = (n >>> 8) & 255, b[p++] = n & 255;
+        if (n > 64) b.set(buf.subarray(start, end), p);
+        else for (let i = 0; i < n; i++) b[p + i] = buf[start + i];
+        out.pos = p + n;
+        return true;
+      },
+    };
+  }
+  const payload = options.payload;
+  return {
+    // Keys and the timestamp take ~300 bytes; base64 grows a payload by 4/3; a short string
+    // reserves 6 bytes per byte for escapes while it is written.
+    sizeHint: (n) => (n <= 8192 ? 6 * n : 2 * n) + 1024,
+    encode(out, buf, start, end, hook, valueStart, valueEnd) {
+      const r = hook >= 0
+        ? writeEventJson(out, buf, hook, valueStart, valueEnd, payload)
+        : writeFrameJsonAt(out, buf, start, end, payload);
+      if (r >= 0) {
+        out.byte(0x0a);
+        return true;
+      }
+      if (r === MALFORMED_VALUE) reportUndecodable(output, buf.subarray(start, end));
+      return false;
+    },
+  };
+}

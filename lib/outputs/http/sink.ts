@@ -1,0 +1,394 @@
+/**
+ * HTTP webhook output: batches of events are POSTed as `application/x-ndjson` (the JSON form,
+ * one object per line) or `application/x-protobuf` (the frames as received, each with its
+ * 4-byte big-endian length). Connection errors, 5xx, 408 and 429 are retried (after the
+ * server's `Retry-After`, then with the queue's backoff); any other 4xx sends the batch to the
+ * dead-letter file, counted, and acknowledges it. See docs/outputs.md.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { ByteBuffer } from "../../codec/byte_buffer.ts";
+import type { OutputSpec } from "../../app/config.ts";
+import { parseIntIn } from "../../app/config.ts";
+import { ConfigError } from "../../errors.ts";
+import { appendBatch, type FormatOptions, undecodableEvents } from "../encoding.ts";
+import type { FrameBatch, SendReport, Sink } from "../contract.ts";
+import type { CreatedSink, SinkFactory } from "../registry.ts";
+import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
+import {
+  BATCH_OPTIONS,
+  batchOptions,
+  bodyId,
+  checkOptions,
+  envValue,
+  parseUrl,
+  publicName,
+} from "../options.ts";
+
+const log = getLogger(["vmq_sidecar", "output", "http"]);
+
+/** Options of {@linkcode HttpSink}. */
+export interface HttpSinkOptions extends FormatOptions {
+  /** Name for logs and metrics (no secrets): the URL without user, password and query. */
+  name: string;
+  /** Where to POST (query included). */
+  url: string;
+  /** Extra request headers (values from options or environment variables). */
+  headers: Record<string, string>;
+  /** Per-request timeout in ms. */
+  timeoutMs: number;
+  /** Longest `Retry-After` honoured, in ms. */
+  retryAfterMaxMs: number;
+  /** Where refused batches go. */
+  deadLetter: DeadLetterFile;
+  /** Extra CA certificates (PEM) to trust for https. */
+  caCerts?: string[];
+}
+
+/** A retryable HTTP answer (5xx, 408, 429, or an unexpected 1xx/3xx). */
+export class HttpStatusError extends Error {
+  /** The status. */
+  readonly status: number;
+  /** The server's `Retry-After`, in ms (0 when absent). */
+  readonly retryAfterMs: number;
+  /** Creates the error. */
+  constructor(message: string, status: number, retryAfterMs: number) {
+    super(message);
+    this.name = "HttpStatusError";
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The server could not be reached (connection refused or reset, timeout, TLS failure). */
+export class HttpConnectionError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HttpConnectionError";
+  }
+}
+
+const CONTENT_TYPE = { json: "application/x-ndjson", protobuf: "application/x-protobuf" };
+
+/**
+ * POSTs batches of events to a URL.
+ *
+ * @example
+ * ```ts ignore
+ * const { sink } = await httpFactory.create(spec, "--out");
+ * ```
+ */
+export class HttpSink implements Sink {
+  /** The URL without user, password and query. */
+  readonly name: string;
+  readonly #opts: HttpSinkOptions;
+  readonly #client: Deno.HttpClient | undefined;
+  readonly #closing = new AbortController();
+  #up = true;
+  /** Tells the queue the server is reachable again (see `Sink.onReady`). */
+  #ready: () => void = () => {};
+  /** The TCP probe running while the server cannot be reached. */
+  #probing: Promise<void> | undefined;
+
+  /** Creates the sink. */
+  constructor(opts: HttpSinkOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#client = opts.caCerts ? Deno.createHttpClient({ caCerts: opts.caCerts }) : undefined;
+  }
+
+  /** False after a request could not reach the server, until one does. */
+  connected(): boolean {
+    return this.#up;
+  }
+
+  /**
+   * `ready` is called when, after a request could not reach the server, a TCP connection to
+   * its host and port succeeds (tried every {@linkcode PROBE_INTERVAL_MS}): the queue then
+   * retries at once instead of waiting out its backoff.
+   */
+  onReady(ready: () => void): void {
+    this.#ready = ready;
+  }
+
+  /** A probe's connect is pending (see {@linkcode HttpSink.#probe}). */
+  #dialing = false;
+
+  /** Probes the server's port until it accepts a connection (or the sink closes). */
+  #probe(): void {
+    if (this.#probing) return;
+    const url = new URL(this.#opts.url);
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+    const signal = this.#closing.signal;
+    this.#probing = (async () => {
+      while (!signal.aborted) {
+        await this.#sleep(PROBE_INTERVAL_MS);
+        if (signal.aborted) return;
+        // A connect that timed out stays pending (up to ~2 min against a host that drops
+        // SYNs): never more than one at a time.
+        if (this.#dialing) continue;
+        this.#dialing = true;
+        const settled = () => this.#dialing = false;
+        if (await tcpReachable(hostname, port, PROBE_INTERVAL_MS, settled)) {
+          this.#ready();
+          return;
+        }
+      }
+    })().finally(() => this.#probing = undefined);
+  }
+
+  /** POSTs the batch; see the module for what each answer does. */
+  async send(batch: FrameBatch): Promise<SendReport | void> {
+    const o = this.#opts;
+    let body: Uint8Array, events: number;
+    if (o.format === "protobuf") (body = batch.bytes), (events = batch.count);
+    else {
+      const buf = new ByteBuffer(Math.max(1024, batch.bytes.length * 2));
+      const before = undecodableEvents.get(this.name) ?? 0;
+      appendBatch(buf, batch, o, this.name, Infinity, () => {});
+      body = buf.bytes();
+      events = batch.count - ((undecodableEvents.get(this.name) ?? 0) - before);
+    }
+    if (events === 0) return;
+    const contentType = CONTENT_TYPE[o.format];
+    let res: Response;
+    try {
+      res = await fetch(o.url, {
+        method: "POST",
+        headers: {
+          "user-agent": "vmq-sidecar",
+          ...o.headers,
+          "content-type": contentType,
+          // The same batch always has the same key: a receiver can drop a retried batch.
+          "idempotency-key": bodyId(body),
+          "x-vmq-sidecar-events": String(events),
+        },
+        body: body as Uint8Array<ArrayBuffer>,
+        signal: AbortSignal.any([AbortSignal.timeout(o.timeoutMs), this.#closing.signal]),
+        client: this.#client,
+      });
+    } catch (e) {
+      const error = fetchError(e, this.name, o.timeoutMs);
+      if (this.#up) {
+        this.#up = false;
+        log.warn("output {output}: cannot reach the server: {error}", {
+          output: this.name,
+          error,
+        });
+      }
+      this.#probe();
+      throw new HttpConnectionError(`${this.name}: ${error}`, { cause: e });
+    }
+    if (!this.#up) log.info("output {output}: server reachable again", { output: this.name });
+    this.#up = true;
+    const answer = await readSnippet(res);
+    const status = res.status;
+    if (res.ok) return;
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      const written = await o.deadLetter.appendOrDrop({
+        reason: `HTTP ${status} ${res.statusText}`.trim(),
+        status,
+        response: answer,
+        events,
+        contentType,
+        body,
+      });
+      // Events skipped as undecodable are not in `events`: the queue counts them as sent.
+      return written ? { deadLettered: events } : { lost: events };
+    }
+    const retryAfterMs = Math.min(
+      parseRetryAfter(res.headers.get("retry-after")),
+      o.retryAfterMaxMs,
+    );
+    if (retryAfterMs > 0) await this.#sleep(retryAfterMs);
+    throw new HttpStatusError(
+      `${this.name}: HTTP ${status} ${res.statusText}${answer ? `: ${answer.slice(0, 200)}` : ""}`,
+      status,
+      retryAfterMs,
+    );
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#closing.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+    });
+  }
+
+  /** Stops waiting (Retry-After, requests in flight) and releases the HTTP client. */
+  close(): Promise<void> {
+    this.#closing.abort();
+    this.#opts.deadLetter.close();
+    this.#client?.close();
+    return Promise.resolve();
+  }
+}
+
+/** How often a failing HTTP output probes its server's port, in ms. */
+const PROBE_INTERVAL_MS = 500;
+
+/**
+ * Whether a TCP connection to `hostname:port` opens within `timeoutMs` (then closed);
+ * `settled` runs once the connect attempt ends, which may be long after the timeout.
+ */
+async function tcpReachable(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+  settled: () => void,
+): Promise<boolean> {
+  const connecting = Deno.connect({ hostname, port });
+  connecting.then(settled, settled);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), timeoutMs));
+  try {
+    const conn = await Promise.race([connecting, timeout]);
+    if (!conn) {
+      connecting.then((c) => {
+        try {
+          c.close(); // opened late
+        } catch { /* already closed */ }
+      }, () => {});
+      return false;
+    }
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What went wrong with a request, without the URL's query (it may hold secrets). */
+function fetchError(e: unknown, name: string, timeoutMs: number): string {
+  if (!(e instanceof Error)) return String(e);
+  if (e.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  const text = e.cause instanceof Error ? e.cause.message : e.message;
+  return text.replace(/\(https?:\/\/[^)\s]*\)/g, `(${name})`);
+}
+
+/** Reads at most 1 KiB of the answer as text (the rest is discarded). */
+async function readSnippet(res: Response): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (n < 1024) parts.push(value.subarray(0, 1024 - n));
+      n += value.length;
+      if (n > 64 * 1024) {
+        await reader.cancel();
+        break;
+      }
+    }
+  } catch {
+    // A broken answer body does not change the status.
+  }
+  const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) (all.set(p, at), at += p.length);
+  return new TextDecoder().decode(all).trim();
+}
+
+/** `Retry-After` (seconds or an HTTP date) in ms; 0 when absent or unparsable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number {
+  if (value === null) return 0;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? 0 : Math.max(0, at - now);
+}
+
+const KNOWN = ["timeout_ms", "retry_after_max_ms", "dead_letter", "tls_ca", ...BATCH_OPTIONS];
+const PREFIXES = ["header.", "header_env.", "query."];
+
+function httpOptions(spec: OutputSpec, key: string): HttpSinkOptions {
+  checkOptions(spec, key, KNOWN, PREFIXES);
+  const url = parseUrl(key, spec.target, "https://collector.example.com/vmq/events");
+  const o = spec.options;
+  const headers: Record<string, string> = {};
+  const target = new URL(url.href);
+  if (url.username || url.password) {
+    // Basic auth from the URL's userinfo (fetch does not send it by itself).
+    const user = decodeURIComponent(url.username), pass = decodeURIComponent(url.password);
+    headers.authorization = `Basic ${btoa(`${user}:${pass}`)}`;
+    target.username = target.password = "";
+  }
+  for (const [k, v] of Object.entries(o)) {
+    if (k.startsWith("query.")) target.searchParams.append(k.slice(6), v);
+    else if (k.startsWith("header.") || k.startsWith("header_env.")) {
+      const env = k.startsWith("header_env.");
+      const name = k.slice(env ? 11 : 7);
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+        throw new ConfigError(`${key} ${k}`, `invalid header name ${JSON.stringify(name)}`);
+      }
+      const lower = name.toLowerCase();
+      if (["content-type", "content-length", "idempotency-key", "host"].includes(lower)) {
+        throw new ConfigError(`${key} ${k}`, `${name} is set by the sidecar`);
+      }
+      if (headers[lower] !== undefined) {
+        throw new ConfigError(`${key} ${k}`, `header ${name} is given twice`);
+      }
+      headers[lower] = env ? envValue(key, k, v) : v;
+    }
+  }
+  let caCerts: string[] | undefined;
+  if (o.tls_ca !== undefined) {
+    if (url.protocol !== "https:") {
+      throw new ConfigError(`${key} tls_ca`, "tls_ca needs an https:// URL");
+    }
+    try {
+      caCerts = [Deno.readTextFileSync(o.tls_ca)];
+    } catch (e) {
+      throw new ConfigError(`${key} tls_ca`, `cannot read ${o.tls_ca}: ${(e as Error).message}`);
+    }
+  }
+  const name = publicName(url);
+  return {
+    name,
+    url: target.href,
+    format: spec.format,
+    payload: spec.payload,
+    headers,
+    timeoutMs: o.timeout_ms === undefined
+      ? 30_000
+      : parseIntIn(`${key} timeout_ms`, o.timeout_ms, 100, 600_000),
+    retryAfterMaxMs: o.retry_after_max_ms === undefined
+      ? 60_000
+      : parseIntIn(`${key} retry_after_max_ms`, o.retry_after_max_ms, 0, 3_600_000),
+    deadLetter: new DeadLetterFile(o.dead_letter ?? DEFAULT_DEAD_LETTER, name),
+    caCerts,
+  };
+}
+
+/** Factory of `http://` and `https://` outputs. */
+export const httpFactory: SinkFactory = {
+  validate(spec, key) {
+    httpOptions(spec, key);
+    batchOptions(spec, key, HTTP_BATCH);
+  },
+  create(spec, key): Promise<CreatedSink> {
+    const opts = httpOptions(spec, key);
+    opts.deadLetter.checkPermission();
+    return Promise.resolve({
+      sink: new HttpSink(opts),
+      queue: batchOptions(spec, key, HTTP_BATCH),
+    });
+  },
+};
+
+const HTTP_BATCH = { events: 1000, bytes: 1024 * 1024, lingerMs: 100 };

@@ -1,0 +1,125 @@
+// Private: name templates of the network outputs (NATS subjects, Redis stream keys) with the
+// placeholders {hook}, {mountpoint} and {client_id}, and the field reader that takes
+// mountpoint and client_id straight from the wire.
+import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
+import { ConfigError } from "../errors.ts";
+import { HOOKS } from "../schema/hooks.ts";
+import { HOOK_TABLES } from "../schema/tables.ts";
+import { LEN, WireCursor, WireError } from "../wire/cursor.ts";
+
+/** The placeholders a template may use. */
+export const PLACEHOLDERS = ["hook", "mountpoint", "client_id"] as const;
+type Placeholder = typeof PLACEHOLDERS[number];
+
+/** A literal run or a placeholder. */
+export type Part = { literal: string } | { field: Placeholder };
+
+// Field numbers of mountpoint and client_id per hook (every event message has both).
+const FIELD_NO: Record<"mountpoint" | "client_id", number[]> = {
+  mountpoint: HOOK_TABLES.map((t) => t.fields.find((f) => f.name === "mountpoint")!.no),
+  client_id: HOOK_TABLES.map((t) => t.fields.find((f) => f.name === "client_id")!.no),
+};
+
+const cursor = new WireCursor();
+const ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The value of string field `name` (mountpoint or client_id) of the event in `frame`: `""` when
+ * absent (proto3 default) or when the frame does not parse (the output counts it anyway).
+ */
+export function stringField(frame: Uint8Array, hook: number, name: "mountpoint" | "client_id") {
+  const no = FIELD_NO[name][hook];
+  if (parseEnvelope(frame, ranges) !== hook) return "";
+  const c = cursor;
+  c.reset(frame, ranges.valueStart, ranges.valueEnd);
+  let value = "";
+  try {
+    while (c.pos < c.end) {
+      const tag = c.varint32();
+      if (tag >>> 3 === no && (tag & 7) === LEN) {
+        const end = c.lenEnd();
+        value = utf8.decode(frame.subarray(c.pos, end)); // the last occurrence wins
+        c.pos = end;
+      } else c.skip(tag & 7);
+    }
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+  }
+  return value;
+}
+
+/**
+ * A parsed template such as `vmq.events.{hook}`. Values are passed through `escape` before
+ * they are inserted.
+ */
+export class NameTemplate {
+  /** The template as written. */
+  readonly source: string;
+  /** Whether the template uses {mountpoint} or {client_id} (read from each event). */
+  readonly readsFields: boolean;
+  readonly #parts: readonly Part[];
+  readonly #escape: (value: string) => string;
+  readonly #byHook: readonly string[] | undefined;
+
+  /** Parses `source`; throws ConfigError (for `key`) on an unknown or unbalanced placeholder. */
+  constructor(key: string, source: string, escape: (value: string) => string = (v) => v) {
+    this.source = source;
+    this.#escape = escape;
+    const parts: Part[] = [];
+    const re = /\{([^{}]*)\}/g;
+    let last = 0;
+    const literal = (text: string) => {
+      if (/[{}]/.test(text)) {
+        throw new ConfigError(key, `unbalanced { or } in ${JSON.stringify(source)}`);
+      }
+      if (text) parts.push({ literal: text });
+    };
+    for (let m; (m = re.exec(source));) {
+      const name = m[1] as Placeholder;
+      if (!PLACEHOLDERS.includes(name)) {
+        throw new ConfigError(
+          key,
+          `unknown placeholder {${m[1]}} in ${JSON.stringify(source)}; use ${
+            PLACEHOLDERS.map((p) => `{${p}}`).join(", ")
+          }`,
+        );
+      }
+      literal(source.slice(last, m.index));
+      parts.push({ field: name });
+      last = m.index + m[0].length;
+    }
+    literal(source.slice(last));
+    this.#parts = parts;
+    this.readsFields = parts.some((p) => "field" in p && p.field !== "hook");
+    // Only {hook}: one precomputed name per hook, no per-event work.
+    this.#byHook = this.readsFields
+      ? undefined
+      : HOOKS.map((_, h) => this.#render(h, new Uint8Array(0)));
+  }
+
+  /** The name for an event of hook index `hook` whose `Any` bytes are `frame`. */
+  render(hook: number, frame: Uint8Array): string {
+    return this.#byHook ? this.#byHook[hook] : this.#render(hook, frame);
+  }
+
+  /** The name with every placeholder replaced by `value` as is (for validation and wildcards). */
+  fill(value: string): string {
+    return this.#parts.map((p) => ("literal" in p ? p.literal : value)).join("");
+  }
+
+  /** The parts, for callers that map placeholders themselves (e.g. to subject wildcards). */
+  get parts(): readonly Part[] {
+    return this.#parts;
+  }
+
+  #render(hook: number, frame: Uint8Array): string {
+    let out = "";
+    for (const p of this.#parts) {
+      if ("literal" in p) out += p.literal;
+      else if (p.field === "hook") out += this.#escape(HOOKS[hook]);
+      else out += this.#escape(stringField(frame, hook, p.field));
+    }
+    return out;
+  }
+}

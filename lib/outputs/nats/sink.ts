@@ -1,0 +1,667 @@
+/**
+ * NATS JetStream output: every event is published with a publish acknowledgement to a subject
+ * from a template (default `vmq.events.{hook}`), with a `Nats-Msg-Id` derived from the frame's
+ * bytes so that JetStream's duplicate window drops redeliveries after a retry. See
+ * docs/outputs.md.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import {
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+  NatsConnectionImpl,
+  type NodeConnectionOptions,
+  setTransportFactory,
+} from "@nats-io/transport-node";
+import { nodeResolveHost, NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { OutputSpec } from "../../app/config.ts";
+import { ConfigError } from "../../errors.ts";
+import type { FormatOptions } from "../encoding.ts";
+import { parseIntIn } from "../../app/config.ts";
+import { forEachFrame, type FrameBatch, type SendReport, type Sink } from "../contract.ts";
+import type { CreatedSink, SinkFactory } from "../registry.ts";
+import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
+import {
+  BATCH_OPTIONS,
+  batchOptions,
+  checkOptions,
+  EventEncoder,
+  eventId,
+  parseBool,
+  parseUrl,
+  publicName,
+  secretOption,
+} from "../options.ts";
+import { NameTemplate } from "../name_template.ts";
+
+const log = getLogger(["vmq_sidecar", "output", "nats"]);
+
+/** Default subject template. */
+export const DEFAULT_SUBJECT = "vmq.events.{hook}";
+
+/**
+ * Escapes a value for use as (part of) one NATS subject token, reversibly: `%`, `.`, `*`, `>`,
+ * whitespace and control characters become `%XX` (UTF-8 bytes, upper-case hex, as
+ * `encodeURIComponent` writes them) and the empty string becomes `%`. Undo with
+ * {@linkcode unescapeSubjectToken}.
+ *
+ * @example
+ * ```ts
+ * import { escapeSubjectToken } from "./sink.ts";
+ * escapeSubjectToken("a.b c"); // "a%2Eb%20c"
+ * escapeSubjectToken(""); // "%"
+ * ```
+ */
+export function escapeSubjectToken(value: string): string {
+  if (value === "") return "%";
+  return value.replace(/[%.*>\s\p{Cc}]/gu, (ch) => {
+    const c = ch.charCodeAt(0);
+    return c < 0x80 ? `%${c.toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(ch);
+  });
+}
+
+/** The value {@linkcode escapeSubjectToken} escaped. */
+export function unescapeSubjectToken(token: string): string {
+  return token === "%" ? "" : decodeURIComponent(token);
+}
+
+/**
+ * The client's Node transport, with one change: its socket never emits `error` without a
+ * listener. The transport calls `removeAllListeners()` on its socket when it closes or hands
+ * it on (dial → INFO → connected), and under Deno an `ECONNRESET` read error can still arrive
+ * after that — e.g. right after the server answered `-ERR 'Authorization Violation'` and
+ * reset the connection — which then became an uncaught error that ended the process.
+ * Errors on a socket the client no longer listens to are only logged at debug level: the
+ * client already handles the connection's end through its `close` event.
+ */
+class GuardedNodeTransport extends NodeTransport {
+  constructor() {
+    super();
+    let socket = this.socket;
+    Object.defineProperty(this, "socket", {
+      configurable: true,
+      enumerable: true,
+      get: () => socket,
+      set: (s) => {
+        if (s) guardSocket(s);
+        socket = s;
+      },
+    });
+  }
+}
+
+const GUARDED = Symbol("vmq-sidecar guarded socket");
+
+function guardSocket(socket: NodeTransport["socket"]): void {
+  const sock = socket as typeof socket & { [GUARDED]?: true };
+  if (sock[GUARDED]) return;
+  sock[GUARDED] = true;
+  const ignore = (e: Error) => {
+    if (sock.listenerCount("error") > 1) return; // the client listens and handles it
+    log.debug("NATS socket error after the client stopped listening: {error}", {
+      error: e.message,
+    });
+  };
+  sock.on("error", ignore);
+  const removeAll = sock.removeAllListeners;
+  sock.removeAllListeners = function (this: typeof sock, ...args: [(string | symbol)?]) {
+    removeAll.apply(this, args);
+    if (args[0] === undefined || args[0] === "error") this.on("error", ignore);
+    return this;
+  } as typeof sock.removeAllListeners;
+}
+
+/**
+ * Connects like `connect()` of `@nats-io/transport-node` (which installs the plain transport
+ * on every call), with {@linkcode GuardedNodeTransport}.
+ */
+function connectGuarded(options: NodeConnectionOptions): Promise<NatsConnection> {
+  setTransportFactory({
+    factory: () => new GuardedNodeTransport(),
+    dnsResolveFn: nodeResolveHost,
+  });
+  return NatsConnectionImpl.connect(options);
+}
+
+/** How to reach and authenticate to the server. */
+export interface NatsConnectOptions {
+  /** `host:port`. */
+  server: string;
+  /** User name (with `password`). */
+  user?: string;
+  /** Password. */
+  password?: string;
+  /** Token. */
+  token?: string;
+  /** TLS: `true` for the system roots, or the CA file to trust. */
+  tls?: true | { caFile: string };
+  /**
+   * Where the credentials come from, for the message when the server refuses them (e.g.
+   * `token_env=VMQ_SIDECAR_NATS_TOKEN`); undefined when none are configured.
+   */
+  credentials?: string;
+}
+
+/** Options of {@linkcode NatsSink}. */
+export interface NatsSinkOptions extends FormatOptions {
+  /** Name for logs and metrics (no secrets). */
+  name: string;
+  /** Connection. */
+  connection: NatsConnectOptions;
+  /** Subject template. */
+  subject: NameTemplate;
+  /** How long to wait for each publish acknowledgement, in ms. */
+  ackTimeoutMs: number;
+  /** Stream to create (capturing the template's subjects) when missing; none when undefined. */
+  createStream?: string;
+  /** Where events the server refuses for good (too large) go. */
+  deadLetter: DeadLetterFile;
+}
+
+/** Errors of the NATS output (the queue logs them and retries). */
+export class NatsOutputError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NatsOutputError";
+  }
+}
+
+const JS_MESSAGE_TOO_LARGE = 10054;
+const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
+const utf8 = new TextDecoder();
+
+/** The acknowledgements of one batch of publishes. */
+class PendingAcks {
+  readonly gen: number;
+  readonly state: Uint8Array;
+  readonly subjects: string[] = [];
+  readonly bodies: Uint8Array[] = [];
+  /** Publishes issued (set once all are). */
+  total = -1;
+  settled = 0;
+  failures = 0;
+  firstError = "";
+  /** Some subject had no stream (JetStream answered "no responders"). */
+  noStream = false;
+  /** Why the batch ended before every publish was answered (`""` while it did not). */
+  abandoned: "" | "down" | "timeout" = "";
+  readonly done = Promise.withResolvers<void>();
+
+  constructor(gen: number, capacity: number) {
+    this.gen = gen;
+    this.state = new Uint8Array(capacity);
+  }
+
+  settle(i: number, state: number, error = ""): void {
+    if (i >= this.state.length || this.state[i] !== PENDING) return;
+    this.state[i] = state;
+    if (state === FAILED) (this.failures++, this.firstError ||= error);
+    this.settled++;
+    if (this.settled === this.total) this.done.resolve();
+  }
+
+  issued(n: number): void {
+    this.total = n;
+    if (this.settled === n) this.done.resolve();
+  }
+
+  /** Ends the wait for the answers still missing (the connection dropped, or the timeout). */
+  abandon(why: "down" | "timeout"): void {
+    this.abandoned ||= why;
+    this.done.resolve();
+  }
+}
+
+/**
+ * Publishes events to JetStream. A batch is published pipelined (every publish issued, then
+ * every acknowledgement awaited); it resolves only when all were acknowledged, otherwise it
+ * rejects and the queue retries the whole batch, which the `Nats-Msg-Id` deduplicates.
+ *
+ * @example
+ * ```ts ignore
+ * const { sink } = await natsFactory.create(spec, "--out");
+ * ```
+ */
+export class NatsSink implements Sink {
+  /** `nats://host:port`. */
+  readonly name: string;
+  readonly #opts: NatsSinkOptions;
+  readonly #encoder: EventEncoder;
+  #nc: NatsConnection | undefined;
+  /** Reply subjects of publishes are `<inbox>.<batch generation>_<index>`. */
+  #inbox = "";
+  #gen = 0;
+  #batch: PendingAcks | undefined;
+  #up = false;
+  #connecting: Promise<void> | undefined;
+  /** The last connect failure (for readiness); empty once connected. */
+  #notReady = "";
+  /** The last fix logged for a refused connection (logged once, not per retry). */
+  #loggedFix = "";
+  #closed = false;
+  #streamChecked = false;
+  /** Tells the queue the server is back (see `Sink.onReady`). */
+  #ready: () => void = () => {};
+
+  /** Creates the sink; it connects on the first send. */
+  constructor(opts: NatsSinkOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#encoder = new EventEncoder(opts.name, opts);
+  }
+
+  /** Whether the connection to the server is up. */
+  connected(): boolean {
+    return this.#up;
+  }
+
+  /** `ready` is called on each reconnect: the queue then retries at once. */
+  onReady(ready: () => void): void {
+    this.#ready = ready;
+  }
+
+  /** Connects (once; later the client reconnects by itself). Throws when the server is down. */
+  async connect(): Promise<void> {
+    if (this.#nc && !this.#nc.isClosed()) return;
+    await (this.#connecting ??= this.#connect().finally(() => this.#connecting = undefined));
+  }
+
+  async #connect(): Promise<void> {
+    const c = this.#opts.connection;
+    const options: NodeConnectionOptions = {
+      servers: c.server,
+      name: "vmq-sidecar",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+      reconnectJitter: 50,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+      user: c.user,
+      pass: c.password,
+      token: c.token,
+    };
+    if (c.tls) options.tls = c.tls === true ? {} : { caFile: c.tls.caFile };
+    let nc: NatsConnection;
+    try {
+      nc = await connectGuarded(options);
+    } catch (e) {
+      this.#connectError(e);
+    }
+    this.#notReady = "";
+    if (this.#closed) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    this.#inbox = createInbox();
+    nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, m) => {
+        // An error here (e.g. a permission violation on the inbox) ends the subscription: the
+        // acknowledgements then time out and the batch is retried.
+        if (err) log.warn("output {output}: {error}", { output: this.name, error: describe(err) });
+        else {
+          try {
+            this.#onAck(m);
+          } catch (e) { // never let a bad answer throw into the client's reader
+            log.warn("output {output}: unreadable acknowledgement: {error}", {
+              output: this.name,
+              error: describe(e),
+            });
+          }
+        }
+      },
+    });
+    this.#up = true;
+    log.info("output {output}: connected", { output: this.name });
+    this.#watch(nc).catch((e) => {
+      if (this.#nc !== nc) return;
+      // Without status updates the state is unknown: start over on the next send.
+      this.#nc = undefined;
+      this.#up = false;
+      this.#batch?.abandon("down");
+      nc.close().catch(() => {});
+      log.error("output {output}: status watcher failed: {error}", {
+        output: this.name,
+        error: describe(e),
+      });
+    });
+  }
+
+  /** Throws the error of a failed connect; logs what to fix once per distinct reason. */
+  #connectError(e: unknown): never {
+    const c = this.#opts.connection;
+    let reason = describe(e), fix = "";
+    if (e instanceof Error && e.name === "AuthorizationError") {
+      reason = `the server refused the credentials (${e.message})`;
+      fix = c.credentials
+        ? `check the credentials given by ${c.credentials}`
+        : "the server requires credentials: set token_env=VMQ_SIDECAR_... (or user=NAME" +
+          " and password_env=VMQ_SIDECAR_...) on this output";
+    }
+    this.#notReady = `cannot connect: ${reason}`;
+    if (fix && fix !== this.#loggedFix) {
+      this.#loggedFix = fix;
+      log.error("output {output}: {reason}; {fix}; retrying", {
+        output: this.name,
+        reason,
+        fix,
+      });
+    }
+    throw new NatsOutputError(`cannot connect to ${this.name}: ${reason}`, { cause: e });
+  }
+
+  /** Why the output is not ready (empty when it may be): the last connect failure. */
+  notReadyReason(): string {
+    return this.#up ? "" : this.#notReady;
+  }
+
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (this.#nc !== nc) break;
+      if (s.type === "disconnect" && this.#up) {
+        this.#up = false;
+        this.#batch?.abandon("down");
+        log.warn("output {output}: disconnected; reconnecting", { output: this.name });
+      } else if (s.type === "reconnect") {
+        this.#up = true;
+        log.info("output {output}: reconnected", { output: this.name });
+        this.#ready();
+      }
+    }
+    // Closed for good (e.g. refused credentials): the next send connects anew.
+    if (this.#nc === nc) {
+      this.#up = false;
+      this.#batch?.abandon("down");
+    }
+  }
+
+  async #ensureStream(nc: NatsConnection): Promise<void> {
+    const name = this.#opts.createStream;
+    if (!name || this.#streamChecked) return;
+    const jsm = await jetstreamManager(nc, { timeout: this.#opts.ackTimeoutMs });
+    try {
+      await jsm.streams.info(name);
+    } catch (e) {
+      if ((e as Error).name !== "StreamNotFoundError") throw e;
+      const subjects = [streamSubjects(this.#opts.subject)];
+      await jsm.streams.add({ name, subjects });
+      log.info("output {output}: created stream {stream} for {subjects}", {
+        output: this.name,
+        stream: name,
+        subjects: subjects.join(" "),
+      });
+    }
+    this.#streamChecked = true;
+  }
+
+  /** A publish acknowledgement (or a "no responders" status) arrived. */
+  #onAck(m: Msg): void {
+    const b = this.#batch;
+    if (!b) return;
+    const token = m.subject.slice(this.#inbox.length + 1), sep = token.indexOf("_");
+    if (Number(token.slice(0, sep)) !== b.gen) return; // a late answer to an earlier attempt
+    const i = Number(token.slice(sep + 1));
+    if (m.headers?.hasError) {
+      if (m.headers.code === 503) b.noStream = true;
+      b.settle(
+        i,
+        FAILED,
+        m.headers.code === 503
+          ? `no JetStream stream captures subject ${b.subjects[i]} (create one, e.g. with` +
+            ` nats stream add, or set create_stream=NAME)`
+          : `${m.headers.code} ${m.headers.description}`,
+      );
+      return;
+    }
+    let ack: { stream?: string; error?: { err_code?: number; description?: string } };
+    try {
+      ack = JSON.parse(utf8.decode(m.data));
+    } catch {
+      b.settle(i, FAILED, "unreadable acknowledgement");
+      return;
+    }
+    if (ack.error) {
+      const e = ack.error;
+      b.settle(
+        i,
+        e.err_code === JS_MESSAGE_TOO_LARGE ? TOO_LARGE : FAILED,
+        `${e.description ?? "error"} (JetStream error ${e.err_code})`,
+      );
+    } else if (ack.stream) b.settle(i, ACKED);
+    else b.settle(i, FAILED, "invalid acknowledgement");
+  }
+
+  /**
+   * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
+   * waits for all acknowledgements.
+   */
+  async send(batch: FrameBatch): Promise<SendReport> {
+    await this.connect();
+    const nc = this.#nc;
+    if (!nc) throw new NatsOutputError(`${this.name} is closed`);
+    // While the client reconnects it would buffer publishes; fail fast and let the queue back
+    // off instead, so nothing but the queue holds events.
+    if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
+    try {
+      await this.#ensureStream(nc);
+    } catch (e) {
+      throw new NatsOutputError(`${this.name}: cannot create stream: ${describe(e)}`, {
+        cause: e,
+      });
+    }
+    if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
+    const enc = this.#encoder, subject = this.#opts.subject, inbox = this.#inbox;
+    const b = this.#batch = new PendingAcks(++this.#gen, batch.count);
+    enc.begin(batch.bytes.length);
+    let n = 0;
+    forEachFrame(batch, (frame) => {
+      if (!enc.encode(frame)) return;
+      const i = n++, subj = subject.render(enc.hook, frame);
+      b.subjects[i] = subj;
+      b.bodies[i] = enc.body;
+      const h = headers();
+      h.set("Nats-Msg-Id", eventId(frame));
+      try {
+        nc.publish(subj, enc.body, { reply: `${inbox}.${b.gen}_${i}`, headers: h });
+      } catch (e) {
+        b.settle(i, isTooLarge(e) ? TOO_LARGE : FAILED, describe(e));
+      }
+    });
+    b.issued(n);
+    // A dropped connection loses the acknowledgements in flight: the status watcher abandons
+    // the batch at once rather than after the timeout; the retry is deduplicated by the
+    // message ids. Only this batch's own promise is awaited: a reaction on anything that
+    // outlives the batch (e.g. a promise per connection) would keep the batch — its bodies,
+    // subjects and buffers — alive until that settles: ~1 KiB per event, never freed.
+    const timer = setTimeout(() => b.abandon("timeout"), this.#opts.ackTimeoutMs);
+    await b.done.promise;
+    clearTimeout(timer);
+    this.#batch = undefined;
+    const outcome = b.abandoned;
+    if (outcome !== "") {
+      throw new NatsOutputError(
+        outcome === "down"
+          ? `${this.name}: connection lost while waiting for ${n - b.settled} acknowledgements`
+          : `${this.name}: ${
+            n - b.settled
+          } of ${n} publishes not acknowledged within ${this.#opts.ackTimeoutMs} ms`,
+      );
+    }
+    if (b.failures > 0) {
+      if (b.noStream) this.#streamChecked = false; // deleted meanwhile? create_stream again
+      throw new NatsOutputError(
+        `${this.name}: ${b.failures} of ${n} publishes not acknowledged: ${b.firstError}`,
+      );
+    }
+    const report = { deadLettered: 0, lost: 0 };
+    for (let i = 0; i < n; i++) {
+      if (b.state[i] !== TOO_LARGE) continue;
+      const written = await this.#opts.deadLetter.appendOrDrop({
+        reason: `message of ${b.bodies[i].length} bytes exceeds the server's limit (${
+          nc.info?.max_payload ?? "?"
+        } bytes max_payload, or the stream's max_msg_size)`,
+        destination: b.subjects[i],
+        events: 1,
+        contentType: this.#opts.format === "json"
+          ? "application/x-ndjson"
+          : "application/x-protobuf",
+        body: this.#opts.format === "json" ? withNewline(b.bodies[i]) : b.bodies[i],
+      });
+      report[written ? "deadLettered" : "lost"]++;
+    }
+    return report;
+  }
+
+  /** Drains and closes the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#connecting?.catch(() => {});
+    const nc = this.#nc;
+    this.#nc = undefined;
+    this.#up = false;
+    this.#opts.deadLetter.close();
+    if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+  }
+}
+
+function withNewline(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1);
+  out.set(body);
+  out[body.length] = 0x0a;
+  return out;
+}
+
+function isTooLarge(e: unknown): boolean {
+  return e instanceof Error && e.name === "InvalidArgumentError" && /max_payload/.test(e.message);
+}
+
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error && e.cause.message !== e.message
+    ? ` (${e.cause.message})`
+    : "";
+  return `${e.message}${cause}`;
+}
+
+/** The subjects a stream must capture for `template`: placeholders become wildcards. */
+export function streamSubjects(template: NameTemplate): string {
+  const hole = "\u0000";
+  const out: string[] = [];
+  for (const t of template.fill(hole).split(".")) {
+    if (t === hole) out.push("*");
+    else if (t.includes(hole)) {
+      out.push(">");
+      break;
+    } else out.push(t);
+  }
+  return out.join(".");
+}
+
+const KNOWN = [
+  "subject",
+  "user",
+  "password",
+  "password_env",
+  "token",
+  "token_env",
+  "tls",
+  "tls_ca",
+  "create_stream",
+  "ack_timeout_ms",
+  "dead_letter",
+  ...BATCH_OPTIONS,
+];
+
+function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
+  checkOptions(spec, key, KNOWN);
+  const url = parseUrl(key, spec.target, "nats://127.0.0.1:4222");
+  if (url.pathname !== "" && url.pathname !== "/") {
+    throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);
+  }
+  const o = spec.options;
+  const subject = new NameTemplate(
+    `${key} subject`,
+    o.subject ?? DEFAULT_SUBJECT,
+    escapeSubjectToken,
+  );
+  const sample = subject.fill("x");
+  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/u.test(sample)) {
+    throw new ConfigError(
+      `${key} subject`,
+      `${JSON.stringify(subject.source)} is not a valid subject to publish to: tokens separated` +
+        ` by single dots, no spaces, no * or > wildcards`,
+    );
+  }
+  const user = o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  const password = secretOption(spec, key, "password") ??
+    (url.password ? decodeURIComponent(url.password) : undefined);
+  const token = secretOption(spec, key, "token");
+  if (token !== undefined && user !== undefined) {
+    throw new ConfigError(`${key} token`, "give a token or a user and password, not both");
+  }
+  if (password !== undefined && user === undefined) {
+    throw new ConfigError(`${key} password`, "a password needs user=NAME");
+  }
+  const tls = o.tls_ca !== undefined
+    ? { caFile: o.tls_ca }
+    : parseBool(`${key} tls`, o.tls, false) || undefined;
+  const createStream = o.create_stream;
+  if (createStream !== undefined && !/^[A-Za-z0-9_-]+$/.test(createStream)) {
+    throw new ConfigError(
+      `${key} create_stream`,
+      `expected a stream name of letters, digits, - and _, got ${JSON.stringify(createStream)}`,
+    );
+  }
+  const name = publicName(url);
+  const credentials = token !== undefined
+    ? (o.token_env !== undefined ? `token_env=${o.token_env}` : "the token option")
+    : user !== undefined
+    ? (o.password_env !== undefined
+      ? `user=${user} and password_env=${o.password_env}`
+      : `user=${user} and its password`)
+    : undefined;
+  return {
+    name,
+    format: spec.format,
+    payload: spec.payload,
+    connection: {
+      server: `${url.hostname}:${url.port || "4222"}`,
+      user,
+      password,
+      token,
+      tls,
+      credentials,
+    },
+    subject,
+    ackTimeoutMs: o.ack_timeout_ms === undefined
+      ? 5000
+      : parseIntIn(`${key} ack_timeout_ms`, o.ack_timeout_ms, 100, 600_000),
+    createStream,
+    deadLetter: new DeadLetterFile(o.dead_letter ?? DEFAULT_DEAD_LETTER, name),
+  };
+}
+
+/** Factory of `nats://` outputs. */
+export const natsFactory: SinkFactory = {
+  validate(spec, key) {
+    natsOptions(spec, key);
+    batchOptions(spec, key, NATS_BATCH);
+  },
+  async create(spec, key): Promise<CreatedSink> {
+    const opts = natsOptions(spec, key);
+    opts.deadLetter.checkPermission();
+    const sink = new NatsSink(opts);
+    // A server that is down at startup is not fatal: the queue keeps the events and retries.
+    await sink.connect().catch((e) => {
+      log.warn("output {output}: {error}; will retry", { output: sink.name, error: e.message });
+    });
+    return { sink, queue: batchOptions(spec, key, NATS_BATCH) };
+  },
+};
+
+const NATS_BATCH = { events: 1000, bytes: 256 * 1024, lingerMs: 0 };

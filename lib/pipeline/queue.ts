@@ -1,0 +1,719 @@
+/**
+ * A bounded, acknowledged queue in front of one {@linkcode Sink}: frames are copied into
+ * wire-format batches (or encoded into them, for an {@linkcode EncodingSink}), sent one batch at
+ * a time, retried with exponential backoff and jitter until acknowledged, and forgotten only
+ * then; a batch's memory is reused once it is acknowledged.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { ByteBuffer } from "../codec/byte_buffer.ts";
+import type { FrameBatch, SendReport, Sink } from "../outputs/contract.ts";
+import { releaseBuffer, takeBuffer } from "../_regions.ts";
+
+/**
+ * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
+ * buffer: the queue then holds (and counts in `maxBytes`) the encoded bytes.
+ */
+export interface FrameEncoder {
+  /**
+   * Appends the output form of the frame `buf[start, end)` (the `Any` bytes) to `out`; `hook`
+   * and `buf[valueStart, valueEnd)` are its parsed envelope (`hook` < 0: not parsed yet).
+   * Returns false when the event is skipped, nothing written (the encoder counts it).
+   */
+  encode(
+    out: ByteBuffer,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook: number,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean;
+  /** Room to reserve for the encoding of a frame of `frameBytes` (may grow when short). */
+  sizeHint(frameBytes: number): number;
+  /**
+   * True when the encoding is the frame as received (length prefix and `Any`): consecutive
+   * frames are then taken as they are, in one piece ({@linkcode OutputQueue.pushRun}).
+   */
+  readonly raw?: boolean;
+}
+
+/**
+ * A sink that encodes events at enqueue time ({@linkcode FrameEncoder}): the batches its queue
+ * sends it hold that encoding, `count` events of it, instead of frames.
+ */
+export interface EncodingSink extends Sink {
+  /** The encoder its queue uses. */
+  readonly encoder: FrameEncoder;
+}
+
+/**
+ * A sink that can also deliver a batch synchronously (a file). Its queue sends batches
+ * asynchronously (`send`, e.g. a write off the main thread, so short disk stalls do not hold up
+ * reading) while the sink keeps up. Once the queue holds a quarter of its `maxBytes`, reading
+ * pauses until the write in flight is done, and the backlog then goes out with `sendSync`:
+ * cheaper than stop-and-go at a full queue when the input outruns the disk for good.
+ */
+export interface SyncSink extends Sink {
+  /** Delivers a batch before returning; throws when it was not (all) delivered. */
+  sendSync(batch: FrameBatch): void;
+}
+
+/** What happens when a queue holds `maxBytes`: pause reading sockets, or drop and count. */
+export type OnFull = "block" | "drop";
+
+/** Options of an {@linkcode OutputQueue}. */
+export interface QueueOptions {
+  /** Most bytes held: frames with length prefixes, or an encoding sink's output (default 64 MiB). */
+  maxBytes: number;
+  /** Behaviour at `maxBytes` (default `block`). */
+  onFull: OnFull;
+  /** Target batch size in bytes (default 256 KiB; a bigger frame makes its own batch). */
+  batchBytes: number;
+  /** Most frames per batch (default unlimited). */
+  batchEvents: number;
+  /** How long a partly filled batch may wait for more frames, in ms (default 0). */
+  lingerMs: number;
+  /** First retry delay in ms (default 100). */
+  retryInitialMs: number;
+  /** Longest retry delay in ms (default 30 s). */
+  retryMaxMs: number;
+}
+
+/** Defaults of {@linkcode QueueOptions}. */
+export const DEFAULT_QUEUE_OPTIONS: Readonly<QueueOptions> = {
+  maxBytes: 64 * 1024 * 1024,
+  onFull: "block",
+  batchBytes: 256 * 1024,
+  batchEvents: Infinity,
+  lingerMs: 0,
+  retryInitialMs: 100,
+  retryMaxMs: 30_000,
+};
+
+/**
+ * Counters of one queue, read by the metrics collector. Every frame given is, once settled,
+ * counted once in `sent`, `deadLettered`, `lost` or `dropped`; until then it is held
+ * ({@linkcode OutputQueue.events}): `received = sent + deadLettered + lost + dropped + events`.
+ */
+export interface QueueStats {
+  /** Frames given to the queue (pushed), dropped ones included. */
+  received: number;
+  /** Frames acknowledged by the sink as delivered (or skipped by it as undecodable). */
+  sent: number;
+  /** Frames the destination refused for good, appended to the dead-letter file. */
+  deadLettered: number;
+  /** Frames neither delivered nor dead-lettered (the dead-letter file failed): dropped. */
+  lost: number;
+  /** Frames dropped because the queue was full (`onFull: "drop"`). */
+  dropped: number;
+  /** Failed send attempts. */
+  errors: number;
+  /** Send attempts that were retries. */
+  retries: number;
+}
+
+/** A batch buffer; its sealed batches are views into it. Recycled once all are acknowledged. */
+interface Chunk {
+  buf: Uint8Array;
+  /** Sealed batches in this chunk not yet acknowledged. */
+  refs: number;
+  /** The region buffer it was made with (lib/_regions.ts; `buf` until an encoder grows it). */
+  slot?: Uint8Array;
+}
+
+interface PendingBatch extends FrameBatch {
+  bytes: Uint8Array;
+  /** When the oldest frame of the batch was queued (performance.now()). */
+  since: number;
+  /** Broker time of its oldest read's first event (ms since the epoch; Infinity: unknown). */
+  eventMs: number;
+  /** The buffer it views. */
+  chunk: Chunk;
+}
+
+/**
+ * Batch buffers of an encoding sink's queue hold this many batches: its sends carry all the
+ * batches queued back to back in one buffer (one write per event-loop turn must keep up with
+ * everything read in that turn).
+ */
+const COALESCE_BATCHES = 4;
+
+/** Acknowledged batch buffers kept for reuse (per queue, at least): no allocation per batch. */
+const FREE_CHUNKS = 16;
+
+/**
+ * A queue that took no buffer from its pool for this long, and holds no event, gives its
+ * pooled buffers back (their memory returns to the system; see lib/_regions.ts).
+ */
+const FREE_IDLE_MS = 2000;
+
+const log = getLogger(["vmq_sidecar", "output"]);
+
+/**
+ * The queue of one output.
+ *
+ * @example
+ * ```ts
+ * import { OutputQueue } from "../mod.ts";
+ * const q = new OutputQueue({ name: "demo", send: async () => {}, close: async () => {} });
+ * q.push(new Uint8Array(0));
+ * await q.flush(1000);
+ * await q.close();
+ * ```
+ */
+export class OutputQueue {
+  /** The destination. */
+  readonly sink: Sink;
+  /** Effective options. */
+  readonly options: QueueOptions;
+  /** Counters. */
+  readonly stats: QueueStats = {
+    received: 0,
+    sent: 0,
+    deadLettered: 0,
+    lost: 0,
+    dropped: 0,
+    errors: 0,
+    retries: 0,
+  };
+  /** Bytes held (queued and in flight), as counted against `maxBytes`. */
+  bytes = 0;
+  /** Frames held (queued and in flight). */
+  events = 0;
+  /**
+   * Called per acknowledged batch with the seconds from queueing its oldest frame, its event
+   * count, and the seconds from the broker timestamp of its oldest event (NaN: unknown; see
+   * {@linkcode OutputQueue.noteEventTime}).
+   */
+  onAck?: (seconds: number, count: number, eventSeconds: number) => void;
+
+  readonly #encoder: FrameEncoder | undefined;
+  readonly #syncSink: SyncSink | undefined;
+  /** An encoding sink: batches back to back are sent as one. */
+  readonly #coalesce: boolean;
+  /** Bytes held from which a {@linkcode SyncSink} is written synchronously. */
+  readonly #syncBacklog: number;
+  /** Size of the batch buffers. */
+  readonly #chunkBytes: number;
+  /** Most acknowledged batch buffers kept for reuse. */
+  readonly #freeChunks: number;
+  readonly #out = new ByteBuffer(0);
+  readonly #sealed: PendingBatch[] = [];
+  #cur: Chunk = { buf: new Uint8Array(0), refs: 0 };
+  #free: Uint8Array[] = [];
+  /** Buffers taken from `#free` so far (the idle release checks that none was meanwhile). */
+  #freeTaken = 0;
+  #freeTimer: ReturnType<typeof setTimeout> | undefined;
+  #curStart = 0;
+  #curPos = 0;
+  #curCount = 0;
+  #curSince = 0;
+  #curEventMs = Infinity;
+  #readEventMs = Infinity;
+  #sending = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failing = false;
+  #dropping = false;
+  #closed = false;
+  #waiters: (() => void)[] = [];
+  #idle: (() => void)[] = [];
+  /** Waiting for the pump in progress to end (see {@linkcode OutputQueue.close}). */
+  #pumpEnded: (() => void)[] = [];
+  #retryWake: (() => void) | undefined;
+  /** The sink said its destination is back (not yet acted on): retry at once. */
+  #readyAgain = false;
+
+  /** Creates the queue for `sink`. */
+  constructor(sink: Sink, options: Partial<QueueOptions> = {}) {
+    this.sink = sink;
+    this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
+    this.#encoder = (sink as Partial<EncodingSink>).encoder;
+    if (typeof (sink as Partial<SyncSink>).sendSync === "function") {
+      this.#syncSink = sink as SyncSink;
+    }
+    this.#coalesce = this.#encoder !== undefined;
+    sink.onReady?.(() => this.#destinationReady());
+    this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
+    this.#syncBacklog = this.options.maxBytes / 4;
+    // Keep the buffers a queue cycles through under load (an asynchronous sink's queue swings
+    // between half full and full; a sync-capable one stays under a quarter) rather than churn
+    // them through the garbage collector: a smaller pool measured more memory, not less.
+    this.#freeChunks = Math.max(
+      FREE_CHUNKS,
+      Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
+    );
+  }
+
+  /**
+   * Whether blocking outputs should pause reading: the queue is open and holds `maxBytes` or
+   * more — or a {@linkcode SyncSink} fell behind while a write is in flight (it catches up with
+   * synchronous writes once that one is done).
+   */
+  get full(): boolean {
+    return !this.#closed && (this.bytes >= this.options.maxBytes || this.#pausing);
+  }
+
+  /** Whether paused readers must still wait: over half full, or behind (see `full`). */
+  get congested(): boolean {
+    return !this.#closed && (this.bytes > this.options.maxBytes / 2 || this.#pausing);
+  }
+
+  /** Behind with a write in flight (not while retrying a failed one: that fills the queue). */
+  get #pausing(): boolean {
+    return this.#sending && !this.#failing && this.#syncSink !== undefined && this.#behind;
+  }
+
+  /** Whether the last send attempt failed (the output is retrying). */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
+  /**
+   * Notes the broker time (ms since the epoch) of the first event of the read whose frames are
+   * pushed next: a batch's event latency is taken from the oldest such time among its reads
+   * (one timestamp per read, not per event; Infinity: unknown).
+   */
+  noteEventTime(ms: number): void {
+    this.#readEventMs = ms;
+    if (this.#curCount > 0 && ms < this.#curEventMs) this.#curEventMs = ms;
+  }
+
+  /**
+   * Copies `frame` (the `Any` bytes) into the queue — or, for an {@linkcode EncodingSink}, its
+   * encoding. Returns false when it was dropped because the queue is full and `onFull` is
+   * `drop`. Call {@linkcode OutputQueue.kick} after a run of pushes.
+   */
+  push(frame: Uint8Array): boolean {
+    return this.pushAt(frame, 0, frame.length);
+  }
+
+  /**
+   * {@linkcode OutputQueue.push} for the frame `buf[start, end)`. The pipeline passes what it
+   * parsed of the envelope — the hook index and the range of the event message in `buf` — so
+   * an encoder does not parse it again; `hook` < 0 means not parsed.
+   */
+  pushAt(
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook = -1,
+    valueStart = 0,
+    valueEnd = 0,
+  ): boolean {
+    const encoder = this.#encoder;
+    this.stats.received++;
+    // An encoding's size is known only once written: an encoding queue takes events until it
+    // is full (at most one event over `maxBytes`).
+    const need = encoder ? 1 : 4 + end - start;
+    if (this.options.onFull === "drop" && this.bytes + need > this.options.maxBytes) {
+      this.stats.dropped++;
+      if (!this.#dropping) {
+        this.#dropping = true;
+        log.warn("output {output} queue full ({bytes} bytes): dropping events", {
+          output: this.sink.name,
+          bytes: this.bytes,
+        });
+      }
+      return false;
+    }
+    if (this.#curCount >= this.options.batchEvents) this.#seal();
+    const room = encoder ? encoder.sizeHint(end - start) : need;
+    if (this.#cur.buf.length - this.#curPos < room) {
+      this.#seal();
+      this.#newChunk(room);
+    }
+    let p = this.#curPos;
+    if (encoder) {
+      const out = this.#out;
+      out.buf = this.#cur.buf;
+      out.pos = p;
+      const ok = encoder.encode(out, buf, start, end, hook, valueStart, valueEnd);
+      // A grown buffer replaces the chunk's; sealed batches keep viewing the old one.
+      this.#cur.buf = out.buf;
+      if (!ok) {
+        this.stats.sent++; // skipped and counted by the encoder: acknowledged
+        return true;
+      }
+      this.bytes += out.pos - p;
+      p = out.pos;
+    } else {
+      const b = this.#cur.buf;
+      const n = end - start;
+      b[p] = n >>> 24, b[p + 1] = (n >>> 16) & 255, b[p + 2] = (n >>> 8) & 255, b[p + 3] = n & 255;
+      if (n > 64) b.set(buf.subarray(start, end), p + 4);
+      else for (let i = 0; i < n; i++) b[p + 4 + i] = buf[start + i];
+      p += need;
+      this.bytes += need;
+    }
+    this.#curPos = p;
+    if (this.#curCount++ === 0) this.#startBatch();
+    this.events++;
+    if (p - this.#curStart >= this.options.batchBytes) this.#seal();
+    return true;
+  }
+
+  /**
+   * Whether {@linkcode OutputQueue.pushRun} may be used: the queue holds frames as received
+   * (no encoder, or a raw one), blocks when full and has no per-batch event limit.
+   */
+  get takesRuns(): boolean {
+    return (!this.#encoder || this.#encoder.raw === true) &&
+      this.options.onFull === "block" && this.options.batchEvents === Infinity;
+  }
+
+  /**
+   * Takes `count` consecutive frames, length prefixes included, from `buf[start, end)` in one
+   * piece (see {@linkcode OutputQueue.takesRuns}), copied like {@linkcode OutputQueue.pushAt}.
+   */
+  pushRun(buf: Uint8Array, start: number, end: number, count: number): void {
+    const n = end - start;
+    this.bytes += n;
+    this.events += count;
+    this.stats.received += count;
+    if (this.#cur.buf.length - this.#curPos < n) {
+      this.#seal();
+      this.#newChunk(n);
+    }
+    this.#cur.buf.set(buf.subarray(start, end), this.#curPos);
+    this.#curPos += n;
+    if (this.#curCount === 0) this.#startBatch();
+    this.#curCount += count;
+    if (this.#curPos - this.#curStart >= this.options.batchBytes) this.#seal();
+  }
+
+  /**
+   * Starts sending: at once when a batch is full (a {@linkcode SyncSink} that fell behind
+   * writes before `kick` returns unless a write is in flight; other sinks send up to their first
+   * await), after `lingerMs` for a partial one.
+   */
+  kick(): void {
+    if (this.#sending || this.#closed) return;
+    // A partial batch whose linger is over goes now: under a steady stream of reads the event
+    // loop runs timers late (measured: 30–80 ms late at 400k events/s), kicks come on time.
+    const linger = this.options.lingerMs;
+    if (
+      this.#curCount > 0 && linger > 0 && this.#sealed.length === 0 &&
+      performance.now() - this.#curSince >= linger
+    ) this.#seal();
+    if (this.#sealed.length > 0) {
+      if (this.#syncSink && !this.#failing && this.#behind) {
+        if (!this.#deliverSync(this.#syncSink)) this.#pump(true);
+      } else {
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#pump();
+        return;
+      }
+    }
+    if (this.#sending || this.#timer !== undefined || this.#curCount === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pump();
+    }, this.options.lingerMs);
+  }
+
+  /** Resolves once the queue is no longer {@linkcode OutputQueue.congested} (for blocking outputs). */
+  writable(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /**
+   * Sends everything held, the partial batch included, and resolves true once all of it is
+   * acknowledged, or false when `timeoutMs` passes first (retries then stop waiting for it).
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.#seal();
+    if (this.events === 0) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    this.#retryWake?.(); // a backoff in progress retries now
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#pump();
+    const ok = await Promise.race([done, expired]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  /** Stops sending and closes the sink. Call {@linkcode OutputQueue.flush} first. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#releaseFree();
+    this.#retryWake?.();
+    for (const w of this.#waiters.splice(0)) w();
+    await this.sink.close();
+    // Once no send can still read a batch (the sink is closed and the pump has ended), the
+    // chunks of unflushed batches go back to their regions; `events` and `bytes` stay (the
+    // unflushed count).
+    if (this.#sending) await new Promise<void>((r) => this.#pumpEnded.push(r));
+    const held = new Set(this.#sealed.map((b) => b.chunk));
+    held.add(this.#cur);
+    this.#sealed.length = 0;
+    this.#cur = { buf: new Uint8Array(0), refs: 0 };
+    this.#curStart = this.#curPos = this.#curCount = 0;
+    for (const c of held) if (c.slot) releaseBuffer(c.slot);
+  }
+
+  #startBatch(): void {
+    this.#curSince = performance.now();
+    this.#curEventMs = this.#readEventMs;
+  }
+
+  #seal(): void {
+    if (this.#curCount === 0) return;
+    const chunk = this.#cur;
+    chunk.refs++;
+    this.#sealed.push({
+      bytes: chunk.buf.subarray(this.#curStart, this.#curPos),
+      count: this.#curCount,
+      since: this.#curSince,
+      eventMs: this.#curEventMs,
+      chunk,
+    });
+    this.#curStart = this.#curPos;
+    this.#curCount = 0;
+    if (chunk.buf.length - this.#curPos < 4096) this.#newChunk(0);
+  }
+
+  /** Replaces the current chunk with one of at least `need` bytes (0: an empty placeholder). */
+  #newChunk(need: number): void {
+    const old = this.#cur;
+    const size = need === 0 ? 0 : Math.max(this.#chunkBytes, need);
+    if (size === this.#chunkBytes) {
+      const buf = this.#free.pop() ?? takeBuffer(size);
+      this.#freeTaken++;
+      this.#cur = { buf, refs: 0, slot: buf };
+    } else this.#cur = { buf: new Uint8Array(size), refs: 0 };
+    this.#curStart = this.#curPos = 0;
+    if (old.refs === 0) this.#recycle(old);
+  }
+
+  #recycle(chunk: Chunk): void {
+    const slot = chunk.slot;
+    if (!slot) return;
+    if (chunk.buf === slot && this.#free.length < this.#freeChunks && !this.#closed) {
+      this.#free.push(slot);
+      this.#armFreeRelease();
+    } else releaseBuffer(slot);
+  }
+
+  /** Gives the pooled buffers back once the queue stays idle for {@linkcode FREE_IDLE_MS}. */
+  #armFreeRelease(): void {
+    if (this.#freeTimer !== undefined) return;
+    const taken = this.#freeTaken;
+    this.#freeTimer = setTimeout(() => {
+      this.#freeTimer = undefined;
+      if (this.#freeTaken === taken && this.events === 0) this.#releaseFree();
+      else if (this.#free.length > 0) this.#armFreeRelease();
+    }, FREE_IDLE_MS);
+    Deno.unrefTimer(this.#freeTimer!);
+  }
+
+  /** Gives back the pooled buffers and an empty current chunk. */
+  #releaseFree(): void {
+    if (this.#freeTimer !== undefined) clearTimeout(this.#freeTimer);
+    this.#freeTimer = undefined;
+    for (const b of this.#free.splice(0)) releaseBuffer(b);
+    const cur = this.#cur;
+    if (this.#curCount === 0 && cur.refs === 0 && cur.slot) {
+      this.#cur = { buf: new Uint8Array(0), refs: 0 };
+      this.#curStart = this.#curPos = 0;
+      releaseBuffer(cur.slot);
+    }
+  }
+
+  /**
+   * Whether a {@linkcode SyncSink} fell behind: it then writes on this thread, which pauses
+   * reading meanwhile (backpressure) and keeps the queue short.
+   */
+  get #behind(): boolean {
+    return this.bytes >= this.#syncBacklog;
+  }
+
+  /**
+   * Writes the sealed batches through a {@linkcode SyncSink}, acknowledging each; false when a
+   * write failed (counted; the batch stays first for a retry).
+   */
+  #deliverSync(sink: SyncSink): boolean {
+    while (this.#sealed.length > 0) {
+      const batch = this.#sealed[0];
+      try {
+        sink.sendSync(batch);
+      } catch (e) {
+        this.#failed(e);
+        return false;
+      }
+      this.#sealed.shift();
+      this.#acked(batch);
+    }
+    if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
+    return true;
+  }
+
+  async #pump(failedBefore = false): Promise<void> {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      while (!this.#closed) {
+        if (this.#sealed.length === 0 || this.#coalesce) this.#seal();
+        const sync = this.#syncSink;
+        if (sync && !failedBefore && this.#behind && this.#sealed.length > 0) {
+          failedBefore = !this.#deliverSync(sync);
+          continue;
+        }
+        // A batch whose delivery failed is retried as it was (the sink may resume it part-way).
+        const batch = this.#coalesce && !failedBefore ? this.#coalesceHead() : this.#sealed[0];
+        if (!batch) break;
+        const report = await this.#deliver(batch, failedBefore);
+        if (report === null) return;
+        failedBefore = false;
+        this.#sealed.shift();
+        this.#acked(batch, report);
+      }
+    } finally {
+      this.#sending = false;
+      for (const w of this.#pumpEnded.splice(0)) w();
+      this.#wakeWriters();
+      if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
+    }
+  }
+
+  /**
+   * Merges the sealed batches at the head that lie back to back in one chunk into one batch
+   * (for an encoding sink, whose batch boundaries mean nothing: one asynchronous write then
+   * carries everything queued, where each write costs a turn of the event loop).
+   */
+  #coalesceHead(): PendingBatch | undefined {
+    const sealed = this.#sealed, first = sealed[0];
+    if (!first || sealed.length === 1) return first;
+    const start = first.bytes.byteOffset;
+    let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
+    while (k < sealed.length) {
+      const b = sealed[k];
+      // Same chunk and same buffer: a chunk the encoder grew views a new buffer (offset 0)
+      // while its older batches still view the region slot.
+      if (
+        b.chunk !== first.chunk || b.bytes.buffer !== first.bytes.buffer ||
+        b.bytes.byteOffset !== end
+      ) break;
+      end += b.bytes.length;
+      count += b.count;
+      if (b.eventMs < eventMs) eventMs = b.eventMs;
+      k++;
+    }
+    if (k === 1) return first;
+    const merged: PendingBatch = {
+      bytes: new Uint8Array(first.bytes.buffer, start, end - start),
+      count,
+      since: first.since,
+      eventMs,
+      chunk: first.chunk,
+    };
+    first.chunk.refs -= k - 1;
+    sealed.splice(0, k, merged);
+    return merged;
+  }
+
+  #acked(batch: PendingBatch, report?: SendReport | void): void {
+    const chunk = batch.chunk;
+    if (--chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
+    this.bytes -= batch.bytes.length;
+    this.events -= batch.count;
+    const deadLettered = report?.deadLettered ?? 0, lost = report?.lost ?? 0;
+    this.stats.sent += batch.count - deadLettered - lost;
+    this.stats.deadLettered += deadLettered;
+    this.stats.lost += lost;
+    if (this.onAck) {
+      const now = performance.now();
+      const age = batch.eventMs === Infinity
+        ? NaN
+        : Math.max(0, (performance.timeOrigin + now - batch.eventMs) / 1000);
+      this.onAck((now - batch.since) / 1000, batch.count, age);
+    }
+    if (this.#dropping && this.bytes <= this.options.maxBytes / 2) {
+      this.#dropping = false;
+      log.info("output {output} queue has room again", { output: this.sink.name });
+    }
+    this.#wakeWriters();
+  }
+
+  #wakeWriters(): void {
+    if (this.#waiters.length > 0 && !this.congested) {
+      for (const w of this.#waiters.splice(0)) w();
+    }
+  }
+
+  #failed(e: unknown): void {
+    this.stats.errors++;
+    if (!this.#failing) {
+      this.#failing = true;
+      log.warn("output {output} failed, retrying with backoff: {error}", {
+        output: this.sink.name,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
+  /**
+   * The sink says its destination is back (see {@linkcode Sink.onReady}): a backoff in progress
+   * ends now, and the next one starts again from `retryInitialMs`.
+   */
+  #destinationReady(): void {
+    if (!this.#failing) return;
+    this.#readyAgain = true;
+    this.#retryWake?.();
+  }
+
+  /**
+   * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); what the
+   * sink reported, or null when the queue closed meanwhile.
+   */
+  async #deliver(batch: PendingBatch, failedBefore: boolean): Promise<SendReport | null> {
+    let delay = this.options.retryInitialMs;
+    for (let attempt = failedBefore ? 1 : 0;; attempt++) {
+      if (attempt > 0) {
+        if (this.#closed) return null;
+        // The destination came back during the attempt that just failed: retry at once.
+        const wait = this.#readyAgain ? 0 : delay * (0.5 + Math.random() / 2);
+        delay = Math.min(delay * 2, this.options.retryMaxMs);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          this.#retryWake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.#retryWake = undefined;
+        if (this.#readyAgain) {
+          this.#readyAgain = false;
+          delay = this.options.retryInitialMs; // should this attempt fail, back off anew
+        }
+        if (this.#closed) return null;
+        this.stats.retries++;
+      }
+      try {
+        const report = await this.sink.send(batch);
+        if (this.#failing) {
+          this.#failing = false;
+          this.#readyAgain = false;
+          log.info("output {output} recovered after {attempts} attempts", {
+            output: this.sink.name,
+            attempts: attempt + 1,
+          });
+        }
+        return report ?? {};
+      } catch (e) {
+        this.#failed(e);
+      }
+    }
+  }
+}
