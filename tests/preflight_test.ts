@@ -1,4 +1,4 @@
-// lib/preflight.ts: the start-time checks of the files outputs write.
+// lib/app/preflight.ts: the start-time checks of the files outputs write.
 import { assert, assertEquals } from "./_assert.ts";
 import type { OutputSpec } from "../lib/app/config.ts";
 import { preflight } from "../lib/app/preflight.ts";

@@ -1,4 +1,4 @@
-// Private: the load generator's engine, shared by `vmq-sidecar send` (lib/send_cmd.ts) and
+// Private: the load generator's engine, shared by `vmq-sidecar send` (lib/app/commands/send.ts) and
 // scripts/loadgen.ts — N TCP connections that only write frames, as the vmq_events_sidecar
 // plugin does, as fast as possible or at a fixed total rate. Events are spread over the
 // connections: each takes the next frame-aligned chunk when its previous write finished, so a
