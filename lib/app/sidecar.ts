@@ -84,9 +84,15 @@ export interface OutputTally {
 export class Sidecar {
   /** Metrics of this sidecar. */
   readonly metrics: Metrics;
-  /** The pipeline. */
+  /**
+   * The pipeline (internal: the CLI wires admin and reload to it; not a stable API).
+   * @ignore
+   */
   readonly pipeline: Pipeline;
-  /** The plugin-facing server. */
+  /**
+   * The plugin-facing server (internal, like {@linkcode Sidecar.pipeline}).
+   * @ignore
+   */
   readonly server: SidecarServer;
   /** The configuration it runs with. */
   readonly config: SidecarConfig;
