@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { SidecarConfig } from "./config.ts";
 import { StartupError } from "../errors.ts";
 import { undecodableEvents } from "../outputs/encoding.ts";
