@@ -6,10 +6,10 @@ import {
   eventToJson,
   HOOKS,
   type PayloadMode,
+  writeBase64,
   writeFrameJson,
-} from "../lib/mod.ts";
-import { writeBase64 } from "../lib/codec/_base64.ts";
-import { writeTimestamp } from "../lib/codec/_timestamp.ts";
+  writeTimestamp,
+} from "../lib/internal.ts";
 import { fixtureVectors, largeVectors, mulberry32, randomBytes } from "../tests/_vectors.ts";
 
 const vectors = fixtureVectors().filter((v) => v.expected.hook !== null);

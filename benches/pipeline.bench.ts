@@ -11,7 +11,7 @@ import {
   Pipeline,
   readFrameSlabs,
   type Sink,
-} from "../lib/mod.ts";
+} from "../lib/internal.ts";
 import { MixGenerator } from "../scripts/_mix.ts";
 
 // One 256 KiB read of the mix, as the server sees it.

@@ -1,45 +1,87 @@
 /**
  * vmq-sidecar: receive, decode and relay VerneMQ `vmq_events_sidecar` events.
  *
- * - {@linkcode readFrameBatches} / {@linkcode readFrames} frame a plugin connection;
+ * - {@linkcode readFrameBatches} / {@linkcode readFrames} / {@linkcode readFrameSlabs} frame a
+ *   plugin connection; {@linkcode encodeFrame} builds a frame;
  * - {@linkcode decodeEvent} turns a frame into a typed {@linkcode SidecarEvent};
- * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the JSON form;
- * - {@linkcode Pipeline} routes frames to {@linkcode Sink}s through bounded, acknowledged
- *   {@linkcode OutputQueue}s; {@linkcode SidecarServer} feeds it from TCP;
- *   {@linkcode Sidecar} wires everything from a {@linkcode SidecarConfig}.
+ * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the sidecar's JSON form;
+ * - {@linkcode Sink} is the contract of a destination ({@linkcode forEachFrame} iterates a batch);
+ * - {@linkcode Sidecar} runs the whole pipeline from a {@linkcode SidecarConfig}.
+ *
+ * This is an explicit list: internals (numeric sentinels, queue and router machinery,
+ * out-parameter structs) are not part of it.
  *
  * @module
  */
-export * from "./errors.ts";
-export * from "./schema/hooks.ts";
-export * from "./wire/frame_reader.ts";
-export * from "./wire/envelope.ts";
-export * from "./schema/events.ts";
-export * from "./codec/event_decoder.ts";
-export * from "./codec/byte_buffer.ts";
+
+// Errors.
+export { ConfigError, FrameTooLargeError, StartupError, TruncatedFrameError } from "./errors.ts";
+export { DecodeError, type DecodeErrorKind } from "./codec/event_decoder.ts";
+
+// Hooks and typed events.
 export {
-  MALFORMED_VALUE,
-  PAYLOAD_MODES,
-  type PayloadMode,
-  writeEventJson,
-  writeFrameJson,
-  writeFrameJsonAt,
-} from "./codec/json.ts";
-export * from "./codec/event_json.ts";
-export * from "./outputs/contract.ts";
-export * from "./pipeline/queue.ts";
-export * from "./pipeline/router.ts";
-export * from "./app/metrics.ts";
-export * from "./ingest/server.ts";
-export * from "./pipeline/topic_filter.ts";
+  type Hook,
+  HOOKS,
+  isHook,
+  MESSAGE_NAMES,
+  TYPE_URL_PREFIX,
+  typeUrlOf,
+} from "./schema/hooks.ts";
+export type {
+  DeliveryFields,
+  DisconnectFields,
+  EventBase,
+  MatchedAcl,
+  OnClientGoneEvent,
+  OnClientOfflineEvent,
+  OnClientWakeupEvent,
+  OnDeliverEvent,
+  OnDeliveryCompleteEvent,
+  OnMessageDropEvent,
+  OnOfflineMessageEvent,
+  OnPublishEvent,
+  OnRegisterEvent,
+  OnRegisterFailedEvent,
+  OnSessionExpiredEvent,
+  OnSubscribeEvent,
+  OnUnsubscribeEvent,
+  ReasonName,
+  RegistrationFailureReasonName,
+  SessionFields,
+  SidecarEvent,
+  Timestamp,
+  TopicInfo,
+} from "./schema/events.ts";
+
+// Frames of a connection.
 export {
-  appendBatch,
-  type FormatOptions,
-  frameEncoder,
-  OUTPUT_FORMATS,
-  type OutputFormat,
-} from "./outputs/encoding.ts";
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  type FrameSlab,
+  type FrameSource,
+  readFrameBatches,
+  readFrames,
+  readFrameSlabs,
+  type ReadFramesOptions,
+} from "./wire/frame_reader.ts";
+
+// Decoding and JSON.
+export { decodeEvent, type DecodeResult } from "./codec/event_decoder.ts";
+export { type EventJsonOptions, eventToJson } from "./codec/event_json.ts";
+export { PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./codec/json.ts";
+export { ByteBuffer } from "./codec/byte_buffer.ts";
+
+// Destinations.
+export { forEachFrame, type FrameBatch, type SendReport, type Sink } from "./outputs/contract.ts";
+export { type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./outputs/encoding.ts";
+export { topicMatches } from "./pipeline/topic_filter.ts";
+
+// The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export type { OnFull } from "./pipeline/queue.ts";
+export { formatSummary, type OutputTally, Sidecar, type Summary } from "./app/sidecar.ts";
+export type { SocketDiscards } from "./ingest/server.ts";
+export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";
 export {
   configureLogging,
   LOG_FORMATS,
@@ -47,11 +89,3 @@ export {
   type LogFormat,
   type LogLevel,
 } from "./app/log.ts";
-export {
-  exitCodeOf,
-  formatLost,
-  formatSummary,
-  type OutputTally,
-  Sidecar,
-  type Summary,
-} from "./app/sidecar.ts";

@@ -22,10 +22,8 @@
  */
 import { parseArgs } from "node:util";
 import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
-import { ByteBuffer } from "../lib/codec/byte_buffer.ts";
-import { writeFrameJson } from "../lib/codec/json.ts";
 import { writeFramesFile } from "./mkframes.ts";
-import type { LoadResult } from "../lib/app/commands/_load.ts";
+import { ByteBuffer, type LoadResult, writeFrameJson } from "../lib/internal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";

@@ -33,7 +33,7 @@ import {
   MemorySource,
   nowMs,
   runLoad,
-} from "../lib/app/commands/_load.ts";
+} from "../lib/internal.ts";
 
 /** Options of {@linkcode runLoadgen}. */
 export interface LoadgenOptions extends Omit<LoadOptions, "transform"> {

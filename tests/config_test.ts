@@ -3,7 +3,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { fileLines, fixtureStream, spawnSidecar } from "./_ops.ts";
 import { ROOT, RUN_MAIN, runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
-import { effectiveDocument, maskUrl, resolveConfig } from "../lib/app/config_file.ts";
+import { effectiveDocument, maskUrl, resolveConfig } from "../lib/internal.ts";
 
 async function run(
   args: string[],

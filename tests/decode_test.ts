@@ -9,7 +9,7 @@ import {
   MALFORMED_VALUE,
   UNKNOWN_TYPE,
   writeFrameJson,
-} from "../lib/mod.ts";
+} from "../lib/internal.ts";
 import { assert, assertBytesEqual, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
   allVectors,

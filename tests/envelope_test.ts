@@ -9,7 +9,7 @@ import {
   parseEnvelopeAt,
   typeUrlOf,
   UNKNOWN_TYPE,
-} from "../lib/mod.ts";
+} from "../lib/internal.ts";
 import { concat, mulberry32, randomBytes, tag, varint } from "./_vectors.ts";
 
 const utf8 = new TextEncoder();

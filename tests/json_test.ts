@@ -8,7 +8,7 @@ import {
   MALFORMED_VALUE,
   type PayloadMode,
   writeFrameJson,
-} from "../lib/mod.ts";
+} from "../lib/internal.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
   allVectors,

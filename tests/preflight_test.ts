@@ -1,7 +1,6 @@
 // lib/app/preflight.ts: the start-time checks of the files outputs write.
 import { assert, assertEquals } from "./_assert.ts";
-import type { OutputSpec } from "../lib/app/config.ts";
-import { preflight } from "../lib/app/preflight.ts";
+import { type OutputSpec, preflight } from "../lib/internal.ts";
 import { RUN_MAIN, sidecarTempDir } from "./_sidecar.ts";
 
 const ROOT = new URL("..", import.meta.url);

@@ -11,10 +11,11 @@ import {
   Metrics,
   OutputQueue,
   Pipeline,
+  releaseBuffer,
   type Sink,
   type SyncSink,
-} from "../lib/mod.ts";
-import { releaseBuffer, takeBuffer } from "../lib/_regions.ts";
+  takeBuffer,
+} from "../lib/internal.ts";
 import { concat, eventBody, fixtureVectors } from "./_vectors.ts";
 
 /** A sink that records what it acknowledged; `gate` makes sends wait, `failures` makes them fail. */

@@ -16,7 +16,7 @@ import {
   xlen,
   xrange,
 } from "./_servers.ts";
-import { HOOKS } from "../lib/schema/hooks.ts";
+import { HOOKS } from "../lib/mod.ts";
 
 const events = (): Vector[] => fixtureVectors().filter((v) => v.expected.hook !== null);
 const utf8 = new TextDecoder();

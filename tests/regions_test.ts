@@ -2,14 +2,14 @@
 // unused; and an idle OutputQueue gives its pooled batch buffers back to them.
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import {
+  OutputQueue,
   pooledSize,
   REGION_BYTES,
   REGION_IDLE_MS,
   regionBytes,
   releaseBuffer,
   takeBuffer,
-} from "../lib/_regions.ts";
-import { OutputQueue } from "../lib/mod.ts";
+} from "../lib/internal.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

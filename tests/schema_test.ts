@@ -1,6 +1,6 @@
 // The schema: the generated descriptors are not stale, and they match protocol.md's table
 // (written out by hand in tests/_vectors.ts) field for field.
-import { SCHEMA_JSON } from "../lib/schema/_generated.ts";
+import { SCHEMA_JSON } from "../lib/internal.ts";
 import { HOOKS, isHook, MESSAGE_NAMES, TYPE_URL_PREFIX, typeUrlOf } from "../lib/mod.ts";
 import { OUTPUT_FILE, renderSchemaModule } from "../scripts/gen.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";

@@ -3,7 +3,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { jsonLines, ROOT, RUN_MAIN, runSidecar, sidecarTempDir, startSidecar } from "./_sidecar.ts";
 import { concat, fixtureVectors, toOurJson } from "./_vectors.ts";
-import { vectorFrames } from "../lib/app/commands/send.ts";
+import { vectorFrames } from "../lib/internal.ts";
 
 /** One JSON line, user_properties in key order (their order in the output is the wire's). */
 // deno-lint-ignore no-explicit-any

@@ -1,7 +1,6 @@
 // The event id's SHA-256 (lib/outputs/_sha256.ts) against WebCrypto, across block boundaries.
 import { assertEquals } from "./_assert.ts";
-import { sha256Hex } from "../lib/outputs/_sha256.ts";
-import { bodyId, eventId } from "../lib/outputs/options.ts";
+import { bodyId, eventId, sha256Hex } from "../lib/internal.ts";
 import { sha256Id } from "./_servers.ts";
 
 Deno.test("sha256Hex equals WebCrypto SHA-256 for 0..300 bytes and 1 MiB; eventId and bodyId are its first 128 bits", async () => {

@@ -2,8 +2,7 @@
 // and the frame filter the pipeline applies per output, checked against the fixture vectors.
 import { assert, assertEquals } from "./_assert.ts";
 import { anyOf, eventBody, fixtureVectors, mulberry32, typeUrlFor } from "./_vectors.ts";
-import { topicFilter, topicMatches } from "../lib/pipeline/topic_filter.ts";
-import { HOOKS } from "../lib/schema/hooks.ts";
+import { HOOKS, topicFilter, topicMatches } from "../lib/internal.ts";
 
 // [filter, topic, matches], the spec's examples first.
 const CASES: [string, string, boolean][] = [

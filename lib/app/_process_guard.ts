@@ -4,7 +4,7 @@
 // such error is logged (at most LOG_BURST lines per LOG_WINDOW_MS, then a count of the rest)
 // and counted in vmq_sidecar_unhandled_errors_total. It is no substitute for handling errors
 // where they arise: every occurrence is a bug to fix, which is why it logs at error level.
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { Metrics } from "./metrics.ts";
 
 const log = getLogger(["vmq_sidecar", "process"]);

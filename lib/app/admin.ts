@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import process from "node:process";
 import { StartupError } from "../errors.ts";
 import type { Metrics } from "./metrics.ts";

@@ -25,7 +25,7 @@ import { preflight } from "./preflight.ts";
 import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
 import { ConfigReloader } from "./reload.ts";
 import { exitCodeOf, formatLost, formatSummary, Sidecar, type Summary } from "./sidecar.ts";
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 
 /** The version printed by `--version`. */
 export const VERSION = "0.1.0";

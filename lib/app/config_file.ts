@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parse as parseToml, stringify as stringifyToml, TomlError } from "smol-toml";
+import { parse as parseToml, stringify as stringifyToml, TomlError } from "../_deps/smol_toml.ts";
 import {
   COMMON_OUTPUT_OPTIONS,
   DEFAULTS,

@@ -11,7 +11,7 @@ import {
   getTextFormatter,
   type LogRecord,
   type TextFormatter,
-} from "@logtape/logtape";
+} from "../_deps/logtape.ts";
 
 /** Diagnostics levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warning" | "error" | "fatal";

@@ -22,7 +22,9 @@ export interface PreflightProblem {
  * outputs with the name to report them by. Returns every problem (empty when none). Creates
  * nothing that stays: a missing file is created and removed again.
  */
-export function preflight(outputs: readonly { spec: OutputSpec; source: string }[]) {
+export function preflight(
+  outputs: readonly { spec: OutputSpec; source: string }[],
+): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
   for (const { spec, source } of outputs) {
     if (spec.kind === "file") {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { EffectiveConfig } from "./config_file.ts";
 import { restartOnlyChanges } from "./config_file.ts";
 import type { OutputSpec, SidecarConfig } from "./config.ts";

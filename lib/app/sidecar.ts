@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { SidecarConfig } from "./config.ts";
 import { StartupError } from "../errors.ts";
 import { undecodableEvents } from "../outputs/encoding.ts";
@@ -84,9 +84,15 @@ export interface OutputTally {
 export class Sidecar {
   /** Metrics of this sidecar. */
   readonly metrics: Metrics;
-  /** The pipeline. */
+  /**
+   * The pipeline (internal: the CLI wires admin and reload to it; not a stable API).
+   * @ignore
+   */
   readonly pipeline: Pipeline;
-  /** The plugin-facing server. */
+  /**
+   * The plugin-facing server (internal, like {@linkcode Sidecar.pipeline}).
+   * @ignore
+   */
   readonly server: SidecarServer;
   /** The configuration it runs with. */
   readonly config: SidecarConfig;

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import protobuf from "protobufjs";
-import Long from "long";
+import { protobuf } from "../_deps/protobufjs.ts";
+import { Long } from "../_deps/long.ts";
 import { SCHEMA_JSON } from "../schema/_generated.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelope } from "../wire/envelope.ts";
 import { HOOKS, MESSAGE_NAMES } from "../schema/hooks.ts";

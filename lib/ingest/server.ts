@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
 import { readFrameSlabs } from "../wire/frame_reader.ts";
 import type { Metrics } from "../app/metrics.ts";

@@ -4,7 +4,7 @@
 // its queue as dead-lettered (`SendReport`). When the append fails, the events are dropped —
 // logged (rate-limited) and reported as lost — rather than retried: an event the destination
 // will never take must not block the events behind it.
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { OutputSpec } from "../app/config.ts";
 import { permissionHint } from "../_permissions.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import type { ByteBuffer } from "../codec/byte_buffer.ts";
 import {
   MALFORMED_VALUE,

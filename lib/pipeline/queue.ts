@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
 import type { FrameBatch, SendReport, Sink } from "../outputs/contract.ts";
 import { releaseBuffer, takeBuffer } from "../_regions.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../_deps/logtape.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "../wire/envelope.ts";
 import { eventTimeAt } from "../codec/_event_time.ts";
 import { warmCache } from "../wire/_warm_cache.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../../_deps/logtape.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import type { OutputSpec } from "../../app/config.ts";
 import { parseIntIn } from "../../app/config.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../../_deps/logtape.ts";
 import {
   createInbox,
   headers,
@@ -15,9 +15,9 @@ import {
   NatsConnectionImpl,
   type NodeConnectionOptions,
   setTransportFactory,
-} from "@nats-io/transport-node";
-import { nodeResolveHost, NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
-import { jetstreamManager } from "@nats-io/jetstream";
+} from "../../_deps/nats_transport_node.ts";
+import { nodeResolveHost, NodeTransport } from "../../_deps/nats_transport_node.ts";
+import { jetstreamManager } from "../../_deps/nats_jetstream.ts";
 import type { OutputSpec } from "../../app/config.ts";
 import { ConfigError } from "../../errors.ts";
 import type { FormatOptions } from "../encoding.ts";

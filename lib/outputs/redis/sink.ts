@@ -7,8 +7,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { getLogger } from "@logtape/logtape";
-import { createClient } from "@redis/client";
+import { getLogger } from "../../_deps/logtape.ts";
+import { createClient } from "../../_deps/redis_client.ts";
 import type { OutputSpec } from "../../app/config.ts";
 import { parseIntIn } from "../../app/config.ts";
 import { ConfigError } from "../../errors.ts";

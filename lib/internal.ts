@@ -1,0 +1,151 @@
+/**
+ * Internal entry for this repository's scripts, benches and tests.
+ *
+ * **Not a stable API**: anything here may change or disappear in any release without notice.
+ * Library users import `lib/mod.ts` (the package's `"."` export) instead. Every symbol is
+ * re-exported by name so this list shows exactly what the repository's own tools reach into.
+ *
+ * @module
+ */
+
+// Public API (lib/mod.ts), by name.
+export {
+  ByteBuffer,
+  ConfigError,
+  configureLogging,
+  Counter,
+  DecodeError,
+  type DecodeErrorKind,
+  decodeEvent,
+  type DecodeResult,
+  DEFAULT_MAX_FRAME_BYTES,
+  type DeliveryFields,
+  type DisconnectFields,
+  encodeFrame,
+  type EventBase,
+  type EventJsonOptions,
+  eventToJson,
+  forEachFrame,
+  type FormatOptions,
+  formatSummary,
+  type FrameBatch,
+  type FrameSlab,
+  type FrameSource,
+  FrameTooLargeError,
+  Gauge,
+  Histogram,
+  type Hook,
+  HOOKS,
+  type HostPort,
+  isHook,
+  type Labels,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  type MatchedAcl,
+  MESSAGE_NAMES,
+  Metrics,
+  type OnClientGoneEvent,
+  type OnClientOfflineEvent,
+  type OnClientWakeupEvent,
+  type OnDeliverEvent,
+  type OnDeliveryCompleteEvent,
+  type OnFull,
+  type OnMessageDropEvent,
+  type OnOfflineMessageEvent,
+  type OnPublishEvent,
+  type OnRegisterEvent,
+  type OnRegisterFailedEvent,
+  type OnSessionExpiredEvent,
+  type OnSubscribeEvent,
+  type OnUnsubscribeEvent,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  type OutputKind,
+  type OutputSpec,
+  type OutputTally,
+  PAYLOAD_MODES,
+  type PayloadMode,
+  readFrameBatches,
+  readFrames,
+  readFrameSlabs,
+  type ReadFramesOptions,
+  type ReasonName,
+  type RegistrationFailureReasonName,
+  type SendReport,
+  type SessionFields,
+  Sidecar,
+  type SidecarConfig,
+  type SidecarEvent,
+  type Sink,
+  type SocketDiscards,
+  StartupError,
+  type Summary,
+  type Timestamp,
+  type TopicInfo,
+  topicMatches,
+  TruncatedFrameError,
+  TYPE_URL_PREFIX,
+  typeUrlOf,
+  writeFrameJson,
+} from "./mod.ts";
+
+// Internals: numeric sentinels, out-parameter structs, queue and router machinery.
+export {
+  type EnvelopeRanges,
+  MALFORMED_ENVELOPE,
+  parseEnvelope,
+  parseEnvelopeAt,
+  UNKNOWN_TYPE,
+} from "./wire/envelope.ts";
+export { hookIndexOfTypeUrl } from "./schema/hooks.ts";
+export { SCHEMA_JSON } from "./schema/_generated.ts";
+export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.ts";
+export { writeBase64 } from "./codec/_base64.ts";
+export { writeTimestamp } from "./codec/_timestamp.ts";
+export {
+  DEFAULT_QUEUE_OPTIONS,
+  type EncodingSink,
+  type FrameEncoder,
+  OutputQueue,
+  type QueueOptions,
+  type QueueStats,
+  type SyncSink,
+} from "./pipeline/queue.ts";
+export {
+  DISPATCH_BACKPRESSURE,
+  DISPATCH_MALFORMED,
+  DISPATCH_OK,
+  type OutputConfig,
+  Pipeline,
+} from "./pipeline/router.ts";
+export { topicFilter } from "./pipeline/topic_filter.ts";
+export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
+export { sha256Hex } from "./outputs/_sha256.ts";
+export { bodyId, eventId } from "./outputs/options.ts";
+export { SidecarServer } from "./ingest/server.ts";
+export {
+  pooledSize,
+  REGION_BYTES,
+  REGION_IDLE_MS,
+  regionBytes,
+  releaseBuffer,
+  takeBuffer,
+} from "./_regions.ts";
+export { exitCodeOf, formatLost } from "./app/sidecar.ts";
+export { effectiveDocument, maskUrl, resolveConfig } from "./app/config_file.ts";
+export { preflight } from "./app/preflight.ts";
+export { vectorFrames } from "./app/commands/send.ts";
+export {
+  type ChunkSource,
+  countFileFrames,
+  countFrames,
+  FileSource,
+  frameLen,
+  type LoadOptions,
+  type LoadResult,
+  MemorySource,
+  nowMs,
+  runLoad,
+} from "./app/commands/_load.ts";
