@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
-import { runSidecar, waitFor } from "./_sidecar.ts";
+import { runSidecar, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { distinctFrames } from "./_servers.ts";
 import { LOOPBACK_PEERS, parseCidr, peerAllowed } from "../lib/ingest/peers.ts";
 
@@ -219,6 +219,33 @@ Deno.test("peer matching: IPv4, IPv6, IPv4-mapped IPv6 against IPv4 ranges", () 
   assert(peerAllowed(loop, "127.0.0.1") && peerAllowed(loop, "127.9.9.9"));
   assert(peerAllowed(loop, "::1") && peerAllowed(loop, "::ffff:127.0.0.1"));
   assert(!peerAllowed(loop, "::2") && !peerAllowed(loop, "192.168.0.1"));
-  assertEquals(parseCidr("FD00:0::/8").text, "fd00:0:0:0:0:0:0:0/8");
+  assertEquals(parseCidr("FD00:0::/8").text, "fd00::/8");
+  assertEquals(parseCidr("::1").text, "::1/128");
+  assertEquals(parseCidr("::/0").text, "::/0");
+  assertEquals(parseCidr("1:0:0:2:0:0:0:0/128").text, "1:0:0:2::/128");
+  assertEquals(parseCidr("1:0:0:2:3:0:0:4/128").text, "1::2:3:0:0:4/128");
   assertEquals(parseCidr("192.168.1.7").text, "192.168.1.7/32");
+});
+
+Deno.test("check-config prints the timeouts and allow_peers in force, defaults included", async () => {
+  const dir = await sidecarTempDir();
+  const withKeys = `${dir}/set.toml`, bare = `${dir}/bare.toml`;
+  await Deno.writeTextFile(
+    withKeys,
+    'listen = "0.0.0.0:8890"\nstall_timeout_ms = 700\nidle_timeout_ms = 900\nallow_peers = ["10.0.0.0/8", "::ffff:0:0/96"]\n',
+  );
+  await Deno.writeTextFile(bare, 'listen = "127.0.0.1:8890"\n');
+  const set = await runSidecar(["check-config", withKeys, "--file-only"]);
+  assertEquals(set.code, 0, set.stderr);
+  const doc = JSON.parse(set.stdout);
+  assertEquals(doc.stall_timeout_ms, 700);
+  assertEquals(doc.idle_timeout_ms, 900);
+  assertEquals(doc.allow_peers, ["10.0.0.0/8", "::ffff:0:0/96"]);
+  const def = await runSidecar(["check-config", bare, "--file-only"]);
+  assertEquals(def.code, 0, def.stderr);
+  const d = JSON.parse(def.stdout);
+  assertEquals([d.stall_timeout_ms, d.idle_timeout_ms, d.allow_peers], [30000, 0, [
+    "127.0.0.0/8",
+    "::1/128",
+  ]]);
 });

@@ -64,7 +64,16 @@ function v4Text(n: bigint): string {
 function v6Text(n: bigint): string {
   const g: string[] = [];
   for (let s = 112n; s >= 0n; s -= 16n) g.push(((n >> s) & 0xffffn).toString(16));
-  return g.join(":");
+  // RFC 5952: the longest run of two or more zero groups (the first of equals) becomes "::".
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && g[j] === "0") j++;
+    if (j - i > bestLen) (best = i), (bestLen = j - i);
+    i = j > i ? j : i + 1;
+  }
+  if (best < 0) return g.join(":");
+  return `${g.slice(0, best).join(":")}::${g.slice(best + bestLen).join(":")}`;
 }
 
 /**
