@@ -86,7 +86,7 @@ Deno.test("address in use → exit 1 with what to do", async () => {
 });
 
 Deno.test("listening where the binary has no net permission → exit 1 naming --allow-net", async () => {
-  const r = await runSidecar(["--listen", "0.0.0.0:18999"]);
+  const r = await runSidecar(["--listen", "0.0.0.0:18999", "--allow-peers", "10.0.0.0/8"]);
   assertEquals(r.code, 1, r.stderr);
   assert(r.stderr.includes("cannot listen on 0.0.0.0:18999"), r.stderr);
   assert(r.stderr.includes("lacks --allow-net for 0.0.0.0:18999"), r.stderr);

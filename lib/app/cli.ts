@@ -66,6 +66,13 @@ Usage: vmq-sidecar [flags]
   --max-frame-bytes SIZE    largest accepted frame (default 64MiB)
   --max-connections N       most concurrent plugin connections (default ${DEFAULTS.maxConnections})
   --shutdown-grace MS       time to drain connections and flush outputs on stop (default ${DEFAULTS.shutdownGraceMs})
+  --stall-timeout MS        close a connection whose frame has not completed within MS of its
+                            start (slowloris, stalled peer; default ${DEFAULTS.stallTimeoutMs}, 0 = off)
+  --idle-timeout MS         close a connection that sent nothing for MS between frames
+                            (default 0 = off: the plugin keeps idle connections open)
+  --allow-peers CIDR,...    ranges plugin connections may come from; others are closed at once
+                            (default ${DEFAULTS.allowPeers.join(",")}; required to --listen on a
+                            non-loopback address)
   --log-level LEVEL         ${
     LOG_LEVELS.join("|")
   } (default ${DEFAULTS.logLevel}); diagnostics go to stderr
@@ -92,6 +99,9 @@ const FLAGS = {
   "max-frame-bytes": { type: "string" },
   "max-connections": { type: "string" },
   "shutdown-grace": { type: "string" },
+  "stall-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "allow-peers": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -190,6 +200,9 @@ function overridesOf(v: ReturnType<typeof parseFlags>["values"]): Overrides {
     maxFrameBytes: v["max-frame-bytes"],
     maxConnections: v["max-connections"],
     shutdownGrace: v["shutdown-grace"],
+    stallTimeout: v["stall-timeout"],
+    idleTimeout: v["idle-timeout"],
+    allowPeers: v["allow-peers"],
     logLevel: v["log-level"],
     logFormat: v["log-format"],
   };

@@ -9,6 +9,7 @@ import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
 import { type Hook, HOOKS, isHook } from "../schema/hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
 import type { OnFull } from "../pipeline/queue.ts";
+import { LOOPBACK_PEERS, parseCidr } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 /** A `host:port` address. */
@@ -58,6 +59,15 @@ export interface SidecarConfig {
   /** Most concurrent plugin connections. */
   maxConnections: number;
   /**
+   * A connection inside a frame whose frame has not completed within this many ms (counted
+   * from the frame's first byte, or from the last complete frame) is closed; 0 = off.
+   */
+  stallTimeoutMs: number;
+  /** A connection between frames that sent nothing for this many ms is closed; 0 = off. */
+  idleTimeoutMs: number;
+  /** CIDR ranges plugin connections may come from (canonical text); others are refused. */
+  allowPeers: string[];
+  /**
    * Diagnostics level, applied by the command line (`configureLogging`); `Sidecar.start` leaves
    * the application's logging configuration alone.
    */
@@ -76,6 +86,9 @@ export const DEFAULTS = {
   admin: "127.0.0.1:8891",
   maxFrameBytes: 64 * 1024 * 1024,
   maxConnections: 10_000,
+  stallTimeoutMs: 30_000,
+  idleTimeoutMs: 0,
+  allowPeers: LOOPBACK_PEERS,
   logLevel: "info" as LogLevel,
   logFormat: "text" as LogFormat,
   shutdownGraceMs: 5_000,
@@ -152,6 +165,28 @@ export function parseIntIn(key: string, value: string | number, min: number, max
     );
   }
   return n;
+}
+
+/** Parses a comma-separated CIDR list (`10.0.0.0/8,fd00::/8`) strictly; returns canonical text. */
+export function parseAllowPeers(key: string, value: string | string[]): string[] {
+  const items = (Array.isArray(value) ? value : value.split(",")).map((s) => String(s).trim());
+  if (items.length === 0 || items.some((s) => s === "")) {
+    throw new ConfigError(
+      key,
+      `expected comma-separated CIDR ranges, e.g. 127.0.0.0/8,::1/128,10.0.0.0/8, got ${
+        JSON.stringify(String(value))
+      }`,
+    );
+  }
+  return [
+    ...new Set(items.map((s) => {
+      try {
+        return parseCidr(s).text;
+      } catch (e) {
+        throw new ConfigError(key, (e as Error).message);
+      }
+    })),
+  ];
 }
 
 /** Parses one of `allowed`. */

@@ -14,6 +14,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
   type OutputSpec,
+  parseAllowPeers,
   parseChoice,
   parseHooks,
   parseHostPort,
@@ -28,6 +29,7 @@ import type { Hook } from "../schema/hooks.ts";
 import { PAYLOAD_MODES } from "../codec/json.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { keyLines, lineOf } from "./_toml_lines.ts";
+import { isLoopbackHost } from "../ingest/peers.ts";
 
 /** A configuration error in a file: names the file, the line and the key. */
 export class ConfigFileError extends ConfigError {
@@ -117,6 +119,12 @@ export interface Overrides {
   maxConnections?: string;
   /** `--shutdown-grace`. */
   shutdownGrace?: string;
+  /** `--stall-timeout`. */
+  stallTimeout?: string;
+  /** `--idle-timeout`. */
+  idleTimeout?: string;
+  /** `--allow-peers`. */
+  allowPeers?: string;
   /** `--log-level`. */
   logLevel?: string;
   /** `--log-format`. */
@@ -162,6 +170,9 @@ export const FILE_KEYS = [
   "max_frame_bytes",
   "max_connections",
   "shutdown_grace_ms",
+  "stall_timeout_ms",
+  "idle_timeout_ms",
+  "allow_peers",
   "log_level",
   "log_format",
   "outputs",
@@ -298,6 +309,20 @@ export function resolveConfig(
   const ll = pick(flags.logLevel, "--log-level", "log_level");
   const lf = pick(flags.logFormat, "--log-format", "log_format");
   const sg = pick(flags.shutdownGrace, "--shutdown-grace", "shutdown_grace_ms");
+  const st = pick(flags.stallTimeout, "--stall-timeout", "stall_timeout_ms");
+  const it = pick(flags.idleTimeout, "--idle-timeout", "idle_timeout_ms");
+  const ap = pick(flags.allowPeers, "--allow-peers", "allow_peers");
+  const allowPeers = ap
+    ? at(ap.src, (k) => parseAllowPeers(k, strOrList(k, ap.v)))
+    : [...DEFAULTS.allowPeers];
+  if (!ap && !isLoopbackHost(listen.hostname)) {
+    at(ls?.src ?? { kind: "flag", key: "--listen" }, (k) => {
+      throw new ConfigError(
+        k,
+        `${listen.hostname} is not a loopback address: set --allow-peers / allow_peers explicitly to the ranges the plugin connects from (e.g. 10.0.0.0/8); the default allows loopback only`,
+      );
+    });
+  }
   const config: SidecarConfig = {
     listen,
     admin,
@@ -314,6 +339,13 @@ export function resolveConfig(
     shutdownGraceMs: sg
       ? at(sg.src, (k) => parseIntIn(k, strOrNum(k, sg.v), 0, 3_600_000))
       : DEFAULTS.shutdownGraceMs,
+    stallTimeoutMs: st
+      ? at(st.src, (k) => parseIntIn(k, strOrNum(k, st.v), 0, 3_600_000))
+      : DEFAULTS.stallTimeoutMs,
+    idleTimeoutMs: it
+      ? at(it.src, (k) => parseIntIn(k, strOrNum(k, it.v), 0, 86_400_000))
+      : DEFAULTS.idleTimeoutMs,
+    allowPeers,
     outputs: outputs.filter((o) => o.enabled).map((o) => o.spec),
   };
   return { config, outputs, hooks, file: file?.path ?? null };
@@ -442,6 +474,9 @@ export function effectiveDocument(eff: EffectiveConfig): Record<string, unknown>
     max_frame_bytes: c.maxFrameBytes,
     max_connections: c.maxConnections,
     shutdown_grace_ms: c.shutdownGraceMs,
+    stall_timeout_ms: c.stallTimeoutMs,
+    idle_timeout_ms: c.idleTimeoutMs,
+    allow_peers: c.allowPeers,
     hooks: eff.hooks ?? "all",
   };
   doc.outputs = eff.outputs.map((o) => {
@@ -483,5 +518,8 @@ export function restartOnlyChanges(old: SidecarConfig, next: SidecarConfig): str
   if (old.maxFrameBytes !== next.maxFrameBytes) changed.push("max_frame_bytes");
   if (old.maxConnections !== next.maxConnections) changed.push("max_connections");
   if (old.shutdownGraceMs !== next.shutdownGraceMs) changed.push("shutdown_grace_ms");
+  if (old.stallTimeoutMs !== next.stallTimeoutMs) changed.push("stall_timeout_ms");
+  if (old.idleTimeoutMs !== next.idleTimeoutMs) changed.push("idle_timeout_ms");
+  if (old.allowPeers.join() !== next.allowPeers.join()) changed.push("allow_peers");
   return changed;
 }

@@ -198,6 +198,9 @@ export class ConfigReloader {
         maxFrameBytes: previous.maxFrameBytes,
         maxConnections: previous.maxConnections,
         shutdownGraceMs: previous.shutdownGraceMs,
+        stallTimeoutMs: previous.stallTimeoutMs,
+        idleTimeoutMs: previous.idleTimeoutMs,
+        allowPeers: previous.allowPeers,
       };
     }
     return true;

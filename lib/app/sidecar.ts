@@ -139,6 +139,9 @@ export class Sidecar {
         port: config.listen.port,
         maxFrameBytes: config.maxFrameBytes,
         maxConnections: config.maxConnections,
+        stallTimeoutMs: config.stallTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        allowPeers: config.allowPeers,
       }, metrics);
       const where = `${config.listen.hostname}:${config.listen.port}`;
       try {

@@ -9,6 +9,7 @@ import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
 import { readFrameSlabs } from "../wire/frame_reader.ts";
 import type { Metrics } from "../app/metrics.ts";
 import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type Pipeline } from "../pipeline/router.ts";
+import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } from "./peers.ts";
 
 /** Options of {@linkcode SidecarServer}. */
 export interface ServerOptions {
@@ -20,7 +21,26 @@ export interface ServerOptions {
   maxFrameBytes: number;
   /** Most concurrent connections; further ones are closed at once (and counted). */
   maxConnections: number;
+  /**
+   * A connection inside a frame whose frame has not completed this many ms after it started
+   * (or after the last complete frame) is closed, counted as `stalled`; 0 or absent = off.
+   * Time spent waiting for queue room does not count.
+   */
+  stallTimeoutMs?: number;
+  /** A connection between frames that sent nothing for this many ms is closed (`idle`); 0 or absent = off. */
+  idleTimeoutMs?: number;
+  /** CIDR ranges peers may connect from; others are closed at once (default loopback only). */
+  allowPeers?: readonly string[];
 }
+
+/** Why a connection was refused right after accept, as counted in `refusedBy`. */
+export type RefusalReason = "max_connections" | "not_allowed";
+
+/** Every {@linkcode RefusalReason}: each is exported from the start (at 0). */
+export const REFUSAL_REASONS: readonly RefusalReason[] = ["max_connections", "not_allowed"];
+
+/** Individual log lines per reason of a closed or refused connection before only every 1000th is logged. */
+const LOG_FIRST = 5;
 
 /** Connection error reasons, as counted in `connectionErrors`. */
 export type ConnectionErrorReason =
@@ -28,7 +48,9 @@ export type ConnectionErrorReason =
   | "truncated_frame"
   | "malformed_envelope"
   | "reset"
-  | "io";
+  | "io"
+  | "stalled"
+  | "idle";
 
 /** Every {@linkcode ConnectionErrorReason}: each is exported from the start (at 0). */
 export const CONNECTION_ERROR_REASONS: readonly ConnectionErrorReason[] = [
@@ -37,6 +59,8 @@ export const CONNECTION_ERROR_REASONS: readonly ConnectionErrorReason[] = [
   "malformed_envelope",
   "reset",
   "io",
+  "stalled",
+  "idle",
 ];
 
 /**
@@ -139,6 +163,10 @@ interface Conn {
   cutByStop: boolean;
   /** Closed by the stop while its peer was still sending. */
   stillSending: boolean;
+  /** When the current frame started, or the last frame completed (for the stall timeout). */
+  frameStart: number;
+  /** Closed by the timeout sweep (already counted): the read error that follows is expected. */
+  timedOut: boolean;
 }
 
 /**
@@ -155,8 +183,10 @@ interface Conn {
 export class SidecarServer {
   /** Connections accepted since start. */
   accepted = 0;
-  /** Connections refused because `maxConnections` were open. */
+  /** Connections refused, all reasons (see {@linkcode SidecarServer.refusedBy}). */
   refused = 0;
+  /** Connections refused by reason. */
+  readonly refusedBy: Map<RefusalReason, number> = new Map();
   /** Connection errors by reason. */
   readonly connectionErrors: Map<ConnectionErrorReason, number> = new Map();
   /** What the stop discarded from the connections it closed (see {@linkcode SocketDiscards}). */
@@ -185,11 +215,14 @@ export class SidecarServer {
   #exhaustedAt = 0;
   /** Failed accepts since the exhaustion began. */
   #exhaustedFailures = 0;
+  readonly #allowed: Cidr[];
+  #sweep: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
   constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
     this.#pipeline = pipeline;
     this.#opts = options;
+    this.#allowed = (options.allowPeers ?? LOOPBACK_PEERS).map(parseCidr);
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -224,8 +257,80 @@ export class SidecarServer {
   /** Binds the port and starts accepting; throws `Deno.errors.AddrInUse` and the like. */
   listen(): Deno.NetAddr {
     this.#listener = Deno.listen({ hostname: this.#opts.hostname, port: this.#opts.port });
+    if (!isLoopbackHost(this.#opts.hostname)) {
+      log.warn(
+        "listening on {hostname}, not a loopback address: plugin connections are accepted only from {ranges} (allow_peers)",
+        { hostname: this.#opts.hostname, ranges: this.#allowed.map((r) => r.text).join(", ") },
+      );
+    }
     this.#acceptLoop = this.#accept(this.#listener);
+    const stall = this.#opts.stallTimeoutMs ?? 0, idle = this.#opts.idleTimeoutMs ?? 0;
+    const shortest = Math.min(stall || Infinity, idle || Infinity);
+    if (shortest < Infinity) {
+      // One sweep over the open connections, not a timer per read.
+      const every = Math.max(100, Math.min(1000, Math.floor(shortest / 4)));
+      this.#sweep = setInterval(() => this.#sweepTimeouts(stall, idle), every);
+      Deno.unrefTimer(this.#sweep);
+    }
     return this.#listener.addr;
+  }
+
+  /** Closes the connections whose frame stalled or that idled too long (see ServerOptions). */
+  #sweepTimeouts(stall: number, idle: number): void {
+    if (this.#draining) return;
+    const now = performance.now();
+    for (const c of this.#conns) {
+      if (c.blocked || c.timedOut) continue;
+      const inFrame = c.bytesRead > c.bytesTaken;
+      let reason: "stalled" | "idle" | undefined;
+      if (inFrame && stall > 0 && now - c.frameStart >= stall) reason = "stalled";
+      else if (!inFrame && idle > 0 && now - c.lastRead >= idle) reason = "idle";
+      if (!reason) continue;
+      c.timedOut = true;
+      this.#count(reason);
+      const n = this.connectionErrors.get(reason)!;
+      if (n <= LOG_FIRST || n % 1000 === 0) {
+        log.warn(
+          reason === "stalled"
+            ? "closing connection {peer}: a frame did not complete within {ms} ms (--stall-timeout; {partial} bytes of it read); {n} closed so far{more}"
+            : "closing idle connection {peer}: nothing received for {ms} ms (--idle-timeout); {n} closed so far{more}",
+          {
+            peer: c.peer,
+            ms: reason === "stalled" ? stall : idle,
+            partial: c.bytesRead - c.bytesTaken,
+            n,
+            more: n === LOG_FIRST ? " (further ones logged every 1000th)" : "",
+          },
+        );
+      }
+      try {
+        c.conn.close();
+      } catch { /* already closed */ }
+    }
+  }
+
+  #refuse(conn: Deno.TcpConn, reason: RefusalReason): void {
+    this.refused++;
+    const n = (this.refusedBy.get(reason) ?? 0) + 1;
+    this.refusedBy.set(reason, n);
+    if (n <= LOG_FIRST || n % 1000 === 0) {
+      const addr = conn.remoteAddr;
+      log.warn(
+        reason === "max_connections"
+          ? "refused connection: {open} connections open (--max-connections); {n} refused so far (this one from {peer}){more}"
+          : "refused connection from {peer}: not in --allow-peers ({ranges}); {n} refused so far{more}",
+        {
+          peer: `${addr.hostname}:${addr.port}`,
+          open: this.#conns.size,
+          ranges: this.#allowed.map((r) => r.text).join(", "),
+          n,
+          more: n === LOG_FIRST ? " (further ones logged every 1000th)" : "",
+        },
+      );
+    }
+    try {
+      conn.close();
+    } catch { /* already gone */ }
   }
 
   async #accept(listener: Deno.TcpListener): Promise<void> {
@@ -274,20 +379,13 @@ export class SidecarServer {
       }
       this.#immediateFailures = 0;
       this.#recovered();
+      // Refused at once, before any read: a peer outside the allow list, or one too many.
+      if (!peerAllowed(this.#allowed, conn.remoteAddr.hostname)) {
+        this.#refuse(conn, "not_allowed");
+        continue;
+      }
       if (this.#conns.size >= this.#opts.maxConnections) {
-        this.refused++;
-        if (this.refused === 1 || this.refused % 1000 === 0) {
-          log.warn(
-            "refused connection: {open} connections open (--max-connections); {refused} refused so far",
-            {
-              open: this.#conns.size,
-              refused: this.refused,
-            },
-          );
-        }
-        try {
-          conn.close();
-        } catch { /* already gone */ }
+        this.#refuse(conn, "max_connections");
         continue;
       }
       this.accepted++;
@@ -310,6 +408,8 @@ export class SidecarServer {
       framesDiscarded: 0,
       cutByStop: false,
       stillSending: false,
+      frameStart: performance.now(),
+      timedOut: false,
     };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
@@ -319,7 +419,13 @@ export class SidecarServer {
       const source = {
         read: async (p: Uint8Array) => {
           const n = await conn.read(p);
-          if (n !== null) (c.bytesRead += n), (c.lastRead = performance.now());
+          if (n !== null && n > 0) {
+            const now = performance.now();
+            // The first byte of a frame after a frame boundary: its stall clock starts.
+            if (c.bytesRead === c.bytesTaken) c.frameStart = now;
+            c.bytesRead += n;
+            c.lastRead = now;
+          }
           return n;
         },
       };
@@ -344,10 +450,11 @@ export class SidecarServer {
           c.blocked = true;
           while (this.#pipeline.blocked && !this.#cut) await this.#room();
           c.blocked = false;
-          c.lastRead = performance.now();
+          c.lastRead = c.frameStart = performance.now();
         }
         const r = this.#pipeline.dispatchSlab(slab);
         c.bytesTaken += slab.ends[slab.count - 1] - slab.starts[0] + 4;
+        c.frameStart = performance.now(); // a frame completed: what follows starts now
         if (r === DISPATCH_MALFORMED) {
           this.#count("malformed_envelope");
           log.error("closing connection {peer}: a frame is not a valid protobuf Any", {
@@ -359,7 +466,7 @@ export class SidecarServer {
           c.blocked = true;
           await this.#room();
           c.blocked = false;
-          c.lastRead = performance.now();
+          c.lastRead = c.frameStart = performance.now();
         }
       }
     } catch (e) {
@@ -394,7 +501,9 @@ export class SidecarServer {
   }
 
   #connectionError(c: Conn, e: unknown): void {
-    if (e instanceof FrameTooLargeError) {
+    if (c.timedOut) {
+      // closed by the timeout sweep: counted and logged there
+    } else if (e instanceof FrameTooLargeError) {
       this.#count("frame_too_large");
       log.error("closing connection {peer}: {error}", { peer: c.peer, error: e.message });
     } else if (e instanceof TruncatedFrameError) {
@@ -443,6 +552,7 @@ export class SidecarServer {
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {
     this.#draining = true;
+    clearInterval(this.#sweep);
     const deadline = performance.now() + graceMs;
     // Peers still in the listen backlog connected before the signal and may have sent events:
     // keep accepting until none came for a while, then close the listener. Like the idle check
@@ -521,11 +631,12 @@ export class SidecarServer {
     );
     const refused = m.counter(
       "vmq_sidecar_connections_refused_total",
-      "Connections closed at once because --max-connections were open.",
+      "Connections closed at once after accept, by reason (max_connections: --max-connections were open; not_allowed: the peer is not in --allow-peers).",
+      ["reason"],
     );
     const errors = m.counter(
       "vmq_sidecar_connection_errors_total",
-      "Connections ended by an error, by reason (frame_too_large, truncated_frame, malformed_envelope, reset, io).",
+      "Connections ended by an error, by reason (frame_too_large, truncated_frame, malformed_envelope, reset, io, stalled: a frame did not complete within --stall-timeout, idle: nothing received for --idle-timeout).",
       ["reason"],
     );
     const acceptErrors = m.counter(
@@ -543,7 +654,7 @@ export class SidecarServer {
       backoff.values.set("", this.acceptBackoff === undefined ? 0 : 1);
       open.values.set("", this.open);
       accepted.values.set("", this.accepted);
-      refused.values.set("", this.refused);
+      for (const r of REFUSAL_REASONS) refused.values.set(r, this.refusedBy.get(r) ?? 0);
       for (const r of CONNECTION_ERROR_REASONS) {
         errors.values.set(r, this.connectionErrors.get(r) ?? 0);
       }
