@@ -167,6 +167,12 @@ interface Conn {
   frameStart: number;
   /** Closed by the timeout sweep (already counted): the read error that follows is expected. */
   timedOut: boolean;
+  /**
+   * When the read now pending was issued (-1: none pending). A connection is idle only while
+   * a read has waited for data: one accepted but not read yet (its handler not run, e.g. on a
+   * slow or emulated CPU) may hold events in its socket.
+   */
+  readingSince: number;
 }
 
 /**
@@ -410,6 +416,7 @@ export class SidecarServer {
       stillSending: false,
       frameStart: performance.now(),
       timedOut: false,
+      readingSince: -1,
     };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
@@ -418,7 +425,8 @@ export class SidecarServer {
       // Counts what is read, so a stop knows the bytes it would discard (a partial frame).
       const source = {
         read: async (p: Uint8Array) => {
-          const n = await conn.read(p);
+          c.readingSince = performance.now();
+          const n = await conn.read(p).finally(() => c.readingSince = -1);
           if (n !== null && n > 0) {
             const now = performance.now();
             // The first byte of a frame after a frame boundary: its stall clock starts.
@@ -592,13 +600,14 @@ export class SidecarServer {
       for (const c of this.#conns) {
         let close: boolean;
         if (!this.#cut) {
-          close = onTime && !c.blocked && now - c.lastRead >= idleMs &&
-            c.bytesRead === c.bytesTaken;
+          close = onTime && !c.blocked && c.readingSince >= 0 &&
+            now - Math.max(c.lastRead, c.readingSince) >= idleMs && c.bytesRead === c.bytesTaken;
         } else {
           // Counting what arrives after the deadline: closed once quiet as long as an idle
           // connection (on a turn on time, so reads that completed meanwhile were seen), or
           // at the end, still sending.
-          const quiet = onTime && now - Math.max(c.lastRead, cutTime) >= idleMs;
+          const quiet = onTime && c.readingSince >= 0 &&
+            now - Math.max(c.lastRead, c.readingSince, cutTime) >= idleMs;
           close = quiet || (now >= drainEnd && onTime) || now >= drainEnd + 500;
           if (!quiet && close) c.stillSending = true;
         }
