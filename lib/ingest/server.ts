@@ -426,7 +426,12 @@ export class SidecarServer {
       const source = {
         read: async (p: Uint8Array) => {
           c.readingSince = performance.now();
-          const n = await conn.read(p).finally(() => c.readingSince = -1);
+          let n: number | null;
+          try {
+            n = await conn.read(p);
+          } finally {
+            c.readingSince = -1;
+          }
           if (n !== null && n > 0) {
             const now = performance.now();
             // The first byte of a frame after a frame boundary: its stall clock starts.
