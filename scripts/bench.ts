@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
     net: { type: "boolean" },
     size: { type: "string" },
     count: { type: "string" },
+    baseline: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -219,10 +220,14 @@ const OUT_JSON = `${WORK}/out.jsonl`;
 const OUT_PB = `${WORK}/out.pb`;
 const GO_OUT = `${WORK}/seed-go.jsonl`;
 
-/** The flags of `deno task start` (permission set, V8 flags), `--v8-flags` added to its own. */
-function startFlags(): string[] {
-  const start = (JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.start as string)
+/**
+ * The flags of `deno task start` (permission set, V8 flags) of the checkout at `root`, with its
+ * `deno.json` named explicitly (so `-P` reads that checkout's permission set), `--v8-flags` added.
+ */
+function startFlags(root = ROOT): string[] {
+  const start = (JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks.start as string)
     .split(" ").slice(2, -1);
+  start.unshift(`--config=${root}deno.json`);
   const extra = args["v8-flags"];
   if (!extra) return start;
   const i = start.findIndex((f) => f.startsWith("--v8-flags="));
@@ -230,12 +235,12 @@ function startFlags(): string[] {
   return start.with(i, `${start[i]},${extra}`);
 }
 
-function mainTs(extra: string[]): string[] {
+function mainTs(extra: string[], root = ROOT): string[] {
   return [
     Deno.execPath(),
     "run",
-    ...startFlags(),
-    `${ROOT}main.ts`,
+    ...startFlags(root),
+    `${root}main.ts`,
     "--admin",
     "off",
     ...extra,
@@ -322,7 +327,31 @@ function contenders(): Record<string, Contender> {
       expect: (inp) => inp.bytes,
     },
   ];
+  const base = baselineRoot();
+  if (base) {
+    // Every main.ts contender once more from the baseline checkout, right after its own row, so a
+    // run round alternates them (A, A′, B, B′ …) and both see the same machine conditions.
+    const twins = list.flatMap((c) =>
+      c.kind !== "ts" ? [c] : [c, {
+        ...c,
+        name: `${c.name} ${BASELINE_SUFFIX}`,
+        argv: (port: number, inp: Input) =>
+          c.argv(port, inp).map((a) => a === `${ROOT}main.ts` ? `${base}main.ts` : a)
+            .map((a) => a.startsWith("--config=") ? `--config=${base}deno.json` : a),
+      }]
+    );
+    return Object.fromEntries(twins.map((c) => [c.name, c]));
+  }
   return Object.fromEntries(list.map((c) => [c.name, c]));
+}
+
+const BASELINE_SUFFIX = "(baseline)";
+
+/** `--baseline DIR`: another checkout (e.g. `git worktree add /tmp/base pre-seams`), with a slash. */
+function baselineRoot(): string | undefined {
+  const dir = args.baseline;
+  if (!dir) return undefined;
+  return dir.endsWith("/") ? dir : `${dir}/`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,21 +598,37 @@ function mainTable(res: Map<string, Result>): string {
     res.get(g === "json" ? "seed-go json" : g === "protobuf" ? "seed-go none" : "")?.eventsPerSec;
   const all = contenders();
   const lines = [
-    "| contender | events/s | CPU µs/event | peak RSS MiB | vs seed-go | vs drain | driver / other CPUs |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| contender | events/s | CPU µs/event | peak RSS MiB | vs seed-go | vs drain | driver / other CPUs |" +
+    (baselineRoot() ? " vs baseline ev/s · µs/ev |" : ""),
+    "|---|---:|---:|---:|---:|---:|---:|" + (baselineRoot() ? "---:|" : ""),
   ];
   for (const r of res.values()) {
     const g = all[r.contender].group;
     const p = peer(g);
+    const b = all[r.contender].kind === "ts" && !r.contender.endsWith(BASELINE_SUFFIX)
+      ? res.get(`${r.contender} ${BASELINE_SUFFIX}`)
+      : undefined;
+    const vsBase = !baselineRoot()
+      ? ""
+      : b
+      ? ` ${pct(r.eventsPerSec / b.eventsPerSec)} · ${pct(r.cpuUsPerEvent / b.cpuUsPerEvent)} |`
+      : " – |";
     lines.push(
       `| ${r.contender} | ${fmtInt(r.eventsPerSec)} | ${r.cpuUsPerEvent.toFixed(2)} | ${
         r.peakRssMiB.toFixed(0)
       } | ${g === "ceiling" ? "–" : fmtX(p && r.eventsPerSec / p)} | ${
         fmtX(drain && r.eventsPerSec / drain)
-      } | ${r.driverCpu.toFixed(2)} / ${r.otherCpu.toFixed(2)} |`,
+      } | ${r.driverCpu.toFixed(2)} / ${r.otherCpu.toFixed(2)} |${vsBase}`,
     );
   }
   return lines.join("\n");
+}
+
+/** A ratio as a signed percentage change: 1.034 → "+3.4 %". */
+function pct(x: number): string {
+  if (!isFinite(x)) return "–";
+  const d = (x - 1) * 100;
+  return `${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(1)} %`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -756,9 +801,22 @@ if (args.help) {
     "usage: deno task bench [--events N] [--runs N] [--conns N] [--only a,b] [--driver loadgen|blast]\n" +
       "                       [--sweep payload,conns] [--latency [--rate R]] [--profile]\n" +
       "                       [--soak SECONDS] [--no-table] [--main-args 'ARGS'] [--v8-flags F]\n" +
+      "                       [--baseline DIR]   (every main.ts row also from the checkout DIR, interleaved)\n" +
       "contenders: " + Object.keys(contenders()).join(", ") + "\n" + NET_USAGE,
   );
   Deno.exit(0);
+}
+{
+  const base = baselineRoot();
+  try {
+    if (base) Deno.statSync(`${base}main.ts`);
+  } catch {
+    console.error(
+      `bench: --baseline ${args.baseline}: no main.ts there; give a checkout, e.g.\n` +
+        `  git worktree add --detach /tmp/vmq-base pre-seams && deno task bench --baseline /tmp/vmq-base`,
+    );
+    Deno.exit(2);
+  }
 }
 let netArgs: ReturnType<typeof parseNetArgs> | undefined;
 try {
