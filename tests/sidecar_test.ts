@@ -13,7 +13,7 @@ import {
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { parseExposition, valueOf } from "./_prom.ts";
 import { fileLines, fixtureStream } from "./_ops.ts";
-import { sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
+import { ROOT, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 
 const stream = fixtureStream();
 const hooksOf = (path: string) => fileLines(path).map((l) => JSON.parse(l).hook as string);
@@ -166,5 +166,76 @@ Deno.test("Sidecar from code: an admin address in use is a StartupError (require
     assert(p.message.includes("mkdir -p"), p.message);
   } finally {
     taken.close();
+  }
+});
+
+/** The README's Library example of the Sidecar, run as written (ports and path moved). */
+Deno.test("the README Sidecar example relays events, serves its own counter on /metrics, stops on SIGTERM", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1])
+    .filter((code) => code.includes("await Sidecar.start("));
+  assertEquals(blocks.length, 1, "one README block starts a Sidecar");
+  const dir = await sidecarTempDir();
+  const events = `${dir}/events.jsonl`;
+  const script = `${dir}/readme_sidecar.ts`;
+  let code = blocks[0].replaceAll('from "./lib/', `from "${new URL("lib/", ROOT).href}`);
+  for (
+    const [from, to] of [["/tmp/vmq-sidecar/events.jsonl", events], ["port: 8890", "port: 0"], [
+      "port: 8891",
+      "port: 0",
+    ]]
+  ) {
+    assert(code.includes(from), `the example contains ${from}`);
+    code = code.replaceAll(from, to);
+  }
+  await Deno.writeTextFile(script, code);
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--no-lock", "--quiet", script],
+    cwd: dir,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  assertEquals(check.code, 0, new TextDecoder().decode(check.stderr));
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-lock", "--quiet", script],
+    cwd: dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let out = "";
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    for await (const c of proc.stdout) out += dec.decode(c, { stream: true });
+  })();
+  const stderr = new Response(proc.stderr).text();
+  const kill = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  try {
+    await waitFor(() => /admin on 127\.0\.0\.1:\d+\n/.test(out), "the example listening");
+    const [, port, adminPort] = /listening on 127\.0\.0\.1:(\d+), admin on 127\.0\.0\.1:(\d+)\n/
+      .exec(out)!.map(Number);
+    await sendChunks(port, [stream.bytes]);
+    await waitFor(() => fileLines(events).length === stream.events, "every event in the file");
+    const m = parseExposition((await get(adminPort, "/metrics")).body);
+    assertEquals(valueOf(m, "app_starts_total", {}), 1);
+    assertEquals(
+      valueOf(m, "vmq_sidecar_events_received_total", { hook: "on_publish" }),
+      stream.byHook.on_publish,
+    );
+    proc.kill("SIGTERM");
+    const status = await proc.status;
+    await reading;
+    assertEquals(status.code, 0, await stderr);
+    assert(out.endsWith(`stopped: ${stream.events} events\n`), out);
+  } finally {
+    clearTimeout(kill);
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* exited */ }
+    await proc.status;
+    await reading;
+    await stderr;
   }
 });
