@@ -169,6 +169,36 @@ Deno.test("Sidecar from code: an admin address in use is a StartupError (require
   }
 });
 
+Deno.test("Sidecar.reload(): whatever reloadFrom throws fails the reload (false, counted, nothing changed); nothing to re-read rejects", async () => {
+  const dir = await sidecarTempDir();
+  const config = configOf([fileOutput(`${dir}/a.jsonl`)], null);
+  let fail: Error | undefined = new Error("disk on fire");
+  const sidecar = await Sidecar.start({
+    config,
+    reloadFrom: () => {
+      if (fail) throw fail;
+      return config;
+    },
+  });
+  try {
+    assertEquals(await sidecar.reload(), false);
+    fail = undefined;
+    assertEquals(await sidecar.reload(), true);
+    const m = parseExposition(sidecar.metrics.render());
+    assertEquals(valueOf(m, "vmq_sidecar_config_reloads_total", { result: "failure" }), 1);
+    assertEquals(valueOf(m, "vmq_sidecar_config_reloads_total", { result: "success" }), 1);
+    const plain = await Sidecar.start({ config: configOf([fileOutput(`${dir}/b.jsonl`)], null) });
+    try {
+      const e = await assertRejects(() => plain.reload(), TypeError);
+      assert(/reloadFrom/.test(e.message), e.message);
+    } finally {
+      await plain.stop();
+    }
+  } finally {
+    await sidecar.stop();
+  }
+});
+
 /** The README's Library example of the Sidecar, run as written (ports and path moved). */
 Deno.test("the README Sidecar example relays events, serves its own counter on /metrics, stops on SIGTERM", async () => {
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));

@@ -10,7 +10,7 @@
 import { getLogger } from "../_deps/logtape.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { EffectiveConfig } from "./config_file.ts";
-import { StartupError } from "../errors.ts";
+import { ConfigError, StartupError } from "../errors.ts";
 import { undecodableEvents } from "../outputs/encoding.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { Metrics } from "./metrics.ts";
@@ -313,8 +313,8 @@ export class Sidecar {
    * connection (their hooks and topics change in place); new ones are created before anything
    * changes; removed ones are flushed and closed. Resolves true when applied; false when the
    * configuration is invalid or an output cannot start (logged and counted; nothing changed),
-   * or when the sidecar is stopping. Calls are serialized. Rejects only when there is nothing
-   * to re-read (no `next`, no `reloadFrom`).
+   * or when the sidecar is stopping (whatever `reloadFrom` throws counts as invalid). Calls are
+   * serialized. Rejects when there is nothing to re-read (no `next`, no `reloadFrom`).
    */
   reload(next?: SidecarConfig | EffectiveConfig): Promise<boolean> {
     if (this.#stopping) {
@@ -329,9 +329,19 @@ export class Sidecar {
         ),
       );
     }
-    const source = next ? "reload(config)" : this.#options.reloadSource ?? "reloadFrom()";
+    const source = next
+      ? ("file" in next && next.file) || "reload(config)"
+      : this.#options.reloadSource ?? "reloadFrom()";
     this.#reloader ??= new ConfigReloader(this.pipeline, this.#started, this.metrics);
-    return this.#reloader.reload(() => effectiveOf(from()), source);
+    return this.#reloader.reload(() => {
+      try {
+        return effectiveOf(from());
+      } catch (e) {
+        // Whatever reloadFrom throws fails this reload (logged, counted), not the caller.
+        if (e instanceof ConfigError) throw e;
+        throw new ConfigError(source, `cannot read the new configuration: ${String(e)}`);
+      }
+    }, source);
   }
 
   /** Reopens the output files (after logrotate moved them: what SIGHUP does). */
