@@ -125,7 +125,7 @@ export interface SidecarOptions {
  * A running sidecar: the whole application (what the `vmq-sidecar` command runs), started
  * from code.
  *
- * @example Start from code, add a metric of your own to `/metrics`, stop
+ * @example Start from code, add a metric of your own to `/metrics`, reload, stop
  * ```ts
  * import { Sidecar, type SidecarConfig } from "../mod.ts";
  *
@@ -148,6 +148,13 @@ export interface SidecarOptions {
  * const sidecar = await Sidecar.start({ config });
  * sidecar.metrics.counter("app_starts_total", "Sidecars this app started.").inc();
  * console.log(sidecar.addr.port, sidecar.adminAddr?.port, sidecar.readiness().ready);
+ * // A new configuration without a restart: the output now gets on_publish events only.
+ * const hooks: ["on_publish"] = ["on_publish"];
+ * const applied = await sidecar.reload({
+ *   ...config,
+ *   outputs: config.outputs.map((o) => ({ ...o, hooks })),
+ * });
+ * console.log(applied, sidecar.config.outputs[0].hooks); // true [ "on_publish" ]
  * const summary = await sidecar.stop();
  * console.log(summary.total);
  * ```
