@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "./lib/app/cli.ts";
+import { main } from "./lib/app/main.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,7 +6,9 @@
  * - {@linkcode decodeEvent} turns a frame into a typed {@linkcode SidecarEvent};
  * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the sidecar's JSON form;
  * - {@linkcode Sink} is the contract of a destination ({@linkcode forEachFrame} iterates a batch);
- * - {@linkcode Sidecar} runs the whole pipeline from a {@linkcode SidecarConfig}.
+ * - {@linkcode Sidecar} is the whole application from code: outputs, the plugin listener, the
+ *   admin endpoints (`/metrics` with your own metrics, `/healthz`, `/readyz`), reload and a
+ *   graceful stop, from a {@linkcode SidecarConfig}.
  *
  * This is an explicit list: internals (numeric sentinels, queue and router machinery,
  * out-parameter structs) are not part of it.
@@ -79,7 +81,15 @@ export { topicMatches } from "./pipeline/topic_filter.ts";
 // The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
 export type { OnFull } from "./pipeline/queue.ts";
-export { formatSummary, type OutputTally, Sidecar, type Summary } from "./app/sidecar.ts";
+export {
+  formatSummary,
+  type OutputTally,
+  Sidecar,
+  type SidecarOptions,
+  type Summary,
+} from "./app/sidecar.ts";
+export type { Readiness } from "./app/admin.ts";
+export type { EffectiveConfig, ResolvedOutput } from "./app/config_file.ts";
 export type { SocketDiscards } from "./ingest/server.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";
 export {

@@ -1,7 +1,9 @@
 // The library as a user outside this repository sees it: a script in a temporary directory (with
 // its own empty deno.json, so not this repository's import map) imports lib/mod.ts by file URL,
 // decodes a conformance vector with decodeEvent and renders it with eventToJson and
-// writeFrameJson; `deno check` and `deno run` on it must both succeed (issue 11, item 2).
+// writeFrameJson; `deno check` and `deno run` on it must both succeed (issue 11, item 2). A second
+// script starts a whole Sidecar from code with its admin endpoints, registers its own metric,
+// relays a frame sent over TCP and stops, with only the permissions it needs (issue 11, item 6).
 import { assert, assertEquals } from "./_assert.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -21,6 +23,46 @@ console.log(JSON.stringify({
   hook: r.event.hook,
   eventJson: eventToJson(r.event),
   frameJson: new TextDecoder().decode(out.bytes()),
+}));
+`;
+
+const SIDECAR_SCRIPT = `import { Sidecar, type SidecarConfig } from "${MOD}";
+
+const [vector, out] = Deno.args;
+const config: SidecarConfig = {
+  listen: { hostname: "127.0.0.1", port: 0 },
+  admin: { hostname: "127.0.0.1", port: 0 },
+  maxFrameBytes: 1 << 20,
+  maxConnections: 10,
+  stallTimeoutMs: 30_000,
+  idleTimeoutMs: 0,
+  allowPeers: ["127.0.0.0/8"],
+  logLevel: "warning",
+  logFormat: "text",
+  shutdownGraceMs: 2_000,
+  outputs: [{
+    kind: "file", target: out, format: "json", payload: "base64",
+    hooks: null, topics: null, queueBytes: 1 << 20, onFull: "block", options: {},
+  }],
+};
+const sidecar = await Sidecar.start({ config });
+const mine = sidecar.metrics.gauge("user_answer", "A gauge the user registered.");
+mine.set([], 42);
+const admin = \`http://127.0.0.1:\${sidecar.adminAddr!.port}\`;
+const readyz = await (await fetch(\`\${admin}/readyz\`)).text();
+const conn = await Deno.connect({ hostname: "127.0.0.1", port: sidecar.addr.port });
+await conn.write(await Deno.readFile(vector));
+conn.close();
+const until = Date.now() + 30_000;
+while (sidecar.summary().total < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+const metrics = await (await fetch(\`\${admin}/metrics\`)).text();
+const summary = await sidecar.stop();
+console.log(JSON.stringify({
+  readyz,
+  userGauge: /^user_answer 42$/m.test(metrics),
+  received: /^vmq_sidecar_events_received_total\\{hook="on_register"\\} 1$/m.test(metrics),
+  total: summary.total,
+  line: JSON.parse(await Deno.readTextFile(out)).hook,
 }));
 `;
 
@@ -61,6 +103,44 @@ Deno.test("public API: a script outside the repository imports lib/mod.ts by pat
     assertEquals(eventJson.client_id, expected.event.client_id);
     assertEquals(eventJson.session_id, expected.event.session_id);
     assertEquals(JSON.parse(got.frameJson), eventJson);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("public API: a project outside the repository starts a Sidecar with admin from code, with only the permissions it needs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmq-sidecar-user-" });
+  try {
+    assert(!dir.startsWith(ROOT.pathname), `${dir} is inside the repository`);
+    await Deno.writeTextFile(`${dir}/deno.json`, "{}\n");
+    await Deno.writeTextFile(`${dir}/sidecar.ts`, SIDECAR_SCRIPT);
+
+    const check = await deno(["check", "--quiet", "sidecar.ts"], dir);
+    assertEquals(check.code, 0, `deno check failed:\n${check.out}`);
+
+    const out = `${dir}/events.jsonl`;
+    const run = await deno(
+      [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${VECTOR}.bin,${dir}`,
+        `--allow-write=${dir}`,
+        "sidecar.ts",
+        `${VECTOR}.bin`,
+        out,
+      ],
+      dir,
+    );
+    assertEquals(run.code, 0, `deno run failed:\n${run.out}`);
+    assertEquals(JSON.parse(run.out), {
+      readyz: "ready\n",
+      userGauge: true,
+      received: true,
+      total: 1,
+      line: "on_register",
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -15,20 +15,12 @@ import {
   renderEffectiveConfig,
   resolveConfig,
 } from "./config_file.ts";
-import { ConfigError, StartupError } from "../errors.ts";
-import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
-import { Metrics } from "./metrics.ts";
-import { runDecode } from "./commands/decode_capture.ts";
-import { runSend } from "./commands/send.ts";
-import { configureLogging, writeStatus } from "./log.ts";
+import { ConfigError } from "../errors.ts";
 import { preflight } from "./preflight.ts";
-import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
-import { ConfigReloader } from "./reload.ts";
-import { exitCodeOf, formatLost, formatSummary, Sidecar, type Summary } from "./sidecar.ts";
-import { getLogger } from "../_deps/logtape.ts";
+import { VERSION } from "./version.ts";
 
 /** The version printed by `--version`. */
-export const VERSION = "0.1.0";
+export { VERSION };
 
 /** Usage text. */
 export const USAGE =
@@ -277,133 +269,4 @@ export function checkConfig(args: string[]): number {
     }
     throw e;
   }
-}
-
-/** Runs the CLI with `args`; resolves to the process exit code. */
-export async function main(args: string[]): Promise<number> {
-  if (args[0] === "decode") return await runDecode(args.slice(1));
-  if (args[0] === "check-config") return checkConfig(args.slice(1));
-  if (args[0] === "send") return await runSend(args.slice(1));
-  let cmd: Command;
-  try {
-    cmd = parseCommandLine(args);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`vmq-sidecar: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
-  if ("print" in cmd) {
-    console.log(cmd.print.trimEnd());
-    return 0;
-  }
-  const config = cmd.run;
-  configureLogging(config.logLevel, config.logFormat);
-  const problems = preflightLines(cmd.effective, cmd.file);
-  if (problems.length) {
-    for (const p of problems) writeStatus("fatal", p);
-    return 1;
-  }
-  installProcessGuard();
-  const log = getLogger(["vmq_sidecar"]);
-  // Signals are handled from the start: a stop requested while starting stops right after.
-  const stopped = Promise.withResolvers<string>();
-  const onStop = (signal: Deno.Signal) => () => stopped.resolve(signal);
-  let onHup = () => log.info("SIGHUP while starting: nothing to reload yet");
-  const handlers: [Deno.Signal, () => void][] = [
-    ["SIGTERM", onStop("SIGTERM")],
-    ["SIGINT", onStop("SIGINT")],
-    ["SIGHUP", () => onHup()],
-  ];
-  for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
-  const removeHandlers = () => {
-    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
-  };
-  // Bind everything before accepting: the admin listener first, so that an admin address in
-  // use fails the start before the plugin port ever accepts a connection.
-  let sidecar: Sidecar | undefined;
-  let accepting = false;
-  const ready = (): Readiness =>
-    sidecar
-      ? readiness(sidecar.pipeline, accepting, sidecar.server.acceptBackoff)
-      : { ready: false, reasons: ["starting"] };
-  // Read per request by the admin server: the sidecar's registry once it runs.
-  const adminOptions = config.admin &&
-    { ...config.admin, metrics: new Metrics(), readiness: ready };
-  let admin: AdminServer | undefined;
-  if (adminOptions) {
-    try {
-      admin = AdminServer.start(adminOptions);
-    } catch (e) {
-      if (!(e instanceof StartupError)) throw e;
-      // Explicitly configured: a startup error. The default address: relaying events matters
-      // more than metrics, so warn and run without.
-      if (cmd.overrides.admin !== undefined || cmd.file?.data.admin !== undefined) {
-        removeHandlers();
-        writeStatus("fatal", e.message);
-        return 1;
-      }
-      log.warn("{error}; running without admin endpoints", { error: e.message });
-    }
-  }
-  try {
-    sidecar = await Sidecar.start(config);
-  } catch (e) {
-    removeHandlers();
-    await admin?.close();
-    if (e instanceof StartupError) {
-      writeStatus("fatal", e.message);
-      return 1;
-    }
-    throw e;
-  }
-  accepting = true;
-  registerProcessGuardMetrics(sidecar.metrics);
-  if (adminOptions) {
-    registerAdminMetrics(sidecar.metrics, VERSION, sidecar.pipeline, ready);
-    adminOptions.metrics = sidecar.metrics;
-  }
-  const file = cmd.file;
-  const reloader = file ? new ConfigReloader(sidecar.pipeline, config, sidecar.metrics) : undefined;
-  const hup = async () => {
-    if (reloader && file) {
-      log.info("SIGHUP: reloading {path} and reopening output files", { path: file.path });
-      await reloader.reload(
-        () => resolveConfig(cmd.overrides, readConfigFile(file.path)),
-        file.path,
-      );
-    } else log.info("SIGHUP: reopening output files");
-    await sidecar.pipeline.reopen().catch((e) =>
-      log.error("reopen failed: {error}", { error: String(e) })
-    );
-  };
-  onHup = () => {
-    hup().catch((e) => log.error("SIGHUP handling failed: {error}", { error: String(e) }));
-  };
-  const signal = await stopped.promise;
-  // A reload now would create sinks and retire queues that the stop waits for neither.
-  onHup = () => log.info("SIGHUP while stopping: ignored");
-  accepting = false;
-  log.info("{signal} received", { signal });
-  await reloader?.idle();
-  const summary = withRetired(await sidecar.stop(), reloader?.retiredUnflushed ?? {});
-  removeHandlers();
-  await admin?.close();
-  writeStatus("info", formatSummary(summary).replace(/^vmq-sidecar: /, ""), { ...summary });
-  const lost = formatLost(summary);
-  if (lost) writeStatus("error", lost);
-  return exitCodeOf(summary);
-}
-
-/** `s` with the events that outputs removed by a reload still held counted as unflushed (lost). */
-function withRetired(s: Summary, retired: Record<string, number>): Summary {
-  const names = Object.keys(retired);
-  if (names.length === 0) return s;
-  return {
-    ...s,
-    unflushed: [...s.unflushed, ...names],
-    unflushedEvents: { ...s.unflushedEvents, ...retired },
-    lostAtStop: true,
-  };
 }

@@ -49,10 +49,7 @@ export interface OutputSpec {
 export interface SidecarConfig {
   /** Where the plugin connects. */
   listen: HostPort;
-  /**
-   * Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. Started
-   * by the command line (`vmq-sidecar`); `Sidecar.start` does not start it.
-   */
+  /** Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`), or `null` when disabled. */
   admin: HostPort | null;
   /** Largest accepted frame body. */
   maxFrameBytes: number;
@@ -68,8 +65,8 @@ export interface SidecarConfig {
   /** CIDR ranges plugin connections may come from (canonical text); others are refused. */
   allowPeers: string[];
   /**
-   * Diagnostics level, applied by the command line (`configureLogging`); `Sidecar.start` leaves
-   * the application's logging configuration alone.
+   * Diagnostics level, applied by `Sidecar.start` (unless its `configureLogging` option is false)
+   * and by a reload.
    */
   logLevel: LogLevel;
   /** Diagnostics format (`text` or `json` lines). */

@@ -1,12 +1,16 @@
 /**
- * A running sidecar: outputs, pipeline and server wired from a {@linkcode SidecarConfig}.
- * The CLI is a thin shell around {@linkcode Sidecar.start} and {@linkcode Sidecar.stop}.
+ * The whole application as a library: {@linkcode Sidecar.start} starts the outputs, the
+ * router, the plugin listener, the admin endpoints (`/metrics`, `/healthz`, `/readyz`),
+ * readiness, reload and logging from a {@linkcode SidecarConfig}; {@linkcode Sidecar.stop}
+ * stops it gracefully and returns what it did. The command line (`lib/app/main.ts`) parses
+ * flags, installs signal handlers and calls these; nothing else.
  *
  * @module
  */
 import { getLogger } from "../_deps/logtape.ts";
 import type { SidecarConfig } from "./config.ts";
-import { StartupError } from "../errors.ts";
+import type { EffectiveConfig } from "./config_file.ts";
+import { ConfigError, StartupError } from "../errors.ts";
 import { undecodableEvents } from "../outputs/encoding.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { Metrics } from "./metrics.ts";
@@ -17,6 +21,12 @@ import type { OutputQueue } from "../pipeline/queue.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
+import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
+import { configureLogging } from "./log.ts";
+import { preflight } from "./preflight.ts";
+import { installProcessGuard, registerProcessGuardMetrics } from "./_process_guard.ts";
+import { ConfigReloader } from "./reload.ts";
+import { VERSION } from "./version.ts";
 
 const log = getLogger(["vmq_sidecar"]);
 
@@ -71,21 +81,92 @@ export interface OutputTally {
   unflushed: number;
 }
 
+/** Options of {@linkcode Sidecar.start}. */
+export interface SidecarOptions {
+  /** What to run: listeners, limits, outputs (e.g. from `loadConfig()`, or written by hand). */
+  readonly config: SidecarConfig;
+  /**
+   * What an admin listener (`config.admin`) that cannot listen does: `"required"` (the default)
+   * fails the start with a {@linkcode StartupError}; `"optional"` logs a warning and runs
+   * without the admin endpoints (the command line's rule for the default address: relaying
+   * events matters more than metrics).
+   */
+  readonly admin?: "required" | "optional";
+  /**
+   * What {@linkcode Sidecar.reload} re-reads when called without a configuration (the command
+   * line passes: read the `--config` file again, apply the flags over it). It may throw
+   * `ConfigError`: the reload then fails and changes nothing. Given, the reload metrics
+   * (`vmq_sidecar_config_reloads_total`, …) are exported from the start.
+   */
+  readonly reloadFrom?: () => SidecarConfig | EffectiveConfig;
+  /** How reload log lines name where `reloadFrom` reads (e.g. the config file's path). */
+  readonly reloadSource?: string;
+  /**
+   * Where each of `config.outputs` was configured, for the problems the start-time file checks
+   * report (default `output N (KIND)`); the command line passes `FILE:LINE: outputs[N]` or
+   * `--out "URL"`, as `check-config` reports them.
+   */
+  readonly outputSources?: readonly string[];
+  /**
+   * Whether to route the `vmq_sidecar` log categories to stderr at `config.logLevel` in
+   * `config.logFormat` (default true). Pass false when the application configures LogTape
+   * itself: this resets LogTape's configuration.
+   */
+  readonly configureLogging?: boolean;
+  /**
+   * Whether to install the process guard (default false): process-wide handlers that log,
+   * count (`vmq_sidecar_unhandled_errors_total`) and survive unhandled promise rejections and
+   * uncaught errors. The command line installs it; in an application that is its own choice.
+   */
+  readonly processGuard?: boolean;
+}
+
 /**
- * A running sidecar.
+ * A running sidecar: the whole application (what the `vmq-sidecar` command runs), started
+ * from code.
  *
- * @example
- * ```ts ignore
- * const sidecar = await Sidecar.start(config);
- * console.log(sidecar.addr);
+ * @example Start from code, add a metric of your own to `/metrics`, reload, stop
+ * ```ts
+ * import { Sidecar, type SidecarConfig } from "../mod.ts";
+ *
+ * const config: SidecarConfig = {
+ *   listen: { hostname: "127.0.0.1", port: 0 }, // 0: any free port
+ *   admin: { hostname: "127.0.0.1", port: 0 },
+ *   maxFrameBytes: 64 << 20,
+ *   maxConnections: 10_000,
+ *   stallTimeoutMs: 30_000,
+ *   idleTimeoutMs: 0,
+ *   allowPeers: ["127.0.0.0/8", "::1/128"],
+ *   logLevel: "warning",
+ *   logFormat: "text",
+ *   shutdownGraceMs: 5_000,
+ *   outputs: [{
+ *     kind: "stdout", target: "stdout", format: "json", payload: "base64",
+ *     hooks: null, topics: null, queueBytes: 16 << 20, onFull: "block", options: {},
+ *   }],
+ * };
+ * const sidecar = await Sidecar.start({ config });
+ * sidecar.metrics.counter("app_starts_total", "Sidecars this app started.").inc();
+ * console.log(sidecar.addr.port, sidecar.adminAddr?.port, sidecar.readiness().ready);
+ * // A new configuration without a restart: the output now gets on_publish events only.
+ * const hooks: ["on_publish"] = ["on_publish"];
+ * const applied = await sidecar.reload({
+ *   ...config,
+ *   outputs: config.outputs.map((o) => ({ ...o, hooks })),
+ * });
+ * console.log(applied, sidecar.config.outputs[0].hooks); // true [ "on_publish" ]
  * const summary = await sidecar.stop();
+ * console.log(summary.total);
  * ```
  */
 export class Sidecar {
-  /** Metrics of this sidecar. */
+  /**
+   * Metrics of this sidecar, rendered by `/metrics`: register your own counters, gauges and
+   * histograms here.
+   */
   readonly metrics: Metrics;
   /**
-   * The pipeline (internal: the CLI wires admin and reload to it; not a stable API).
+   * The pipeline (internal: not a stable API).
    * @ignore
    */
   readonly pipeline: Pipeline;
@@ -94,30 +175,66 @@ export class Sidecar {
    * @ignore
    */
   readonly server: SidecarServer;
-  /** The configuration it runs with. */
-  readonly config: SidecarConfig;
+  readonly #started: SidecarConfig;
+  readonly #options: SidecarOptions;
+  readonly #admin: AdminServer | undefined;
+  #reloader: ConfigReloader | undefined;
+  #accepting = false;
   #stopping: Promise<Summary> | undefined;
 
   private constructor(
-    config: SidecarConfig,
+    options: SidecarOptions,
     metrics: Metrics,
     pipeline: Pipeline,
     server: SidecarServer,
+    admin: AdminServer | undefined,
   ) {
-    this.config = config;
+    this.#options = options;
+    this.#started = options.config;
     this.metrics = metrics;
     this.pipeline = pipeline;
     this.server = server;
+    this.#admin = admin;
   }
 
-  /** Creates the outputs, then listens. Throws {@linkcode StartupError} with what to do. */
-  static async start(config: SidecarConfig, extraSinks: OutputConfig[] = []): Promise<Sidecar> {
+  /**
+   * Starts everything, in this order: logging, the checks of the files outputs write, the
+   * admin listener (so that an admin address in use fails before the plugin port ever
+   * accepts), the outputs, then the plugin listener. Throws {@linkcode StartupError} saying
+   * what to do (one line per problem); what was started is closed again.
+   */
+  static async start(options: SidecarOptions): Promise<Sidecar> {
+    const config = options.config;
+    if (options.configureLogging ?? true) configureLogging(config.logLevel, config.logFormat);
+    const sources = options.outputSources ?? config.outputs.map(defaultName);
+    if (sources.length !== config.outputs.length) {
+      throw new TypeError(
+        `outputSources names ${sources.length} outputs; config.outputs has ${config.outputs.length}`,
+      );
+    }
+    const problems = preflight(config.outputs.map((spec, i) => ({ spec, source: sources[i] })));
+    if (problems.length) {
+      throw new StartupError(problems.map((p) => `${p.source}: ${p.message}`).join("\n"));
+    }
+    if (options.processGuard) installProcessGuard();
     const metrics = new Metrics();
+    let sidecar: Sidecar | undefined;
+    const ready = (): Readiness =>
+      sidecar ? sidecar.readiness() : { ready: false, reasons: ["starting"] };
+    let admin: AdminServer | undefined;
+    if (config.admin) {
+      try {
+        admin = AdminServer.start({ ...config.admin, metrics, readiness: ready });
+      } catch (e) {
+        if (!(e instanceof StartupError) || (options.admin ?? "required") === "required") throw e;
+        log.warn("{error}; running without admin endpoints", { error: e.message });
+      }
+    }
     const outputs: OutputConfig[] = [];
     const created: Sink[] = [];
     try {
       for (const [i, spec] of config.outputs.entries()) {
-        const key = `output ${i + 1} (${spec.kind})`;
+        const key = defaultName(spec, i);
         let made;
         try {
           made = await factoryOf(spec, key).create(spec, key);
@@ -132,7 +249,6 @@ export class Sidecar {
           queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
         });
       }
-      outputs.push(...extraSinks);
       const pipeline = new Pipeline(outputs, metrics);
       const server = new SidecarServer(pipeline, {
         hostname: config.listen.hostname,
@@ -156,8 +272,12 @@ export class Sidecar {
           `cannot listen on ${where}: ${(e as Error).message}${permissionHint(e, "net", where)}`,
         );
       }
-      const sidecar = new Sidecar(config, metrics, pipeline, server);
+      sidecar = new Sidecar(options, metrics, pipeline, server, admin);
       sidecar.#registerProcessMetrics();
+      if (options.processGuard) registerProcessGuardMetrics(metrics);
+      if (config.admin) registerAdminMetrics(metrics, VERSION, pipeline, ready);
+      if (options.reloadFrom) sidecar.#reloader = new ConfigReloader(pipeline, config, metrics);
+      sidecar.#accepting = true;
       const addr = server.addr;
       log.info("listening on {addr}; outputs: {outputs}", {
         addr: `${addr.hostname}:${addr.port}`,
@@ -166,6 +286,7 @@ export class Sidecar {
       return sidecar;
     } catch (e) {
       await Promise.all(created.map((s) => s.close().catch(() => {})));
+      await admin?.close();
       throw e;
     }
   }
@@ -175,15 +296,90 @@ export class Sidecar {
     return this.server.addr;
   }
 
+  /** The admin listener's address; undefined when off (or optional and it could not listen). */
+  get adminAddr(): Deno.NetAddr | undefined {
+    return this.#admin?.addr;
+  }
+
+  /** The configuration in force (the last one a reload applied; restart-only keys as started). */
+  get config(): SidecarConfig {
+    return this.#reloader?.config ?? this.#started;
+  }
+
   /**
-   * Graceful stop: stop accepting, read what peers already sent, flush every output (all
-   * within `shutdownGraceMs` each), close. Idempotent.
+   * What `/readyz` answers: accepting plugin connections (not starting, stopping or backing
+   * off), and every output connected, not failing, and its queue below 90 % of its size.
+   */
+  readiness(): Readiness {
+    return readiness(this.pipeline, this.#accepting, this.server.acceptBackoff);
+  }
+
+  /**
+   * Applies a new configuration without a restart: `next`, or what the `reloadFrom` option
+   * reads. Outputs whose destination and encoding did not change keep their queue and
+   * connection (their hooks and topics change in place); new ones are created before anything
+   * changes; removed ones are flushed and closed. Resolves true when applied; false when the
+   * configuration is invalid or an output cannot start (logged and counted; nothing changed),
+   * or when the sidecar is stopping (whatever `reloadFrom` throws counts as invalid). Calls are
+   * serialized. Rejects when there is nothing to re-read (no `next`, no `reloadFrom`).
+   */
+  reload(next?: SidecarConfig | EffectiveConfig): Promise<boolean> {
+    if (this.#stopping) {
+      log.info("reload while stopping: ignored");
+      return Promise.resolve(false);
+    }
+    const from = next ? () => next : this.#options.reloadFrom;
+    if (!from) {
+      return Promise.reject(
+        new TypeError(
+          "reload(): nothing to re-read: give it the new configuration, or pass reloadFrom to Sidecar.start",
+        ),
+      );
+    }
+    const source = next
+      ? ("file" in next && next.file) || "reload(config)"
+      : this.#options.reloadSource ?? "reloadFrom()";
+    this.#reloader ??= new ConfigReloader(this.pipeline, this.#started, this.metrics);
+    return this.#reloader.reload(() => {
+      try {
+        return effectiveOf(from());
+      } catch (e) {
+        // Whatever reloadFrom throws fails this reload (logged, counted), not the caller.
+        if (e instanceof ConfigError) throw e;
+        throw new ConfigError(source, `cannot read the new configuration: ${String(e)}`);
+      }
+    }, source);
+  }
+
+  /** Reopens the output files (after logrotate moved them: what SIGHUP does). */
+  async reopen(): Promise<void> {
+    if (this.#stopping) return;
+    await this.pipeline.reopen();
+  }
+
+  /**
+   * Graceful stop: stop accepting, let a running reload finish, read what peers already sent,
+   * flush every output (all within `shutdownGraceMs` each), close the outputs and the admin
+   * listener. Idempotent: every call returns the same summary.
    */
   stop(): Promise<Summary> {
     return this.#stopping ??= this.#stop();
   }
 
+  /** The same as {@linkcode Sidecar.stop}. */
+  close(): Promise<Summary> {
+    return this.stop();
+  }
+
+  /** Stops the sidecar (`await using sidecar = await Sidecar.start(…)`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
   async #stop(): Promise<Summary> {
+    this.#accepting = false;
+    // A reload now would create sinks and retire queues that the stop waits for neither.
+    await this.#reloader?.idle();
     const grace = this.config.shutdownGraceMs;
     log.info("shutting down: reading what connected peers sent, then flushing outputs");
     // Every reader has ended when this resolves: nothing is dispatched after it, so each
@@ -191,7 +387,9 @@ export class Sidecar {
     await this.server.shutdown(grace);
     await Promise.all(this.pipeline.queues.map((q) => q.flush(grace)));
     await this.pipeline.close(0);
-    return this.summary();
+    const summary = withRetired(this.summary(), this.#reloader?.retiredUnflushed ?? {});
+    await this.#admin?.close();
+    return summary;
   }
 
   /**
@@ -265,6 +463,40 @@ function tallyOf(q: OutputQueue): OutputTally {
     lost: st.lost,
     dropped: st.dropped,
     unflushed: q.events,
+  };
+}
+
+/** How messages name an output by default: `output 1 (file)`. */
+function defaultName(spec: { kind: string }, i: number): string {
+  return `output ${i + 1} (${spec.kind})`;
+}
+
+/** `c` as an effective configuration (a plain {@linkcode SidecarConfig}: every output enabled). */
+function effectiveOf(c: SidecarConfig | EffectiveConfig): EffectiveConfig {
+  if ("config" in c) return c;
+  return {
+    config: c,
+    outputs: c.outputs.map((spec, i) => ({
+      spec,
+      enabled: true,
+      fromEnv: {},
+      url: spec.target,
+      source: defaultName(spec, i),
+    })),
+    hooks: null,
+    file: null,
+  };
+}
+
+/** `s` with the events that outputs removed by a reload still held counted as unflushed (lost). */
+function withRetired(s: Summary, retired: Record<string, number>): Summary {
+  const names = Object.keys(retired);
+  if (names.length === 0) return s;
+  return {
+    ...s,
+    unflushed: [...s.unflushed, ...names],
+    unflushedEvents: { ...s.unflushedEvents, ...retired },
+    lostAtStop: true,
   };
 }
 
