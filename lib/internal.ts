@@ -149,3 +149,6 @@ export {
   nowMs,
   runLoad,
 } from "./app/commands/_load.ts";
+
+// Issue 14 phase 1 (handlers track): standalone parts of the handler API.
+export { EventTime } from "./handlers/timestamps.ts";
