@@ -153,3 +153,4 @@ export {
 // Issue 14 phase 1 (handlers track): standalone parts of the handler API.
 export { EventTime } from "./handlers/timestamps.ts";
 export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
+export { type ReorderClock, type ReorderOptions, ReorderStage } from "./handlers/reorder.ts";
