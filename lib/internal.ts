@@ -154,3 +154,8 @@ export {
 export { EventTime } from "./handlers/timestamps.ts";
 export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
 export { type ReorderClock, type ReorderOptions, ReorderStage } from "./handlers/reorder.ts";
+export {
+  type OnlineSession,
+  SessionTracker,
+  type SessionTrackerOptions,
+} from "./handlers/sessions.ts";
