@@ -440,3 +440,51 @@ Deno.test("reorder: real sockets — events of 24 clients spread over 16 connect
   assertEquals(late, stage.late);
   assertEquals([stage.unordered, stage.early], [0, 0]);
 });
+
+Deno.test("reorder: read from a backlog with arrival times and a read-horizon clock, the release is the live one", () => {
+  // The design (docs/design/handlers.md §2.3): behind the buffer, frames are read long after
+  // they arrived. Timed by read time, every window has ended at once and nothing is reordered;
+  // timed by the read horizon (the arrival time of what is read next), the release is exactly
+  // what the stage would have done live.
+  const rng = mulberry32(5);
+  const frames: { frame: Uint8Array; arrival: number; id: string }[] = [];
+  const counters = new Array(10).fill(0);
+  for (let t = 0; t < 600; t++) {
+    const c = Math.floor(rng() * 10), n = counters[c]++;
+    frames.push({
+      frame: publish(`c${c}`, T0, t * 1000, `${c}-${n}`),
+      arrival: t + Math.floor(rng() * 80),
+      id: `${c}-${n}`,
+    });
+  }
+  frames.sort((a, b) => a.arrival - b.arrival);
+  const run = (mode: "live" | "read time" | "horizon") => {
+    const clock = new ManualClock();
+    const rec = recorder(clock);
+    const stage = new ReorderStage({ windowMs: 100, clock, release: rec.release });
+    clock.advanceTo(mode === "live" ? 0 : 1_000_000); // replay: read long after
+    for (const f of frames) {
+      if (mode === "live") clock.advanceTo(f.arrival);
+      if (mode === "horizon") {
+        clock.t = f.arrival; // the horizon: what is read next arrived then
+        stage.poll();
+      }
+      stage.push(f.frame, mode === "live" ? undefined : f.arrival);
+    }
+    if (mode === "horizon") clock.t = 1_000_000; // caught up: the horizon is now
+    clock.advanceTo(clock.t + 100);
+    stage.close();
+    return rec.out.map((r) => `${r.id}${r.late ? "!" : ""}`);
+  };
+  const live = run("live");
+  assertEquals(run("horizon"), live);
+  const byReadTime = run("read time");
+  assertEquals(
+    byReadTime.map((id) => id.replace("!", "")),
+    frames.map((f) => f.id),
+    "by read time: arrival order, nothing fixed",
+  );
+  assert(byReadTime.some((id) => id.endsWith("!")), "by read time: disorder shows as late");
+  assert(!live.some((id) => id.endsWith("!")), "live: delays (< 80 ms) are within the window");
+  assert(byReadTime.join() !== live.join(), "the arrivals had disorder to fix");
+});

@@ -94,6 +94,10 @@ const ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, 
 /** A string with one UTF-16 unit per byte: a one-to-one key, without decoding UTF-8. */
 function bytesKey(b: Uint8Array, start: number, end: number): string {
   let s = "";
+  if (end - start <= 64) { // client ids are short: a loop beats apply() on a view
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+    return s;
+  }
   for (let i = start; i < end; i += 4096) {
     s += String.fromCharCode.apply(null, b.subarray(i, Math.min(end, i + 4096)) as never);
   }
