@@ -180,3 +180,24 @@ Deno.test("PluginSender: a peer that goes away fails send/flush/close with the s
   await assertRejects(() => sender.close(), Error);
   await assertRejects(() => PluginSender.connect({ port: 1, connectTimeoutMs: 0 }), Error);
 });
+
+Deno.test("PluginSender: close is bounded — a peer that never reads gets its connections closed after timeoutMs", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const sender = await PluginSender.connect({
+    port: (listener.addr as Deno.NetAddr).port,
+    connections: 1,
+    maxQueuedBytes: 64 << 20,
+  });
+  const peer = await accepted; // never read
+  listener.close();
+  try {
+    for (let i = 0; i < 400; i++) await sender.send(seqBody(i, 64 * 1024)); // 25 MiB
+    await assertRejects(() => sender.flush({ timeoutMs: 100 }), Error);
+    const e = await assertRejects(() => sender.close({ timeoutMs: 200 }), Error);
+    assert(/bytes not written within 200 ms/.test(e.message), e.message);
+    assert(sender.framesWritten < 400);
+  } finally {
+    peer.close();
+  }
+});

@@ -249,27 +249,55 @@ export class PluginSender {
     }
   }
 
-  /** Resolves once every frame queued so far is written; rejects with the first write error. */
-  async flush(): Promise<void> {
-    await Promise.all(this.#pool.map((c) => c.whenIdle()));
+  /** Whether every connection is idle within `timeoutMs` (waits at most that long). */
+  async #idleWithin(timeoutMs: number): Promise<boolean> {
+    const idle = Promise.all(this.#pool.map((c) => c.whenIdle())).then(() => true);
+    if (!(timeoutMs < Infinity)) return await idle;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
+    try {
+      return await Promise.race([idle, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Resolves once every frame queued so far is written; rejects with the first write error, or
+   * when `timeoutMs` (default: no limit) passes first (the peer is not reading).
+   */
+  async flush(options: { readonly timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? Infinity;
+    if (!await this.#idleWithin(timeoutMs)) {
+      throw new Error(`${this.#queuedBytes} bytes not written within ${timeoutMs} ms`);
+    }
     if (this.#error) throw this.#error;
   }
 
   /**
-   * Flushes, then half-closes and closes every connection. Idempotent; rejects (after closing
-   * everything) with the first write error, if any.
+   * Flushes, then half-closes (as the plugin does when it stops) and closes every connection.
+   * When the flush takes longer than `timeoutMs` (default 30 000) the connections are closed
+   * anyway and `close` rejects saying how much was not written. Idempotent; also rejects (after
+   * closing everything) with the first write error, if any.
    */
-  close(): Promise<void> {
+  close(options: { readonly timeoutMs?: number } = {}): Promise<void> {
     return this.#closing ??= (async () => {
-      try {
-        await Promise.all(this.#pool.map((c) => c.whenIdle()));
-      } finally {
-        for (const c of this.#pool) {
+      const timeoutMs = options.timeoutMs ?? 30_000;
+      const flushed = await this.#idleWithin(timeoutMs);
+      const unwritten = this.#queuedBytes;
+      for (const c of this.#pool) {
+        if (flushed) {
           try {
             await c.conn.closeWrite();
           } catch { /* the peer may have closed already */ }
-          closeQuietly(c.conn);
         }
+        closeQuietly(c.conn);
+      }
+      if (!flushed) {
+        await this.#idleWithin(5_000); // pending writes fail on the closed sockets
+        throw new Error(
+          `${unwritten} bytes not written within ${timeoutMs} ms (the peer is not reading); connections closed`,
+        );
       }
       if (this.#error) throw this.#error;
     })();
