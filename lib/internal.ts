@@ -149,3 +149,13 @@ export {
   nowMs,
   runLoad,
 } from "./app/commands/_load.ts";
+
+// Issue 14 phase 1 (handlers track): standalone parts of the handler API.
+export { EventTime } from "./handlers/timestamps.ts";
+export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
+export { type ReorderClock, type ReorderOptions, ReorderStage } from "./handlers/reorder.ts";
+export {
+  type OnlineSession,
+  SessionTracker,
+  type SessionTrackerOptions,
+} from "./handlers/sessions.ts";
