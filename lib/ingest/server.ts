@@ -396,8 +396,10 @@ export class SidecarServer {
           continue;
         }
         // A peer that reset before it was accepted (ENOTCONN) and the like: nothing to wait
-        // for, the next connection in the backlog is served at once.
+        // for, the next connection in the backlog is served at once. It is backlog activity:
+        // the stop keeps accepting until the backlog is quiet, the peers behind it included.
         this.#recovered();
+        this.#lastAccept = performance.now();
         const more = this.#limited(`accept_${reason}`);
         if (more !== undefined) {
           log.warn("accept failed ({reason}, {n} so far): {error}{more}", {
