@@ -168,8 +168,8 @@ Deno.test("read budget: a flooding connection gets one read (at most 64 KiB) per
   try {
     const { stopped } = floodReports(worker);
     worker.postMessage({ port, bytes: concat(distinctFrames("flood", 10_000)) });
-    const until = performance.now() + 15_000;
-    while (p.bytesReceived < 6e6 && performance.now() < until) {
+    const until = performance.now() + 4_000; // the message loop keeps a core busy: short
+    while (p.bytesReceived < 4e6 && performance.now() < until) {
       await new Promise((r) => setTimeout(r, 50));
     }
     worker.postMessage("stop");
@@ -179,7 +179,7 @@ Deno.test("read budget: a flooding connection gets one read (at most 64 KiB) per
         (most / 1024).toFixed(1)
       } KiB in one turn`,
     );
-    assert(p.bytesReceived >= 2e6, `the flood got ${p.bytesReceived} bytes in`);
+    assert(p.bytesReceived >= 512 * 1024, `the flood got ${p.bytesReceived} bytes in`);
     // One read per connection per turn, of at most MAX_READ bytes, plus the start of a frame
     // that read completed (frames here are < 1 KiB).
     assert(most <= MAX_READ + 1024, `${most} bytes taken in by one turn (one read: ${MAX_READ})`);
