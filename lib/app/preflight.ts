@@ -7,7 +7,7 @@
  */
 import type { OutputSpec } from "./config.ts";
 import { deadLetterPathOf } from "../outputs/dead_letter.ts";
-import { permissionHint } from "../_permissions.ts";
+import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
 
 /** One problem found by {@linkcode preflight}. */
 export interface PreflightProblem {
@@ -58,6 +58,11 @@ function cannotWrite(path: string): string {
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
     return "no write permission" +
       permissionHint(new Deno.errors.NotCapable("Requires write access"), "write", path);
+  }
+  try {
+    refuseWriteThroughSymlink(path); // before the probe below would create a file there
+  } catch (e) {
+    return "no write permission where it leads" + permissionHint(e, "write", path);
   }
   try {
     // A FIFO, a device or a socket is not a file the output creates (opening a FIFO with no

@@ -10,6 +10,7 @@ import { readFrameSlabs } from "../wire/frame_reader.ts";
 import type { Metrics } from "../app/metrics.ts";
 import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type Pipeline } from "../pipeline/router.ts";
 import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } from "./peers.ts";
+import { formatHeld, LogLimiter } from "../_log_limiter.ts";
 
 /** Options of {@linkcode SidecarServer}. */
 export interface ServerOptions {
@@ -31,6 +32,12 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** CIDR ranges peers may connect from; others are closed at once (default loopback only). */
   allowPeers?: readonly string[];
+  /**
+   * How often the lines held back by the per-connection log limit are summarized, in ms
+   * (default {@linkcode LOG_SUMMARY_MS}); each reason's first {@linkcode LOG_FIRST} lines of
+   * a burst are logged individually.
+   */
+  logSummaryMs?: number;
 }
 
 /** Why a connection was refused right after accept, as counted in `refusedBy`. */
@@ -39,8 +46,15 @@ export type RefusalReason = "max_connections" | "not_allowed";
 /** Every {@linkcode RefusalReason}: each is exported from the start (at 0). */
 export const REFUSAL_REASONS: readonly RefusalReason[] = ["max_connections", "not_allowed"];
 
-/** Individual log lines per reason of a closed or refused connection before only every 1000th is logged. */
-const LOG_FIRST = 5;
+/**
+ * Log lines per reason (a refusal, a connection error, a failed accept) logged individually in
+ * a burst; further ones are held back and summarized every {@linkcode LOG_SUMMARY_MS}, with
+ * counts per reason. Every one is counted in the metrics all the same.
+ */
+export const LOG_FIRST = 5;
+
+/** Default interval of the summary of held-back per-connection log lines. */
+export const LOG_SUMMARY_MS = 10_000;
 
 /** Connection error reasons, as counted in `connectionErrors`. */
 export type ConnectionErrorReason =
@@ -223,12 +237,26 @@ export class SidecarServer {
   #exhaustedFailures = 0;
   readonly #allowed: Cidr[];
   #sweep: ReturnType<typeof setInterval> | undefined;
+  /** Rate limit of the log lines of refused, failed and timed-out connections. */
+  readonly #logLimit: LogLimiter;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
   constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
     this.#pipeline = pipeline;
     this.#opts = options;
     this.#allowed = (options.allowPeers ?? LOOPBACK_PEERS).map(parseCidr);
+    this.#logLimit = new LogLimiter({
+      first: LOG_FIRST,
+      intervalMs: options.logSummaryMs ?? LOG_SUMMARY_MS,
+      summary: (held, ms) => {
+        let n = 0;
+        for (const v of held.values()) n += v;
+        log.warn(
+          "held back {n} log lines about plugin connections in the last {s} s: {counts} (all counted in vmq_sidecar_connections_refused_total, vmq_sidecar_connection_errors_total, vmq_sidecar_accept_errors_total)",
+          { n, s: ms / 1000, counts: formatHeld(held) },
+        );
+      },
+    });
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -295,7 +323,8 @@ export class SidecarServer {
       c.timedOut = true;
       this.#count(reason);
       const n = this.connectionErrors.get(reason)!;
-      if (n <= LOG_FIRST || n % 1000 === 0) {
+      const more = this.#limited(reason);
+      if (more !== undefined) {
         log.warn(
           reason === "stalled"
             ? "closing connection {peer}: a frame did not complete within {ms} ms (--stall-timeout; {partial} bytes of it read); {n} closed so far{more}"
@@ -305,7 +334,7 @@ export class SidecarServer {
             ms: reason === "stalled" ? stall : idle,
             partial: c.bytesRead - c.bytesTaken,
             n,
-            more: n === LOG_FIRST ? " (further ones logged every 1000th)" : "",
+            more,
           },
         );
       }
@@ -319,7 +348,8 @@ export class SidecarServer {
     this.refused++;
     const n = (this.refusedBy.get(reason) ?? 0) + 1;
     this.refusedBy.set(reason, n);
-    if (n <= LOG_FIRST || n % 1000 === 0) {
+    const more = this.#limited(reason);
+    if (more !== undefined) {
       const addr = conn.remoteAddr;
       log.warn(
         reason === "max_connections"
@@ -330,7 +360,7 @@ export class SidecarServer {
           open: this.#conns.size,
           ranges: this.#allowed.map((r) => r.text).join(", "),
           n,
-          more: n === LOG_FIRST ? " (further ones logged every 1000th)" : "",
+          more,
         },
       );
     }
@@ -366,13 +396,17 @@ export class SidecarServer {
           continue;
         }
         // A peer that reset before it was accepted (ENOTCONN) and the like: nothing to wait
-        // for, the next connection in the backlog is served at once.
+        // for, the next connection in the backlog is served at once. It is backlog activity:
+        // the stop keeps accepting until the backlog is quiet, the peers behind it included.
         this.#recovered();
-        if (n === 1 || n % 1000 === 0) {
-          log.warn("accept failed ({reason}, {n} so far): {error}", {
+        this.#lastAccept = performance.now();
+        const more = this.#limited(`accept_${reason}`);
+        if (more !== undefined) {
+          log.warn("accept failed ({reason}, {n} so far): {error}{more}", {
             reason,
             n,
             error: (e as Error)?.message ?? String(e),
+            more,
           });
         }
         // An error that persists (EPERM from a firewall, an unknown one) must not starve the
@@ -470,9 +504,13 @@ export class SidecarServer {
         c.frameStart = performance.now(); // a frame completed: what follows starts now
         if (r === DISPATCH_MALFORMED) {
           this.#count("malformed_envelope");
-          log.error("closing connection {peer}: a frame is not a valid protobuf Any", {
-            peer: c.peer,
-          });
+          const more = this.#limited("malformed_envelope");
+          if (more !== undefined) {
+            log.error("closing connection {peer}: a frame is not a valid protobuf Any{more}", {
+              peer: c.peer,
+              more,
+            });
+          }
           break;
         }
         if (r === DISPATCH_BACKPRESSURE && !this.#cut) {
@@ -514,17 +552,29 @@ export class SidecarServer {
   }
 
   #connectionError(c: Conn, e: unknown): void {
+    let more: string | undefined;
     if (c.timedOut) {
       // closed by the timeout sweep: counted and logged there
     } else if (e instanceof FrameTooLargeError) {
       this.#count("frame_too_large");
-      log.error("closing connection {peer}: {error}", { peer: c.peer, error: e.message });
+      more = this.#limited("frame_too_large");
+      if (more !== undefined) {
+        log.error("closing connection {peer}: {error}{more}", {
+          peer: c.peer,
+          error: e.message,
+          more,
+        });
+      }
     } else if (e instanceof TruncatedFrameError) {
       this.#count("truncated_frame");
-      log.warn("{error}{when}", {
-        error: e.message,
-        when: this.#draining ? " (cut at shutdown)" : "",
-      });
+      more = this.#limited("truncated_frame");
+      if (more !== undefined) {
+        log.warn("{error}{when}{more}", {
+          error: e.message,
+          when: this.#draining ? " (cut at shutdown)" : "",
+          more,
+        });
+      }
     } else if (
       this.#draining &&
       (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)
@@ -532,11 +582,35 @@ export class SidecarServer {
       // closed by shutdown after going idle: normal
     } else if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) {
       this.#count("reset");
-      log.warn("connection {peer} reset by peer", { peer: c.peer });
+      more = this.#limited("reset");
+      if (more !== undefined) {
+        log.warn("connection {peer} reset by peer{more}", { peer: c.peer, more });
+      }
     } else {
       this.#count("io");
-      log.error("connection {peer} failed: {error}", { peer: c.peer, error: String(e) });
+      more = this.#limited("io");
+      if (more !== undefined) {
+        log.error("connection {peer} failed: {error}{more}", {
+          peer: c.peer,
+          error: String(e),
+          more,
+        });
+      }
     }
+  }
+
+  /**
+   * Whether a line for `reason` is logged (see {@linkcode LOG_FIRST}): undefined when held
+   * back, else the text to end it with ("" or, on the last one let through, a note).
+   */
+  #limited(reason: string): string | undefined {
+    const { ok, shown } = this.#logLimit.allow(reason);
+    if (!ok) return undefined;
+    return shown === this.#logLimit.first
+      ? ` (further ones are summarized every ${
+        (this.#opts.logSummaryMs ?? LOG_SUMMARY_MS) / 1000
+      } s)`
+      : "";
   }
 
   /** Ends an exhaustion back-off once an accept gets past it. */
@@ -635,6 +709,7 @@ export class SidecarServer {
       new Promise((r) => timer = setTimeout(r, 1000)),
     ]);
     clearTimeout(timer);
+    this.#logLimit.close(); // the last summary
   }
 
   #registerMetrics(m: Metrics): void {

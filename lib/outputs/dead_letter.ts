@@ -6,7 +6,7 @@
 // will never take must not block the events behind it.
 import { getLogger } from "../_deps/logtape.ts";
 import type { OutputSpec } from "../app/config.ts";
-import { permissionHint } from "../_permissions.ts";
+import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
 
 /** Default dead-letter file. */
 export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
@@ -120,6 +120,7 @@ export class DeadLetterFile {
     else record.body = utf8.decode(d.body);
     const line = enc.encode(JSON.stringify(record) + "\n");
     try {
+      if (!this.#file) refuseWriteThroughSymlink(this.path);
       this.#file ??= await Deno.open(this.path, { append: true, create: true });
       // One write per record where the OS allows it, so records of outputs sharing the file
       // do not interleave.

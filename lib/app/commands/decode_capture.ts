@@ -6,11 +6,18 @@
  * Bad bytes are reported on stderr with their byte offset (of the frame's length prefix).
  * `--on-error stop` (default) stops there. `--on-error skip` reports and resynchronizes: it
  * looks for the next offset where a plausible frame starts — a length from 1 to
- * `--max-frame-bytes` followed by a `google.protobuf.Any` of a known eventssidecar.v1 type
- * whose event decodes — trying first the offset right after the bad frame (its length prefix
- * may be intact), then every byte after the bad frame's start; when none is found before the
- * end of the stream, framing is lost and it stops. Empty frames are counted, not printed;
- * frames of an unknown type are reported and skipped in both modes (not an error).
+ * `--max-frame-bytes` that agrees with the lengths inside it, as the plugin writes a
+ * `google.protobuf.Any` of a known eventssidecar.v1 type, and whose event decodes — trying
+ * first the offset right after the bad frame (its length prefix may be intact), then every
+ * byte after the bad frame's start; when none is found before the end of the stream, framing
+ * is lost and it stops. In skip mode one bad length does not swallow the rest: a length that
+ * its own `Any` contradicts while a plausible frame starts where that `Any` ends is a bad
+ * frame (resumed there), and a length running past the end of the stream is scanned past
+ * (a cut capture's last frame is still reported as cut). The work is bounded: every byte is
+ * read once, at most `--max-frame-bytes` beyond the bad frame are held, and a candidate costs
+ * a few header bytes unless its lengths agree. Empty frames are counted, not printed; frames
+ * of an unknown type are reported and skipped in both modes (not an error). Problem lines are
+ * rate-limited per kind (the first 10, then a summary every 10 s and at the end).
  * Exit status: 0 when every frame decoded, 1 when bad bytes were found (or the input cannot be
  * read), 2 for bad flags.
  *
@@ -20,8 +27,7 @@ import { parseArgs } from "node:util";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import { DEFAULTS, parseChoice, parseSize } from "../config.ts";
 import { MALFORMED_ENVELOPE, UNKNOWN_TYPE } from "../../wire/envelope.ts";
-import { ConfigError, FrameTooLargeError, TruncatedFrameError } from "../../errors.ts";
-import { readFrameBatches } from "../../wire/frame_reader.ts";
+import { ConfigError } from "../../errors.ts";
 import {
   MALFORMED_VALUE,
   PAYLOAD_MODES,
@@ -29,6 +35,10 @@ import {
   writeFrameJson,
 } from "../../codec/json.ts";
 import { permissionHint } from "../../_permissions.ts";
+import { formatHeld, LogLimiter } from "../../_log_limiter.ts";
+
+/** Problem lines per kind reported individually before only summaries are. */
+const REPORT_FIRST = 10;
 
 /** Usage of the decode subcommand. */
 export const DECODE_USAGE = `Usage: vmq-sidecar decode [FILE|-] [flags]
@@ -73,20 +83,21 @@ export interface DecodeReport {
   skippedBytes: number;
   /** Bytes read. */
   bytes: number;
+  /** Problem lines held back by the rate limit (their problems are counted all the same). */
+  heldBack: number;
 }
 
 type Reader = { read(p: Uint8Array): Promise<number | null> };
 
 /**
  * Bytes of the input from a retained offset on, so that a resynchronization can look again at
- * bytes the framer already read. Holds at most one frame plus one read beyond what is retained.
+ * bytes already framed. Holds at most one frame plus one read beyond what is retained.
  */
 class Tape {
   #raw: Reader;
   #buf = new Uint8Array(64 * 1024);
   #base = 0; // absolute offset of #buf[0]
   #len = 0; // valid bytes in #buf
-  #pos = 0; // absolute offset of the next byte read() hands out
   #eof = false;
 
   constructor(raw: Reader) {
@@ -98,16 +109,6 @@ class Tape {
     return this.#base + this.#len;
   }
 
-  /** Reads for the framer: retained bytes after a rewind first, then new input. */
-  async read(p: Uint8Array): Promise<number | null> {
-    if (this.#pos >= this.end && !(await this.#more())) return null;
-    const from = this.#pos - this.#base;
-    const n = Math.min(p.length, this.#len - from);
-    p.set(this.#buf.subarray(from, from + n));
-    this.#pos += n;
-    return n;
-  }
-
   /** Drops bytes before absolute offset `off` (never needed again). */
   release(off: number): void {
     const cut = Math.min(off, this.end) - this.#base;
@@ -115,12 +116,6 @@ class Tape {
     this.#buf.copyWithin(0, cut, this.#len);
     this.#base += cut;
     this.#len -= cut;
-    if (this.#pos < this.#base) this.#pos = this.#base; // a rewind follows
-  }
-
-  /** Makes the next read start at absolute offset `off` (retained bytes). */
-  rewind(off: number): void {
-    this.#pos = off;
   }
 
   /** Ensures bytes up to absolute offset `to` are held; false when the input ends first. */
@@ -170,6 +165,20 @@ export async function decodeStream(
     errors: 0,
     skippedBytes: 0,
     bytes: 0,
+    heldBack: 0,
+  };
+  const limit = new LogLimiter({
+    first: REPORT_FIRST,
+    summary: (held) => {
+      let n = 0;
+      for (const v of held.values()) n += v;
+      r.heldBack += n;
+      report(`${n} more problem lines not shown (${formatHeld(held)}); all are counted below`);
+    },
+  });
+  // Reports a problem line of `kind`, within the rate limit.
+  const problemLine = (kind: string, line: string) => {
+    if (limit.allow(kind).ok) report(line);
   };
   const tape = new Tape(input);
   const out = new ByteBuffer(256 * 1024);
@@ -179,6 +188,7 @@ export async function decodeStream(
     out.reset();
   };
   const max = options.maxFrameBytes;
+  const skip = options.onError === "skip";
 
   const HEAD = 4 + 3 + TYPE_URL_PREFIX.length;
   // Cheap check of held bytes at p: a length in range, then field 1 (type_url) leading with
@@ -193,12 +203,35 @@ export async function decodeStream(
     }
     return true;
   };
+  // Where the frame at p ends by the lengths inside it, when it starts as the plugin writes an
+  // Any (type_url of < 128 bytes, then value with a length of ≤ 4 varint bytes); undefined
+  // when it does not, or its header bytes are not held (hold `p + INNER_HEAD` first).
+  const INNER_HEAD = 4 + 2 + 127 + 5;
+  const innerEnd = (p: number): number | undefined => {
+    if (p + 6 > tape.end) return undefined;
+    const h = tape.view(p, p + 6);
+    if (h[4] !== 0x0a || h[5] >= 0x80) return undefined;
+    const tagAt = p + 6 + h[5];
+    if (tagAt + 5 > tape.end) return undefined;
+    const b = tape.view(tagAt, tagAt + 5);
+    if (b[0] !== 0x12) return undefined;
+    let len = 0;
+    for (let i = 1; i < 5; i++) {
+      len += (b[i] & 0x7f) * 2 ** (7 * (i - 1));
+      if (b[i] < 0x80) return tagAt + 1 + i + len;
+    }
+    return undefined;
+  };
   // Whether a plausible frame starts at absolute offset p (see the module doc).
   const plausibleAt = async (p: number): Promise<boolean> => {
-    if (!(await tape.has(p + HEAD)) || !headLooksRight(p)) return false;
+    if (!(p + HEAD <= tape.end || await tape.has(p + HEAD)) || !headLooksRight(p)) return false;
     const h = tape.view(p, p + 4);
     const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
-    if (!(await tape.has(p + 4 + len))) return false;
+    // The lengths must agree before its bytes are read: a candidate with a bogus length costs
+    // a few header bytes, not a read of up to --max-frame-bytes.
+    await tape.has(p + Math.min(4 + len, INNER_HEAD));
+    if (innerEnd(p) !== p + 4 + len) return false;
+    if (!(p + 4 + len <= tape.end || await tape.has(p + 4 + len))) return false;
     scratch.reset();
     return writeFrameJson(scratch, tape.view(p + 4, p + 4 + len), options.payload) >= 0;
   };
@@ -206,12 +239,12 @@ export async function decodeStream(
   // After a bad frame at `bad` (ending at `next` when its length is trusted): where to go on.
   const resync = async (bad: number, next: number | undefined): Promise<number | null> => {
     if (next !== undefined) {
-      if (!(await tape.has(next + 1)) && tape.end === next) return next; // it was the last frame
+      if (!(next + 1 <= tape.end || await tape.has(next + 1)) && tape.end === next) return next; // it was the last frame
       if (await plausibleAt(next)) return next;
     }
     for (let p = bad + 1;; p++) {
       if (p + HEAD > tape.end && !(await tape.has(p + HEAD))) {
-        if (!(await tape.has(p + 4))) return null;
+        if (!(p + 4 <= tape.end || await tape.has(p + 4))) return null;
         continue; // too short to be a frame of ours; keep looking until the end
       }
       if (headLooksRight(p) && await plausibleAt(p)) return p;
@@ -221,71 +254,114 @@ export async function decodeStream(
 
   let offset = 0; // absolute offset of the next frame's length prefix
   for (;;) {
-    let problem: { at: number; what: string; next?: number } | undefined;
-    try {
-      for await (const batch of readFrameBatches(tape, { maxFrameBytes: max })) {
-        tape.release(offset);
-        for (const frame of batch) {
-          const at = offset;
-          offset += 4 + frame.length;
-          if (frame.length === 0) {
-            r.empty++;
-            continue;
-          }
-          const begin = out.pos;
-          const hook = writeFrameJson(out, frame, options.payload);
-          if (hook >= 0) {
-            if (options.offsets) {
-              out.pos--; // reopen the object
-              out.writeAscii(`,"offset":${at}}`);
-            }
-            out.byte(0x0a);
-            r.events++;
-            if (out.pos >= 256 * 1024) await flush();
-            continue;
-          }
-          out.pos = begin;
-          if (hook === UNKNOWN_TYPE) {
-            r.unknownType++;
-            report(
-              `offset ${at}: frame of ${frame.length} bytes has an unknown type_url ${
-                JSON.stringify(typeUrlOf(frame))
-              }; skipped`,
-            );
-            continue;
-          }
-          const what = hook === MALFORMED_ENVELOPE
-            ? `frame of ${frame.length} bytes is not a protobuf Any`
-            : hook === MALFORMED_VALUE
-            ? `frame of ${frame.length} bytes: its ${
-              JSON.stringify(typeUrlOf(frame))
-            } event does not decode`
-            : `frame of ${frame.length} bytes cannot be decoded`;
-          problem = { at, what, next: offset };
+    let problem:
+      | { at: number; what: string; kind: string; next?: number; len?: number }
+      | undefined;
+    for (;;) {
+      tape.release(offset);
+      if (!(offset + 4 <= tape.end || await tape.has(offset + 4))) {
+        if (tape.end > offset) {
+          problem = {
+            at: offset,
+            kind: "cut",
+            what: `the stream ends inside a length prefix (${
+              tape.end - offset
+            } of its 4 bytes present)`,
+          };
+        }
+        break; // else a clean end of stream
+      }
+      const h = tape.view(offset, offset + 4);
+      const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+      const at = offset;
+      if (len > max) {
+        problem = {
+          at,
+          kind: "too_large",
+          what: `length prefix says ${len} bytes, over --max-frame-bytes ${max}`,
+        };
+        break;
+      }
+      if (skip && len > 0) {
+        // A length its own Any contradicts, with a plausible frame where the Any ends: the
+        // length is bad, not the bytes after it (the Any is not trusted either).
+        const head = at + Math.min(4 + len, INNER_HEAD);
+        if (head > tape.end) await tape.has(head);
+        const end = innerEnd(at);
+        if (end !== undefined && end < at + 4 + len && await plausibleAt(end)) {
+          problem = {
+            at,
+            kind: "bad_length",
+            what: `length prefix says ${len} bytes, but its Any ends after ${end - at - 4}`,
+            next: end,
+          };
           break;
         }
-        if (problem) break;
       }
-    } catch (e) {
-      if (e instanceof FrameTooLargeError) {
+      if (!(at + 4 + len <= tape.end || await tape.has(at + 4 + len))) {
         problem = {
-          at: offset,
-          what: `length prefix says ${e.length} bytes, over --max-frame-bytes ${max}`,
+          at,
+          kind: "cut",
+          what: `the stream ends inside a frame (${tape.end - at} bytes of it present, ${
+            at + 4 + len - tape.end
+          } missing)`,
+          len,
         };
-      } else if (e instanceof TruncatedFrameError) {
-        r.errors++;
-        report(
-          `offset ${offset}: the stream ends inside a frame (${e.received} bytes of it` +
-            ` present, ${e.missing} missing)`,
-        );
-        offset = tape.end;
         break;
-      } else throw e;
+      }
+      offset += 4 + len;
+      if (len === 0) {
+        r.empty++;
+        continue;
+      }
+      const frame = tape.view(at + 4, at + 4 + len);
+      const begin = out.pos;
+      const hook = writeFrameJson(out, frame, options.payload);
+      if (hook >= 0) {
+        if (options.offsets) {
+          out.pos--; // reopen the object
+          out.writeAscii(`,"offset":${at}}`);
+        }
+        out.byte(0x0a);
+        r.events++;
+        if (out.pos >= 256 * 1024) await flush();
+        continue;
+      }
+      out.pos = begin;
+      if (hook === UNKNOWN_TYPE) {
+        r.unknownType++;
+        problemLine(
+          "unknown_type",
+          `offset ${at}: frame of ${frame.length} bytes has an unknown type_url ${
+            JSON.stringify(typeUrlOf(frame))
+          }; skipped`,
+        );
+        continue;
+      }
+      const what = hook === MALFORMED_ENVELOPE
+        ? `frame of ${frame.length} bytes is not a protobuf Any`
+        : hook === MALFORMED_VALUE
+        ? `frame of ${frame.length} bytes: its ${
+          JSON.stringify(typeUrlOf(frame))
+        } event does not decode`
+        : `frame of ${frame.length} bytes cannot be decoded`;
+      problem = {
+        at,
+        kind: hook === MALFORMED_ENVELOPE ? "not_any" : "bad_event",
+        what,
+        next: offset,
+      };
+      break;
     }
     if (!problem) break; // clean end of stream
     r.errors++;
     await flush();
-    if (options.onError === "stop") {
+    if (problem.kind === "cut" && !skip) {
+      report(`offset ${problem.at}: ${problem.what}`);
+      offset = tape.end;
+      break;
+    }
+    if (!skip) {
       report(`offset ${problem.at}: ${problem.what}; stopping (--on-error skip resumes after it)`);
       offset = problem.at;
       break;
@@ -294,22 +370,30 @@ export async function decodeStream(
     if (resume === null) {
       const rest = tape.end - problem.at;
       r.skippedBytes += rest;
-      report(
-        `offset ${problem.at}: ${problem.what}; no frame start found in the remaining ${rest}` +
-          ` bytes: framing is lost, stopping`,
+      // A cut capture's last frame: nothing after it.
+      problemLine(
+        problem.kind,
+        problem.kind === "cut"
+          ? `offset ${problem.at}: ${problem.what}`
+          : `offset ${problem.at}: ${problem.what}; no frame start found in the remaining ${rest}` +
+            ` bytes: framing is lost, stopping`,
       );
       offset = tape.end;
       break;
     }
     r.skippedBytes += resume - problem.at;
-    report(
-      `offset ${problem.at}: ${problem.what}; skipped ${resume - problem.at} bytes,` +
-        ` resuming at offset ${resume}`,
+    problemLine(
+      problem.kind,
+      `offset ${problem.at}: ${
+        problem.kind === "cut"
+          ? `length prefix says ${problem.len} bytes, more than the rest of the stream`
+          : problem.what
+      }; skipped ${resume - problem.at} bytes, resuming at offset ${resume}`,
     );
     offset = resume;
-    tape.rewind(resume);
   }
   await flush();
+  limit.close();
   r.bytes = tape.end;
   return r;
 }

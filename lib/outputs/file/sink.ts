@@ -7,7 +7,7 @@
 import { type FormatOptions, frameEncoder } from "../encoding.ts";
 import type { FrameBatch } from "../contract.ts";
 import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
-import { permissionHint } from "../../_permissions.ts";
+import { permissionHint, refuseWriteThroughSymlink } from "../../_permissions.ts";
 
 /** Options of {@linkcode FileSink}. */
 export interface FileSinkOptions extends FormatOptions {
@@ -157,6 +157,7 @@ export class FileSink implements EncodingSink, SyncSink {
     if (keep >= 1) Deno.renameSync(path, `${path}.1`);
     else Deno.removeSync(path);
     this.#rotated = Math.min(this.#rotated + 1, keep);
+    refuseWriteThroughSymlink(path); // a link put there since the open: the send fails
     this.#file = Deno.openSync(path, { append: true, create: true });
     this.#size = 0;
   }
@@ -189,6 +190,7 @@ function exists(path: string): boolean {
 
 async function openAppend(path: string): Promise<[Deno.FsFile, number]> {
   try {
+    refuseWriteThroughSymlink(path);
     const file = await Deno.open(path, { append: true, create: true });
     const size = (await file.stat()).size;
     return [file, size];
