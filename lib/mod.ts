@@ -6,7 +6,8 @@
  * - {@linkcode decodeEvent} turns a frame into a typed {@linkcode SidecarEvent};
  * - {@linkcode writeFrameJson} / {@linkcode eventToJson} produce the sidecar's JSON form;
  * - {@linkcode Sink} is the contract of a destination ({@linkcode forEachFrame} iterates a batch);
- * - {@linkcode Sidecar} runs the whole pipeline from a {@linkcode SidecarConfig}.
+ * - {@linkcode Sidecar} runs the whole pipeline from a {@linkcode SidecarConfig}, which
+ *   {@linkcode loadConfig} builds from flags, a config file or values, as the CLI does.
  *
  * This is an explicit list: internals (numeric sentinels, queue and router machinery,
  * out-parameter structs) are not part of it.
@@ -78,6 +79,7 @@ export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/queue.ts";
 export { formatSummary, type OutputTally, Sidecar, type Summary } from "./app/sidecar.ts";
 export type { SocketDiscards } from "./ingest/server.ts";

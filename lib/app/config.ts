@@ -9,8 +9,9 @@ import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
 import { type Hook, HOOKS, isHook } from "../schema/hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
 import type { OnFull } from "../pipeline/queue.ts";
-import { LOOPBACK_PEERS, parseCidr } from "../ingest/peers.ts";
+import { parseCidr } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { DEFAULTS } from "./settings.ts";
 
 /** A `host:port` address. */
 export interface HostPort {
@@ -45,7 +46,11 @@ export interface OutputSpec {
   options: Record<string, string>;
 }
 
-/** The whole configuration. */
+/**
+ * The whole configuration: one field per `live` or `restart` row of the settings table
+ * (`SETTINGS` in app/settings.ts, which checks at compile time that these fields are exactly
+ * its rows), plus the outputs. Build one with `loadConfig` to get every default.
+ */
 export interface SidecarConfig {
   /** Where the plugin connects. */
   listen: HostPort;
@@ -80,26 +85,7 @@ export interface SidecarConfig {
   outputs: OutputSpec[];
 }
 
-/** Defaults of {@linkcode SidecarConfig} and of each output. */
-export const DEFAULTS = {
-  listen: "127.0.0.1:8890",
-  admin: "127.0.0.1:8891",
-  maxFrameBytes: 64 * 1024 * 1024,
-  maxConnections: 10_000,
-  stallTimeoutMs: 30_000,
-  idleTimeoutMs: 0,
-  allowPeers: LOOPBACK_PEERS,
-  logLevel: "info" as LogLevel,
-  logFormat: "text" as LogFormat,
-  shutdownGraceMs: 5_000,
-  format: "json" as OutputFormat,
-  payload: "base64" as PayloadMode,
-  /** Queue size of a network output (NATS, Redis, HTTP): bridges outages. */
-  queueBytes: 64 * 1024 * 1024,
-  /** Queue size of a local output (file, stdout): bounds memory at full load. */
-  localQueueBytes: 16 * 1024 * 1024,
-  rotateKeep: 5,
-} as const;
+export { DEFAULTS };
 
 /** Parses `host:port` (`[v6]:port` for IPv6). */
 export function parseHostPort(key: string, value: string): HostPort {
