@@ -148,6 +148,21 @@ export {
   SETTINGS,
 } from "./app/settings.ts";
 export { parseCommandLine, USAGE } from "./app/cli.ts";
+export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
+export {
+  kindOf,
+  OUTPUT_KINDS,
+  type OutputFactory,
+  outputKind,
+  type OutputKindDescriptor,
+} from "./outputs/registry.ts";
+export {
+  checkOptions,
+  type OptionSchema,
+  type OptionSpec,
+  resolveSecrets,
+  showOptions,
+} from "./outputs/options.ts";
 export { preflight } from "./app/preflight.ts";
 export { vectorFrames } from "./app/commands/send.ts";
 export {

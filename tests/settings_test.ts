@@ -188,7 +188,7 @@ hooks = ["on_publish"]
   assertEquals(loaded.listen, { hostname: "127.0.0.1", port: 0 });
   assertEquals(loaded.maxConnections, 50);
   assertEquals(loaded.stallTimeoutMs, 1000);
-  assertEquals(loaded.outputs[0].options.keep, "2");
+  assertEquals(loaded.outputs[0].options.keep, 2);
   // --config among the flags is the same as `file`.
   assertEquals(loadConfig({ flags: ["--config", path, ...flags] }), cli.run);
   // Values in code are validated as a file's keys, and replace the file's.

@@ -7,20 +7,18 @@
  * @module
  */
 import { parse as parseToml, stringify as stringifyToml, TomlError } from "../_deps/smol_toml.ts";
-import {
-  COMMON_OUTPUT_OPTIONS,
-  type OutputSpec,
-  parseOutput,
-  type SidecarConfig,
-} from "./config.ts";
+import { COMMON_OUTPUT_OPTIONS, type OutputSpec, type SidecarConfig } from "./config.ts";
+import { maskOutputUrl, maskUrl, parseOutput } from "./output_url.ts";
+import { resolveSecrets, showOptions } from "../outputs/options.ts";
 import { ConfigError } from "../errors.ts";
 import type { Hook } from "../schema/hooks.ts";
-import { factoryOf } from "../outputs/registry.ts";
+import { outputKind } from "../outputs/registry.ts";
 import { keyLines, lineOf } from "./_toml_lines.ts";
 import { isLoopbackHost } from "../ingest/peers.ts";
 import {
   describeValue as describe,
   FILE_KEYS,
+  type OutputDefaults,
   OUTPUTS_SETTING,
   type Overrides,
   parseSettingFlags,
@@ -128,14 +126,6 @@ export { FILE_KEYS };
 /** Keys of an `[[outputs]]` table besides the kind-specific options. */
 export const OUTPUT_KEYS = ["url", "enabled", ...COMMON_OUTPUT_OPTIONS];
 
-/** Options whose values are masked when printed (matched case-insensitively). */
-const SECRET_OPTION = /pass(word)?|secret|token|api_?key|credential|auth|private|nkey|seed/i;
-
-/** Whether an option name holds a secret (masked by check-config). */
-export function isSecretOption(name: string): boolean {
-  return SECRET_OPTION.test(name);
-}
-
 /** Resolves flags over file over defaults into a validated configuration. */
 export function resolveConfig(
   flags: Overrides,
@@ -182,25 +172,13 @@ export function resolveConfig(
     throw new ConfigError("--listen", message);
   }
 
-  const defaults = {
-    format: settings.format,
-    payload: settings.payload,
-    hooks: settings.hooks,
-    queueBytes: settings.queueBytes,
-  };
-  // File outputs take the global rotation settings as their defaults.
-  const fileExtra = (url: string): Record<string, string> =>
-    url.startsWith("file:")
-      ? { rotate_bytes: String(settings.rotateBytes), keep: String(settings.rotateKeep) }
-      : {};
-
   let outputs: ResolvedOutput[];
   if (flags.out !== undefined || data.outputs === undefined) {
     outputs = (flags.out ?? [OUTPUTS_SETTING.defaultText]).map((o) => {
-      const key = `--out ${JSON.stringify(o)}`;
-      const spec = parseOutput(key, o, defaults, fileExtra(o));
-      factoryOf(spec, key).validate(spec, key);
-      return { spec, enabled: true, fromEnv: {}, url: o, source: key };
+      // Messages name the output by its URL, secrets masked.
+      const key = `--out ${JSON.stringify(maskOutputUrl(o))}`;
+      const spec = parseOutput(key, o, settings, {}, env);
+      return { spec, enabled: true, fromEnv: { ...spec.fromEnv }, url: o, source: key };
     });
   } else {
     const list = data.outputs;
@@ -208,7 +186,7 @@ export function resolveConfig(
       fail("outputs", "expected [[outputs]] tables (an array of tables)");
     }
     outputs = (list as Record<string, unknown>[]).map((t, i) =>
-      fileOutput(t, `outputs[${i + 1}]`, defaults, fileExtra, env, fail)
+      fileOutput(t, `outputs[${i + 1}]`, settings, env, fail)
     );
     if (outputs.length === 0) fail("outputs", "expected at least one [[outputs]] table");
     if (!outputs.some((o) => o.enabled)) {
@@ -228,100 +206,48 @@ export function resolveConfig(
 function fileOutput(
   t: Record<string, unknown>,
   key: string,
-  defaults: Parameters<typeof parseOutput>[2],
-  fileExtra: (url: string) => Record<string, string>,
+  defaults: OutputDefaults,
   env: (name: string) => string | undefined,
   fail: (path: string, message: string) => never,
 ): ResolvedOutput {
-  const fromEnv: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  // `name_env = "VAR"` → option `name` from $VAR.
-  for (const [k, v] of Object.entries(t)) {
-    // Tables of references (e.g. http's `header_env.NAME = "VAR"`) are the sink's to resolve.
-    if (!k.endsWith("_env") || k.length <= 4 || isTable(v)) {
-      values[k] = v;
-      continue;
-    }
-    const name = k.slice(0, -4);
-    if (t[name] !== undefined) fail(`${key}.${k}`, `give ${name} or ${k}, not both`);
-    if (typeof v !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) {
-      fail(`${key}.${k}`, `expected the name of an environment variable, got ${describe(v)}`);
-    }
-    let value: string | undefined;
+  // Keys from parseOutput and the schemas: `outputs[2]` or `outputs[2] option`; the line is
+  // the option's, or the table's when it came from the URL's query.
+  const located = <T>(fn: () => T): T => {
     try {
-      value = env(v as string);
+      return fn();
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
-        throw e;
-      }
-      fail(
-        `${key}.${k}`,
-        `this binary may read only environment variables named VMQ_SIDECAR_*; rename ${v}`,
-      );
+      if (!(e instanceof ConfigError) || e instanceof ConfigFileError) throw e;
+      const option = e.key.startsWith(`${key} `) ? e.key.slice(key.length + 1) : "url";
+      return fail(`${key}.${option}`, e.message.slice(e.key.length + 2));
     }
-    if (value === undefined) fail(`${key}.${k}`, `environment variable ${v} is not set`);
-    values[name] = value;
-    fromEnv[name] = v as string;
-  }
-  const url = values.url;
+  };
+  // `url_env = "VAR"`: the whole URL from the environment (the same resolver as secrets).
+  const { values, fromEnv } = located(() =>
+    resolveSecrets(t, { secrets: new Set(["url"]), prefixes: new Set() }, key, env)
+  );
+  const { url, enabled = true, ...table } = values;
   if (url === undefined) {
     fail(key, 'missing url (e.g. url = "file:/var/log/vmq-sidecar/events.jsonl")');
   }
   if (typeof url !== "string") fail(`${key}.url`, `expected a string, got ${describe(url)}`);
-  const enabled = values.enabled ?? true;
   if (typeof enabled !== "boolean") {
     fail(`${key}.enabled`, `expected true or false, got ${describe(enabled)}`);
   }
-  const params: Record<string, string> = fileExtra(url as string);
-  for (const [k, v] of Object.entries(values)) {
-    if (k === "url" || k === "enabled") continue;
-    flatten(k, v, params, key, fail);
-  }
-  // Query options in the URL win over table keys, as on the command line.
-  let spec: OutputSpec;
-  try {
-    spec = parseOutput(key, url as string, defaults, params);
-    factoryOf(spec, key).validate(spec, key);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    // Keys from parseOutput and the factories: `outputs[2]` or `outputs[2] option`.
-    // The line is the option's, or the table's when it came from the URL's query.
-    const option = e.key.startsWith(`${key} `) ? e.key.slice(key.length + 1) : "url";
-    return fail(`${key}.${option}`, e.message.slice(e.key.length + 2));
-  }
-  return { spec, enabled: enabled as boolean, fromEnv, url: url as string, source: key };
-}
-
-/** Table values → string options: lists comma-joined, sub-tables as `key.sub`. */
-function flatten(
-  k: string,
-  v: unknown,
-  out: Record<string, string>,
-  key: string,
-  fail: (path: string, message: string) => never,
-): void {
-  if (typeof v === "string") out[k] = v;
-  else if (typeof v === "number" || typeof v === "boolean") out[k] = String(v);
-  else if (Array.isArray(v) && v.every((x) => typeof x === "string" || typeof x === "number")) {
-    out[k] = v.join(",");
-  } else if (isTable(v)) {
-    for (const [sk, sv] of Object.entries(v)) flatten(`${k}.${sk}`, sv, out, key, fail);
-  } else fail(`${key}.${k}`, `unsupported value ${describe(v)}`);
+  const spec = located(() => parseOutput(key, url as string, defaults, table, env));
+  return {
+    spec,
+    enabled: enabled as boolean,
+    fromEnv: { ...fromEnv, ...spec.fromEnv },
+    url: url as string,
+    source: key,
+  };
 }
 
 function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-const MASK = "***";
-
-/** `scheme://user:secret@host` → `scheme://user:***@host`. */
-export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_, scheme, auth: string) => {
-    const colon = auth.indexOf(":");
-    return `${scheme}${colon < 0 ? MASK : `${auth.slice(0, colon)}:${MASK}`}@`;
-  });
-}
+export { maskUrl };
 
 /**
  * The effective configuration in the file's own schema (a file that configures the same),
@@ -344,11 +270,7 @@ export function effectiveDocument(eff: EffectiveConfig): Record<string, unknown>
     if (s.topics) t.topics = s.topics;
     t.queue_bytes = s.queueBytes;
     t.on_full = s.onFull;
-    for (const k of Object.keys(s.options).sort()) {
-      if (o.fromEnv[k]) t[`${k}_env`] = o.fromEnv[k];
-      else if (isSecretOption(k) && !/_env(\.|$)/.test(k)) t[k] = MASK; // *_env: a name
-      else t[k] = s.options[k];
-    }
+    Object.assign(t, showOptions(outputKind(s.kind, o.source).options, s.options, o.fromEnv));
     return t;
   });
   return doc;
