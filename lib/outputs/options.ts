@@ -208,7 +208,9 @@ export function checkOptions(
     const spec = specs[base];
     if (spec && (base === k || spec.secret)) {
       if (spec.prefix && !isTable(v)) {
-        throw new ConfigError(`${key} ${k}`, `expected ${k}.NAME = value keys, got ${describe(v)}`);
+        // The value of a secret is never shown, not even in an error.
+        const got = spec.secret ? `a ${typeof v}` : describe(v);
+        throw new ConfigError(`${key} ${k}`, `expected ${k}.NAME = value keys, got ${got}`);
       }
       if (!spec.prefix && isTable(v)) throw new ConfigError(`${key} ${k}`, "expected a value");
       continue;
@@ -320,12 +322,26 @@ export function parseOptions<T>(
   for (const [name, spec] of Object.entries(schema as Specs)) {
     const v = values[name];
     out[name] = v !== undefined
-      ? spec.parse(`${key} ${name}`, v)
+      ? parseValue(spec, `${key} ${name}`, v)
       : typeof spec.default === "function"
       ? (spec.default as (g: OptionDefaults) => unknown)(defaults)
       : spec.default;
   }
   return out as T;
+}
+
+/** `spec.parse`; the error of a secret option does not show the value. */
+function parseValue(spec: OptionSpec<unknown>, key: string, v: unknown): unknown {
+  try {
+    return spec.parse(key, v);
+  } catch (e) {
+    if (!spec.secret || !(e instanceof ConfigError)) throw e;
+    const kind = Array.isArray(v) ? "a list" : isTable(v) ? "a table" : `a ${typeof v}`;
+    throw new ConfigError(
+      e.key,
+      `expected a string, got ${kind} (a secret: its value is not shown)`,
+    );
+  }
 }
 
 /** What stands for a secret value wherever one would be printed. */

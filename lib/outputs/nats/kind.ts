@@ -128,7 +128,13 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
       throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);
     }
     subjectTemplate(o, key);
-    const user = o.user ?? (url.username || undefined);
+    // A lone user info (`nats://TOKEN@host`) is a token, as NATS URLs mean it.
+    const urlToken = url.username !== "" && url.password === "" && o.user === undefined &&
+      o.password === undefined;
+    if (urlToken && o.token !== undefined) {
+      throw new ConfigError(`${key} token`, "give the token in the URL or as token, not both");
+    }
+    const user = urlToken ? undefined : o.user ?? (url.username || undefined);
     const password = o.password ?? (url.password || undefined);
     if (o.token !== undefined && user !== undefined) {
       throw new ConfigError(`${key} token`, "give a token or a user and password, not both");

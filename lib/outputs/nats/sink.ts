@@ -531,12 +531,23 @@ function natsOptions(
 ): NatsSinkOptions {
   const o = spec.options;
   const url = new URL(spec.target);
-  const user = o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  // A lone user info (`nats://TOKEN@host`) is a token, as NATS URLs mean it.
+  const urlToken = url.username && !url.password && o.user === undefined && o.password === undefined
+    ? decodeURIComponent(url.username)
+    : undefined;
+  const token = o.token ?? urlToken;
+  const user = urlToken !== undefined
+    ? undefined
+    : o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
   const password = o.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
   const name = publicName(url);
   const fromEnv = spec.fromEnv ?? {};
-  const credentials = o.token !== undefined
-    ? (fromEnv.token !== undefined ? `token_env=${fromEnv.token}` : "the token option")
+  const credentials = token !== undefined
+    ? (fromEnv.token !== undefined
+      ? `token_env=${fromEnv.token}`
+      : urlToken !== undefined
+      ? "the token in the URL"
+      : "the token option")
     : user !== undefined
     ? (fromEnv.password !== undefined
       ? `user=${user} and password_env=${fromEnv.password}`
@@ -550,7 +561,7 @@ function natsOptions(
       server: `${url.hostname}:${url.port || "4222"}`,
       user,
       password,
-      token: o.token,
+      token,
       tls: o.tls_ca !== undefined ? { caFile: o.tls_ca } : o.tls || undefined,
       credentials,
     },
