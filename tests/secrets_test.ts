@@ -6,7 +6,17 @@
 // option), so the test uses header and option names that look harmless.
 import { assert, assertEquals } from "./_assert.ts";
 import { ROOT, RUN_MAIN, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
-import { distinctFrames, startNats, startReceiver, startRedis } from "./_servers.ts";
+import {
+  addStream,
+  distinctFrames,
+  runOutputs,
+  startNats,
+  startReceiver,
+  startRedis,
+  stopOutputs,
+  streamCount,
+} from "./_servers.ts";
+import { connect } from "@nats-io/transport-node";
 import { adminGet, spawnSidecar } from "./_ops.ts";
 
 /** Every secret, by where it is fed in; each is unique so that any leak is found. */
@@ -220,4 +230,26 @@ dead_letter = "${dir}/dl-http2.ndjson"
     assertNoSecret(name, text);
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("secrets: a NATS URL's lone user info is a token: it authenticates, and is never logged", async () => {
+  const token = "sEcr3t-urltoken-ok-4e2";
+  await using nats = await startNats({ args: ["--auth", token] });
+  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, token });
+  try {
+    await addStream(nc, "EV", ["vmq.events.>"]);
+    const s = await runOutputs([`nats://${token}@127.0.0.1:${nats.port}`], {
+      flags: ["--log-level", "debug"],
+    });
+    await sendChunks(s.port, distinctFrames("tok", 10));
+    await waitFor(async () => await streamCount(nc, "EV") >= 10, "10 events stored");
+    const stderr = await stopOutputs(s);
+    assert(!stderr.includes(token), stderr);
+    // An error names the URL with its user info masked.
+    const cc = await run(["--out", `nats://${token}@127.0.0.1:${nats.port}?nope=1`], {});
+    assertEquals(cc.code, 2, cc.stderr);
+    assert(cc.stderr.includes("nats://***@127.0.0.1"), cc.stderr);
+  } finally {
+    await nc.close();
+  }
 });
