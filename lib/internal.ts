@@ -150,6 +150,7 @@ export {
 export { parseCommandLine, USAGE } from "./app/cli.ts";
 export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
 export {
+  factoryOf,
   kindOf,
   OUTPUT_KINDS,
   type OutputFactory,

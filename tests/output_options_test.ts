@@ -5,6 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { sidecarTempDir } from "./_sidecar.ts";
 import {
   effectiveDocument,
+  factoryOf,
   OUTPUT_KINDS,
   type OutputSpec,
   resolveConfig,
@@ -255,4 +256,39 @@ Deno.test("output options: typed values, not text (lists and numbers from TOML k
     error,
     "outputs[1].ack_timeout_ms: expected a whole number from 100 to 600000, got true",
   );
+});
+
+Deno.test("output options: a spec built in code gets its options parsed and defaults filled when its sink is created", async () => {
+  const dir = await sidecarTempDir();
+  const spec = (kind: "file" | "stdout", target: string, options: Record<string, unknown>) => ({
+    kind,
+    target,
+    format: "json" as const,
+    payload: "base64" as const,
+    hooks: null,
+    topics: null,
+    queueBytes: 1 << 20,
+    onFull: "block" as const,
+    options,
+  });
+  const out = await factoryOf(spec("stdout", "stdout", {}), "code").create(
+    spec("stdout", "stdout", {}),
+    "code",
+  );
+  assertEquals(out.queue.lingerMs, 10);
+  await out.sink.close();
+  // Options as text (the form before typed options) are parsed too.
+  const f = spec("file", `${dir}/code.jsonl`, { keep: "2", flush_ms: "0" });
+  const file = await factoryOf(f, "code").create(f, "code");
+  assertEquals(file.queue.lingerMs, 0);
+  await file.sink.close();
+  let error = "";
+  try {
+    const bad = spec("file", `${dir}/code.jsonl`, { kep: 2 });
+    await factoryOf(bad, "code").create(bad, "code");
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  assert(error.startsWith("code kep: unknown option for file output"), error);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -6,6 +6,7 @@ import { ROOT, RUN_MAIN, runSidecar, sidecarTempDir } from "./_sidecar.ts";
 import {
   CONFIG_FLAG,
   defaultText,
+  effectiveDocument,
   FILE_KEYS,
   keepRestartOnly,
   OUTPUTS_SETTING,
@@ -194,6 +195,9 @@ hooks = ["on_publish"]
   // Values in code are validated as a file's keys, and replace the file's.
   const v = loadConfig({ file: path, values: { max_connections: 7, admin: "off" } });
   assertEquals([v.maxConnections, v.admin, v.listen.port], [7, null, 9000]);
+  // A configuration built in code (no settings record) is shown with its own values.
+  const shown = effectiveDocument({ config: v, outputs: [], hooks: null, file: null });
+  assertEquals([shown.max_connections, shown.admin, shown.rotate_keep], [7, "off", 5]);
   const d = loadConfig();
   assertEquals(d.outputs.map((o) => o.kind), ["stdout"]);
   assertEquals(d.maxFrameBytes, SETTINGS.maxFrameBytes.default);

@@ -16,6 +16,7 @@ import { outputKind } from "../outputs/registry.ts";
 import { keyLines, lineOf } from "./_toml_lines.ts";
 import { isLoopbackHost } from "../ingest/peers.ts";
 import {
+  defaultSettings,
   describeValue as describe,
   FILE_KEYS,
   type OutputDefaults,
@@ -112,8 +113,11 @@ export interface EffectiveConfig {
   config: SidecarConfig;
   /** Every output, disabled ones included. */
   outputs: ResolvedOutput[];
-  /** Every setting's value (flag, else file, else default). */
-  settings: Settings;
+  /**
+   * Every setting's value (flag, else file, else default). Optional for configurations built
+   * in code: check-config then shows the `config`'s values and the defaults of the rest.
+   */
+  settings?: Settings;
   /** Default hooks of outputs (`null` = all). */
   hooks: Hook[] | null;
   /** The file it came from, if any. */
@@ -256,7 +260,12 @@ export { maskUrl };
  */
 export function effectiveDocument(eff: EffectiveConfig): Record<string, unknown> {
   const doc: Record<string, unknown> = {};
-  for (const s of SETTING_ROWS) doc[s.key] = s.show(eff.settings[s.name]);
+  const values: Record<string, unknown> = { ...defaultSettings(), ...eff.settings };
+  const config = eff.config as unknown as Record<string, unknown>;
+  for (const s of SETTING_ROWS) {
+    const running = s.reload !== "outputs" && s.name in config;
+    doc[s.key] = s.show(running ? config[s.name] : values[s.name]);
+  }
   doc.outputs = eff.outputs.map((o) => {
     const s = o.spec;
     const t: Record<string, unknown> = {};
