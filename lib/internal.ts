@@ -159,6 +159,7 @@ export {
 } from "./outputs/registry.ts";
 export {
   checkOptions,
+  normalizeOptions,
   type OptionSchema,
   type OptionSpec,
   resolveSecrets,

@@ -6,6 +6,7 @@ import { sidecarTempDir } from "./_sidecar.ts";
 import {
   effectiveDocument,
   factoryOf,
+  normalizeOptions,
   OUTPUT_KINDS,
   type OutputSpec,
   resolveConfig,
@@ -119,6 +120,14 @@ Deno.test("output options: every option of every kind is parsed the same from a 
     }
     // Without options: every option has its default.
     const d = fromUrl(BASE[kind.kind]);
+    // Creating the sink normalizes a spec's options: for parsed ones, a no-op.
+    for (const spec of [a, d]) {
+      const again = normalizeOptions(kind.options, { ...spec.options }, "k", {
+        rotateBytes: 0,
+        rotateKeep: 5,
+      });
+      assertEquals(again, spec.options, `${kind.kind}: normalizing parsed options changed them`);
+    }
     for (const [option, spec] of Object.entries(kind.options)) {
       const dflt = typeof spec.default === "function"
         ? spec.default({ rotateBytes: 0, rotateKeep: 5 })

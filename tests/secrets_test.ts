@@ -141,6 +141,8 @@ dead_letter = "${dir}/dl-http2.ndjson"
     ["--out", `nats://svc:${S.badFlagPassword}@127.0.0.1:4222?ack_timeout_ms=1`],
     ["--out", `nats://svc:${S.badFlagPassword}@127.0.0.1:4222?nope=1`],
     ["--out", `nats://svc:${S.badFlagPassword}@127.0.0.1:4222/path`],
+    ["--out", `nats://svc:${S.badFlagPassword}@127.0.0.1:99999`],
+    ["--out", `https://svc:${S.badFlagPassword}@[::1/x`],
     ["--out", `http://u:${S.badFlagPassword}@127.0.0.1:9/x?header.Bad%20Name=${S.badHeader}`],
     ["--out", `http://127.0.0.1:9/x?header.Content-Type=${S.badHeader}`],
     ["--out", `http://127.0.0.1:9/x?header.A=${S.badHeader}&header.a=${S.badHeader}`],

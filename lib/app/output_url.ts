@@ -13,6 +13,7 @@ import { kindOf } from "../outputs/registry.ts";
 import {
   checkOptions,
   MASK,
+  maskUrl,
   nestPrefixed,
   parseOptions,
   type RawOptions,
@@ -29,13 +30,7 @@ import {
 } from "./config.ts";
 import { DEFAULTS, MIN_QUEUE_BYTES, type OutputDefaults } from "./settings.ts";
 
-/** `scheme://user:secret@host` → `scheme://user:***@host` (`scheme://***@host` for a lone user). */
-export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_, scheme, auth: string) => {
-    const colon = auth.indexOf(":");
-    return `${scheme}${colon < 0 ? MASK : `${auth.slice(0, colon)}:${MASK}`}@`;
-  });
-}
+export { maskUrl };
 
 /**
  * An output URL fit for messages and logs: the user info's password masked, and the value of

@@ -330,6 +330,30 @@ export function parseOptions<T>(
   return out as T;
 }
 
+/**
+ * Options of a spec built in code, normalized as {@linkcode parseOptions} would give them:
+ * missing ones get their default, a value equal to its default is kept, any other is parsed
+ * (so text like `"5"` becomes `5`; an already parsed value stays as it is).
+ */
+export function normalizeOptions<T>(
+  schema: OptionSchema<T>,
+  options: RawOptions,
+  key: string,
+  defaults: OptionDefaults,
+): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(schema as Specs)) {
+    const dflt = typeof spec.default === "function"
+      ? (spec.default as (g: OptionDefaults) => unknown)(defaults)
+      : spec.default;
+    const v = options[name];
+    out[name] = v === undefined || JSON.stringify(v) === JSON.stringify(dflt)
+      ? (v ?? dflt)
+      : parseValue(spec, `${key} ${name}`, v);
+  }
+  return out as T;
+}
+
 /** `spec.parse`; the error of a secret option does not show the value. */
 function parseValue(spec: OptionSpec<unknown>, key: string, v: unknown): unknown {
   try {
@@ -346,6 +370,14 @@ function parseValue(spec: OptionSpec<unknown>, key: string, v: unknown): unknown
 
 /** What stands for a secret value wherever one would be printed. */
 export const MASK = "***";
+
+/** `scheme://user:secret@host` → `scheme://user:***@host` (`scheme://***@host` for a lone user). */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_, scheme, auth: string) => {
+    const colon = auth.indexOf(":");
+    return `${scheme}${colon < 0 ? MASK : `${auth.slice(0, colon)}:${MASK}`}@`;
+  });
+}
 
 /**
  * Parsed options as check-config prints them, in the config file's own form: a secret as its
@@ -378,7 +410,7 @@ export function parseUrl(key: string, target: string, example: string): URL {
   try {
     return new URL(target);
   } catch {
-    throw new ConfigError(key, `invalid URL ${JSON.stringify(target)}; e.g. ${example}`);
+    throw new ConfigError(key, `invalid URL ${JSON.stringify(maskUrl(target))}; e.g. ${example}`);
   }
 }
 

@@ -11,7 +11,7 @@ import type { OutputKind, OutputSpec } from "../app/config.ts";
 import { ConfigError } from "../errors.ts";
 import type { Sink } from "./contract.ts";
 import type { QueueOptions } from "../pipeline/queue.ts";
-import { checkOptions, type OptionSchema, parseOptions } from "./options.ts";
+import { checkOptions, normalizeOptions, type OptionSchema } from "./options.ts";
 import { DEFAULTS } from "../app/settings.ts";
 import { fileKind } from "./file/kind.ts";
 import { stdoutKind } from "./stdout/kind.ts";
@@ -102,9 +102,9 @@ export function factoryOf(spec: OutputSpec, key: string): SinkFactory {
         });
       }
       // A spec built in code (not by the config parsers) gets its options parsed and defaults
-      // filled here; for a parsed spec this is the identity.
+      // filled here; for a parsed spec this changes nothing.
       checkOptions(kind.kind, kind.options, [], s.options, k);
-      const options = parseOptions(kind.options, { ...s.options }, k, DEFAULTS);
+      const options = normalizeOptions(kind.options, { ...s.options }, k, DEFAULTS);
       kind.check?.(s.target, options, k);
       return await factory.create({ ...s, options }, k);
     },
