@@ -135,6 +135,36 @@ export {
 } from "./_regions.ts";
 export { exitCodeOf, formatLost } from "./app/sidecar.ts";
 export { effectiveDocument, maskUrl, resolveConfig } from "./app/config_file.ts";
+export {
+  CONFIG_FLAG,
+  defaultText,
+  FILE_KEYS,
+  keepRestartOnly,
+  OUTPUTS_SETTING,
+  RESTART_ONLY,
+  restartOnlyChanges,
+  type Setting,
+  SETTING_ROWS,
+  SETTINGS,
+} from "./app/settings.ts";
+export { parseCommandLine, USAGE } from "./app/cli.ts";
+export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
+export {
+  factoryOf,
+  kindOf,
+  OUTPUT_KINDS,
+  type OutputFactory,
+  outputKind,
+  type OutputKindDescriptor,
+} from "./outputs/registry.ts";
+export {
+  checkOptions,
+  normalizeOptions,
+  type OptionSchema,
+  type OptionSpec,
+  resolveSecrets,
+  showOptions,
+} from "./outputs/options.ts";
 export { preflight } from "./app/preflight.ts";
 export { vectorFrames } from "./app/commands/send.ts";
 export {

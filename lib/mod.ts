@@ -8,7 +8,8 @@
  * - {@linkcode Sink} is the contract of a destination ({@linkcode forEachFrame} iterates a batch);
  * - {@linkcode Sidecar} is the whole application from code: outputs, the plugin listener, the
  *   admin endpoints (`/metrics` with your own metrics, `/healthz`, `/readyz`), reload and a
- *   graceful stop, from a {@linkcode SidecarConfig}.
+ *   graceful stop, from a {@linkcode SidecarConfig}, which {@linkcode loadConfig} builds from
+ *   flags, a config file or values, as the CLI does.
  *
  * This is an explicit list: internals (numeric sentinels, queue and router machinery,
  * out-parameter structs) are not part of it.
@@ -80,6 +81,7 @@ export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/queue.ts";
 export {
   formatSummary,

@@ -72,7 +72,9 @@ Deno.test("check-config accepts deploy/vmq-sidecar.toml from the clone and print
   assertEquals(doc.outputs[2].enabled, false);
   assertEquals(doc.outputs[2].topics, ["devices/+/telemetry", "fleet/#"]);
   assertEquals(doc.outputs[2].on_full, "drop");
-  assertEquals(doc.outputs[0].rotate_bytes, "256MiB");
+  // Normalized: sizes in bytes.
+  assertEquals(doc.outputs[0].rotate_bytes, 256 * 1024 * 1024);
+  assertEquals(doc.outputs[2].rotate_bytes, 0); // every default shown
   // The TOML it prints is itself a valid config with the same effective result.
   const toml = await run([
     "check-config",
@@ -220,10 +222,10 @@ queue_bytes = 131072
   assertEquals(doc.hooks, ["on_deliver", "on_publish"]);
   assertEquals(doc.outputs[0].hooks, ["on_deliver", "on_publish"]);
   assertEquals(doc.outputs[0].queue_bytes, 1048576);
-  assertEquals(doc.outputs[0].rotate_bytes, "10485760");
+  assertEquals(doc.outputs[0].rotate_bytes, 10485760);
   assertEquals(doc.outputs[1].hooks, "all");
   assertEquals(doc.outputs[1].queue_bytes, 131072);
-  assertEquals(doc.outputs[1].keep, "2");
+  assertEquals(doc.outputs[1].keep, 2);
   // --out replaces the file's outputs.
   const o = await run(["check-config", path, "--out", "stdout"]);
   assertEquals(o.code, 0, o.stderr);
@@ -458,7 +460,8 @@ url = "redis://127.0.0.1:6379/0?password_env=VMQ_SIDECAR_TEST_PW"
   assertEquals(nats.password_env, "VMQ_SIDECAR_TEST_PW");
   assertEquals(nats.subject, "vmq.{hook}");
   assertEquals(http["header.Authorization"], "***");
-  assertEquals(http["header.X-Tenant"], "acme");
+  // Every header value is masked: which header carries a secret is not guessed from its name.
+  assertEquals(http["header.X-Tenant"], "***");
   assertEquals(http["header_env.X-Api-Key"], "VMQ_SIDECAR_TEST_KEY");
   assertEquals(redis.password_env, "VMQ_SIDECAR_TEST_PW");
 
@@ -466,18 +469,27 @@ url = "redis://127.0.0.1:6379/0?password_env=VMQ_SIDECAR_TEST_PW"
   assertEquals(maskUrl("redis://:s3cret@host:6379/0"), "redis://:***@host:6379/0");
   assertEquals(maskUrl("https://token@host/x"), "https://***@host/x");
   assertEquals(maskUrl("https://host/x?a=b@c"), "https://host/x?a=b@c");
-  // Secret-looking options of any kind of output are masked (unit level: no build has a
-  // network output to validate them against here).
-  const eff = resolveConfig({ out: ["stdout"] });
-  eff.outputs[0].url = "nats://svc:pw@127.0.0.1:4222";
-  eff.outputs[0].spec.options = { password: "pw", auth_token: "t", subject: "events" };
-  eff.outputs[0].fromEnv = { user: "VMQ_SIDECAR_NATS_USER" };
-  eff.outputs[0].spec.options.user = "svc";
+  // Masked by rule, whatever the names: a secret option from the environment by its
+  // reference, the URL's password, every header value; flags and files alike (unit level).
+  const env = (n: string) => ({ VMQ_SIDECAR_NATS_PW: "pw-from-env" } as Record<string, string>)[n];
+  const eff = resolveConfig(
+    {
+      out: [
+        "nats://svc:url-pw@127.0.0.1:4222?subject=events&password_env=VMQ_SIDECAR_NATS_PW",
+        "https://h:url-pw@127.0.0.1:9/x?header.X-Custom=hdr-secret&query.tenant=acme",
+      ],
+    },
+    undefined,
+    env,
+  );
   const doc = effectiveDocument(eff) as { outputs: Record<string, unknown>[] };
   assertEquals(doc.outputs[0].url, "nats://svc:***@127.0.0.1:4222");
-  assertEquals(doc.outputs[0].password, "***");
-  assertEquals(doc.outputs[0].auth_token, "***");
+  assertEquals(doc.outputs[0].password_env, "VMQ_SIDECAR_NATS_PW");
   assertEquals(doc.outputs[0].subject, "events");
-  assertEquals(doc.outputs[0].user_env, "VMQ_SIDECAR_NATS_USER");
-  assert(!("user" in doc.outputs[0]));
+  assert(!("password" in doc.outputs[0]));
+  assertEquals(doc.outputs[1]["header.X-Custom"], "***");
+  assertEquals(doc.outputs[1]["query.tenant"], "acme");
+  for (const secret of ["url-pw", "pw-from-env", "hdr-secret"]) {
+    assert(!JSON.stringify(doc).includes(secret), `${secret} in ${JSON.stringify(doc)}`);
+  }
 });

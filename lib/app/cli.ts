@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { DEFAULTS, LOG_LEVELS, parseChoice, type SidecarConfig } from "./config.ts";
+import { parseChoice, type SidecarConfig } from "./config.ts";
+import { flagsHelp, parseSettingFlags } from "./settings.ts";
 import {
   type ConfigFile,
   type EffectiveConfig,
@@ -31,44 +31,7 @@ Usage: vmq-sidecar [flags]
        vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]
        vmq-sidecar send [--vectors | FILE] [--to HOST:PORT] ...   (see send --help)
 
-  --config FILE             TOML config file: every flag below has a key, outputs are
-                            [[outputs]] tables; flags override the file; SIGHUP reloads it
-  --listen HOST:PORT        where the plugin connects (default ${DEFAULTS.listen})
-  --admin HOST:PORT|off     /metrics, /healthz, /readyz (default ${DEFAULTS.admin})
-  --out OUTPUT              an output; repeat for several (default stdout; replaces the
-                            config file's outputs):
-                              stdout                JSON lines on standard output
-                              file:PATH             append to PATH (options below)
-                              nats://HOST:PORT      NATS JetStream
-                              redis://HOST:PORT/DB  Redis Streams
-                              http(s)://URL         HTTP webhook (see docs/outputs.md)
-                            options follow as ?key=value&..., e.g.
-                              file:/var/log/vmq-sidecar/events.jsonl?rotate_bytes=100MiB&keep=5
-                            any output: format=json|protobuf payload=base64|utf8|omit
-                              hooks=on_publish,... topics=devices/+/telemetry,... queue_bytes=64MiB
-                              on_full=block|drop
-  --hooks LIST              hooks to relay, comma separated, or "all" (default all)
-  --format json|protobuf    default output format (default json)
-  --payload base64|utf8|omit  payload in JSON (default base64; utf8 falls back to base64 for
-                            payloads that are not UTF-8 and says so in "payload_encoding")
-  --rotate-bytes SIZE       default rotation size of file outputs (default 0 = never)
-  --rotate-keep N           rotated files kept (default ${DEFAULTS.rotateKeep})
-  --queue-bytes SIZE        queue size per output (default 16MiB file/stdout, 64MiB network);
-                            sizes: 65536, 512KiB, 64MiB, 1GiB (1024-based) or 64MB (1000-based)
-  --max-frame-bytes SIZE    largest accepted frame (default 64MiB)
-  --max-connections N       most concurrent plugin connections (default ${DEFAULTS.maxConnections})
-  --shutdown-grace MS       time to drain connections and flush outputs on stop (default ${DEFAULTS.shutdownGraceMs})
-  --stall-timeout MS        close a connection whose frame has not completed within MS of its
-                            start (slowloris, stalled peer; default ${DEFAULTS.stallTimeoutMs}, 0 = off)
-  --idle-timeout MS         close a connection that sent nothing for MS between frames
-                            (default 0 = off: the plugin keeps idle connections open)
-  --allow-peers CIDR,...    ranges plugin connections may come from; others are closed at once
-                            (default ${DEFAULTS.allowPeers.join(",")}; required to --listen on a
-                            non-loopback address)
-  --log-level LEVEL         ${
-    LOG_LEVELS.join("|")
-  } (default ${DEFAULTS.logLevel}); diagnostics go to stderr
-  --log-format text|json    diagnostics as text lines (default) or JSON lines
+${flagsHelp()}
   -h, --help                this text
   -V, --version             the version
 
@@ -76,29 +39,6 @@ Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens output files (logrotate)
 --config, reloads the file (outputs, hooks, topics, log level; a bad file changes nothing).
 Exit status: 0 clean stop, 1 cannot start or run, 2 bad flags or config.
 `;
-
-const FLAGS = {
-  config: { type: "string" },
-  listen: { type: "string" },
-  admin: { type: "string" },
-  out: { type: "string", multiple: true },
-  hooks: { type: "string" },
-  format: { type: "string" },
-  payload: { type: "string" },
-  "rotate-bytes": { type: "string" },
-  "rotate-keep": { type: "string" },
-  "queue-bytes": { type: "string" },
-  "max-frame-bytes": { type: "string" },
-  "max-connections": { type: "string" },
-  "shutdown-grace": { type: "string" },
-  "stall-timeout": { type: "string" },
-  "idle-timeout": { type: "string" },
-  "allow-peers": { type: "string" },
-  "log-level": { type: "string" },
-  "log-format": { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-} as const;
 
 /** Parsed command line: a config to run, or text to print. */
 export type Command =
@@ -115,7 +55,6 @@ export type Command =
   | { print: string };
 
 const CHECK_FLAGS = {
-  ...FLAGS,
   emit: { type: "string" },
   "file-only": { type: "boolean" },
 } as const;
@@ -135,81 +74,15 @@ function preflightLines(effective: EffectiveConfig, file: ConfigFile | undefined
   });
 }
 
-function argsError(e: unknown): ConfigError {
-  const msg = (e as Error).message;
-  const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? "arguments";
-  return new ConfigError(flag, `${msg.replace(/\. To specify a positional.*$/s, "")}; see --help`);
-}
-
-/**
- * `--flag -1` → `--flag=-1` for flags that take a value, so that a value starting with `-` is
- * validated (and refused with the flag's own message) instead of being taken for a flag.
- */
-function attachDashValues(
-  args: string[],
-  options: Record<string, { type: string; short?: string }>,
-): string[] {
-  const shorts = new Set(Object.values(options).flatMap((o) => o.short ? [`-${o.short}`] : []));
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i], next = args[i + 1];
-    if (a === "--") return [...out, ...args.slice(i)];
-    if (
-      a.startsWith("--") && !a.includes("=") && options[a.slice(2)]?.type === "string" &&
-      next !== undefined && /^-[^-]/.test(next) && !shorts.has(next)
-    ) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else out.push(a);
-  }
-  return out;
-}
-
-function parseFlags(args: string[]) {
-  try {
-    return parseArgs({
-      args: attachDashValues(args, FLAGS),
-      options: FLAGS,
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (e) {
-    throw argsError(e);
-  }
-}
-
-function overridesOf(v: ReturnType<typeof parseFlags>["values"]): Overrides {
-  return {
-    listen: v.listen,
-    admin: v.admin,
-    out: v.out,
-    hooks: v.hooks,
-    format: v.format,
-    payload: v.payload,
-    rotateBytes: v["rotate-bytes"],
-    rotateKeep: v["rotate-keep"],
-    queueBytes: v["queue-bytes"],
-    maxFrameBytes: v["max-frame-bytes"],
-    maxConnections: v["max-connections"],
-    shutdownGrace: v["shutdown-grace"],
-    stallTimeout: v["stall-timeout"],
-    idleTimeout: v["idle-timeout"],
-    allowPeers: v["allow-peers"],
-    logLevel: v["log-level"],
-    logFormat: v["log-format"],
-  };
-}
-
 /**
  * Parses and validates flags (and the `--config` file); throws {@linkcode ConfigError} naming
  * the flag, or the file, line and key.
  */
 export function parseCommandLine(args: string[]): Command {
-  const { values } = parseFlags(args);
+  const { values, overrides, config } = parseSettingFlags(args);
   if (values.help) return { print: USAGE };
   if (values.version) return { print: `vmq-sidecar ${VERSION}` };
-  const overrides = overridesOf(values);
-  const file = values.config === undefined ? undefined : readConfigFile(values.config);
+  const file = config === undefined ? undefined : readConfigFile(config);
   const effective = resolveConfig(overrides, file);
   return { run: effective.config, overrides, file, effective };
 }
@@ -217,18 +90,7 @@ export function parseCommandLine(args: string[]): Command {
 /** `check-config FILE [--emit json|toml] [flags]`: validates and prints the effective config. */
 export function checkConfig(args: string[]): number {
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: attachDashValues(args, CHECK_FLAGS),
-        options: CHECK_FLAGS,
-        strict: true,
-        allowPositionals: true,
-      });
-    } catch (e) {
-      throw argsError(e);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals, overrides, config } = parseSettingFlags(args, CHECK_FLAGS);
     if (values.help) {
       console.log(
         "Usage: vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]\n\n" +
@@ -242,7 +104,7 @@ export function checkConfig(args: string[]): number {
       );
       return 0;
     }
-    const path = positionals[0] ?? values.config;
+    const path = positionals[0] ?? config;
     if (positionals.length > 1 || path === undefined) {
       throw new ConfigError(
         "check-config",
@@ -251,9 +113,9 @@ export function checkConfig(args: string[]): number {
     }
     const emit = values.emit === undefined
       ? "json"
-      : parseChoice("--emit", values.emit, ["json", "toml"] as const);
+      : parseChoice("--emit", String(values.emit), ["json", "toml"] as const);
     const file = readConfigFile(path, "check-config");
-    const effective = resolveConfig(overridesOf(values), file);
+    const effective = resolveConfig(overrides, file);
     const problems = values["file-only"] ? [] : preflightLines(effective, file);
     if (problems.length) {
       for (const p of problems) console.error(`vmq-sidecar: ${p}`);

@@ -5,12 +5,13 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
+import type { OutputFormat } from "../outputs/encoding.ts";
 import { type Hook, HOOKS, isHook } from "../schema/hooks.ts";
-import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
+import type { PayloadMode } from "../codec/json.ts";
 import type { OnFull } from "../pipeline/queue.ts";
-import { LOOPBACK_PEERS, parseCidr } from "../ingest/peers.ts";
+import { parseCidr } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { DEFAULTS } from "./settings.ts";
 
 /** A `host:port` address. */
 export interface HostPort {
@@ -41,11 +42,20 @@ export interface OutputSpec {
   queueBytes: number;
   /** What a full queue does. */
   onFull: OnFull;
-  /** Kind-specific options (e.g. `rotate_bytes`), validated by the output's factory. */
-  options: Record<string, string>;
+  /**
+   * Kind-specific options (e.g. `rotate_bytes`), parsed by the kind's option schema: every
+   * option of the kind, with its default when not given.
+   */
+  options: Readonly<Record<string, unknown>>;
+  /** Options whose value came from an environment variable (`password_env`): option → name. */
+  fromEnv?: Readonly<Record<string, string>>;
 }
 
-/** The whole configuration. */
+/**
+ * The whole configuration: one field per `live` or `restart` row of the settings table
+ * (`SETTINGS` in app/settings.ts, which checks at compile time that these fields are exactly
+ * its rows), plus the outputs. Build one with `loadConfig` to get every default.
+ */
 export interface SidecarConfig {
   /** Where the plugin connects. */
   listen: HostPort;
@@ -77,26 +87,7 @@ export interface SidecarConfig {
   outputs: OutputSpec[];
 }
 
-/** Defaults of {@linkcode SidecarConfig} and of each output. */
-export const DEFAULTS = {
-  listen: "127.0.0.1:8890",
-  admin: "127.0.0.1:8891",
-  maxFrameBytes: 64 * 1024 * 1024,
-  maxConnections: 10_000,
-  stallTimeoutMs: 30_000,
-  idleTimeoutMs: 0,
-  allowPeers: LOOPBACK_PEERS,
-  logLevel: "info" as LogLevel,
-  logFormat: "text" as LogFormat,
-  shutdownGraceMs: 5_000,
-  format: "json" as OutputFormat,
-  payload: "base64" as PayloadMode,
-  /** Queue size of a network output (NATS, Redis, HTTP): bridges outages. */
-  queueBytes: 64 * 1024 * 1024,
-  /** Queue size of a local output (file, stdout): bounds memory at full load. */
-  localQueueBytes: 16 * 1024 * 1024,
-  rotateKeep: 5,
-} as const;
+export { DEFAULTS };
 
 /** Parses `host:port` (`[v6]:port` for IPv6). */
 export function parseHostPort(key: string, value: string): HostPort {
@@ -255,88 +246,5 @@ export const COMMON_OUTPUT_OPTIONS = [
   "queue_bytes",
   "on_full",
 ];
-
-/**
- * Parses an output URL: `stdout`, `file:PATH`, `nats://…`, `redis://…`, `http(s)://…`, each
- * optionally followed by `?key=value&…` options (common: format, payload, hooks, topics,
- * queue_bytes, on_full; kind-specific ones are kept in `options`).
- */
-export function parseOutput(
-  key: string,
-  value: string,
-  defaults: {
-    format: OutputFormat;
-    payload: PayloadMode;
-    hooks: Hook[] | null;
-    /** Queue size set for all outputs; `null`: by kind (`DEFAULTS`). */
-    queueBytes: number | null;
-  },
-  extra: Record<string, string> = {},
-): OutputSpec {
-  const q = value.indexOf("?");
-  const base = q < 0 ? value : value.slice(0, q);
-  const params: Record<string, string> = { ...extra };
-  if (q >= 0) {
-    // Split by hand: URLSearchParams would turn the `+` of MQTT topic filters into spaces.
-    for (const pair of value.slice(q + 1).split("&")) {
-      if (!pair) continue;
-      const eq = pair.indexOf("=");
-      const k = eq < 0 ? pair : pair.slice(0, eq), v = eq < 0 ? "" : pair.slice(eq + 1);
-      try {
-        params[decodeURIComponent(k)] = decodeURIComponent(v);
-      } catch {
-        throw new ConfigError(key, `bad percent-encoding in option ${JSON.stringify(pair)}`);
-      }
-    }
-  }
-  let kind: OutputKind;
-  let target: string;
-  if (base === "stdout" || base === "-") (kind = "stdout"), (target = "stdout");
-  else if (base.startsWith("file:")) {
-    kind = "file";
-    target = base.slice(5).replace(/^\/\/(?=\/)/, ""); // file:///x and file:/x both mean /x
-    if (!target) {
-      throw new ConfigError(key, "file: needs a path, e.g. file:/var/log/vmq-sidecar/events.jsonl");
-    }
-  } else if (/^nats:\/\//.test(base)) (kind = "nats"), (target = base);
-  else if (/^rediss?:\/\//.test(base)) (kind = "redis"), (target = base);
-  else if (/^https?:\/\//.test(base)) (kind = "http"), (target = base);
-  else {
-    throw new ConfigError(
-      key,
-      `unknown output ${
-        JSON.stringify(base)
-      }; expected stdout, file:PATH, nats://HOST:PORT, redis://HOST:PORT/DB or http(s)://URL`,
-    );
-  }
-  const take = (k: string) => {
-    const v = params[k];
-    delete params[k];
-    return v;
-  };
-  const format = take("format"), payload = take("payload"), hooks = take("hooks");
-  const topics = take("topics"), queueBytes = take("queue_bytes"), onFull = take("on_full");
-  const local = kind === "stdout" || kind === "file";
-  return {
-    kind,
-    target,
-    format: format === undefined
-      ? defaults.format
-      : parseChoice(`${key} format`, format, OUTPUT_FORMATS),
-    payload: payload === undefined
-      ? defaults.payload
-      : parseChoice(`${key} payload`, payload, PAYLOAD_MODES),
-    hooks: hooks === undefined ? defaults.hooks : parseHooks(`${key} hooks`, hooks),
-    topics: topics === undefined ? null : parseTopicFilters(`${key} topics`, topics),
-    queueBytes: queueBytes === undefined
-      ? defaults.queueBytes ?? (local ? DEFAULTS.localQueueBytes : DEFAULTS.queueBytes)
-      : parseSize(`${key} queue_bytes`, queueBytes, 65536),
-    // Local outputs push back on the broker; network outputs must not stall the others.
-    onFull: onFull === undefined
-      ? (local ? "block" : "drop")
-      : parseChoice(`${key} on_full`, onFull, ["block", "drop"]),
-    options: params,
-  };
-}
 
 export { LOG_FORMATS, LOG_LEVELS };

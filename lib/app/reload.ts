@@ -9,7 +9,7 @@
  */
 import { getLogger } from "../_deps/logtape.ts";
 import type { EffectiveConfig } from "./config_file.ts";
-import { restartOnlyChanges } from "./config_file.ts";
+import { keepRestartOnly, restartOnlyChanges } from "./settings.ts";
 import type { OutputSpec, SidecarConfig } from "./config.ts";
 import { ConfigError } from "../errors.ts";
 import { configureLogging } from "./log.ts";
@@ -191,17 +191,7 @@ export class ConfigReloader {
         keys: restart.join(", "),
       });
       // The running values stay in force (and are what the next reload compares with).
-      this.#config = {
-        ...config,
-        listen: previous.listen,
-        admin: previous.admin,
-        maxFrameBytes: previous.maxFrameBytes,
-        maxConnections: previous.maxConnections,
-        shutdownGraceMs: previous.shutdownGraceMs,
-        stallTimeoutMs: previous.stallTimeoutMs,
-        idleTimeoutMs: previous.idleTimeoutMs,
-        allowPeers: previous.allowPeers,
-      };
+      this.#config = keepRestartOnly(config, previous);
     }
     return true;
   }

@@ -14,7 +14,8 @@ export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
 /** The dead-letter file of an output whose kind has one (NATS, HTTP); else undefined. */
 export function deadLetterPathOf(spec: OutputSpec): string | undefined {
   if (spec.kind !== "nats" && spec.kind !== "http") return undefined;
-  return spec.options.dead_letter ?? DEFAULT_DEAD_LETTER;
+  const path = spec.options.dead_letter;
+  return typeof path === "string" ? path : DEFAULT_DEAD_LETTER;
 }
 
 const log = getLogger(["vmq_sidecar", "output"]);

@@ -1,6 +1,9 @@
 /**
- * Output factories: turn an {@linkcode OutputSpec} into a {@linkcode Sink} and its queue
- * settings. `validate` checks kind-specific options without connecting (for check-config).
+ * The output kinds: one descriptor per kind (`outputs/<kind>/kind.ts`: how its URL looks,
+ * its option schema, its cross-option checks), which imports no client library; the sink
+ * module with the client is loaded only when an output of that kind is created
+ * ({@linkcode OutputKindDescriptor.load}). Parsing flags, check-config and reload validation
+ * use the descriptors only.
  *
  * @module
  */
@@ -8,11 +11,13 @@ import type { OutputKind, OutputSpec } from "../app/config.ts";
 import { ConfigError } from "../errors.ts";
 import type { Sink } from "./contract.ts";
 import type { QueueOptions } from "../pipeline/queue.ts";
-import { parseIntIn, parseSize } from "../app/config.ts";
-import { FileSink, StdoutSink } from "./file/sink.ts";
-import { httpFactory } from "./http/sink.ts";
-import { natsFactory } from "./nats/sink.ts";
-import { redisFactory } from "./redis/sink.ts";
+import { checkOptions, normalizeOptions, type OptionSchema } from "./options.ts";
+import { DEFAULTS } from "../app/settings.ts";
+import { fileKind } from "./file/kind.ts";
+import { stdoutKind } from "./stdout/kind.ts";
+import { natsKind } from "./nats/kind.ts";
+import { redisKind } from "./redis/kind.ts";
+import { httpKind } from "./http/kind.ts";
 
 /** A created output. */
 export interface CreatedSink {
@@ -22,90 +27,86 @@ export interface CreatedSink {
   queue: Partial<QueueOptions>;
 }
 
-/** One output kind's factory. */
+/** What a kind's sink module provides: the sink of an output whose options are `T`. */
+export interface OutputFactory<T> {
+  /** Creates the sink (may connect) from a validated spec whose `options` are a `T`. */
+  create(spec: OutputSpec & { readonly options: T }, key: string): Promise<CreatedSink>;
+}
+
+/** One output kind. */
+export interface OutputKindDescriptor<T> {
+  /** The kind's name (the `OutputSpec.kind`). */
+  readonly kind: OutputKind;
+  /** The target when `base` (the URL without its `?query`) is of this kind, else undefined. */
+  match(base: string): string | undefined;
+  /** A local output (stdout, file): blocks when full, small queue, encodes at enqueue. */
+  readonly local: boolean;
+  /** Its options, with their parsers and defaults. */
+  readonly options: OptionSchema<T>;
+  /** An example URL, for messages. */
+  readonly example: string;
+  /**
+   * Checks the target and the rules between options (token or user, tls_ca needs https);
+   * throws {@linkcode ConfigError}. Connects nowhere (it may read a CA file).
+   */
+  check?(target: string, options: T, key: string): void;
+  /** Loads the sink module (a literal dynamic import: `deno compile` embeds it). */
+  load(): Promise<OutputFactory<T>>;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyKind = OutputKindDescriptor<any>;
+
+/** Every output kind of this build, in the order URLs are matched. */
+export const OUTPUT_KINDS: readonly AnyKind[] = [
+  stdoutKind,
+  fileKind,
+  natsKind,
+  redisKind,
+  httpKind,
+];
+
+/** The kind of an output URL (without its query) and its target, or undefined. */
+export function kindOf(base: string): { kind: AnyKind; target: string } | undefined {
+  for (const kind of OUTPUT_KINDS) {
+    const target = kind.match(base);
+    if (target !== undefined) return { kind, target };
+  }
+  return undefined;
+}
+
+/** The descriptor of kind `name`; throws ConfigError when this build has none. */
+export function outputKind(name: string, key: string): AnyKind {
+  const k = OUTPUT_KINDS.find((d) => d.kind === name);
+  if (!k) throw new ConfigError(key, `${name} outputs are not available in this build`);
+  return k;
+}
+
+/** How the sidecar and a reload create the sink of a validated output. */
 export interface SinkFactory {
-  /** Checks kind-specific options; throws ConfigError. */
-  validate(spec: OutputSpec, key: string): void;
-  /** Creates the sink (may connect). */
+  /** Creates the sink (loads the kind's sink module on first use; may connect). */
   create(spec: OutputSpec, key: string): Promise<CreatedSink>;
 }
 
-function rejectUnknown(spec: OutputSpec, key: string, known: string[]): void {
-  for (const k of Object.keys(spec.options)) {
-    if (!known.includes(k)) {
-      throw new ConfigError(
-        `${key} ${k}`,
-        `unknown option for ${spec.kind} output; accepted: ${
-          [...known, "format", "payload", "hooks", "topics", "queue_bytes", "on_full"].join(", ")
-        }`,
-      );
-    }
-  }
-}
-
-const fileFactory: SinkFactory = {
-  validate(spec, key) {
-    rejectUnknown(spec, key, ["rotate_bytes", "keep", "flush_ms"]);
-    fileOptions(spec, key);
-  },
-  async create(spec, key) {
-    const o = fileOptions(spec, key);
-    const sink = await FileSink.open({
-      path: spec.target,
-      format: spec.format,
-      payload: spec.payload,
-      rotateBytes: o.rotateBytes,
-      keep: o.keep,
-    });
-    // A failed local write is cheap to retry (one failed write call): at least four times a
-    // second, so that writing resumes well within a second of space (or the directory) coming
-    // back.
-    return { sink, queue: { lingerMs: o.flushMs, retryMaxMs: FILE_RETRY_MAX_MS } };
-  },
-};
-
-/** Longest retry delay of a file output, in ms. */
-const FILE_RETRY_MAX_MS = 250;
-
-function fileOptions(spec: OutputSpec, key: string) {
-  const o = spec.options;
-  return {
-    rotateBytes: o.rotate_bytes === undefined
-      ? 0
-      : parseSize(`${key} rotate_bytes`, o.rotate_bytes),
-    keep: o.keep === undefined ? 5 : parseIntIn(`${key} keep`, o.keep, 0, 1000),
-    flushMs: o.flush_ms === undefined ? 10 : parseIntIn(`${key} flush_ms`, o.flush_ms, 0, 60_000),
-  };
-}
-
-const stdoutFactory: SinkFactory = {
-  validate(spec, key) {
-    rejectUnknown(spec, key, ["flush_ms"]);
-  },
-  create(spec, key) {
-    const o = spec.options;
-    const flushMs = o.flush_ms === undefined
-      ? 10
-      : parseIntIn(`${key} flush_ms`, o.flush_ms, 0, 60_000);
-    return Promise.resolve({
-      sink: new StdoutSink({ format: spec.format, payload: spec.payload }),
-      queue: { lingerMs: flushMs },
-    });
-  },
-};
-
-/** Factories by output kind. Network outputs register here as they are added. */
-export const SINK_FACTORIES: Partial<Record<OutputKind, SinkFactory>> = {
-  stdout: stdoutFactory,
-  file: fileFactory,
-  nats: natsFactory,
-  redis: redisFactory,
-  http: httpFactory,
-};
-
-/** The factory of `spec.kind`, or a ConfigError when this build has none. */
+/** The factory of `spec.kind`: loads its sink module, then creates the sink. */
 export function factoryOf(spec: OutputSpec, key: string): SinkFactory {
-  const f = SINK_FACTORIES[spec.kind];
-  if (!f) throw new ConfigError(key, `${spec.kind} outputs are not available in this build`);
-  return f;
+  const kind = outputKind(spec.kind, key);
+  return {
+    async create(s, k) {
+      let factory;
+      try {
+        factory = await kind.load();
+      } catch (e) {
+        throw new Error(`cannot load the ${kind.kind} output module: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+      // A spec built in code (not by the config parsers) gets its options parsed and defaults
+      // filled here; for a parsed spec this changes nothing.
+      checkOptions(kind.kind, kind.options, [], s.options, k);
+      const options = normalizeOptions(kind.options, { ...s.options }, k, DEFAULTS);
+      kind.check?.(s.target, options, k);
+      return await factory.create({ ...s, options }, k);
+    },
+  };
 }

@@ -8,6 +8,9 @@ import { type FormatOptions, frameEncoder } from "../encoding.ts";
 import type { FrameBatch } from "../contract.ts";
 import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../../_permissions.ts";
+import type { OutputFactory } from "../registry.ts";
+import type { FileOptions } from "./kind.ts";
+import type { StdoutOptions } from "../stdout/kind.ts";
 
 /** Options of {@linkcode FileSink}. */
 export interface FileSinkOptions extends FormatOptions {
@@ -235,3 +238,34 @@ export class StdoutSink implements EncodingSink {
     return Promise.resolve();
   }
 }
+
+/** Longest retry delay of a file output, in ms. */
+const FILE_RETRY_MAX_MS = 250;
+
+/** Creates `file:` outputs (loaded by the registry when one is created). */
+export const fileFactory: OutputFactory<FileOptions> = {
+  async create(spec) {
+    const o = spec.options;
+    const sink = await FileSink.open({
+      path: spec.target,
+      format: spec.format,
+      payload: spec.payload,
+      rotateBytes: o.rotate_bytes,
+      keep: o.keep,
+    });
+    // A failed local write is cheap to retry (one failed write call): at least four times a
+    // second, so that writing resumes well within a second of space (or the directory) coming
+    // back.
+    return { sink, queue: { lingerMs: o.flush_ms, retryMaxMs: FILE_RETRY_MAX_MS } };
+  },
+};
+
+/** Creates the `stdout` output (loaded by the registry when it is created). */
+export const stdoutFactory: OutputFactory<StdoutOptions> = {
+  create(spec) {
+    return Promise.resolve({
+      sink: new StdoutSink({ format: spec.format, payload: spec.payload }),
+      queue: { lingerMs: spec.options.flush_ms },
+    });
+  },
+};

@@ -10,21 +10,13 @@
 import { getLogger } from "../../_deps/logtape.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import type { OutputSpec } from "../../app/config.ts";
-import { parseIntIn } from "../../app/config.ts";
-import { ConfigError } from "../../errors.ts";
 import { appendBatch, type FormatOptions, undecodableEvents } from "../encoding.ts";
 import type { FrameBatch, SendReport, Sink } from "../contract.ts";
-import type { CreatedSink, SinkFactory } from "../registry.ts";
-import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
-import {
-  BATCH_OPTIONS,
-  batchOptions,
-  bodyId,
-  checkOptions,
-  envValue,
-  parseUrl,
-  publicName,
-} from "../options.ts";
+import type { CreatedSink, OutputFactory } from "../registry.ts";
+import { DeadLetterFile } from "../dead_letter.ts";
+import { bodyId, publicName, queueOptionsOf } from "../options.ts";
+import { type HttpOptions, requestHeaders } from "./kind.ts";
+import { readCaFile } from "../redis/kind.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "http"]);
 
@@ -313,14 +305,14 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(at) ? 0 : Math.max(0, at - now);
 }
 
-const KNOWN = ["timeout_ms", "retry_after_max_ms", "dead_letter", "tls_ca", ...BATCH_OPTIONS];
-const PREFIXES = ["header.", "header_env.", "query."];
-
-function httpOptions(spec: OutputSpec, key: string): HttpSinkOptions {
-  checkOptions(spec, key, KNOWN, PREFIXES);
-  const url = parseUrl(key, spec.target, "https://collector.example.com/vmq/events");
+/** The sink options of a validated HTTP output. */
+function httpOptions(
+  spec: OutputSpec & { readonly options: HttpOptions },
+  key: string,
+): HttpSinkOptions {
   const o = spec.options;
-  const headers: Record<string, string> = {};
+  const url = new URL(spec.target);
+  const headers = requestHeaders(o, key);
   const target = new URL(url.href);
   if (url.username || url.password) {
     // Basic auth from the URL's userinfo (fetch does not send it by itself).
@@ -328,35 +320,7 @@ function httpOptions(spec: OutputSpec, key: string): HttpSinkOptions {
     headers.authorization = `Basic ${btoa(`${user}:${pass}`)}`;
     target.username = target.password = "";
   }
-  for (const [k, v] of Object.entries(o)) {
-    if (k.startsWith("query.")) target.searchParams.append(k.slice(6), v);
-    else if (k.startsWith("header.") || k.startsWith("header_env.")) {
-      const env = k.startsWith("header_env.");
-      const name = k.slice(env ? 11 : 7);
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-        throw new ConfigError(`${key} ${k}`, `invalid header name ${JSON.stringify(name)}`);
-      }
-      const lower = name.toLowerCase();
-      if (["content-type", "content-length", "idempotency-key", "host"].includes(lower)) {
-        throw new ConfigError(`${key} ${k}`, `${name} is set by the sidecar`);
-      }
-      if (headers[lower] !== undefined) {
-        throw new ConfigError(`${key} ${k}`, `header ${name} is given twice`);
-      }
-      headers[lower] = env ? envValue(key, k, v) : v;
-    }
-  }
-  let caCerts: string[] | undefined;
-  if (o.tls_ca !== undefined) {
-    if (url.protocol !== "https:") {
-      throw new ConfigError(`${key} tls_ca`, "tls_ca needs an https:// URL");
-    }
-    try {
-      caCerts = [Deno.readTextFileSync(o.tls_ca)];
-    } catch (e) {
-      throw new ConfigError(`${key} tls_ca`, `cannot read ${o.tls_ca}: ${(e as Error).message}`);
-    }
-  }
+  for (const [k, v] of Object.entries(o.query)) target.searchParams.append(k, v);
   const name = publicName(url);
   return {
     name,
@@ -364,31 +328,18 @@ function httpOptions(spec: OutputSpec, key: string): HttpSinkOptions {
     format: spec.format,
     payload: spec.payload,
     headers,
-    timeoutMs: o.timeout_ms === undefined
-      ? 30_000
-      : parseIntIn(`${key} timeout_ms`, o.timeout_ms, 100, 600_000),
-    retryAfterMaxMs: o.retry_after_max_ms === undefined
-      ? 60_000
-      : parseIntIn(`${key} retry_after_max_ms`, o.retry_after_max_ms, 0, 3_600_000),
-    deadLetter: new DeadLetterFile(o.dead_letter ?? DEFAULT_DEAD_LETTER, name),
-    caCerts,
+    timeoutMs: o.timeout_ms,
+    retryAfterMaxMs: o.retry_after_max_ms,
+    deadLetter: new DeadLetterFile(o.dead_letter, name),
+    caCerts: o.tls_ca !== undefined ? [readCaFile(o.tls_ca, key)] : undefined,
   };
 }
 
-/** Factory of `http://` and `https://` outputs. */
-export const httpFactory: SinkFactory = {
-  validate(spec, key) {
-    httpOptions(spec, key);
-    batchOptions(spec, key, HTTP_BATCH);
-  },
+/** Creates `http://` and `https://` outputs (loaded by the registry when one is created). */
+export const httpFactory: OutputFactory<HttpOptions> = {
   create(spec, key): Promise<CreatedSink> {
     const opts = httpOptions(spec, key);
     opts.deadLetter.checkPermission();
-    return Promise.resolve({
-      sink: new HttpSink(opts),
-      queue: batchOptions(spec, key, HTTP_BATCH),
-    });
+    return Promise.resolve({ sink: new HttpSink(opts), queue: queueOptionsOf(spec.options) });
   },
 };
-
-const HTTP_BATCH = { events: 1000, bytes: 1024 * 1024, lingerMs: 100 };

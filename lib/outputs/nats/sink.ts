@@ -19,55 +19,17 @@ import {
 import { nodeResolveHost, NodeTransport } from "../../_deps/nats_transport_node.ts";
 import { jetstreamManager } from "../../_deps/nats_jetstream.ts";
 import type { OutputSpec } from "../../app/config.ts";
-import { ConfigError } from "../../errors.ts";
 import type { FormatOptions } from "../encoding.ts";
-import { parseIntIn } from "../../app/config.ts";
 import { forEachFrame, type FrameBatch, type SendReport, type Sink } from "../contract.ts";
-import type { CreatedSink, SinkFactory } from "../registry.ts";
-import { DeadLetterFile, DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
-import {
-  BATCH_OPTIONS,
-  batchOptions,
-  checkOptions,
-  EventEncoder,
-  eventId,
-  parseBool,
-  parseUrl,
-  publicName,
-  secretOption,
-} from "../options.ts";
-import { NameTemplate } from "../name_template.ts";
+import type { CreatedSink, OutputFactory } from "../registry.ts";
+import { DeadLetterFile } from "../dead_letter.ts";
+import { EventEncoder, eventId, publicName, queueOptionsOf } from "../options.ts";
+import type { NameTemplate } from "../name_template.ts";
+import { type NatsOptions, subjectTemplate } from "./kind.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "nats"]);
 
-/** Default subject template. */
-export const DEFAULT_SUBJECT = "vmq.events.{hook}";
-
-/**
- * Escapes a value for use as (part of) one NATS subject token, reversibly: `%`, `.`, `*`, `>`,
- * whitespace and control characters become `%XX` (UTF-8 bytes, upper-case hex, as
- * `encodeURIComponent` writes them) and the empty string becomes `%`. Undo with
- * {@linkcode unescapeSubjectToken}.
- *
- * @example
- * ```ts
- * import { escapeSubjectToken } from "./sink.ts";
- * escapeSubjectToken("a.b c"); // "a%2Eb%20c"
- * escapeSubjectToken(""); // "%"
- * ```
- */
-export function escapeSubjectToken(value: string): string {
-  if (value === "") return "%";
-  return value.replace(/[%.*>\s\p{Cc}]/gu, (ch) => {
-    const c = ch.charCodeAt(0);
-    return c < 0x80 ? `%${c.toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(ch);
-  });
-}
-
-/** The value {@linkcode escapeSubjectToken} escaped. */
-export function unescapeSubjectToken(token: string): string {
-  return token === "%" ? "" : decodeURIComponent(token);
-}
+export { DEFAULT_SUBJECT, escapeSubjectToken, unescapeSubjectToken } from "./kind.ts";
 
 /**
  * The client's Node transport, with one change: its socket never emits `error` without a
@@ -562,67 +524,33 @@ export function streamSubjects(template: NameTemplate): string {
   return out.join(".");
 }
 
-const KNOWN = [
-  "subject",
-  "user",
-  "password",
-  "password_env",
-  "token",
-  "token_env",
-  "tls",
-  "tls_ca",
-  "create_stream",
-  "ack_timeout_ms",
-  "dead_letter",
-  ...BATCH_OPTIONS,
-];
-
-function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
-  checkOptions(spec, key, KNOWN);
-  const url = parseUrl(key, spec.target, "nats://127.0.0.1:4222");
-  if (url.pathname !== "" && url.pathname !== "/") {
-    throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);
-  }
+/** The sink options of a validated NATS output. */
+function natsOptions(
+  spec: OutputSpec & { readonly options: NatsOptions },
+  key: string,
+): NatsSinkOptions {
   const o = spec.options;
-  const subject = new NameTemplate(
-    `${key} subject`,
-    o.subject ?? DEFAULT_SUBJECT,
-    escapeSubjectToken,
-  );
-  const sample = subject.fill("x");
-  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/u.test(sample)) {
-    throw new ConfigError(
-      `${key} subject`,
-      `${JSON.stringify(subject.source)} is not a valid subject to publish to: tokens separated` +
-        ` by single dots, no spaces, no * or > wildcards`,
-    );
-  }
-  const user = o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
-  const password = secretOption(spec, key, "password") ??
-    (url.password ? decodeURIComponent(url.password) : undefined);
-  const token = secretOption(spec, key, "token");
-  if (token !== undefined && user !== undefined) {
-    throw new ConfigError(`${key} token`, "give a token or a user and password, not both");
-  }
-  if (password !== undefined && user === undefined) {
-    throw new ConfigError(`${key} password`, "a password needs user=NAME");
-  }
-  const tls = o.tls_ca !== undefined
-    ? { caFile: o.tls_ca }
-    : parseBool(`${key} tls`, o.tls, false) || undefined;
-  const createStream = o.create_stream;
-  if (createStream !== undefined && !/^[A-Za-z0-9_-]+$/.test(createStream)) {
-    throw new ConfigError(
-      `${key} create_stream`,
-      `expected a stream name of letters, digits, - and _, got ${JSON.stringify(createStream)}`,
-    );
-  }
+  const url = new URL(spec.target);
+  // A lone user info (`nats://TOKEN@host`) is a token, as NATS URLs mean it.
+  const urlToken = url.username && !url.password && o.user === undefined && o.password === undefined
+    ? decodeURIComponent(url.username)
+    : undefined;
+  const token = o.token ?? urlToken;
+  const user = urlToken !== undefined
+    ? undefined
+    : o.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  const password = o.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
   const name = publicName(url);
+  const fromEnv = spec.fromEnv ?? {};
   const credentials = token !== undefined
-    ? (o.token_env !== undefined ? `token_env=${o.token_env}` : "the token option")
+    ? (fromEnv.token !== undefined
+      ? `token_env=${fromEnv.token}`
+      : urlToken !== undefined
+      ? "the token in the URL"
+      : "the token option")
     : user !== undefined
-    ? (o.password_env !== undefined
-      ? `user=${user} and password_env=${o.password_env}`
+    ? (fromEnv.password !== undefined
+      ? `user=${user} and password_env=${fromEnv.password}`
       : `user=${user} and its password`)
     : undefined;
   return {
@@ -634,24 +562,18 @@ function natsOptions(spec: OutputSpec, key: string): NatsSinkOptions {
       user,
       password,
       token,
-      tls,
+      tls: o.tls_ca !== undefined ? { caFile: o.tls_ca } : o.tls || undefined,
       credentials,
     },
-    subject,
-    ackTimeoutMs: o.ack_timeout_ms === undefined
-      ? 5000
-      : parseIntIn(`${key} ack_timeout_ms`, o.ack_timeout_ms, 100, 600_000),
-    createStream,
-    deadLetter: new DeadLetterFile(o.dead_letter ?? DEFAULT_DEAD_LETTER, name),
+    subject: subjectTemplate(o, key),
+    ackTimeoutMs: o.ack_timeout_ms,
+    createStream: o.create_stream,
+    deadLetter: new DeadLetterFile(o.dead_letter, name),
   };
 }
 
-/** Factory of `nats://` outputs. */
-export const natsFactory: SinkFactory = {
-  validate(spec, key) {
-    natsOptions(spec, key);
-    batchOptions(spec, key, NATS_BATCH);
-  },
+/** Creates `nats://` outputs (loaded by the registry when one is created). */
+export const natsFactory: OutputFactory<NatsOptions> = {
   async create(spec, key): Promise<CreatedSink> {
     const opts = natsOptions(spec, key);
     opts.deadLetter.checkPermission();
@@ -660,8 +582,6 @@ export const natsFactory: SinkFactory = {
     await sink.connect().catch((e) => {
       log.warn("output {output}: {error}; will retry", { output: sink.name, error: e.message });
     });
-    return { sink, queue: batchOptions(spec, key, NATS_BATCH) };
+    return { sink, queue: queueOptionsOf(spec.options) };
   },
 };
-
-const NATS_BATCH = { events: 1000, bytes: 256 * 1024, lingerMs: 0 };

@@ -10,27 +10,17 @@ import { Buffer } from "node:buffer";
 import { getLogger } from "../../_deps/logtape.ts";
 import { createClient } from "../../_deps/redis_client.ts";
 import type { OutputSpec } from "../../app/config.ts";
-import { parseIntIn } from "../../app/config.ts";
-import { ConfigError } from "../../errors.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 import { forEachFrame, type FrameBatch, type Sink } from "../contract.ts";
-import type { CreatedSink, SinkFactory } from "../registry.ts";
-import {
-  BATCH_OPTIONS,
-  batchOptions,
-  checkOptions,
-  EventEncoder,
-  eventId,
-  parseUrl,
-  secretOption,
-} from "../options.ts";
+import type { CreatedSink, OutputFactory } from "../registry.ts";
+import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
+import { readCaFile, redisDatabase, type RedisOptions } from "./kind.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "redis"]);
 
-/** Default stream key template: one stream per hook. */
-export const DEFAULT_KEY = "vmq:events:{hook}";
+export { DEFAULT_KEY } from "./kind.ts";
 
 /** Options of {@linkcode RedisSink}. */
 export interface RedisSinkOptions extends FormatOptions {
@@ -225,72 +215,39 @@ function describe(e: unknown): string {
   return first ? `${e.message}: ${first.message}` : e.message;
 }
 
-const KNOWN = [
-  "key",
-  "maxlen",
-  "username",
-  "password",
-  "password_env",
-  "tls_ca",
-  "timeout_ms",
-  ...BATCH_OPTIONS,
-];
-
-function redisOptions(spec: OutputSpec, key: string): RedisSinkOptions {
-  checkOptions(spec, key, KNOWN);
-  const url = parseUrl(key, spec.target, "redis://127.0.0.1:6379/0");
-  const db = url.pathname.replace(/^\//, "");
-  if (db !== "" && !/^\d+$/.test(db)) {
-    throw new ConfigError(key, `the path of a redis:// URL is the database number, got /${db}`);
-  }
+/** The sink options of a validated Redis output. */
+function redisOptions(
+  spec: OutputSpec & { readonly options: RedisOptions },
+  key: string,
+): RedisSinkOptions {
   const o = spec.options;
+  const url = new URL(spec.target);
   const tls = url.protocol === "rediss:";
-  if (o.tls_ca !== undefined && !tls) {
-    throw new ConfigError(`${key} tls_ca`, "tls_ca needs a rediss:// URL");
-  }
-  let ca: string | undefined;
-  if (o.tls_ca !== undefined) {
-    try {
-      ca = Deno.readTextFileSync(o.tls_ca);
-    } catch (e) {
-      throw new ConfigError(`${key} tls_ca`, `cannot read ${o.tls_ca}: ${(e as Error).message}`);
-    }
-  }
-  const database = db === "" ? 0 : parseIntIn(key, db, 0, 1_000_000);
-  const port = url.port ? Number(url.port) : 6379;
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const ca = o.tls_ca !== undefined ? readCaFile(o.tls_ca, key) : undefined;
+  const database = redisDatabase(url, key);
   return {
     name: `${url.protocol}//${url.host}/${database}`,
     format: spec.format,
     payload: spec.payload,
-    host,
-    port,
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: url.port ? Number(url.port) : 6379,
     database,
     username: o.username ?? (url.username ? decodeURIComponent(url.username) : undefined),
-    password: secretOption(spec, key, "password") ??
-      (url.password ? decodeURIComponent(url.password) : undefined),
+    password: o.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
     tls: tls ? (ca ? { ca } : true) : undefined,
-    key: new NameTemplate(`${key} key`, o.key ?? DEFAULT_KEY),
-    maxLen: o.maxlen === undefined ? 0 : parseIntIn(`${key} maxlen`, o.maxlen, 1, 2 ** 52),
-    timeoutMs: o.timeout_ms === undefined
-      ? 10_000
-      : parseIntIn(`${key} timeout_ms`, o.timeout_ms, 100, 600_000),
+    key: new NameTemplate(`${key} key`, o.key),
+    maxLen: o.maxlen,
+    timeoutMs: o.timeout_ms,
   };
 }
 
-/** Factory of `redis://` and `rediss://` outputs. */
-export const redisFactory: SinkFactory = {
-  validate(spec, key) {
-    redisOptions(spec, key);
-    batchOptions(spec, key, REDIS_BATCH);
-  },
+/** Creates `redis://` and `rediss://` outputs (loaded by the registry when one is created). */
+export const redisFactory: OutputFactory<RedisOptions> = {
   async create(spec, key): Promise<CreatedSink> {
     const sink = new RedisSink(redisOptions(spec, key));
     // Start with the connection up when the server is there; a server that is down is not
     // fatal (the client keeps reconnecting, the queue keeps the events).
     await sink.firstAttempt();
-    return { sink, queue: batchOptions(spec, key, REDIS_BATCH) };
+    return { sink, queue: queueOptionsOf(spec.options) };
   },
 };
-
-const REDIS_BATCH = { events: 1000, bytes: 256 * 1024, lingerMs: 0 };
