@@ -315,6 +315,49 @@ Deno.test("journal: a journal in use by another open is a JournalDirError", asyn
   });
 });
 
+/** Runs tests/_journal_full.ts under `ulimit -f blocks` (512-byte blocks), SIGXFSZ ignored. */
+async function underFileLimit(dir: string, blocks: number, mode: string) {
+  const script = new URL("./_journal_full.ts", import.meta.url).pathname;
+  const out = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `trap '' XFSZ; ulimit -f ${blocks}; exec "$0" run -P=test "$1" "$2" "$3"`,
+      Deno.execPath(),
+      script,
+      dir,
+      mode,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(text.trim().split("\n").pop()!);
+}
+
+Deno.test("journal: when no write succeeds (disk full), blocks are held in memory up to a bound, then hasRoom is false", async () => {
+  await withDir(async (dir) => {
+    const r = await underFileLimit(dir, 1, "hold");
+    assert(r.writeErrors > 0 && r.written === 0, JSON.stringify(r));
+    assertEquals(r.hasRoom, false, "the outputs' on_full applies");
+    assert(r.held >= 60 && r.held <= 90, `held bounded by cacheBytes (64 KiB): ${r.held}`);
+    assertEquals(r.readable, r.held, "readers still get every held record");
+  });
+});
+
+Deno.test("journal: failed writes are retried in a new segment; nothing is lost or damaged", async () => {
+  await withDir(async (dir) => {
+    const r = await underFileLimit(dir, 64, "roll"); // 32 KiB per file: every segment fills
+    assertEquals(r.appended, 2000);
+    assert(r.writeErrors >= 10, `writes failed (${r.writeErrors})`);
+    const { got, damage, j } = await reopenAll(dir);
+    assertEquals(damage, []);
+    assertEquals(got.length, 2000);
+    assert(got.every((id, i) => id === i), "every record, in order");
+    await j.close();
+  });
+});
+
 // ── Damage ─────────────────────────────────────────────────────────────────────────────────────
 
 /** Writes ids 0..N in blocks of 10 into small segments; returns the segment names. */

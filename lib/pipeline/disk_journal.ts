@@ -297,18 +297,19 @@ export class DiskJournal implements Buffer {
    * position, moving damaged bytes to `dir/quarantine` (never throws for damage). Throws
    * {@linkcode JournalDirError} when `dir` cannot be created, written or locked.
    */
-  static async open(dir: string, options: DiskJournalOptions = {}): Promise<DiskJournal> {
+  static openSync(dir: string, options: DiskJournalOptions = {}): DiskJournal {
     const what = (e: unknown) => (e instanceof Error ? e.message : String(e));
-    let lock: Deno.FsFile;
+    let lock: Deno.FsFile | undefined;
     try {
       for (const sub of ["segments", "cursors", "quarantine"]) {
-        await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+        Deno.mkdirSync(`${dir}/${sub}`, { recursive: true });
       }
-      lock = await Deno.open(`${dir}/LOCK`, { read: true, write: true, create: true });
+      lock = Deno.openSync(`${dir}/LOCK`, { read: true, write: true, create: true });
       const probe = `${dir}/segments/.probe`;
-      await Deno.writeFile(probe, new Uint8Array(1));
-      await Deno.remove(probe);
+      Deno.writeFileSync(probe, new Uint8Array(1));
+      Deno.removeSync(probe);
     } catch (e) {
+      lock?.close();
       throw new JournalDirError(
         dir,
         `journal directory ${dir} cannot be created or written (${what(e)}): create it and make` +
@@ -339,18 +340,28 @@ export class DiskJournal implements Buffer {
 
     // Saved cursor positions.
     const saved = new Map<string, number>();
-    for await (const e of Deno.readDir(`${dir}/cursors`)) {
+    for (const e of Deno.readDirSync(`${dir}/cursors`)) {
       const name = e.isFile ? cursorNameOf(e.name) : undefined;
       if (name === undefined) continue;
-      const pos = decodePosition(await Deno.readFile(`${dir}/cursors/${e.name}`));
-      if (pos !== undefined) saved.set(name, pos);
+      try {
+        const pos = decodePosition(Deno.readFileSync(`${dir}/cursors/${e.name}`));
+        if (pos !== undefined) saved.set(name, pos);
+      } catch (err) {
+        log.error(
+          "journal cursor file {file} unreadable ({error}): that output starts at the oldest record",
+          {
+            file: `${dir}/cursors/${e.name}`,
+            error: what(err),
+          },
+        );
+      }
     }
     const oldest = saved.size ? Math.min(...saved.values()) : 0;
     const newest = saved.size ? Math.max(...saved.values()) : 0;
 
     // Segments (and tombstones of segments deleted out of order).
     const names: { first: number; gone: boolean; name: string }[] = [];
-    for await (const e of Deno.readDir(`${dir}/segments`)) {
+    for (const e of Deno.readDirSync(`${dir}/segments`)) {
       const m = /^(\d{20})\.(seg|gone)$/.exec(e.name);
       if (e.isFile && m) names.push({ first: Number(m[1]), gone: m[2] === "gone", name: e.name });
     }
@@ -372,7 +383,9 @@ export class DiskJournal implements Buffer {
       }
       // A whole segment every saved cursor is past (its deletion was not done): delete it.
       if (saved.size && upTo <= oldest) {
-        await Deno.remove(path).catch(() => {});
+        try {
+          Deno.removeSync(path);
+        } catch { /* deleted at the next ack past it */ }
         next = Math.max(next, n.first);
         continue;
       }
@@ -393,7 +406,7 @@ export class DiskJournal implements Buffer {
       }
       let bytes: Uint8Array;
       try {
-        bytes = await Deno.readFile(path);
+        bytes = Deno.readFileSync(path);
       } catch (e) {
         damage.push({
           file: path,
@@ -418,7 +431,7 @@ export class DiskJournal implements Buffer {
         const q = `${dir}/quarantine/${n.name}.${d.offset}.bad`;
         let qName = q;
         try {
-          await Deno.writeFile(q, bytes.subarray(d.offset, d.offset + d.length));
+          Deno.writeFileSync(q, bytes.subarray(d.offset, d.offset + d.length));
         } catch {
           qName = "";
         }
@@ -448,10 +461,18 @@ export class DiskJournal implements Buffer {
           at += good[k].length;
         }
         const tmp = `${path}.tmp`;
-        await Deno.writeFile(tmp, out);
-        await Deno.rename(tmp, path);
-        bytes = out;
-        scan.blocks.splice(0, scan.blocks.length, ...fixed);
+        try {
+          Deno.writeFileSync(tmp, out);
+          Deno.renameSync(tmp, path);
+          bytes = out;
+          scan.blocks.splice(0, scan.blocks.length, ...fixed);
+        } catch (e) {
+          // Kept as it is (read by the offsets found): reported again at the next open.
+          log.error("journal segment {path} not rewritten without its damage: {error}", {
+            path,
+            error: what(e),
+          });
+        }
       }
       const last = scan.blocks[scan.blocks.length - 1];
       const segNext = last ? last.first + last.count : Math.max(n.first, next);
@@ -467,8 +488,26 @@ export class DiskJournal implements Buffer {
       onDamage(d);
     }
     journal.#quarantinedBytes = quarantined;
-    journal.#startSegment();
+    try {
+      journal.#startSegment();
+    } catch (e) {
+      journal.#lock.close();
+      throw new JournalDirError(
+        dir,
+        `journal ${dir}: cannot create a segment file (${what(e)}): free space or fix permissions`,
+        { cause: e },
+      );
+    }
     return journal;
+  }
+
+  /** {@linkcode DiskJournal.openSync}, as a promise (rejected with the same errors). */
+  static open(dir: string, options: DiskJournalOptions = {}): Promise<DiskJournal> {
+    try {
+      return Promise.resolve(DiskJournal.openSync(dir, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   #adopt(segments: Segment[], scanned: ScannedBlock[][], oldest: number): void {
@@ -672,8 +711,18 @@ export class DiskJournal implements Buffer {
       const b = this.#unwritten[i];
       let seg = this.#segments[this.#segments.length - 1];
       const bytes = b.unwritten!;
-      if (seg.size > 0 && seg.size + bytes.length > this.#segmentBytes) {
-        this.#roll(b.first);
+      if (
+        this.#writeFailing || !seg.file ||
+        (seg.size > 0 && seg.size + bytes.length > this.#segmentBytes)
+      ) {
+        // A new segment past the full one, or after a failed write (a fresh file, maybe on a
+        // disk that has room again).
+        try {
+          this.#roll(b.first);
+        } catch (e) {
+          this.#failed(seg.path, e);
+          break;
+        }
         seg = this.#segments[this.#segments.length - 1];
       }
       const file = seg.file!;
@@ -681,20 +730,13 @@ export class DiskJournal implements Buffer {
       try {
         while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
       } catch (e) {
-        this.#writeErrors++;
         if (done > 0) {
           try {
             file.truncateSync(seg.size);
             file.seekSync(seg.size, Deno.SeekMode.Start);
           } catch { /* the next open quarantines the torn block */ }
         }
-        if (!this.#writeFailing) {
-          this.#writeFailing = true;
-          log.error("journal write to {path} failed: {error}; holding blocks in memory", {
-            path: seg.path,
-            error: e instanceof Error ? e.message : String(e),
-          });
-        }
+        this.#failed(seg.path, e);
         break;
       }
       if (this.#writeFailing) {
@@ -713,12 +755,29 @@ export class DiskJournal implements Buffer {
     if (i > 0) this.#unwritten.splice(0, i);
   }
 
+  #failed(path: string, e: unknown): void {
+    this.#writeErrors++;
+    if (this.#writeFailing) return;
+    this.#writeFailing = true;
+    log.error(
+      "journal write to {path} failed: {error}; holding blocks in memory (up to {bytes} bytes," +
+        " then the outputs' on_full applies) and retrying at every seal",
+      { path, error: e instanceof Error ? e.message : String(e), bytes: this.#cacheBytes },
+    );
+  }
+
   #roll(first: number): void {
     const cur = this.#segments[this.#segments.length - 1];
     if (cur.file) {
-      if (this.fsync === "never") cur.file.close();
+      if (this.fsync === "never" || this.#writeFailing) cur.file.close();
       else this.#toClose.push(cur.file);
       cur.file = undefined;
+    }
+    if (cur.size === 0 && cur.first !== first) {
+      this.#segments.pop();
+      try {
+        Deno.removeSync(cur.path);
+      } catch { /* an empty file */ }
     }
     this.#startSegment(first);
   }
@@ -960,6 +1019,7 @@ export class DiskJournal implements Buffer {
   /** Deletes closed segments every cursor is done with (a tombstone when out of order). */
   #collect(): void {
     let front = true;
+    let deleted = false;
     for (let i = 0; i < this.#segments.length - 1; i++) {
       const seg = this.#segments[i];
       if (seg.gone) continue;
@@ -968,6 +1028,7 @@ export class DiskJournal implements Buffer {
         continue;
       }
       seg.gone = true;
+      deleted = true;
       try {
         if (!front) Deno.writeFileSync(seg.path.replace(/\.seg$/, ".gone"), new Uint8Array(0));
         Deno.removeSync(seg.path);
@@ -978,6 +1039,7 @@ export class DiskJournal implements Buffer {
         });
       }
     }
+    if (!deleted) return;
     // Forget deleted segments (and tombstones) at the front, and their blocks.
     let k = 0;
     while (k < this.#segments.length - 1 && this.#segments[k].gone) {
@@ -1016,7 +1078,7 @@ export class DiskJournal implements Buffer {
   }
 
   async #syncNow(): Promise<void> {
-    const target = this.#head;
+    const target = this.#unwritten.length ? this.#unwritten[0].first : this.#head;
     this.#dirty = false;
     const files = this.#toClose.splice(0);
     const cur = this.#segments[this.#segments.length - 1]?.file;
@@ -1042,6 +1104,14 @@ export class DiskJournal implements Buffer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.seal();
+    if (this.#unwritten.length) this.#writeOut();
+    if (this.#unwritten.length) {
+      const lost = this.#unwritten.reduce((n, b) => n + b.count, 0);
+      log.error("journal {dir} closed with {lost} records that could not be written (disk full?)", {
+        dir: this.dir,
+        lost,
+      });
+    }
     if (this.#timer !== undefined) clearInterval(this.#timer);
     try {
       await this.sync();
