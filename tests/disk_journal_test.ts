@@ -218,6 +218,25 @@ Deno.test("journal: positions are saved; reopen replays each cursor from its own
   });
 });
 
+Deno.test("journal: forgetting a retired output's cursor frees the segments it pinned", async () => {
+  await withDir(async (dir) => {
+    let j = await open(dir, { segmentBytes: 4096 });
+    j.cursor("kept");
+    j.cursor("retired");
+    append(j, 0, 300);
+    await j.close();
+    j = await open(dir, { segmentBytes: 4096 });
+    const kept = j.cursor("kept");
+    assertEquals(j.unclaimed, ["retired"]);
+    assertEquals(drain(j, kept), range(0, 300));
+    assert((await segmentFiles(dir)).length > 5, "the retired cursor still pins them");
+    j.forget("retired");
+    assertEquals((await segmentFiles(dir)).length, 1);
+    assertEquals(j.unclaimed, []);
+    await j.close();
+  });
+});
+
 Deno.test("journal: a cursor's budget is its own; drop skips the newest for it only", async () => {
   await withDir(async (dir) => {
     const j = await open(dir, { segmentBytes: 2048 });

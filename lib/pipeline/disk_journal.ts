@@ -830,6 +830,26 @@ export class DiskJournal implements Buffer {
     return c;
   }
 
+  /** Names of the cursors with a saved position that no {@linkcode DiskJournal.cursor} claimed yet. */
+  get unclaimed(): string[] {
+    return [...this.#saved.keys()].filter((n) => !this.#cursors.has(n));
+  }
+
+  /**
+   * Removes cursor `name` and its saved position (an output no longer configured): the
+   * segments only it still needed are deleted.
+   */
+  forget(name: string): void {
+    const c = this.#cursors.get(name);
+    c?.file.close();
+    this.#cursors.delete(name);
+    this.#saved.delete(name);
+    try {
+      Deno.removeSync(`${this.dir}/cursors/${cursorFileName(name)}`);
+    } catch { /* never saved */ }
+    this.#collect();
+  }
+
   #own(c: Cursor): JournalCursor {
     const jc = this.#cursors.get(c.name);
     if (jc !== c) throw new Error(`cursor ${c.name} does not belong to journal ${this.dir}`);
@@ -1007,6 +1027,9 @@ export class DiskJournal implements Buffer {
   /** Whether every cursor is done with sequence numbers `[from, to)`. */
   #doneByAll(from: number, to: number): boolean {
     if (this.#cursors.size === 0) return false;
+    // A saved position not claimed yet (its output is not created yet, or retired and not
+    // forgotten) keeps what it has not acknowledged.
+    for (const [name, at] of this.#saved) if (to > at && !this.#cursors.has(name)) return false;
     for (const c of this.#cursors.values()) {
       if (to <= c.acked) continue;
       let pos = Math.max(from, c.acked);
