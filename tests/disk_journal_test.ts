@@ -218,6 +218,24 @@ Deno.test("journal: positions are saved; reopen replays each cursor from its own
   });
 });
 
+Deno.test("journal: a saved position survives a session that acknowledges nothing", async () => {
+  await withDir(async (dir) => {
+    let j = await open(dir);
+    let c = j.cursor("a");
+    append(j, 0, 40); // 4 blocks: with the creation, 5 saves (an odd count)
+    assertEquals(drain(j, c), range(0, 40));
+    await j.close();
+    j = await open(dir); // a session that only opens the cursor (one save, same position)
+    c = j.cursor("a");
+    assertEquals(drain(j, c), []);
+    await j.close();
+    j = await open(dir);
+    c = j.cursor("a");
+    assertEquals(drain(j, c), [], "nothing replayed: the newest position wins");
+    await j.close();
+  });
+});
+
 Deno.test("journal: forgetting a retired output's cursor frees the segments it pinned", async () => {
   await withDir(async (dir) => {
     let j = await open(dir, { segmentBytes: 4096 });
