@@ -175,6 +175,8 @@ class JournalCursor implements Cursor {
 }
 
 const CHUNK_BYTES = 4 << 20;
+/** Chunks kept for reuse. */
+const FREE_CHUNKS = 4;
 const log = getLogger(["vmq_sidecar", "journal"]);
 
 function pad(seq: number): string {
@@ -235,6 +237,11 @@ export class DiskJournal implements Buffer {
   // The open block.
   #chunk = new Uint8Array(CHUNK_BYTES);
   #view = new DataView(this.#chunk.buffer);
+  /** Sequence number of the first block sealed into `#chunk`. */
+  #chunkFirst = 0;
+  /** Full chunks whose blocks may still be read: `[first, end)` sealed into `buf`. */
+  #retired: { buf: Uint8Array<ArrayBuffer>; first: number; end: number }[] = [];
+  #free: Uint8Array<ArrayBuffer>[] = [];
   #openAt = 0;
   #pos = HEADER_BYTES;
   #openRecords = 0;
@@ -282,7 +289,11 @@ export class DiskJournal implements Buffer {
     this.#onFsync = options.onFsync;
     this.#lock = lock;
     this.#saved = saved;
-    this.#head = this.#openHead = this.#readable = head;
+    this.#head =
+      this.#openHead =
+      this.#readable =
+      this.#chunkFirst =
+        head;
     if (this.fsync === "interval") {
       const timer = setInterval(() => {
         if (this.#dirty) void this.sync().catch(() => {});
@@ -613,12 +624,37 @@ export class DiskJournal implements Buffer {
     if (this.#pos + need <= this.#chunk.length) return;
     const open = this.#pos - this.#openAt;
     const size = Math.max(CHUNK_BYTES, open + need);
-    const chunk = new Uint8Array(size);
-    chunk.set(this.#chunk.subarray(this.#openAt, this.#pos));
+    const old = this.#chunk;
+    this.#retired.push({ buf: old, first: this.#chunkFirst, end: this.#head });
+    this.#recycle();
+    const chunk = (size === CHUNK_BYTES ? this.#free.pop() : undefined) ?? new Uint8Array(size);
+    chunk.set(old.subarray(this.#openAt, Math.min(this.#pos, old.length)));
     this.#chunk = chunk;
     this.#view = new DataView(chunk.buffer);
     this.#openAt = 0;
     this.#pos = open;
+    this.#chunkFirst = this.#head;
+  }
+
+  /**
+   * Puts retired chunks whose blocks every cursor is done with (and that are written) back in
+   * the pool, dropping their cached payloads: no allocation (and no page faults) per chunk.
+   */
+  #recycle(): void {
+    while (this.#retired.length) {
+      const r = this.#retired[0];
+      if (r.end > r.first && !this.#doneByAll(r.first, r.end)) return;
+      if (this.#unwritten.length && this.#unwritten[0].first < r.end) return;
+      this.#retired.shift();
+      for (let i = this.#indexAt(r.first); i < this.#blocks.length; i++) {
+        const b = this.#blocks[i];
+        if (b.first >= r.end) break;
+        if (b.payload === undefined) continue;
+        b.payload = undefined;
+        this.#cached -= b.length;
+      }
+      if (r.buf.length === CHUNK_BYTES && this.#free.length < FREE_CHUNKS) this.#free.push(r.buf);
+    }
   }
 
   /** Appends one frame: a length prefix and `src[start, end)`. */
@@ -866,8 +902,8 @@ export class DiskJournal implements Buffer {
     return pos;
   }
 
-  /** The first live block ending after `pos` (binary search). */
-  #blockAt(pos: number): Block | undefined {
+  /** Index in `#blocks` of the first block ending after `pos` (binary search). */
+  #indexAt(pos: number): number {
     let lo = this.#base;
     let hi = this.#blocks.length;
     while (lo < hi) {
@@ -876,6 +912,12 @@ export class DiskJournal implements Buffer {
       if (b.first + b.count <= pos) lo = mid + 1;
       else hi = mid;
     }
+    return lo;
+  }
+
+  /** The first live block ending after `pos`. */
+  #blockAt(pos: number): Block | undefined {
+    let lo = this.#indexAt(pos);
     while (lo < this.#blocks.length && this.#blocks[lo].seg?.gone) lo++;
     return this.#blocks[lo];
   }
