@@ -658,6 +658,67 @@ Deno.test("journal damage: garbage appended after the tail, and a cursor file to
   });
 });
 
+Deno.test("journal damage while running: a block that fails its checksum when read back is skipped and reported", async () => {
+  await withDir(async (dir) => {
+    for (const viaReadable of [false, true]) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      const damage: JournalDamage[] = [];
+      const j = await open(dir, { cacheBytes: 2000 }, damage);
+      const a = j.cursor("a");
+      const b = j.cursor("b");
+      append(j, 0, 300);
+      // Flip a payload byte of the 6th block on disk (it left the in-memory cache long ago).
+      const [seg] = await segmentFiles(dir);
+      const path = `${dir}/segments/${seg}`;
+      const offs = await blockOffsets(path);
+      const bytes = await Deno.readFile(path);
+      bytes[offs[5] + HEADER_BYTES + 9] ^= 0x10;
+      await Deno.writeFile(path, bytes);
+      const got: number[] = [];
+      for (let guard = 0; guard < 1000; guard++) {
+        if (viaReadable) {
+          const ready = await Promise.race([
+            j.readable(a).then(() => true),
+            delay(200).then(() => false),
+          ]);
+          if (!ready) break;
+        }
+        const x = j.read(a, { maxRecords: 13, coalesce: false });
+        if (!x) break;
+        got.push(...ids(x));
+        j.ack(a, x);
+      }
+      const lost = range(50, 60);
+      assertEquals(
+        got,
+        range(0, 300).filter((id) => !lost.includes(id)),
+        `viaReadable=${viaReadable}`,
+      );
+      assertEquals(damage.length, 1);
+      assertEquals([damage[0].file, damage[0].offset, damage[0].lostFrom, damage[0].lostTo], [
+        path,
+        offs[5],
+        50,
+        60,
+      ]);
+      assertEquals(
+        (await Deno.readFile(damage[0].quarantine)).length,
+        offs[6] - offs[5] - HEADER_BYTES,
+      );
+      assertEquals(j.stats.lostRecords, 10);
+      assertEquals([j.cursorStats(a).events, j.cursorStats(a).bytes], [0, 0]);
+      // The other cursor skips it too, and its backlog no longer counts it.
+      assertEquals(drain(j, b, true, 7), got);
+      assertEquals([j.cursorStats(b).events, j.cursorStats(b).bytes], [0, 0]);
+      await j.close();
+    }
+  });
+});
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 // ── kill -9 ────────────────────────────────────────────────────────────────────────────────────
 
 Deno.test("journal: kill -9 while appending loses nothing it reported as appended", async () => {

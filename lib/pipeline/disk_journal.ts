@@ -136,6 +136,10 @@ interface Block {
   readonly since: number;
   seg: Segment | undefined;
   offset: number;
+  /** CRC-32C of the payload (checked when read back from disk). */
+  readonly crc: number;
+  /** Failed its checksum (or could not be read) when read back: skipped by every cursor. */
+  bad: boolean;
   /** The payload while in memory (cache, or not yet written). */
   payload: Uint8Array | undefined;
   /** Header + payload, kept until written when a write failed. */
@@ -175,9 +179,17 @@ class JournalCursor implements Cursor {
 }
 
 const CHUNK_BYTES = 4 << 20;
+const PEEK: ReadLimits = { maxRecords: 1, coalesce: false };
 /** Chunks kept for reuse. */
 const FREE_CHUNKS = 4;
 const log = getLogger(["vmq_sidecar", "journal"]);
+
+function logDamage(d: JournalDamage): void {
+  log.error(
+    "journal damage in {file} at offset {offset}: {bytes} bytes, {reason}; moved to {quarantine}",
+    { ...d },
+  );
+}
 
 function pad(seq: number): string {
   return String(seq).padStart(20, "0");
@@ -221,6 +233,7 @@ export class DiskJournal implements Buffer {
   readonly #cursorBytes: number;
   readonly #fsyncMs: number;
   readonly #onFsync: ((seconds: number) => void) | undefined;
+  readonly #onDamage: (damage: JournalDamage) => void;
   readonly #lock: Deno.FsFile;
   readonly #cursors = new Map<string, JournalCursor>();
   readonly #saved: Map<string, number>;
@@ -287,6 +300,7 @@ export class DiskJournal implements Buffer {
     this.fsync = options.fsync ?? "interval";
     this.#fsyncMs = options.fsyncMs ?? 500;
     this.#onFsync = options.onFsync;
+    this.#onDamage = options.onDamage ?? logDamage;
     this.#lock = lock;
     this.#saved = saved;
     this.#head =
@@ -343,11 +357,7 @@ export class DiskJournal implements Buffer {
           ` each sidecar its own --data-dir`,
       );
     }
-    const onDamage = options.onDamage ?? ((d: JournalDamage) =>
-      log.error(
-        "journal damage in {file} at offset {offset}: {bytes} bytes, {reason}; moved to {quarantine}",
-        { ...d },
-      ));
+    const onDamage = options.onDamage ?? logDamage;
 
     // Saved cursor positions.
     const saved = new Map<string, number>();
@@ -537,6 +547,8 @@ export class DiskJournal implements Buffer {
           since: nowPerf - Math.max(0, nowWall - b.wallMs),
           seg,
           offset: b.offset,
+          crc: b.crc,
+          bad: false,
           payload: undefined,
           unwritten: undefined,
         });
@@ -700,6 +712,8 @@ export class DiskJournal implements Buffer {
       since: this.#openSince,
       seg: undefined,
       offset: 0,
+      crc: this.#view.getUint32(at + 36),
+      bad: false,
       payload: this.#chunk.subarray(at + HEADER_BYTES, this.#pos),
       unwritten: this.#chunk.subarray(at, this.#pos),
     };
@@ -857,6 +871,7 @@ export class DiskJournal implements Buffer {
         c.heldRecords += b.count;
       } else {
         const p = this.#payload(c, b);
+        if (p === undefined) continue;
         c.held += b.length - skipFrames(p, 0, at - b.first);
         c.heldRecords += b.first + b.count - at;
       }
@@ -918,16 +933,68 @@ export class DiskJournal implements Buffer {
   /** The first live block ending after `pos`. */
   #blockAt(pos: number): Block | undefined {
     let lo = this.#indexAt(pos);
-    while (lo < this.#blocks.length && this.#blocks[lo].seg?.gone) lo++;
+    while (lo < this.#blocks.length && (this.#blocks[lo].bad || this.#blocks[lo].seg?.gone)) lo++;
     return this.#blocks[lo];
   }
 
-  #payload(c: JournalCursor, b: Block): Uint8Array {
+  /** The payload of `b` (read back from disk when not in memory); undefined: `b` is bad. */
+  #payload(c: JournalCursor, b: Block): Uint8Array | undefined {
     if (b.payload) return b.payload;
     if (c.ahead?.block === b) return c.ahead.payload;
-    const p = this.#loadSync(b);
+    let p: Uint8Array;
+    try {
+      p = this.#loadSync(b);
+    } catch (e) {
+      this.#markBad(b, undefined, `unreadable (${e instanceof Error ? e.message : String(e)})`);
+      return undefined;
+    }
+    if (!this.#verified(b, p)) return undefined;
     c.ahead = { block: b, payload: p };
     return p;
+  }
+
+  /** Whether `p`, read back from disk, is `b`'s payload; marks `b` bad when not. */
+  #verified(b: Block, p: Uint8Array): boolean {
+    if (crc32c(p) === b.crc) return true;
+    this.#markBad(b, p, "checksum mismatch (read back)");
+    return false;
+  }
+
+  /**
+   * `b` failed when read back while running: its bytes go to quarantine, it is reported and
+   * skipped by every cursor (their backlogs no longer count it).
+   */
+  #markBad(b: Block, bytes: Uint8Array | undefined, reason: string): void {
+    if (b.bad) return;
+    b.bad = true;
+    const seg = b.seg!;
+    const name = seg.path.slice(seg.path.lastIndexOf("/") + 1);
+    let quarantine = "";
+    if (bytes) {
+      const q = `${this.dir}/quarantine/${name}.${b.offset}.bad`;
+      try {
+        Deno.writeFileSync(q, bytes);
+        quarantine = q;
+      } catch { /* reported without it */ }
+    }
+    this.#lostRecords += b.count;
+    this.#quarantinedBytes += bytes ? bytes.length : 0;
+    for (const c of this.#cursors.values()) {
+      if (c.acked >= b.first + b.count) continue;
+      if (c.skips.some((s) => s.from <= b.first && s.to > b.first)) continue;
+      const left = b.first + b.count - Math.max(c.acked, b.first);
+      c.heldRecords -= left;
+      c.held -= left === b.count ? b.length : Math.round((b.length * left) / b.count);
+    }
+    this.#onDamage({
+      file: seg.path,
+      offset: b.offset,
+      bytes: HEADER_BYTES + b.length,
+      reason,
+      quarantine,
+      lostFrom: b.first,
+      lostTo: b.first + b.count,
+    });
   }
 
   #loadSync(b: Block): Uint8Array {
@@ -974,6 +1041,7 @@ export class DiskJournal implements Buffer {
     if (pos < b.first) pos = this.#normalize(jc, b.first);
     if (pos >= b.first + b.count) return this.read(c, limits, { next: pos } as BufferBatch);
     const p = this.#payload(jc, b);
+    if (p === undefined) return this.read(c, limits, { next: b.first + b.count } as BufferBatch);
     const prev = after as JournalBatch | undefined;
     const start = prev?.block === b && prev.next === pos
       ? prev.end
@@ -1008,11 +1076,16 @@ export class DiskJournal implements Buffer {
       if (pos < this.#readable) {
         const b = this.#blockAt(pos);
         if (b && !b.payload && jc.ahead?.block !== b && b.seg) {
+          let p: Uint8Array | undefined;
           try {
-            jc.ahead = { block: b, payload: await this.#load(b) };
-          } catch { /* read() falls back to a synchronous read */ }
+            p = await this.#load(b);
+          } catch { /* read() tries again synchronously (and reports it) */ }
+          if (p && !b.bad) {
+            if (!this.#verified(b, p)) continue;
+            jc.ahead = { block: b, payload: p };
+          }
         }
-        return;
+        if (this.read(c, PEEK) !== undefined) return;
       }
       await new Promise<void>((resolve) => {
         const prev = jc.wake;
