@@ -1,7 +1,7 @@
 // The disk journal (issue 12 phase 1): append/read/ack with several cursors, segment deletion,
 // budgets, saved positions, recovery from each kind of damage (quarantined, the rest replayed),
 // directory errors, and a real child process killed with SIGKILL while appending.
-import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { assert, assertBytesEqual, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { HEADER_BYTES } from "../lib/pipeline/_journal_format.ts";
 import type { BufferBatch, Cursor } from "../lib/pipeline/buffer.ts";
 import {
@@ -157,6 +157,66 @@ Deno.test("journal: sealed blocks read in order with continuous sequence numbers
     j.ack(c, x);
     j.ack(c, y);
     assertEquals([j.bytes, j.records], [0, 0]);
+    await j.close();
+  });
+});
+
+Deno.test("journal: Buffer semantics — eventMs is the min of a batch's reads, since its oldest append, hasRoom at the edge, readable() on close", async () => {
+  await withDir(async (dir) => {
+    const j = await open(dir, { maxBytes: 1000 });
+    const c = j.cursor("a");
+    assertEquals(j.openSince, Infinity);
+    const t0 = performance.now();
+    j.noteEventTime(5000);
+    const f = new Uint8Array(96);
+    j.appendFrame(f, 0, 96);
+    j.noteEventTime(3000);
+    j.appendFrame(f, 0, 96);
+    j.noteEventTime(4000);
+    assert(j.openSince >= t0 && j.openSince <= performance.now());
+    const since = j.openSince;
+    j.seal();
+    const b = j.read(c, ALL)!;
+    assertEquals([b.eventMs, b.since, b.count], [3000, since, 2]);
+    // 200 bytes held of 1000: exactly 800 more fit.
+    assertEquals(j.bytes, 200);
+    assert(j.hasRoom(800) && !j.hasRoom(801));
+    assert(j.hasRoomFor(c, 800) && !j.hasRoomFor(c, 801));
+    j.appendFrame(f, 0, 96);
+    assert(j.hasRoom(700) && !j.hasRoom(701), "the open block counts");
+    j.seal();
+    const next = j.read(c, ALL, b)!;
+    assertEquals(next.eventMs, Infinity, "no event time noted for that read");
+    j.ack(c, b);
+    j.ack(c, next);
+    const waiting = j.readable(c);
+    await j.close();
+    await waiting; // resolves on close
+  });
+});
+
+Deno.test("journal: a frame larger than a chunk (5 MiB) is written, read and replayed byte for byte", async () => {
+  await withDir(async (dir) => {
+    let j = await open(dir);
+    let c = j.cursor("a");
+    const big = new Uint8Array(5 << 20).map((_, i) => (i * 13) & 0xff);
+    const small = body(7);
+    j.appendFrame(small, 0, small.length);
+    j.seal();
+    j.appendFrame(big, 0, big.length);
+    j.appendFrame(small, 0, small.length);
+    j.seal();
+    const check = (x: BufferBatch | undefined) => {
+      assert(x && x.count === 2 && x.bytes.length === 8 + big.length + small.length);
+      assertBytesEqual(x.bytes.subarray(4, 4 + big.length), big);
+    };
+    const first = j.read(c, ALL)!;
+    check(j.read(c, ALL, first));
+    j.ack(c, first);
+    await j.close();
+    j = await open(dir);
+    c = j.cursor("a");
+    check(j.read(c, ALL));
     await j.close();
   });
 });
