@@ -1306,3 +1306,5 @@ export class DiskJournal implements Buffer {
 
 /** CRC-32C of `buf[start, end)` (exported for `decode` of a segment and for tests). */
 export { crc32c };
+export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
+export type { FrameBatch } from "../outputs/contract.ts";
