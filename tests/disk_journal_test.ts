@@ -781,7 +781,7 @@ function delay(ms: number): Promise<void> {
 
 // ── kill -9 ────────────────────────────────────────────────────────────────────────────────────
 
-Deno.test("journal: kill -9 while appending loses nothing it reported as appended", async () => {
+Deno.test("journal: kill -9 while appending and acknowledging loses nothing reported appended; the reader resumes at or past its reported position", async () => {
   await withDir(async (dir) => {
     for (const fsync of ["never", "interval"]) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -799,6 +799,7 @@ Deno.test("journal: kill -9 while appending loses nothing it reported as appende
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
       let reported = 0;
+      let reportedAcked = 0;
       const deadline = Date.now() + 20_000;
       // Let it append ~150k records (or run out of time), then SIGKILL it mid-stream.
       while (reported < 150_000 && Date.now() < deadline) {
@@ -807,7 +808,10 @@ Deno.test("journal: kill -9 while appending loses nothing it reported as appende
         text += r.value;
         const lines = text.split("\n");
         text = lines.pop()!;
-        for (const l of lines) if (/^\d+$/.test(l)) reported = Number(l);
+        for (const l of lines) {
+          const m = /^(\d+) (\d+)$/.exec(l);
+          if (m) [reported, reportedAcked] = [Number(m[1]), Number(m[2])];
+        }
       }
       child.kill("SIGKILL");
       await child.status;
@@ -815,14 +819,25 @@ Deno.test("journal: kill -9 while appending loses nothing it reported as appende
       assert(reported > 10_000, `the writer appended (${reported})`);
       const damage: JournalDamage[] = [];
       const j = await open(dir, {}, damage);
-      const c = j.cursor("check");
+      // The lagging reader resumes at its saved position: at or past what it reported
+      // acknowledged (saved before the report), and reads every record after it, in order.
+      const c = j.cursor("w");
       await j.readable(c);
-      let expect = 1;
+      let expect = -1;
+      let resumedAt = -1;
       let prev: BufferBatch | undefined;
       for (let guard = 0; guard < 10_000_000; guard++) {
         const b = j.read(c, ALL, prev);
         if (!b) break;
         for (const id of ids(b)) {
+          if (expect < 0) {
+            assert(
+              id - 1 >= reportedAcked,
+              `resumed at ${id - 1}, ${reportedAcked} reported acked`,
+            );
+            expect = id;
+            resumedAt = id - 1;
+          }
           assertEquals(id, expect, "ids in order, none missing");
           expect++;
         }
@@ -830,8 +845,11 @@ Deno.test("journal: kill -9 while appending loses nothing it reported as appende
       }
       assert(
         expect - 1 >= reported,
-        `${fsync}: ${expect - 1} records after kill -9, ${reported} reported`,
+        `${fsync}: records up to ${expect - 1} after kill -9, ${reported} reported`,
       );
+      // Segments the reader had passed were deleted (the oldest kept starts past record 0).
+      const oldestSegment = Number((await segmentFiles(dir))[0].slice(0, 20));
+      assert(oldestSegment > 0 && oldestSegment <= resumedAt, `oldest segment ${oldestSegment}`);
       // At most a torn tail (the write in progress) is damaged.
       assert(damage.every((d) => d.reason === "torn tail"), JSON.stringify(damage.slice(0, 3)));
       await j.close();
