@@ -121,6 +121,13 @@ export {
   Pipeline,
 } from "./pipeline/router.ts";
 export { topicFilter } from "./pipeline/topic_filter.ts";
+export {
+  crc32c,
+  DiskJournal,
+  type DiskJournalOptions,
+  type JournalDamage,
+  JournalDirError,
+} from "./pipeline/disk_journal.ts";
 export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
 export { sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";

@@ -1,0 +1,174 @@
+/**
+ * The disk journal's record format and the scan that recovers a segment (see
+ * docs/design/journal.md): a segment file is a run of blocks, one per sealed batch,
+ *
+ * ```
+ * 0  u32 magic "VMQj"        4  u32 payload length    8  u64 first sequence number
+ * 16 u32 record count       20  f64 wall ms (append)  28  f64 event ms (broker; Infinity)
+ * 36 u32 CRC-32C of payload 40  u32 CRC-32C of bytes 0..40
+ * 44 payload: `count` frames [u32 big-endian length][Any bytes]
+ * ```
+ *
+ * @module
+ */
+import { crc32c } from "./_journal_crc32c.ts";
+
+/** Block header size in bytes. */
+export const HEADER_BYTES = 44;
+/** "VMQj", big-endian. */
+export const BLOCK_MAGIC = 0x564d516a;
+/** Largest payload a header may announce (a longer one is damage). */
+export const MAX_BLOCK_PAYLOAD = 1 << 30;
+
+/** What a block header says. */
+export interface BlockHeader {
+  /** Payload length in bytes. */
+  readonly length: number;
+  /** Sequence number of the first record. */
+  readonly first: number;
+  /** Records in the payload. */
+  readonly count: number;
+  /** `Date.now()` at append. */
+  readonly wallMs: number;
+  /** Broker time of the block's oldest read's first event (Infinity: unknown). */
+  readonly eventMs: number;
+  /** CRC-32C of the payload. */
+  readonly crc: number;
+}
+
+/** Writes the header of the payload `buf[at + HEADER_BYTES, at + HEADER_BYTES + length)`. */
+export function writeHeader(
+  buf: Uint8Array,
+  view: DataView,
+  at: number,
+  length: number,
+  first: number,
+  count: number,
+  wallMs: number,
+  eventMs: number,
+): void {
+  const p = at + HEADER_BYTES;
+  view.setUint32(at, BLOCK_MAGIC);
+  view.setUint32(at + 4, length);
+  view.setUint32(at + 8, Math.floor(first / 0x1_0000_0000));
+  view.setUint32(at + 12, first >>> 0);
+  view.setUint32(at + 16, count);
+  view.setFloat64(at + 20, wallMs);
+  view.setFloat64(at + 28, eventMs);
+  view.setUint32(at + 36, crc32c(buf, p, p + length));
+  view.setUint32(at + 40, crc32c(buf, at, at + 40));
+}
+
+/** The header at `buf[at…]` when its magic and CRC hold and it fits `buf`'s length field rules. */
+export function readHeader(buf: Uint8Array, view: DataView, at: number): BlockHeader | undefined {
+  if (buf.length - at < HEADER_BYTES) return undefined;
+  if (view.getUint32(at) !== BLOCK_MAGIC) return undefined;
+  if (view.getUint32(at + 40) !== crc32c(buf, at, at + 40)) return undefined;
+  const length = view.getUint32(at + 4);
+  if (length > MAX_BLOCK_PAYLOAD) return undefined;
+  return {
+    length,
+    first: view.getUint32(at + 8) * 0x1_0000_0000 + view.getUint32(at + 12),
+    count: view.getUint32(at + 16),
+    wallMs: view.getFloat64(at + 20),
+    eventMs: view.getFloat64(at + 28),
+    crc: view.getUint32(at + 36),
+  };
+}
+
+/** Whether `buf[start, end)` is exactly `count` length-prefixed frames. */
+export function framesFit(buf: Uint8Array, start: number, end: number, count: number): boolean {
+  let p = start;
+  for (let i = 0; i < count; i++) {
+    if (end - p < 4) return false;
+    p += 4 + (((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0);
+    if (p > end) return false;
+  }
+  return p === end;
+}
+
+/** A good block found by {@linkcode scanSegment}. */
+export interface ScannedBlock extends BlockHeader {
+  /** Offset of its header in the scanned bytes. */
+  readonly offset: number;
+}
+
+/** Bytes of a segment that are not a good block. */
+export interface DamagedRange {
+  /** Offset of the first damaged byte. */
+  readonly offset: number;
+  /** Bytes damaged. */
+  readonly length: number;
+  /** Why: `torn tail`, `checksum mismatch`, `no block header`, `out of sequence`. */
+  readonly reason: string;
+}
+
+/** The outcome of {@linkcode scanSegment}. */
+export interface SegmentScan {
+  /** Good blocks, in file order, each with a sequence past the one before. */
+  readonly blocks: ScannedBlock[];
+  /** Damaged ranges, in file order (adjacent ones merged). */
+  readonly damaged: DamagedRange[];
+}
+
+/**
+ * Reads a whole segment: keeps every block whose header and payload checksums hold (and whose
+ * sequence follows the previous block's), and reports everything else as damaged ranges —
+ * a torn tail, a block whose payload fails its checksum (skipped by its trusted length), and
+ * unrecognizable bytes (skipped up to the next valid header). Never throws.
+ */
+export function scanSegment(buf: Uint8Array, after = -1): SegmentScan {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const blocks: ScannedBlock[] = [];
+  const damaged: DamagedRange[] = [];
+  const bad = (offset: number, length: number, reason: string) => {
+    const last = damaged[damaged.length - 1];
+    if (last && last.offset + last.length === offset) {
+      damaged[damaged.length - 1] = {
+        offset: last.offset,
+        length: last.length + length,
+        reason: last.reason,
+      };
+    } else damaged.push({ offset, length, reason });
+  };
+  let next = after; // the first sequence number a following block may start at
+  let at = 0;
+  while (at < buf.length) {
+    const h = readHeader(buf, view, at);
+    if (h === undefined) {
+      // Unrecognizable: resynchronize at the next valid header, if any.
+      let q = at + 1;
+      while (q <= buf.length - HEADER_BYTES) {
+        if (
+          buf[q] === 0x56 && buf[q + 1] === 0x4d && view.getUint32(q) === BLOCK_MAGIC &&
+          readHeader(buf, view, q)
+        ) break;
+        q++;
+      }
+      if (q > buf.length - HEADER_BYTES) q = buf.length;
+      bad(
+        at,
+        q - at,
+        q === buf.length && buf.length - at < HEADER_BYTES ? "torn tail" : "no block header",
+      );
+      at = q;
+      continue;
+    }
+    const p = at + HEADER_BYTES;
+    const end = p + h.length;
+    if (end > buf.length) {
+      bad(at, buf.length - at, "torn tail");
+      break;
+    }
+    if (crc32c(buf, p, end) !== h.crc || !framesFit(buf, p, end, h.count)) {
+      bad(at, end - at, "checksum mismatch");
+    } else if (h.first < next) {
+      bad(at, end - at, "out of sequence");
+    } else {
+      blocks.push({ ...h, offset: at });
+      next = h.first + h.count;
+    }
+    at = end;
+  }
+  return { blocks, damaged };
+}
