@@ -137,7 +137,10 @@ Deno.test("protobuf format to a file writes the frames exactly as received", asy
 
 Deno.test("stdout, payload=utf8, read slowly: 100 KiB control-byte payloads (escaped, the encoder grows its chunk) keep every line intact", async () => {
   const { proc, stderr, stderrDone } = await spawnMain(
-    ["--listen", "127.0.0.1:0", "--out", "stdout?payload=utf8"],
+    // The reader below is slow on purpose (2 ms per chunk, far more when the machine is loaded):
+    // draining ~25 MiB through it can outlast the default 5 s stop grace, which is not what this
+    // test is about (every line intact, in order) — give the stop all the time the reader needs.
+    ["--listen", "127.0.0.1:0", "--out", "stdout?payload=utf8", "--shutdown-grace", "120000"],
     { stdout: "piped" },
     (err) => listeningPort(err) > 0,
   );
