@@ -8,6 +8,7 @@ import { type FormatOptions, frameEncoder } from "../encoding.ts";
 import type { FrameBatch } from "../contract.ts";
 import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
 import { permissionHint } from "../../_permissions.ts";
+import { readLength } from "../../wire/length_prefix.ts";
 
 /** Options of {@linkcode FileSink}. */
 export interface FileSinkOptions extends FormatOptions {
@@ -129,8 +130,7 @@ export class FileSink implements EncodingSink, SyncSink {
     }
     let at = from;
     while (at + 4 <= bytes.length) {
-      const next = at + 4 +
-        (((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0);
+      const next = at + 4 + readLength(bytes, at);
       if (next > max && !(first && at === from)) break;
       at = next;
       if (first) break;
