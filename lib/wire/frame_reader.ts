@@ -257,4 +257,3 @@ async function closeReader(source: FrameSource): Promise<void> {
   streamReaders.delete(source);
   await reader.cancel().catch(() => {});
 }
-

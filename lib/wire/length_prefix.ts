@@ -37,16 +37,9 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Length-prefixed frames back to back: `count` of them in `bytes`. */
-export interface FramedBytes {
-  /** The concatenated frames, each with its length prefix. */
-  readonly bytes: Uint8Array;
-  /** How many frames `bytes` holds. */
-  readonly count: number;
-}
-
 /**
- * Calls `fn` for each frame of `batch` with the frame's `Any` bytes (a view) and its index.
+ * Calls `fn` for each frame of `batch` — `count` length-prefixed frames back to back in `bytes`
+ * (a `FrameBatch`) — with the frame's `Any` bytes (a view) and its index.
  *
  * @example
  * ```ts
@@ -56,7 +49,7 @@ export interface FramedBytes {
  * ```
  */
 export function forEachFrame(
-  batch: FramedBytes,
+  batch: { readonly bytes: Uint8Array; readonly count: number },
   fn: (frame: Uint8Array, index: number) => void,
 ): void {
   const b = batch.bytes;
