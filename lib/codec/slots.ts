@@ -3,6 +3,7 @@
 // the JSON writer, the typed decoder and the field accessors below (topic filter, name
 // templates, event time) all read events through it, so they cannot disagree on what a frame
 // holds. Throws WireError on malformed bytes (callers turn it into their typed result).
+import type { Timestamp } from "../schema/events.ts";
 import { HOOK_TABLES, Kind, type MessageTable } from "../schema/tables.ts";
 import { WireCursor, WireError } from "../wire/cursor.ts";
 
@@ -95,16 +96,16 @@ export function parseSlots(
   for (let r = from; r < to; r += 2) {
     c.reset(buf, list[r], list[r + 1]);
     while (c.pos < c.end) {
-      const tag = c.varint32();
+      const tag = c.tag();
       const idx = indexByNo[tag >>> 3];
       const wt = tag & 7;
       if (idx === undefined) {
-        c.skip(tag & 7);
+        c.skip(tag);
         continue;
       }
       const f = fields[idx];
       if (wt !== f.wireType) {
-        c.skip(tag & 7); // a known number with another wire type is an unknown field, as in protoc
+        c.skip(tag); // a known number with another wire type is an unknown field, as in protoc
         continue;
       }
       if (wt === 0) {
@@ -151,14 +152,30 @@ export function readTimestamp(buf: Uint8Array, ranges: RangeList, out: Timestamp
   for (let r = 0; r < ranges.n; r += 2) {
     c.reset(buf, list[r], list[r + 1]);
     while (c.pos < c.end) {
-      const tag = c.varint32();
+      const tag = c.tag();
       if (tag === 0x08) seconds = c.varint64();
       else if (tag === 0x10) nanos = c.varint32();
-      else c.skip(tag & 7);
+      else c.skip(tag);
     }
   }
   out.seconds = seconds;
   out.nanos = nanos;
+}
+
+/** {@linkcode readTimestamp} with exact int64 seconds (the typed decoder's slow path). */
+export function readTimestampExact(buf: Uint8Array, ranges: RangeList): Timestamp {
+  let seconds = 0n, nanos = 0;
+  const c = cursor, list = ranges.v;
+  for (let r = 0; r < ranges.n; r += 2) {
+    c.reset(buf, list[r], list[r + 1]);
+    while (c.pos < c.end) {
+      const tag = c.tag();
+      if (tag === 0x08) seconds = c.varint64BigInt();
+      else if (tag === 0x10) nanos = c.varint32();
+      else c.skip(tag);
+    }
+  }
+  return { seconds, nanos };
 }
 
 /**
@@ -178,13 +195,13 @@ export function readMapEntries(
     let ks = 0, ke = 0, vs = 0, ve = 0;
     c.reset(buf, list[r], list[r + 1]);
     while (c.pos < c.end) {
-      const tag = c.varint32();
+      const tag = c.tag();
       if (tag === 0x0a || tag === 0x12) {
         const end = c.lenEnd();
         if (tag === 0x0a) (ks = c.pos), (ke = end);
         else (vs = c.pos), (ve = end);
         c.pos = end;
-      } else c.skip(tag & 7);
+      } else c.skip(tag);
     }
     keys.push(ks, ke);
     values.push(vs, ve);
