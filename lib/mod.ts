@@ -67,8 +67,13 @@ export {
 
 // Decoding and JSON.
 export { decodeEvent, type DecodeResult } from "./codec/event_decoder.ts";
-export { type EventJsonOptions, eventToJson } from "./codec/event_json.ts";
-export { PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./codec/json.ts";
+export {
+  type EventJsonOptions,
+  eventToJson,
+  PAYLOAD_MODES,
+  type PayloadMode,
+  writeFrameJson,
+} from "./codec/json.ts";
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.

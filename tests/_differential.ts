@@ -1,7 +1,8 @@
 // The differential check of the decoder of record: for one frame and payload mode, the typed
 // decoder and the JSON writer must agree on accept/reject and the failure kind, write nothing
-// on failure, and on success eventToJson(decoded) must be byte-identical to the writer's
-// output; the slots accessors must read what the typed event holds.
+// on failure, and on success eventToJson(decoded) — encodeEvent + the same writer — must be
+// byte-identical to the writer's output, the slots accessors must read what the typed event
+// holds, and the event must survive encodeEvent → decodeEvent unchanged.
 import {
   ByteBuffer,
   type DecodeErrorKind,
@@ -17,6 +18,7 @@ import {
   writeFrameJson,
 } from "../lib/internal.ts";
 import { eventTimeMs, forEachTopic, stringField } from "../lib/codec/slots.ts";
+import { frameOf } from "../lib/testing.ts";
 
 const out = new ByteBuffer(1 << 16);
 const enc = new TextEncoder();
@@ -35,8 +37,9 @@ function writerKind(code: number, frame: Uint8Array): Outcome {
 
 /**
  * Checks `frame` in `mode`; returns the outcome, or throws an Error naming the disagreement.
+ * `deep: false` skips the accessor and round-trip checks of an accepted frame.
  */
-export function differential(frame: Uint8Array, mode: PayloadMode): Outcome {
+export function differential(frame: Uint8Array, mode: PayloadMode, deep = true): Outcome {
   out.reset();
   out.write(SENTINEL);
   const code = writeFrameJson(out, frame, mode);
@@ -56,8 +59,32 @@ export function differential(frame: Uint8Array, mode: PayloadMode): Outcome {
         `  eventToJson: ${new TextDecoder().decode(typed)}`,
     );
   }
+  if (deep === false) return "ok";
   checkAccessors(frame, code, t.event);
+  // Round trip: the plugin-exact encoding of the decoded event decodes to the same event.
+  const again = decodeEvent(frameOf(t.event).subarray(4));
+  if (!again.ok) throw new Error(`the re-encoded event does not decode: ${again.error.message}`);
+  const diff = difference(again.event, t.event, "event");
+  if (diff) throw new Error(`round trip changed ${diff}`);
   return "ok";
+}
+
+/** Where `a` and `b` differ (plain objects, arrays, strings, numbers, bigints, bytes), or "". */
+function difference(a: unknown, b: unknown, path: string): string {
+  if (a === b) return "";
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    return sameBytes(a, b) ? "" : path;
+  }
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return path;
+  if (Array.isArray(a) !== Array.isArray(b)) return path;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  if (ka.length !== kb.length) return `${path} (keys)`;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i]) return `${path} (key order)`;
+    const d = difference((a as Json)[ka[i]], (b as Json)[ka[i]], `${path}.${ka[i]}`);
+    if (d) return d;
+  }
+  return "";
 }
 const SENTINEL = Uint8Array.of(0x23);
 

@@ -83,7 +83,15 @@ export function decodeEvent(frame: Uint8Array): DecodeResult {
 }
 
 function fail(kind: DecodeErrorKind, typeUrl: string, raw: Uint8Array, detail?: string) {
-  return { ok: false as const, error: new DecodeError(kind, typeUrl, raw, detail) };
+  // The error describes the data, not a code path: no stack trace (capturing one would cost
+  // more than decoding the frame, and a hostile peer sends many bad frames).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return { ok: false as const, error: new DecodeError(kind, typeUrl, raw, detail) };
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 // deno-lint-ignore no-explicit-any

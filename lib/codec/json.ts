@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { ByteBuffer } from "./byte_buffer.ts";
+import { ByteBuffer } from "./byte_buffer.ts";
+import { encodeEvent, hookIndexOf } from "./event_encoder.ts";
+import type { SidecarEvent } from "../schema/events.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { type FieldTable, Kind } from "../schema/tables.ts";
@@ -262,7 +264,7 @@ export function writeFrameJson(out: ByteBuffer, frame: Uint8Array, payload: Payl
  *
  * @example
  * ```ts
- * import { ByteBuffer, writeFrameJsonAt } from "../mod.ts";
+ * import { ByteBuffer, writeFrameJsonAt } from "../internal.ts";
  * const slab = new Uint8Array([0, 0, 0, 0]); // a length prefix, then an empty frame
  * console.log(writeFrameJsonAt(new ByteBuffer(), slab, 4, 4, "base64")); // -1: not an event
  * ```
@@ -286,7 +288,7 @@ export function writeFrameJsonAt(
  *
  * @example
  * ```ts
- * import { ByteBuffer, HOOKS, writeEventJson } from "../mod.ts";
+ * import { ByteBuffer, HOOKS, writeEventJson } from "../internal.ts";
  * const out = new ByteBuffer();
  * writeEventJson(out, new Uint8Array(0), HOOKS.indexOf("on_client_wakeup"), 0, 0, "base64");
  * console.log(new TextDecoder().decode(out.bytes())); // every field at its default
@@ -322,3 +324,37 @@ export function writeEventJson(
   }
 }
 const EMPTY = new Uint8Array(0);
+
+/** Options of {@linkcode eventToJson}. */
+export interface EventJsonOptions {
+  /** How `payload` appears; default `base64`. */
+  payload?: PayloadMode;
+}
+
+const eventOut = new ByteBuffer(4096);
+const text = new TextDecoder();
+
+/**
+ * Renders a typed `event` in the sidecar's JSON form (one line, no trailing newline): the
+ * event is encoded as the plugin would ({@linkcode encodeEvent}) and written by the same
+ * writer as the wire path, so both give the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { eventToJson } from "../mod.ts";
+ * const json = eventToJson({
+ *   hook: "on_session_expired", timestamp: { seconds: 0n, nanos: 1 },
+ *   client_id: "c", mountpoint: "", session_id: "s",
+ * });
+ * console.log(json);
+ * ```
+ */
+export function eventToJson(event: SidecarEvent, options: EventJsonOptions = {}): string {
+  const value = encodeEvent(event);
+  const hook = hookIndexOf(event);
+  eventOut.reset();
+  if (writeEventJson(eventOut, value, hook, 0, value.length, options.payload ?? "base64") < 0) {
+    throw new Error(`eventToJson: the encoding of a ${event.hook} event did not parse back`);
+  }
+  return text.decode(eventOut.bytes());
+}
