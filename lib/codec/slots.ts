@@ -229,16 +229,34 @@ export function stringField(
   ve: number,
   name: string,
 ): string {
-  const i = FIELD_INDEX[hook].get(name);
-  if (i === undefined || HOOK_TABLES[hook].fields[i].kind !== Kind.String) return "";
-  let s: Slots;
+  one[0] = name;
+  stringFields(buf, hook, vs, ve, one, oneOut);
+  return oneOut[0];
+}
+const one = [""], oneOut = [""];
+
+/** {@linkcode stringField} for several `names` with one parse: `out[k]` is `names[k]`'s value. */
+export function stringFields(
+  buf: Uint8Array,
+  hook: number,
+  vs: number,
+  ve: number,
+  names: readonly string[],
+  out: string[],
+): void {
+  let s: Slots | undefined;
   try {
     s = parseEvent(buf, hook, vs, ve);
   } catch (e) {
-    if (e instanceof WireError) return "";
-    throw e;
+    if (!(e instanceof WireError)) throw e;
   }
-  return s.b[i] < 0 ? "" : utf8.decode(buf.subarray(s.a[i], s.b[i]));
+  const fields = HOOK_TABLES[hook].fields, index = FIELD_INDEX[hook];
+  for (let k = 0; k < names.length; k++) {
+    const i = index.get(names[k]);
+    out[k] = s === undefined || i === undefined || fields[i].kind !== Kind.String || s.b[i] < 0
+      ? ""
+      : utf8.decode(buf.subarray(s.a[i], s.b[i]));
+  }
 }
 
 /** What {@linkcode forEachTopic} found. */

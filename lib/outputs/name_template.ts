@@ -1,10 +1,10 @@
 // Private: name templates of the network outputs (NATS subjects, Redis stream keys) with the
 // placeholders {hook}, {mountpoint} and {client_id}; mountpoint and client_id are read from
-// the wire through the slots accessor stringField.
+// the wire through the slots accessor stringFields (one parse per event).
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { HOOKS } from "../schema/hooks.ts";
-import { stringField } from "../codec/slots.ts";
+import { stringFields } from "../codec/slots.ts";
 
 /** The placeholders a template may use. */
 export const PLACEHOLDERS = ["hook", "mountpoint", "client_id"] as const;
@@ -27,6 +27,9 @@ export class NameTemplate {
   readonly #parts: readonly Part[];
   readonly #escape: (value: string) => string;
   readonly #byHook: readonly string[] | undefined;
+  /** The event fields the parts read, in order, and their values for the event at hand. */
+  readonly #fields: readonly string[];
+  readonly #values: string[];
 
   /** Parses `source`; throws ConfigError (for `key`) on an unknown or unbalanced placeholder. */
   constructor(key: string, source: string, escape: (value: string) => string = (v) => v) {
@@ -57,6 +60,8 @@ export class NameTemplate {
     }
     literal(source.slice(last));
     this.#parts = parts;
+    this.#fields = parts.flatMap((p) => ("field" in p && p.field !== "hook" ? [p.field] : []));
+    this.#values = this.#fields.map(() => "");
     this.readsFields = parts.some((p) => "field" in p && p.field !== "hook");
     // Only {hook}: one precomputed name per hook, no per-event work.
     this.#byHook = this.readsFields
@@ -80,18 +85,19 @@ export class NameTemplate {
   }
 
   #render(hook: number, frame: Uint8Array): string {
+    const names = this.#fields, values = this.#values;
+    if (names.length > 0) {
+      if (parseEnvelope(frame, ranges) === hook) {
+        stringFields(frame, hook, ranges.valueStart, ranges.valueEnd, names, values);
+      } else values.fill(""); // the frame does not parse: the output counts it anyway
+    }
     let out = "";
-    for (const p of this.#parts) {
+    for (let i = 0, k = 0; i < this.#parts.length; i++) {
+      const p = this.#parts[i];
       if ("literal" in p) out += p.literal;
       else if (p.field === "hook") out += this.#escape(HOOKS[hook]);
-      else out += this.#escape(fieldOf(frame, hook, p.field));
+      else out += this.#escape(values[k++]);
     }
     return out;
   }
-}
-
-/** `name` of the event in `frame`: `""` when absent or when the frame does not parse. */
-function fieldOf(frame: Uint8Array, hook: number, name: string): string {
-  if (parseEnvelope(frame, ranges) !== hook) return "";
-  return stringField(frame, hook, ranges.valueStart, ranges.valueEnd, name);
 }
