@@ -11,6 +11,7 @@ import type { SidecarEvent } from "../schema/events.ts";
 import { Kind } from "../schema/tables.ts";
 import { WireError } from "../wire/cursor.ts";
 import {
+  decodeText,
   parseEvent,
   parseSlots,
   RangeList,
@@ -106,7 +107,7 @@ function build(buf: Uint8Array, s: Slots, o: Obj = {}): Obj {
     const f = fields[i];
     switch (f.kind) {
       case Kind.String:
-        o[f.name] = b[i] < 0 ? "" : text.decode(buf.subarray(a[i], b[i]));
+        o[f.name] = b[i] < 0 ? "" : decodeText(buf, a[i], b[i]);
         break;
       case Kind.Bytes:
         o[f.name] = b[i] < 0 ? NO_BYTES : buf.subarray(a[i], b[i]);
@@ -133,7 +134,7 @@ function build(buf: Uint8Array, s: Slots, o: Obj = {}): Obj {
       }
       case Kind.RepeatedString: {
         const list = s.lists[i], v = list.v, out: string[] = [];
-        for (let r = 0; r < list.n; r += 2) out.push(text.decode(buf.subarray(v[r], v[r + 1])));
+        for (let r = 0; r < list.n; r += 2) out.push(decodeText(buf, v[r], v[r + 1]));
         o[f.name] = out;
         break;
       }
@@ -150,7 +151,7 @@ function build(buf: Uint8Array, s: Slots, o: Obj = {}): Obj {
         readMapEntries(buf, s.lists[i], mapKeys, mapValues);
         const m: Record<string, string> = Object.create(null), k = mapKeys.v, v = mapValues.v;
         for (let r = 0; r < mapKeys.n; r += 2) {
-          m[text.decode(buf.subarray(k[r], k[r + 1]))] = text.decode(buf.subarray(v[r], v[r + 1]));
+          m[decodeText(buf, k[r], k[r + 1])] = decodeText(buf, v[r], v[r + 1]);
         }
         o[f.name] = m; // duplicate keys: the first one's position, the last one's value
         break;

@@ -212,6 +212,23 @@ export function readMapEntries(
 // Field accessors: one field of an event, read through the slots.
 
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * `buf[start, end)` as text (lenient UTF-8: invalid sequences become U+FFFD). Short ASCII —
+ * topics, client ids, mountpoints — is built in place: a TextDecoder call costs more than the
+ * field itself.
+ */
+export function decodeText(buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) if (buf[i] >= 0x80) ascii = false;
+    if (ascii) {
+      return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+    }
+  }
+  return utf8.decode(buf.subarray(start, end));
+}
+
 const FIELD_INDEX: readonly Map<string, number>[] = HOOK_TABLES.map((t) =>
   new Map(t.fields.map((f, i) => [f.name, i]))
 );
@@ -255,7 +272,7 @@ export function stringFields(
     const i = index.get(names[k]);
     out[k] = s === undefined || i === undefined || fields[i].kind !== Kind.String || s.b[i] < 0
       ? ""
-      : utf8.decode(buf.subarray(s.a[i], s.b[i]));
+      : decodeText(buf, s.a[i], s.b[i]);
   }
 }
 
@@ -309,20 +326,20 @@ export function forEachTopic(
   try {
     const s = parseEvent(buf, hook, vs, ve), i = place.index;
     if (place.kind === Kind.String) {
-      const topic = s.b[i] < 0 ? "" : utf8.decode(buf.subarray(s.a[i], s.b[i]));
+      const topic = s.b[i] < 0 ? "" : decodeText(buf, s.a[i], s.b[i]);
       return fn(topic) ? "matched" : "unmatched";
     }
     const list = s.lists[i], v = list.v, n = list.n;
     if (place.kind === Kind.RepeatedString) {
       for (let r = 0; r < n; r += 2) {
-        if (fn(utf8.decode(buf.subarray(v[r], v[r + 1])))) return "matched";
+        if (fn(decodeText(buf, v[r], v[r + 1]))) return "matched";
       }
       return "unmatched";
     }
     const sub = s.subs[i]!, j = place.subIndex;
     for (let r = 0; r < n; r += 2) {
       parseSlots(buf, sub, list, r, r + 2);
-      if (fn(sub.b[j] < 0 ? "" : utf8.decode(buf.subarray(sub.a[j], sub.b[j])))) return "matched";
+      if (fn(sub.b[j] < 0 ? "" : decodeText(buf, sub.a[j], sub.b[j]))) return "matched";
     }
     return "unmatched";
   } catch (e) {
