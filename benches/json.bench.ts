@@ -6,10 +6,12 @@ import {
   eventToJson,
   HOOKS,
   type PayloadMode,
+  topicFilter,
   writeBase64,
   writeFrameJson,
   writeTimestamp,
 } from "../lib/internal.ts";
+import { NameTemplate } from "../lib/outputs/name_template.ts";
 import { fixtureVectors, largeVectors, mulberry32, randomBytes } from "../tests/_vectors.ts";
 
 const vectors = fixtureVectors().filter((v) => v.expected.hook !== null);
@@ -118,4 +120,32 @@ Deno.bench({
   name: `writeFrameJson 1 MiB payload frame (${large.body.length} B), utf8 (falls back)`,
   group: "large payload",
   fn: () => write(large.body, "utf8"),
+});
+
+// Field readers of the routing and naming steps (per event, on the slots accessors).
+const subscribe = vectors.find((v) => v.name === "050_on_subscribe_many_topics")!;
+const publishHook = HOOKS.indexOf("on_publish"), subscribeHook = HOOKS.indexOf("on_subscribe");
+const devices = topicFilter(["devices/+/telemetry", "nothing/#"]);
+Deno.bench({
+  name: "topicFilter on_publish typical",
+  group: "field readers",
+  baseline: true,
+  fn: () => {
+    devices(publish.body, publishHook);
+  },
+});
+Deno.bench({
+  name: `topicFilter on_subscribe many topics (${subscribe.body.length} B)`,
+  group: "field readers",
+  fn: () => {
+    devices(subscribe.body, subscribeHook);
+  },
+});
+const subject = new NameTemplate("subject", "vmq.{mountpoint}.{client_id}.{hook}");
+Deno.bench({
+  name: "NameTemplate {mountpoint}.{client_id} on_publish typical",
+  group: "field readers",
+  fn: () => {
+    subject.render(publishHook, publish.body);
+  },
 });

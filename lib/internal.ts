@@ -100,6 +100,7 @@ export {
   UNKNOWN_TYPE,
 } from "./wire/envelope.ts";
 export { hookIndexOfTypeUrl } from "./schema/hooks.ts";
+export { FRAME_HEADER, readLength, writeLength } from "./wire/length_prefix.ts";
 export { SCHEMA_JSON } from "./schema/_generated.ts";
 export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.ts";
 export { writeBase64 } from "./codec/_base64.ts";

@@ -70,8 +70,13 @@ export {
 
 // Decoding and JSON.
 export { decodeEvent, type DecodeResult } from "./codec/event_decoder.ts";
-export { type EventJsonOptions, eventToJson } from "./codec/event_json.ts";
-export { PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./codec/json.ts";
+export {
+  type EventJsonOptions,
+  eventToJson,
+  PAYLOAD_MODES,
+  type PayloadMode,
+  writeFrameJson,
+} from "./codec/json.ts";
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.
@@ -92,6 +97,7 @@ export {
 } from "./app/sidecar.ts";
 export type { Readiness } from "./app/admin.ts";
 export type { EffectiveConfig, ResolvedOutput } from "./app/config_file.ts";
+export type { OutputDefaults, RunSettings, Settings } from "./app/settings.ts";
 export type { SocketDiscards } from "./ingest/server.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";
 export {

@@ -7,6 +7,8 @@
 // padded varint, which protobuf decoders accept) at a known offset, so the load generator can
 // stamp the send time into a frame in place (`stampFrame`) to measure end-to-end latency.
 
+import { encodeFrame } from "../lib/wire/length_prefix.ts";
+
 const enc = new TextEncoder();
 
 /** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
@@ -112,11 +114,7 @@ export function frameOf(message: string, value: Uint8Array): Uint8Array {
   const any = new PbWriter();
   any.string(1, TYPE_PREFIX + message);
   any.lenField(2, value);
-  const body = any.finish();
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
+  return encodeFrame(any.finish());
 }
 
 /** The kinds of the mix with their share in percent. */

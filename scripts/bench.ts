@@ -23,7 +23,7 @@
 import { parseArgs } from "node:util";
 import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
 import { writeFramesFile } from "./mkframes.ts";
-import { ByteBuffer, type LoadResult, writeFrameJson } from "../lib/internal.ts";
+import { ByteBuffer, type LoadResult, readLength, writeFrameJson } from "../lib/internal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";
@@ -99,7 +99,7 @@ async function jsonSize(path: string): Promise<number> {
   const out = new ByteBuffer(1 << 20);
   let total = 0;
   for (let p = 0; p < data.length;) {
-    const len = new DataView(data.buffer, p, 4).getUint32(0);
+    const len = readLength(data, p);
     if (writeFrameJson(out, data.subarray(p + 4, p + 4 + len), "base64") >= 0) out.byte(0x0a);
     if (out.pos > 512 * 1024) (total += out.pos), out.reset();
     p += 4 + len;
@@ -122,7 +122,7 @@ async function blastInput(inp: Input, conns: number): Promise<Input> {
   } catch {
     const data = await Deno.readFile(inp.path);
     let p = 0;
-    for (let i = 0; i < per; i++) p += 4 + new DataView(data.buffer, p, 4).getUint32(0);
+    for (let i = 0; i < per; i++) p += 4 + readLength(data, p);
     await Deno.writeFile(path, data.subarray(0, p));
     info = { frames: per, bytes: p, jsonBytes: await jsonSize(path) };
     await Deno.writeTextFile(infoPath, JSON.stringify(info));

@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { type Ops, scrape, spawnSidecar } from "../tests/_ops.ts";
 import { valueOf } from "../tests/_prom.ts";
+import { readLength } from "../lib/wire/length_prefix.ts";
 import { distinctFrames, startRedis, type TestServer } from "../tests/_servers.ts";
 
 /** Memory and descriptors of the sidecar at one moment. */
@@ -105,7 +106,7 @@ export async function churnConnections(s: Ops, o: ChurnOptions = {}): Promise<Ph
   // Cut at a frame boundary: whole events only.
   let cut = 0;
   while (cut + 4 <= per.length) {
-    const len = new DataView(per.buffer, per.byteOffset + cut).getUint32(0);
+    const len = readLength(per, cut);
     if (cut + 4 + len > per.length) break;
     cut += 4 + len;
   }

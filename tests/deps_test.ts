@@ -46,5 +46,15 @@ Deno.test("deps: lib/ names npm packages only in lib/_deps/, with the versions o
       }
     }
   }
-  assertEquals(shims.length, 7, `shims: ${shims.sort().join(", ")}`);
+  assertEquals(shims.length, 5, `shims: ${shims.sort().join(", ")}`);
+});
+
+Deno.test("deps: lib/ decodes without protobufjs or long (only scripts/gen.ts and tests use them)", async () => {
+  for await (const url of tsFiles(LIB)) {
+    const src = await Deno.readTextFile(url);
+    for (const s of specifiers(src)) {
+      assert(!/protobufjs|(^|[:/])long(@|$)/.test(s), `${url.pathname} imports ${s}`);
+    }
+    assert(!/Reader\.prototype/.test(src), `${url.pathname} patches a third-party prototype`);
+  }
 });

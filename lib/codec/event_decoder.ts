@@ -1,35 +1,24 @@
 /**
- * Typed decoding of frames with protobufjs and the baked descriptors: `Any` envelope → a
- * {@linkcode SidecarEvent} with proto3 defaults filled in. Never throws on bad input.
+ * Typed decoding of frames: `Any` envelope → a {@linkcode SidecarEvent} with proto3 defaults
+ * filled in. Built on the same slot parser as the JSON writer (codec/slots.ts), so the two
+ * accept exactly the same frames and read the same values. Never throws on bad input.
  *
  * @module
  */
-import { protobuf } from "../_deps/protobufjs.ts";
-import { Long } from "../_deps/long.ts";
-import { SCHEMA_JSON } from "../schema/_generated.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelope } from "../wire/envelope.ts";
-import { HOOKS, MESSAGE_NAMES } from "../schema/hooks.ts";
+import { HOOKS } from "../schema/hooks.ts";
 import type { SidecarEvent } from "../schema/events.ts";
-import { HOOK_TABLES, Kind, type MessageTable } from "../schema/tables.ts";
-
-// int64 (Timestamp.seconds) must not lose precision: give protobufjs a Long implementation.
-protobuf.util.Long = Long;
-protobuf.configure();
-
-// Strings decode like the JSON path (WHATWG: invalid UTF-8 becomes U+FFFD) instead of
-// protobufjs 8's proto3 default of rejecting the whole message (utf8_validation = VERIFY).
-const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-function readString(this: protobuf.Reader): string {
-  return lenientUtf8.decode(this.bytes());
-}
-for (const reader of [protobuf.Reader.prototype, protobuf.BufferReader.prototype]) {
-  const r = reader as unknown as Record<string, unknown>;
-  r.string = readString;
-  r.stringVerify = readString;
-}
-
-const root = protobuf.Root.fromJSON(SCHEMA_JSON as unknown as protobuf.INamespace);
-const TYPES = HOOKS.map((h) => root.lookupType(`eventssidecar.v1.${MESSAGE_NAMES[h]}`));
+import { Kind } from "../schema/tables.ts";
+import { WireError } from "../wire/cursor.ts";
+import {
+  decodeText,
+  parseEvent,
+  parseSlots,
+  RangeList,
+  readMapEntries,
+  readTimestampExact,
+  type Slots,
+} from "./slots.ts";
 
 /** Why a frame did not decode to an event. */
 export type DecodeErrorKind = "empty" | "malformed_envelope" | "unknown_type" | "malformed_value";
@@ -69,6 +58,7 @@ const text = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Decodes one frame body (the `Any` bytes, without the length prefix) into a typed event.
+ * `bytes` fields (`payload`) are views into `frame`, not copies.
  *
  * @example
  * ```ts
@@ -84,71 +74,89 @@ export function decodeEvent(frame: Uint8Array): DecodeResult {
   const typeUrl = text.decode(frame.subarray(ranges.typeUrlStart, ranges.typeUrlEnd));
   if (hook < 0) return fail("unknown_type", typeUrl, frame);
   try {
-    const msg = TYPES[hook].decode(frame.subarray(ranges.valueStart, ranges.valueEnd));
-    const event = convert(HOOK_TABLES[hook], msg as unknown as Record<string, unknown>);
-    event.hook = HOOKS[hook];
-    return { ok: true, event: event as unknown as SidecarEvent };
+    const s = parseEvent(frame, hook, ranges.valueStart, ranges.valueEnd);
+    const event = build(frame, s, { hook: HOOKS[hook] }) as SidecarEvent;
+    return { ok: true, event };
   } catch (e) {
-    return fail("malformed_value", typeUrl, frame, e instanceof Error ? e.message : String(e));
+    if (e instanceof WireError) return fail("malformed_value", typeUrl, frame, e.message);
+    throw e;
   }
 }
 
 function fail(kind: DecodeErrorKind, typeUrl: string, raw: Uint8Array, detail?: string) {
-  return { ok: false as const, error: new DecodeError(kind, typeUrl, raw, detail) };
+  // The error describes the data, not a code path: no stack trace (capturing one would cost
+  // more than decoding the frame, and a hostile peer sends many bad frames).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return { ok: false as const, error: new DecodeError(kind, typeUrl, raw, detail) };
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 // deno-lint-ignore no-explicit-any
 type Obj = Record<string, any>;
 const NO_BYTES = new Uint8Array(0);
+const mapKeys = new RangeList(), mapValues = new RangeList();
 
-function convert(table: MessageTable, m: Obj | undefined | null): Obj {
-  const o: Obj = { hook: undefined };
-  for (const f of table.fields) {
-    const v = m?.[f.name];
+/** The object of a parsed message; sub-messages are parsed (and checked) on the way. */
+function build(buf: Uint8Array, s: Slots, o: Obj = {}): Obj {
+  const fields = s.table.fields, a = s.a, b = s.b;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
     switch (f.kind) {
       case Kind.String:
-        o[f.name] = v ?? "";
+        o[f.name] = b[i] < 0 ? "" : decodeText(buf, a[i], b[i]);
         break;
       case Kind.Bytes:
-        o[f.name] = v ? new Uint8Array(v.buffer, v.byteOffset, v.length) : NO_BYTES;
+        o[f.name] = b[i] < 0 ? NO_BYTES : buf.subarray(a[i], b[i]);
         break;
       case Kind.Int32:
-        o[f.name] = v ?? 0;
+        o[f.name] = b[i] < 0 ? 0 : a[i];
         break;
       case Kind.Bool:
-        o[f.name] = v ?? false;
+        o[f.name] = b[i] >= 0 && a[i] !== 0;
         break;
-      case Kind.Enum:
-        o[f.name] = f.enumNames!.get(v ?? 0) ?? v;
+      case Kind.Enum: {
+        const v = b[i] < 0 ? 0 : a[i];
+        o[f.name] = f.enumNames!.get(v) ?? v; // unknown numbers kept (proto3 open enums)
         break;
+      }
       case Kind.Timestamp:
-        o[f.name] = { seconds: toBigInt(v?.seconds), nanos: v?.nanos ?? 0 };
+        o[f.name] = readTimestampExact(buf, s.lists[i]);
         break;
-      case Kind.Message:
-        o[f.name] = withoutHook(convert(f.sub!, v));
+      case Kind.Message: {
+        const sub = s.subs[i]!;
+        parseSlots(buf, sub, s.lists[i]);
+        o[f.name] = build(buf, sub);
         break;
-      case Kind.RepeatedString:
-        o[f.name] = [...(v ?? [])];
+      }
+      case Kind.RepeatedString: {
+        const list = s.lists[i], v = list.v, out: string[] = [];
+        for (let r = 0; r < list.n; r += 2) out.push(decodeText(buf, v[r], v[r + 1]));
+        o[f.name] = out;
         break;
-      case Kind.RepeatedMessage:
-        o[f.name] = (v ?? []).map((x: Obj) => withoutHook(convert(f.sub!, x)));
+      }
+      case Kind.RepeatedMessage: {
+        const list = s.lists[i], sub = s.subs[i]!, out: Obj[] = [];
+        for (let r = 0; r < list.n; r += 2) {
+          parseSlots(buf, sub, list, r, r + 2);
+          out.push(build(buf, sub));
+        }
+        o[f.name] = out;
         break;
-      case Kind.MapStringString:
-        o[f.name] = Object.assign(Object.create(null), v ?? {});
+      }
+      case Kind.MapStringString: {
+        readMapEntries(buf, s.lists[i], mapKeys, mapValues);
+        const m: Record<string, string> = Object.create(null), k = mapKeys.v, v = mapValues.v;
+        for (let r = 0; r < mapKeys.n; r += 2) {
+          m[decodeText(buf, k[r], k[r + 1])] = decodeText(buf, v[r], v[r + 1]);
+        }
+        o[f.name] = m; // duplicate keys: the first one's position, the last one's value
         break;
+      }
     }
   }
   return o;
-}
-
-function withoutHook(o: Obj): Obj {
-  delete o.hook;
-  return o;
-}
-
-function toBigInt(v: unknown): bigint {
-  if (v === undefined || v === null) return 0n;
-  if (typeof v === "number") return BigInt(v);
-  const l = v as Long;
-  return BigInt.asIntN(64, (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0));
 }

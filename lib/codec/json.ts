@@ -5,11 +5,22 @@
  *
  * @module
  */
-import type { ByteBuffer } from "./byte_buffer.ts";
+import { ByteBuffer } from "./byte_buffer.ts";
+import { encodeEvent, hookIndexOf } from "./event_encoder.ts";
+import type { SidecarEvent } from "../schema/events.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
 import { HOOKS } from "../schema/hooks.ts";
-import { type FieldTable, HOOK_TABLES, Kind, type MessageTable } from "../schema/tables.ts";
-import { WireCursor, WireError } from "../wire/cursor.ts";
+import { type FieldTable, Kind } from "../schema/tables.ts";
+import { WireError } from "../wire/cursor.ts";
+import {
+  parseEvent,
+  parseSlots,
+  RangeList,
+  readMapEntries,
+  readTimestamp,
+  type Slots,
+  type TimestampParts,
+} from "./slots.ts";
 import { writeBase64 } from "./_base64.ts";
 import { writeTimestamp } from "./_timestamp.ts";
 
@@ -33,62 +44,6 @@ const enc = new TextEncoder();
 const utf8Lenient = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-interface Slots {
-  table: MessageTable;
-  /** Numeric value (int32, enum, bool) or range start per field. */
-  a: Int32Array;
-  /** Range end per field; -1 when absent. */
-  b: Int32Array;
-  /** Ranges (start, end pairs) of list-like fields: repeated, map, and sub-messages (merged). */
-  lists: RangeList[];
-  subs: (Slots | undefined)[];
-  /** Indices of the list-like fields. */
-  listFields: number[];
-  /** The key of each field (`,"name":`), and as the first key of a nested object (`"name":`). */
-  keys: Uint8Array[];
-  nestedKeys: Uint8Array[];
-}
-
-/** (start, end) pairs in a reused, growable Int32Array: no allocation once warm. */
-class RangeList {
-  v = new Int32Array(16);
-  n = 0;
-  push(start: number, end: number): void {
-    if (this.n + 2 > this.v.length) {
-      const g = new Int32Array(this.v.length * 2);
-      g.set(this.v);
-      this.v = g;
-    }
-    this.v[this.n++] = start;
-    this.v[this.n++] = end;
-  }
-}
-
-const slotsByTable = new Map<MessageTable, Slots>();
-function slotsOf(table: MessageTable): Slots {
-  let s = slotsByTable.get(table);
-  if (s) return s;
-  const n = table.fields.length;
-  s = {
-    table,
-    a: new Int32Array(n),
-    b: new Int32Array(n),
-    lists: [],
-    subs: [],
-    listFields: [],
-    keys: table.fields.map((f) => f.key),
-    nestedKeys: table.fields.map((f, i) => i === 0 ? f.key.slice(1) : f.key),
-  };
-  slotsByTable.set(table, s);
-  for (let i = 0; i < n; i++) {
-    s.lists.push(new RangeList());
-    const sub = table.fields[i].sub;
-    s.subs.push(sub && slotsOf(sub));
-    if (isList(table.fields[i].kind)) s.listFields.push(i);
-  }
-  return s;
-}
-const HOOK_SLOTS = HOOK_TABLES.map(slotsOf);
 const HOOK_PREFIX = HOOKS.map((h) => enc.encode(`{"hook":"${h}"`));
 const PAYLOAD_ENCODING_UTF8 = enc.encode(`,"payload_encoding":"utf8"`);
 const PAYLOAD_ENCODING_BASE64 = enc.encode(`,"payload_encoding":"base64"`);
@@ -96,53 +51,10 @@ const EMPTY_STRING = enc.encode(`""`);
 const TRUE = enc.encode("true");
 const FALSE = enc.encode("false");
 
-const cursor = new WireCursor();
 const ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 let src: Uint8Array = new Uint8Array(0);
 let payloadMode: PayloadMode = "base64";
 let payloadWasBase64 = false;
-
-function isList(kind: Kind): boolean {
-  return kind >= Kind.Timestamp;
-}
-
-/** Parses all `ranges` (start, end pairs) of one message into its slots, merging in order. */
-function parse(s: Slots, ranges: RangeList, from = 0, to = ranges.n): void {
-  const fields = s.table.fields, a = s.a, b = s.b, lists = s.lists, listFields = s.listFields;
-  const list = ranges.v;
-  b.fill(-1);
-  for (let i = 0; i < listFields.length; i++) lists[listFields[i]].n = 0;
-  const c = cursor;
-  for (let r = from; r < to; r += 2) {
-    c.reset(src, list[r], list[r + 1]);
-    while (c.pos < c.end) {
-      const tag = c.varint32();
-      const idx = s.table.indexByNo[tag >>> 3];
-      const wt = tag & 7;
-      if (idx === undefined) {
-        c.skip(wt);
-        continue;
-      }
-      const f = fields[idx];
-      if (wt !== f.wireType) {
-        c.skip(wt); // a known number with another wire type is an unknown field, as in protoc
-        continue;
-      }
-      if (wt === 0) {
-        a[idx] = f.kind === Kind.Bool ? (c.varint64() !== 0 ? 1 : 0) : c.varint32();
-        b[idx] = 0;
-      } else {
-        const end = c.lenEnd();
-        if (isList(f.kind)) lists[idx].push(c.pos, end);
-        else {
-          a[idx] = c.pos;
-          b[idx] = end;
-        }
-        c.pos = end;
-      }
-    }
-  }
-}
 
 function writeFields(out: ByteBuffer, s: Slots, nested: boolean): void {
   const fields = s.table.fields, keys = nested ? s.nestedKeys : s.keys;
@@ -185,7 +97,7 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
       return;
     case Kind.Message: {
       const sub = s.subs[i]!;
-      parse(sub, s.lists[i]);
+      parseSlots(src, sub, s.lists[i]);
       out.byte(0x7b);
       writeFields(out, sub, true);
       out.byte(0x7d);
@@ -206,7 +118,7 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
       out.byte(0x5b);
       for (let r = 0; r < list.n; r += 2) {
         if (r > 0) out.byte(0x2c);
-        parse(sub, list, r, r + 2);
+        parseSlots(src, sub, list, r, r + 2);
         out.byte(0x7b);
         writeFields(out, sub, true);
         out.byte(0x7d);
@@ -220,42 +132,16 @@ function writeValue(out: ByteBuffer, s: Slots, i: number, f: FieldTable): void {
   }
 }
 
+const ts: TimestampParts = { seconds: 0, nanos: 0 };
 function writeTimestampField(out: ByteBuffer, ranges: RangeList): void {
-  let seconds = 0, nanos = 0;
-  const c = cursor, list = ranges.v;
-  for (let r = 0; r < ranges.n; r += 2) {
-    c.reset(src, list[r], list[r + 1]);
-    while (c.pos < c.end) {
-      const tag = c.varint32();
-      if (tag === 0x08) seconds = c.varint64();
-      else if (tag === 0x10) nanos = c.varint32();
-      else c.skip(tag & 7);
-    }
-  }
-  writeTimestamp(out, seconds, nanos);
+  readTimestamp(src, ranges, ts);
+  writeTimestamp(out, ts.seconds, ts.nanos);
 }
 
 // Map entries: key/value ranges, reused.
 const mkl = new RangeList(), mvl = new RangeList();
 function writeMap(out: ByteBuffer, ranges: RangeList): void {
-  mkl.n = mvl.n = 0;
-  const list = ranges.v;
-  const c = cursor;
-  for (let r = 0; r < ranges.n; r += 2) {
-    let ks = 0, ke = 0, vs = 0, ve = 0;
-    c.reset(src, list[r], list[r + 1]);
-    while (c.pos < c.end) {
-      const tag = c.varint32();
-      if (tag === 0x0a || tag === 0x12) {
-        const end = c.lenEnd();
-        if (tag === 0x0a) (ks = c.pos), (ke = end);
-        else (vs = c.pos), (ve = end);
-        c.pos = end;
-      } else c.skip(tag & 7);
-    }
-    mkl.push(ks, ke);
-    mvl.push(vs, ve);
-  }
+  readMapEntries(src, ranges, mkl, mvl);
   // Duplicate keys: the first occurrence's position, the last occurrence's value.
   out.byte(0x7b);
   let first = true;
@@ -378,7 +264,7 @@ export function writeFrameJson(out: ByteBuffer, frame: Uint8Array, payload: Payl
  *
  * @example
  * ```ts
- * import { ByteBuffer, writeFrameJsonAt } from "../mod.ts";
+ * import { ByteBuffer, writeFrameJsonAt } from "../internal.ts";
  * const slab = new Uint8Array([0, 0, 0, 0]); // a length prefix, then an empty frame
  * console.log(writeFrameJsonAt(new ByteBuffer(), slab, 4, 4, "base64")); // -1: not an event
  * ```
@@ -402,7 +288,7 @@ export function writeFrameJsonAt(
  *
  * @example
  * ```ts
- * import { ByteBuffer, HOOKS, writeEventJson } from "../mod.ts";
+ * import { ByteBuffer, HOOKS, writeEventJson } from "../internal.ts";
  * const out = new ByteBuffer();
  * writeEventJson(out, new Uint8Array(0), HOOKS.indexOf("on_client_wakeup"), 0, 0, "base64");
  * console.log(new TextDecoder().decode(out.bytes())); // every field at its default
@@ -421,10 +307,7 @@ export function writeEventJson(
   payloadMode = payload;
   payloadWasBase64 = false;
   try {
-    const s = HOOK_SLOTS[hook];
-    valueRange.n = 0;
-    valueRange.push(valueStart, valueEnd);
-    parse(s, valueRange);
+    const s = parseEvent(buf, hook, valueStart, valueEnd);
     out.write(HOOK_PREFIX[hook]);
     writeFields(out, s, false);
     if (payload === "utf8" && s.table.bytesField >= 0) {
@@ -440,5 +323,38 @@ export function writeEventJson(
     src = EMPTY;
   }
 }
-const valueRange = new RangeList();
 const EMPTY = new Uint8Array(0);
+
+/** Options of {@linkcode eventToJson}. */
+export interface EventJsonOptions {
+  /** How `payload` appears; default `base64`. */
+  payload?: PayloadMode;
+}
+
+const eventOut = new ByteBuffer(4096);
+const text = new TextDecoder();
+
+/**
+ * Renders a typed `event` in the sidecar's JSON form (one line, no trailing newline): the
+ * event is encoded as the plugin would ({@linkcode encodeEvent}) and written by the same
+ * writer as the wire path, so both give the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { eventToJson } from "../mod.ts";
+ * const json = eventToJson({
+ *   hook: "on_session_expired", timestamp: { seconds: 0n, nanos: 1 },
+ *   client_id: "c", mountpoint: "", session_id: "s",
+ * });
+ * console.log(json);
+ * ```
+ */
+export function eventToJson(event: SidecarEvent, options: EventJsonOptions = {}): string {
+  const value = encodeEvent(event);
+  const hook = hookIndexOf(event);
+  eventOut.reset();
+  if (writeEventJson(eventOut, value, hook, 0, value.length, options.payload ?? "base64") < 0) {
+    throw new Error(`eventToJson: the encoding of a ${event.hook} event did not parse back`);
+  }
+  return text.decode(eventOut.bytes());
+}

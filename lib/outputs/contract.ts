@@ -5,6 +5,7 @@
  *
  * @module
  */
+export { forEachFrame } from "../wire/length_prefix.ts";
 
 /**
  * Frames in wire format — `[u32 big-endian length][Any bytes]`, `count` times — exactly as the
@@ -60,27 +61,4 @@ export interface Sink {
   onReady?(ready: () => void): void;
   /** Why it is not reachable, for readiness (e.g. credentials refused); `""` when unknown. Optional. */
   notReadyReason?(): string;
-}
-
-/**
- * Calls `fn` for each frame of `batch` with the frame's `Any` bytes (a view) and its index.
- *
- * @example
- * ```ts
- * import { forEachFrame } from "../mod.ts";
- * const batch = { bytes: new Uint8Array([0, 0, 0, 0]), count: 1 };
- * forEachFrame(batch, (frame) => console.log(frame.length)); // 0
- * ```
- */
-export function forEachFrame(
-  batch: FrameBatch,
-  fn: (frame: Uint8Array, index: number) => void,
-): void {
-  const b = batch.bytes;
-  let p = 0;
-  for (let i = 0; i < batch.count; i++) {
-    const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
-    fn(b.subarray(p + 4, p + 4 + len), i);
-    p += 4 + len;
-  }
 }

@@ -13,6 +13,7 @@ import {
   writeFrameJsonAt,
 } from "../codec/json.ts";
 import type { FrameBatch } from "./contract.ts";
+import { readLength, writeLength } from "../wire/length_prefix.ts";
 import type { FrameEncoder } from "../pipeline/queue.ts";
 
 /** How an output encodes events. */
@@ -67,7 +68,7 @@ export function appendBatch(
   const payload = options.payload, b = batch.bytes;
   let p = 0;
   for (let i = 0; i < batch.count; i++) {
-    const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+    const len = readLength(b, p);
     const start = p + 4, end = start + len;
     const r = writeFrameJsonAt(out, b, start, end, payload);
     if (r >= 0) out.byte(0x0a);
@@ -91,7 +92,7 @@ export function frameEncoder(options: FormatOptions, output: string): FrameEncod
         out.ensure(n + 4);
         const b = out.buf;
         let p = out.pos;
-        b[p++] = n >>> 24, b[p++] = (n >>> 16) & 255, b[p++] = (n >>> 8) & 255, b[p++] = n & 255;
+        writeLength(b, p, n), p += 4;
         if (n > 64) b.set(buf.subarray(start, end), p);
         else for (let i = 0; i < n; i++) b[p + i] = buf[start + i];
         out.pos = p + n;

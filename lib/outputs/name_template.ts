@@ -1,11 +1,10 @@
 // Private: name templates of the network outputs (NATS subjects, Redis stream keys) with the
-// placeholders {hook}, {mountpoint} and {client_id}, and the field reader that takes
-// mountpoint and client_id straight from the wire.
+// placeholders {hook}, {mountpoint} and {client_id}; mountpoint and client_id are read from
+// the wire through the slots accessor stringFields (one parse per event).
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { HOOKS } from "../schema/hooks.ts";
-import { HOOK_TABLES } from "../schema/tables.ts";
-import { LEN, WireCursor, WireError } from "../wire/cursor.ts";
+import { stringFields } from "../codec/slots.ts";
 
 /** The placeholders a template may use. */
 export const PLACEHOLDERS = ["hook", "mountpoint", "client_id"] as const;
@@ -14,40 +13,7 @@ type Placeholder = typeof PLACEHOLDERS[number];
 /** A literal run or a placeholder. */
 export type Part = { literal: string } | { field: Placeholder };
 
-// Field numbers of mountpoint and client_id per hook (every event message has both).
-const FIELD_NO: Record<"mountpoint" | "client_id", number[]> = {
-  mountpoint: HOOK_TABLES.map((t) => t.fields.find((f) => f.name === "mountpoint")!.no),
-  client_id: HOOK_TABLES.map((t) => t.fields.find((f) => f.name === "client_id")!.no),
-};
-
-const cursor = new WireCursor();
 const ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-
-/**
- * The value of string field `name` (mountpoint or client_id) of the event in `frame`: `""` when
- * absent (proto3 default) or when the frame does not parse (the output counts it anyway).
- */
-export function stringField(frame: Uint8Array, hook: number, name: "mountpoint" | "client_id") {
-  const no = FIELD_NO[name][hook];
-  if (parseEnvelope(frame, ranges) !== hook) return "";
-  const c = cursor;
-  c.reset(frame, ranges.valueStart, ranges.valueEnd);
-  let value = "";
-  try {
-    while (c.pos < c.end) {
-      const tag = c.varint32();
-      if (tag >>> 3 === no && (tag & 7) === LEN) {
-        const end = c.lenEnd();
-        value = utf8.decode(frame.subarray(c.pos, end)); // the last occurrence wins
-        c.pos = end;
-      } else c.skip(tag & 7);
-    }
-  } catch (e) {
-    if (!(e instanceof WireError)) throw e;
-  }
-  return value;
-}
 
 /**
  * A parsed template such as `vmq.events.{hook}`. Values are passed through `escape` before
@@ -61,6 +27,9 @@ export class NameTemplate {
   readonly #parts: readonly Part[];
   readonly #escape: (value: string) => string;
   readonly #byHook: readonly string[] | undefined;
+  /** The event fields the parts read, in order, and their values for the event at hand. */
+  readonly #fields: readonly string[];
+  readonly #values: string[];
 
   /** Parses `source`; throws ConfigError (for `key`) on an unknown or unbalanced placeholder. */
   constructor(key: string, source: string, escape: (value: string) => string = (v) => v) {
@@ -91,6 +60,8 @@ export class NameTemplate {
     }
     literal(source.slice(last));
     this.#parts = parts;
+    this.#fields = parts.flatMap((p) => ("field" in p && p.field !== "hook" ? [p.field] : []));
+    this.#values = this.#fields.map(() => "");
     this.readsFields = parts.some((p) => "field" in p && p.field !== "hook");
     // Only {hook}: one precomputed name per hook, no per-event work.
     this.#byHook = this.readsFields
@@ -114,11 +85,18 @@ export class NameTemplate {
   }
 
   #render(hook: number, frame: Uint8Array): string {
+    const names = this.#fields, values = this.#values;
+    if (names.length > 0) {
+      if (parseEnvelope(frame, ranges) === hook) {
+        stringFields(frame, hook, ranges.valueStart, ranges.valueEnd, names, values);
+      } else values.fill(""); // the frame does not parse: the output counts it anyway
+    }
     let out = "";
-    for (const p of this.#parts) {
+    for (let i = 0, k = 0; i < this.#parts.length; i++) {
+      const p = this.#parts[i];
       if ("literal" in p) out += p.literal;
       else if (p.field === "hook") out += this.#escape(HOOKS[hook]);
-      else out += this.#escape(stringField(frame, hook, p.field));
+      else out += this.#escape(values[k++]);
     }
     return out;
   }

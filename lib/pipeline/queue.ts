@@ -10,6 +10,7 @@ import { getLogger } from "../_deps/logtape.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
 import type { FrameBatch, SendReport, Sink } from "../outputs/contract.ts";
 import { releaseBuffer, takeBuffer } from "../_regions.ts";
+import { writeLength } from "../wire/length_prefix.ts";
 
 /**
  * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
@@ -341,7 +342,7 @@ export class OutputQueue {
     } else {
       const b = this.#cur.buf;
       const n = end - start;
-      b[p] = n >>> 24, b[p + 1] = (n >>> 16) & 255, b[p + 2] = (n >>> 8) & 255, b[p + 3] = n & 255;
+      writeLength(b, p, n);
       if (n > 64) b.set(buf.subarray(start, end), p + 4);
       else for (let i = 0; i < n; i++) b[p + 4 + i] = buf[start + i];
       p += need;

@@ -6,7 +6,7 @@
  */
 import { getLogger } from "../_deps/logtape.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "../wire/envelope.ts";
-import { eventTimeAt } from "../codec/_event_time.ts";
+import { eventTimeMs } from "../codec/slots.ts";
 import { warmCache } from "../wire/_warm_cache.ts";
 import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
@@ -189,7 +189,7 @@ export class Pipeline {
     const outputs = this.#outputs;
     if (this.#firstOfRead) {
       this.#firstOfRead = false;
-      const ms = eventTimeAt(buf, ranges.valueStart, ranges.valueEnd);
+      const ms = eventTimeMs(buf, hook, ranges.valueStart, ranges.valueEnd);
       for (let o = 0; o < outputs.length; o++) outputs[o].queue.noteEventTime(ms);
     }
     for (let o = 0; o < outputs.length; o++) {

@@ -96,7 +96,7 @@ function parseGeneral(buf: Uint8Array, start: number, end: number, out: Envelope
   c.reset(buf, start, end);
   try {
     while (c.pos < c.end) {
-      const tag = c.varint32();
+      const tag = c.tag();
       const no = tag >>> 3, wt = tag & 7;
       if ((no === 1 || no === 2) && wt === LEN) {
         const end = c.lenEnd();
@@ -111,7 +111,7 @@ function parseGeneral(buf: Uint8Array, start: number, end: number, out: Envelope
       } else if (no === 0 || no === 1 || no === 2) {
         return MALFORMED_ENVELOPE;
       } else {
-        c.skip(wt);
+        c.skip(tag);
       }
     }
   } catch (e) {

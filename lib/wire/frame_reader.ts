@@ -6,6 +6,8 @@
  */
 import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
 import { pooledSize, releaseBuffer, takeBuffer } from "../_regions.ts";
+import { readLength } from "./length_prefix.ts";
+export { encodeFrame } from "./length_prefix.ts";
 
 /** Default maximum frame body size: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -131,8 +133,7 @@ async function* frameSlabs(
       let need = 4; // bytes the next frame needs in total (header + body)
       let starts = slab.starts, ends = slab.ends;
       while (end - start >= 4) {
-        const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
-          buf[start + 3]) >>> 0;
+        const len = readLength(buf, start);
         if (len > maxFrame) {
           if (count > 0) yield fill(slab, buf, count);
           throw new FrameTooLargeError(peer, len, maxFrame);
@@ -255,12 +256,4 @@ async function closeReader(source: FrameSource): Promise<void> {
   if (!reader) return;
   streamReaders.delete(source);
   await reader.cancel().catch(() => {});
-}
-
-/** Encodes `body` as one frame: the 4-byte big-endian length, then the bytes. */
-export function encodeFrame(body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
 }

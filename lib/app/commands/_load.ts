@@ -4,6 +4,7 @@
 // connections: each takes the next frame-aligned chunk when its previous write finished, so a
 // slow connection never holds the others up and memory stays bounded.
 import process from "node:process";
+import { readLength } from "../../wire/length_prefix.ts";
 
 /** Options of {@linkcode runLoad}. */
 export interface LoadOptions {
@@ -57,7 +58,7 @@ export interface ChunkSource {
 }
 
 export function frameLen(b: Uint8Array, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+  return readLength(b, p);
 }
 
 /** Cycles over frames held in memory (views, no copies). */

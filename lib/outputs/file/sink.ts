@@ -11,6 +11,7 @@ import { permissionHint, refuseWriteThroughSymlink } from "../../_permissions.ts
 import type { OutputFactory } from "../registry.ts";
 import type { FileOptions } from "./kind.ts";
 import type { StdoutOptions } from "../stdout/kind.ts";
+import { readLength } from "../../wire/length_prefix.ts";
 
 /** Options of {@linkcode FileSink}. */
 export interface FileSinkOptions extends FormatOptions {
@@ -132,8 +133,7 @@ export class FileSink implements EncodingSink, SyncSink {
     }
     let at = from;
     while (at + 4 <= bytes.length) {
-      const next = at + 4 +
-        (((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0);
+      const next = at + 4 + readLength(bytes, at);
       if (next > max && !(first && at === from)) break;
       at = next;
       if (first) break;
