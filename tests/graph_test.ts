@@ -72,16 +72,9 @@ Deno.test("graph: lib/mod.ts, flag parsing, check-config and reload reach no out
   }
 });
 
-// protobufjs and long leave lib/ with the codec track's typed decoder (issue 11 step C2); until
-// then lib/codec/event_decoder.ts imports them and this part cannot hold yet.
-const decoder = await Deno.readTextFile(new URL("lib/codec/event_decoder.ts", ROOT));
-Deno.test({
-  name: "graph: lib/mod.ts reaches neither protobufjs nor long statically",
-  ignore: /_deps\/(protobufjs|long)\.ts/.test(decoder),
-  async fn() {
-    const mods = reached(await info("lib/mod.ts"), true);
-    assertEquals(clientsIn(mods, CODEC_LIBS), []);
-  },
+Deno.test("graph: lib/mod.ts reaches neither protobufjs nor long statically", async () => {
+  const mods = reached(await info("lib/mod.ts"), true);
+  assertEquals(clientsIn(mods, CODEC_LIBS), []);
 });
 
 Deno.test("graph: every lib/outputs/*/sink.ts and its npm client packages are in main.ts's graph (compile embeds them)", async () => {
