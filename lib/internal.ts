@@ -113,6 +113,8 @@ export {
   type QueueStats,
   type SyncSink,
 } from "./pipeline/queue.ts";
+export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
+export { MemoryBuffer, type MemoryBufferOptions } from "./pipeline/memory_buffer.ts";
 export {
   DISPATCH_BACKPRESSURE,
   DISPATCH_MALFORMED,

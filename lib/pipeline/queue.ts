@@ -1,15 +1,16 @@
 /**
  * A bounded, acknowledged queue in front of one {@linkcode Sink}: frames are copied into
- * wire-format batches (or encoded into them, for an {@linkcode EncodingSink}), sent one batch at
- * a time, retried with exponential backoff and jitter until acknowledged, and forgotten only
- * then; a batch's memory is reused once it is acknowledged.
+ * wire-format batches (or encoded into them, for an {@linkcode EncodingSink}) held by a
+ * {@linkcode MemoryBuffer}, sent one batch at a time, retried with exponential backoff and
+ * jitter until acknowledged, and forgotten only then.
  *
  * @module
  */
 import { getLogger } from "../_deps/logtape.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
 import type { FrameBatch, SendReport, Sink } from "../outputs/contract.ts";
-import { releaseBuffer, takeBuffer } from "../_regions.ts";
+import type { BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
+import { MemoryBuffer } from "./memory_buffer.ts";
 
 /**
  * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
@@ -114,25 +115,6 @@ export interface QueueStats {
   retries: number;
 }
 
-/** A batch buffer; its sealed batches are views into it. Recycled once all are acknowledged. */
-interface Chunk {
-  buf: Uint8Array;
-  /** Sealed batches in this chunk not yet acknowledged. */
-  refs: number;
-  /** The region buffer it was made with (lib/_regions.ts; `buf` until an encoder grows it). */
-  slot?: Uint8Array;
-}
-
-interface PendingBatch extends FrameBatch {
-  bytes: Uint8Array;
-  /** When the oldest frame of the batch was queued (performance.now()). */
-  since: number;
-  /** Broker time of its oldest read's first event (ms since the epoch; Infinity: unknown). */
-  eventMs: number;
-  /** The buffer it views. */
-  chunk: Chunk;
-}
-
 /**
  * Batch buffers of an encoding sink's queue hold this many batches: its sends carry all the
  * batches queued back to back in one buffer (one write per event-loop turn must keep up with
@@ -140,14 +122,10 @@ interface PendingBatch extends FrameBatch {
  */
 const COALESCE_BATCHES = 4;
 
-/** Acknowledged batch buffers kept for reuse (per queue, at least): no allocation per batch. */
-const FREE_CHUNKS = 16;
-
-/**
- * A queue that took no buffer from its pool for this long, and holds no event, gives its
- * pooled buffers back (their memory returns to the system; see lib/_regions.ts).
- */
-const FREE_IDLE_MS = 2000;
+/** Reads of a queue whose sends carry one batch as sealed. */
+const ONE_BATCH: ReadLimits = { maxRecords: Infinity, coalesce: false };
+/** Reads of an encoding sink's queue: everything back to back in one buffer. */
+const COALESCED: ReadLimits = { maxRecords: Infinity, coalesce: true };
 
 const log = getLogger(["vmq_sidecar", "output"]);
 
@@ -178,10 +156,8 @@ export class OutputQueue {
     errors: 0,
     retries: 0,
   };
-  /** Bytes held (queued and in flight), as counted against `maxBytes`. */
-  bytes = 0;
-  /** Frames held (queued and in flight). */
-  events = 0;
+  /** The storage of what the queue holds (queued and in flight). */
+  readonly buffer: MemoryBuffer;
   /**
    * Called per acknowledged batch with the seconds from queueing its oldest frame, its event
    * count, and the seconds from the broker timestamp of its oldest event (NaN: unknown; see
@@ -195,23 +171,9 @@ export class OutputQueue {
   readonly #coalesce: boolean;
   /** Bytes held from which a {@linkcode SyncSink} is written synchronously. */
   readonly #syncBacklog: number;
-  /** Size of the batch buffers. */
-  readonly #chunkBytes: number;
-  /** Most acknowledged batch buffers kept for reuse. */
-  readonly #freeChunks: number;
+  readonly #limits: ReadLimits;
+  readonly #cursor: Cursor;
   readonly #out = new ByteBuffer(0);
-  readonly #sealed: PendingBatch[] = [];
-  #cur: Chunk = { buf: new Uint8Array(0), refs: 0 };
-  #free: Uint8Array[] = [];
-  /** Buffers taken from `#free` so far (the idle release checks that none was meanwhile). */
-  #freeTaken = 0;
-  #freeTimer: ReturnType<typeof setTimeout> | undefined;
-  #curStart = 0;
-  #curPos = 0;
-  #curCount = 0;
-  #curSince = 0;
-  #curEventMs = Infinity;
-  #readEventMs = Infinity;
   #sending = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failing = false;
@@ -234,16 +196,24 @@ export class OutputQueue {
       this.#syncSink = sink as SyncSink;
     }
     this.#coalesce = this.#encoder !== undefined;
+    this.#limits = this.#coalesce ? COALESCED : ONE_BATCH;
     sink.onReady?.(() => this.#destinationReady());
-    this.#chunkBytes = this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1);
+    this.buffer = new MemoryBuffer({
+      maxBytes: this.options.maxBytes,
+      chunkBytes: this.options.batchBytes * (this.#coalesce ? COALESCE_BATCHES : 1),
+    });
+    this.#cursor = this.buffer.cursor(sink.name);
     this.#syncBacklog = this.options.maxBytes / 4;
-    // Keep the buffers a queue cycles through under load (an asynchronous sink's queue swings
-    // between half full and full; a sync-capable one stays under a quarter) rather than churn
-    // them through the garbage collector: a smaller pool measured more memory, not less.
-    this.#freeChunks = Math.max(
-      FREE_CHUNKS,
-      Math.min(64, Math.ceil(this.options.maxBytes / 2 / this.#chunkBytes)),
-    );
+  }
+
+  /** Bytes held (queued and in flight), as counted against `maxBytes`. */
+  get bytes(): number {
+    return this.buffer.bytes;
+  }
+
+  /** Frames held (queued and in flight). */
+  get events(): number {
+    return this.buffer.records;
   }
 
   /**
@@ -276,8 +246,7 @@ export class OutputQueue {
    * (one timestamp per read, not per event; Infinity: unknown).
    */
   noteEventTime(ms: number): void {
-    this.#readEventMs = ms;
-    if (this.#curCount > 0 && ms < this.#curEventMs) this.#curEventMs = ms;
+    this.buffer.noteEventTime(ms);
   }
 
   /**
@@ -302,12 +271,12 @@ export class OutputQueue {
     valueStart = 0,
     valueEnd = 0,
   ): boolean {
-    const encoder = this.#encoder;
+    const encoder = this.#encoder, buffer = this.buffer;
     this.stats.received++;
     // An encoding's size is known only once written: an encoding queue takes events until it
     // is full (at most one event over `maxBytes`).
     const need = encoder ? 1 : 4 + end - start;
-    if (this.options.onFull === "drop" && this.bytes + need > this.options.maxBytes) {
+    if (this.options.onFull === "drop" && !buffer.hasRoom(need)) {
       this.stats.dropped++;
       if (!this.#dropping) {
         this.#dropping = true;
@@ -318,39 +287,17 @@ export class OutputQueue {
       }
       return false;
     }
-    if (this.#curCount >= this.options.batchEvents) this.#seal();
-    const room = encoder ? encoder.sizeHint(end - start) : need;
-    if (this.#cur.buf.length - this.#curPos < room) {
-      this.#seal();
-      this.#newChunk(room);
-    }
-    let p = this.#curPos;
+    if (buffer.openRecords >= this.options.batchEvents) buffer.seal();
     if (encoder) {
-      const out = this.#out;
-      out.buf = this.#cur.buf;
-      out.pos = p;
+      const out = buffer.tail(this.#out, encoder.sizeHint(end - start));
       const ok = encoder.encode(out, buf, start, end, hook, valueStart, valueEnd);
-      // A grown buffer replaces the chunk's; sealed batches keep viewing the old one.
-      this.#cur.buf = out.buf;
+      buffer.commit(out, ok ? 1 : 0);
       if (!ok) {
         this.stats.sent++; // skipped and counted by the encoder: acknowledged
         return true;
       }
-      this.bytes += out.pos - p;
-      p = out.pos;
-    } else {
-      const b = this.#cur.buf;
-      const n = end - start;
-      b[p] = n >>> 24, b[p + 1] = (n >>> 16) & 255, b[p + 2] = (n >>> 8) & 255, b[p + 3] = n & 255;
-      if (n > 64) b.set(buf.subarray(start, end), p + 4);
-      else for (let i = 0; i < n; i++) b[p + 4 + i] = buf[start + i];
-      p += need;
-      this.bytes += need;
-    }
-    this.#curPos = p;
-    if (this.#curCount++ === 0) this.#startBatch();
-    this.events++;
-    if (p - this.#curStart >= this.options.batchBytes) this.#seal();
+    } else buffer.appendFrame(buf, start, end);
+    if (buffer.openBytes >= this.options.batchBytes) buffer.seal();
     return true;
   }
 
@@ -368,19 +315,10 @@ export class OutputQueue {
    * piece (see {@linkcode OutputQueue.takesRuns}), copied like {@linkcode OutputQueue.pushAt}.
    */
   pushRun(buf: Uint8Array, start: number, end: number, count: number): void {
-    const n = end - start;
-    this.bytes += n;
-    this.events += count;
+    const buffer = this.buffer;
     this.stats.received += count;
-    if (this.#cur.buf.length - this.#curPos < n) {
-      this.#seal();
-      this.#newChunk(n);
-    }
-    this.#cur.buf.set(buf.subarray(start, end), this.#curPos);
-    this.#curPos += n;
-    if (this.#curCount === 0) this.#startBatch();
-    this.#curCount += count;
-    if (this.#curPos - this.#curStart >= this.options.batchBytes) this.#seal();
+    buffer.appendRun(buf, start, end, count);
+    if (buffer.openBytes >= this.options.batchBytes) buffer.seal();
   }
 
   /**
@@ -392,12 +330,12 @@ export class OutputQueue {
     if (this.#sending || this.#closed) return;
     // A partial batch whose linger is over goes now: under a steady stream of reads the event
     // loop runs timers late (measured: 30–80 ms late at 400k events/s), kicks come on time.
-    const linger = this.options.lingerMs;
+    const linger = this.options.lingerMs, buffer = this.buffer;
     if (
-      this.#curCount > 0 && linger > 0 && this.#sealed.length === 0 &&
-      performance.now() - this.#curSince >= linger
-    ) this.#seal();
-    if (this.#sealed.length > 0) {
+      buffer.openRecords > 0 && linger > 0 && !buffer.hasSealed &&
+      performance.now() - buffer.openSince >= linger
+    ) buffer.seal();
+    if (buffer.hasSealed) {
       if (this.#syncSink && !this.#failing && this.#behind) {
         if (!this.#deliverSync(this.#syncSink)) this.#pump(true);
       } else {
@@ -407,7 +345,7 @@ export class OutputQueue {
         return;
       }
     }
-    if (this.#sending || this.#timer !== undefined || this.#curCount === 0) return;
+    if (this.#sending || this.#timer !== undefined || buffer.openRecords === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#pump();
@@ -425,7 +363,7 @@ export class OutputQueue {
    * acknowledged, or false when `timeoutMs` passes first (retries then stop waiting for it).
    */
   async flush(timeoutMs: number): Promise<boolean> {
-    this.#seal();
+    this.buffer.seal();
     if (this.events === 0) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
@@ -447,88 +385,13 @@ export class OutputQueue {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#releaseFree();
     this.#retryWake?.();
     for (const w of this.#waiters.splice(0)) w();
     await this.sink.close();
     // Once no send can still read a batch (the sink is closed and the pump has ended), the
-    // chunks of unflushed batches go back to their regions; `events` and `bytes` stay (the
-    // unflushed count).
+    // buffer gives its memory back; `events` and `bytes` stay (the unflushed count).
     if (this.#sending) await new Promise<void>((r) => this.#pumpEnded.push(r));
-    const held = new Set(this.#sealed.map((b) => b.chunk));
-    held.add(this.#cur);
-    this.#sealed.length = 0;
-    this.#cur = { buf: new Uint8Array(0), refs: 0 };
-    this.#curStart = this.#curPos = this.#curCount = 0;
-    for (const c of held) if (c.slot) releaseBuffer(c.slot);
-  }
-
-  #startBatch(): void {
-    this.#curSince = performance.now();
-    this.#curEventMs = this.#readEventMs;
-  }
-
-  #seal(): void {
-    if (this.#curCount === 0) return;
-    const chunk = this.#cur;
-    chunk.refs++;
-    this.#sealed.push({
-      bytes: chunk.buf.subarray(this.#curStart, this.#curPos),
-      count: this.#curCount,
-      since: this.#curSince,
-      eventMs: this.#curEventMs,
-      chunk,
-    });
-    this.#curStart = this.#curPos;
-    this.#curCount = 0;
-    if (chunk.buf.length - this.#curPos < 4096) this.#newChunk(0);
-  }
-
-  /** Replaces the current chunk with one of at least `need` bytes (0: an empty placeholder). */
-  #newChunk(need: number): void {
-    const old = this.#cur;
-    const size = need === 0 ? 0 : Math.max(this.#chunkBytes, need);
-    if (size === this.#chunkBytes) {
-      const buf = this.#free.pop() ?? takeBuffer(size);
-      this.#freeTaken++;
-      this.#cur = { buf, refs: 0, slot: buf };
-    } else this.#cur = { buf: new Uint8Array(size), refs: 0 };
-    this.#curStart = this.#curPos = 0;
-    if (old.refs === 0) this.#recycle(old);
-  }
-
-  #recycle(chunk: Chunk): void {
-    const slot = chunk.slot;
-    if (!slot) return;
-    if (chunk.buf === slot && this.#free.length < this.#freeChunks && !this.#closed) {
-      this.#free.push(slot);
-      this.#armFreeRelease();
-    } else releaseBuffer(slot);
-  }
-
-  /** Gives the pooled buffers back once the queue stays idle for {@linkcode FREE_IDLE_MS}. */
-  #armFreeRelease(): void {
-    if (this.#freeTimer !== undefined) return;
-    const taken = this.#freeTaken;
-    this.#freeTimer = setTimeout(() => {
-      this.#freeTimer = undefined;
-      if (this.#freeTaken === taken && this.events === 0) this.#releaseFree();
-      else if (this.#free.length > 0) this.#armFreeRelease();
-    }, FREE_IDLE_MS);
-    Deno.unrefTimer(this.#freeTimer!);
-  }
-
-  /** Gives back the pooled buffers and an empty current chunk. */
-  #releaseFree(): void {
-    if (this.#freeTimer !== undefined) clearTimeout(this.#freeTimer);
-    this.#freeTimer = undefined;
-    for (const b of this.#free.splice(0)) releaseBuffer(b);
-    const cur = this.#cur;
-    if (this.#curCount === 0 && cur.refs === 0 && cur.slot) {
-      this.#cur = { buf: new Uint8Array(0), refs: 0 };
-      this.#curStart = this.#curPos = 0;
-      releaseBuffer(cur.slot);
-    }
+    await this.buffer.close();
   }
 
   /**
@@ -544,15 +407,18 @@ export class OutputQueue {
    * write failed (counted; the batch stays first for a retry).
    */
   #deliverSync(sink: SyncSink): boolean {
-    while (this.#sealed.length > 0) {
-      const batch = this.#sealed[0];
+    const buffer = this.buffer, cursor = this.#cursor;
+    for (
+      let batch = buffer.read(cursor, ONE_BATCH);
+      batch;
+      batch = buffer.read(cursor, ONE_BATCH)
+    ) {
       try {
         sink.sendSync(batch);
       } catch (e) {
         this.#failed(e);
         return false;
       }
-      this.#sealed.shift();
       this.#acked(batch);
     }
     if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
@@ -563,20 +429,20 @@ export class OutputQueue {
     if (this.#sending) return;
     this.#sending = true;
     try {
+      const buffer = this.buffer, cursor = this.#cursor;
       while (!this.#closed) {
-        if (this.#sealed.length === 0 || this.#coalesce) this.#seal();
+        if (!buffer.hasSealed || this.#coalesce) buffer.seal();
         const sync = this.#syncSink;
-        if (sync && !failedBefore && this.#behind && this.#sealed.length > 0) {
+        if (sync && !failedBefore && this.#behind && buffer.hasSealed) {
           failedBefore = !this.#deliverSync(sync);
           continue;
         }
         // A batch whose delivery failed is retried as it was (the sink may resume it part-way).
-        const batch = this.#coalesce && !failedBefore ? this.#coalesceHead() : this.#sealed[0];
+        const batch = buffer.read(cursor, failedBefore ? ONE_BATCH : this.#limits);
         if (!batch) break;
         const report = await this.#deliver(batch, failedBefore);
         if (report === null) return;
         failedBefore = false;
-        this.#sealed.shift();
         this.#acked(batch, report);
       }
     } finally {
@@ -587,47 +453,8 @@ export class OutputQueue {
     }
   }
 
-  /**
-   * Merges the sealed batches at the head that lie back to back in one chunk into one batch
-   * (for an encoding sink, whose batch boundaries mean nothing: one asynchronous write then
-   * carries everything queued, where each write costs a turn of the event loop).
-   */
-  #coalesceHead(): PendingBatch | undefined {
-    const sealed = this.#sealed, first = sealed[0];
-    if (!first || sealed.length === 1) return first;
-    const start = first.bytes.byteOffset;
-    let end = start + first.bytes.length, count = first.count, eventMs = first.eventMs, k = 1;
-    while (k < sealed.length) {
-      const b = sealed[k];
-      // Same chunk and same buffer: a chunk the encoder grew views a new buffer (offset 0)
-      // while its older batches still view the region slot.
-      if (
-        b.chunk !== first.chunk || b.bytes.buffer !== first.bytes.buffer ||
-        b.bytes.byteOffset !== end
-      ) break;
-      end += b.bytes.length;
-      count += b.count;
-      if (b.eventMs < eventMs) eventMs = b.eventMs;
-      k++;
-    }
-    if (k === 1) return first;
-    const merged: PendingBatch = {
-      bytes: new Uint8Array(first.bytes.buffer, start, end - start),
-      count,
-      since: first.since,
-      eventMs,
-      chunk: first.chunk,
-    };
-    first.chunk.refs -= k - 1;
-    sealed.splice(0, k, merged);
-    return merged;
-  }
-
-  #acked(batch: PendingBatch, report?: SendReport | void): void {
-    const chunk = batch.chunk;
-    if (--chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
-    this.bytes -= batch.bytes.length;
-    this.events -= batch.count;
+  #acked(batch: BufferBatch, report?: SendReport | void): void {
+    this.buffer.ack(this.#cursor, batch);
     const deadLettered = report?.deadLettered ?? 0, lost = report?.lost ?? 0;
     this.stats.sent += batch.count - deadLettered - lost;
     this.stats.deadLettered += deadLettered;
@@ -677,7 +504,7 @@ export class OutputQueue {
    * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); what the
    * sink reported, or null when the queue closed meanwhile.
    */
-  async #deliver(batch: PendingBatch, failedBefore: boolean): Promise<SendReport | null> {
+  async #deliver(batch: BufferBatch, failedBefore: boolean): Promise<SendReport | null> {
     let delay = this.options.retryInitialMs;
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
