@@ -4,12 +4,14 @@
 // iteration. A sink that acknowledges at once stands in for the output.
 import {
   ByteBuffer,
+  DELIVERED,
   type FrameBatch,
   frameEncoder,
   type FrameSlab,
   OutputQueue,
   Pipeline,
   readFrameSlabs,
+  type SendResult,
   type Sink,
 } from "../lib/internal.ts";
 import { MixGenerator } from "../scripts/_mix.ts";
@@ -44,9 +46,9 @@ class NullSink implements Sink {
   readonly name = "null";
   events = 0;
   constructor(readonly encoder?: ReturnType<typeof frameEncoder>) {}
-  send(batch: FrameBatch): Promise<void> {
+  send(batch: FrameBatch): Promise<SendResult> {
     this.sendSync(batch);
-    return Promise.resolve();
+    return Promise.resolve(DELIVERED);
   }
   sendSync(batch: FrameBatch): void {
     this.events += batch.count;

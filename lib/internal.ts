@@ -14,11 +14,15 @@ export {
   ConfigError,
   configureLogging,
   Counter,
+  type DeadLetter,
+  type DeadLetterWriter,
   DecodeError,
   type DecodeErrorKind,
   decodeEvent,
   type DecodeResult,
   DEFAULT_MAX_FRAME_BYTES,
+  DELIVERED,
+  type Delivered,
   type DeliveryFields,
   type DisconnectFields,
   encodeFrame,
@@ -73,7 +77,10 @@ export {
   type ReadFramesOptions,
   type ReasonName,
   type RegistrationFailureReasonName,
-  type SendReport,
+  type Rejected,
+  type RetryLater,
+  retryLater,
+  type SendResult,
   type SessionFields,
   Sidecar,
   type SidecarConfig,
@@ -124,6 +131,7 @@ export {
 } from "./pipeline/router.ts";
 export { topicFilter } from "./pipeline/topic_filter.ts";
 export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
+export { DeadLetterFile } from "./outputs/dead_letter.ts";
 export { sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";
 export { SidecarServer } from "./ingest/server.ts";

@@ -72,7 +72,19 @@ export { PAYLOAD_MODES, type PayloadMode, writeFrameJson } from "./codec/json.ts
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.
-export { forEachFrame, type FrameBatch, type SendReport, type Sink } from "./outputs/contract.ts";
+export {
+  type DeadLetter,
+  type DeadLetterWriter,
+  DELIVERED,
+  type Delivered,
+  forEachFrame,
+  type FrameBatch,
+  type Rejected,
+  type RetryLater,
+  retryLater,
+  type SendResult,
+  type Sink,
+} from "./outputs/contract.ts";
 export { type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./outputs/encoding.ts";
 export { topicMatches } from "./pipeline/topic_filter.ts";
 

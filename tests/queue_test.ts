@@ -1,6 +1,10 @@
 // OutputQueue and Pipeline semantics: bounded, acknowledged, retried, block vs drop, order.
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  type DeadLetter,
+  DeadLetterFile,
+  type DeadLetterWriter,
+  DELIVERED,
   DISPATCH_BACKPRESSURE,
   DISPATCH_MALFORMED,
   DISPATCH_OK,
@@ -12,6 +16,7 @@ import {
   OutputQueue,
   Pipeline,
   releaseBuffer,
+  type SendResult,
   type Sink,
   type SyncSink,
   takeBuffer,
@@ -29,7 +34,7 @@ class RecordingSink implements Sink {
   constructor(name = "recording") {
     this.name = name;
   }
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     this.attempts++;
     if (this.gate) await this.gate;
     if (this.failures > 0) {
@@ -37,6 +42,7 @@ class RecordingSink implements Sink {
       throw new Error("destination unavailable");
     }
     forEachFrame(batch, (f) => this.frames.push(f.slice()));
+    return DELIVERED;
   }
   close(): Promise<void> {
     this.closed = true;
@@ -55,6 +61,32 @@ function publish(i: number, payloadBytes = 100): Uint8Array {
 
 const clientIds = (frames: Uint8Array[]) =>
   frames.map((f) => /q-\d+/.exec(new TextDecoder().decode(f))![0]);
+
+/** A refusal of `events` events (body: as many JSON lines). */
+function letter(events: number, reason = "HTTP 400 Bad Request"): DeadLetter {
+  return {
+    reason,
+    status: 400,
+    events,
+    contentType: "application/x-ndjson",
+    body: new TextEncoder().encode("{}\n".repeat(events)),
+  };
+}
+
+/** `file`, except that appending a refusal of one event fails (a disk full, for that one). */
+function failingOneEventLetters(file: DeadLetterFile): DeadLetterWriter {
+  return {
+    path: file.path,
+    checkPermission: () => file.checkPermission(),
+    append: (d) => d.events === 1 ? Promise.reject(new Error("disk full")) : file.append(d),
+    close: () => file.close(),
+  };
+}
+
+/** The records of a dead-letter file. */
+function deadLetters(path: string): { events: number; reason: string }[] {
+  return Deno.readTextFileSync(path).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
 
 Deno.test("queue: frames are acknowledged in order, then forgotten", async () => {
   const sink = new RecordingSink();
@@ -182,9 +214,10 @@ class ResumingSink implements SyncSink {
     this.failNextSync = false;
     this.#write(batch, fail);
   }
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     if (this.gate) await this.gate;
     this.#write(batch, false);
+    return DELIVERED;
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -292,18 +325,20 @@ Deno.test("pipeline: hooks filter per output; empty, unknown and malformed frame
   assertEquals(p.totalReceived, events.length);
 });
 
-Deno.test("queue: a sink's onReady ends the backoff at once; a SendReport splits sent, dead-lettered and lost", async () => {
+Deno.test("queue: a sink's onReady ends the backoff at once; a typed result splits sent, dead-lettered and lost", async () => {
   let ready = () => {};
   const sink = new RecordingSink();
   sink.failures = 3;
+  const dir = await Deno.makeTempDir();
   const reporting: Sink = {
     name: "reporting",
     send: async (batch) => {
       await sink.send(batch);
-      return { deadLettered: 2, lost: 1 };
+      return { outcome: "delivered", rejected: [letter(2), letter(1)] };
     },
     close: () => Promise.resolve(),
     onReady: (cb) => ready = cb,
+    deadLetter: failingOneEventLetters(new DeadLetterFile(`${dir}/dead.ndjson`, "reporting")),
   };
   // A backoff of at least 5 s per retry: only the wake-up can deliver within the wait below.
   const q = new OutputQueue(reporting, { retryInitialMs: 10_000, retryMaxMs: 10_000 });
@@ -324,10 +359,21 @@ Deno.test("queue: a sink's onReady ends the backoff at once; a SendReport splits
   assertEquals(q.events, 0, "delivered right after the wake-up");
   assertEquals(
     { ...q.stats, errors: 0, retries: 0 },
-    { received: 10, sent: 7, deadLettered: 2, lost: 1, dropped: 0, errors: 0, retries: 0 },
+    {
+      received: 10,
+      sent: 7,
+      deadLettered: 2,
+      undecodable: 0,
+      lost: 1,
+      dropped: 0,
+      errors: 0,
+      retries: 0,
+    },
   );
   assertEquals(q.stats.errors, 3);
   await q.close();
+  assertEquals(deadLetters(`${dir}/dead.ndjson`).map((r) => r.events), [2]);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes (real JSON encoder, slot not at offset 0)", async () => {
@@ -341,6 +387,7 @@ Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes
     async send(b: FrameBatch) {
       if (out.length === 0) await gate;
       out.push(b.bytes.slice());
+      return DELIVERED;
     },
     close: () => Promise.resolve(),
   };
@@ -377,10 +424,12 @@ Deno.test("queue: coalesced batches of a chunk the encoder grew keep their bytes
 
 Deno.test("pipeline metrics: every term of received = sent + dead_lettered + lost + dropped + queued is a per-output counter of the Pipeline", async () => {
   const m = new Metrics();
+  const dir = await Deno.makeTempDir();
   const reporting: Sink = {
     name: "reporting",
-    send: () => Promise.resolve({ deadLettered: 2, lost: 1 }),
+    send: () => Promise.resolve({ outcome: "delivered", rejected: [letter(2), letter(1)] }),
     close: () => Promise.resolve(),
+    deadLetter: failingOneEventLetters(new DeadLetterFile(`${dir}/dead.ndjson`, "reporting")),
   };
   const p = new Pipeline([{ sink: reporting }], m);
   p.dispatch(Array.from({ length: 10 }, (_, i) => publish(i)));
@@ -395,4 +444,99 @@ Deno.test("pipeline metrics: every term of received = sent + dead_lettered + los
   assertEquals(value("vmq_sidecar_output_events_dropped_total"), 0);
   assert(!text.includes("vmq_sidecar_output_dead_lettered_total"), "old name gone");
   await p.close(1000);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("queue: counters add up after mixed outcomes — received = sent + dead-lettered + undecodable + dropped + lost + held, per output instance", async () => {
+  const dir = await Deno.makeTempDir();
+  // One scripted result per attempt, batches of 4 events.
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const script: (() => Promise<SendResult>)[] = [
+    () => Promise.reject(new Error("connection reset")), // retried
+    () => Promise.resolve({ outcome: "retry", reason: "HTTP 503", retryAfterMs: 5 }), // retried
+    () => Promise.resolve(DELIVERED), // 4 sent
+    () => Promise.resolve({ outcome: "delivered", undecodable: 1 }), // 3 sent, 1 undecodable
+    () => Promise.resolve({ outcome: "delivered", rejected: [letter(2, "too large")] }), // 2 + 2
+    () => Promise.resolve({ outcome: "rejected", letter: letter(3), undecodable: 1 }), // 3 dl, 1 u
+    () => Promise.resolve({ outcome: "rejected", letter: letter(1, "one") }), // 4 lost (fails)
+    () => held.then(() => DELIVERED), // in flight at the check: 4 held
+  ];
+  let attempt = 0;
+  const path = `${dir}/dead.ndjson`;
+  const sink: Sink = {
+    name: "same-name",
+    send: () => script[Math.min(attempt++, script.length - 1)](),
+    close: () => Promise.resolve(),
+    deadLetter: {
+      path,
+      checkPermission() {},
+      // The real file, except that the refusal named "one" cannot be written.
+      append: (d) =>
+        d.reason === "one"
+          ? Promise.reject(new Error("disk full"))
+          : new DeadLetterFile(path, "same-name").append(d),
+      close() {},
+    },
+  };
+  const q = new OutputQueue(sink, {
+    batchEvents: 4,
+    retryInitialMs: 5,
+    retryMaxMs: 10,
+    onFull: "drop",
+    maxBytes: 65536,
+  });
+  // A second instance with the same name: a JSON output whose encoder skips a bad event.
+  const local: EncodingSink = {
+    name: "same-name",
+    encoder: frameEncoder({ format: "json", payload: "base64" }, "same-name"),
+    send: () => Promise.resolve(DELIVERED),
+    close: () => Promise.resolve(),
+  };
+  const q2 = new OutputQueue(local);
+  for (let i = 0; i < 24; i++) assert(q.push(publish(i)));
+  // Fill to the budget while the head is retried: the rest is dropped.
+  let dropped = 0;
+  for (let i = 0; i < 200; i++) if (!q.push(publish(100 + i, 1000))) dropped++;
+  assert(dropped > 0, "some events dropped");
+  q.kick();
+  // A valid on_publish envelope whose value is cut short: it does not decode.
+  const typeUrl = publish(0).subarray(0, 2 + publish(0)[1]);
+  const bad = new Uint8Array([...typeUrl, 0x12, 2, 0x0a, 0x05]);
+  q2.push(publish(1));
+  q2.push(bad);
+  q2.push(publish(2));
+  q2.kick();
+  assert(await q2.flush(5000));
+  const identity = (s: typeof q.stats, heldNow: number) =>
+    s.sent + s.deadLettered + s.undecodable + s.dropped + s.lost + heldNow;
+  // Wait (bounded) until the scripted results are settled and the last batch is in flight.
+  for (let i = 0; i < 500 && attempt < script.length; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  const s = { ...q.stats };
+  assertEquals(s.received, 224);
+  assertEquals(identity(s, q.events), s.received, JSON.stringify({ ...s, held: q.events }));
+  assertEquals(
+    { sent: s.sent, deadLettered: s.deadLettered, undecodable: s.undecodable, lost: s.lost },
+    { sent: 4 + 3 + 2, deadLettered: 2 + 3, undecodable: 1 + 1, lost: 4 },
+  );
+  assertEquals(s.dropped, dropped);
+  assertEquals([s.errors, s.retries], [2, 2]);
+  assert(q.events >= 4, `the batch in flight is held: ${q.events}`);
+  assertEquals(deadLetters(path).map((r) => [r.reason, r.events]), [["too large", 2], [
+    "HTTP 400 Bad Request",
+    3,
+  ]]);
+  // The other instance of the same name counts only its own: 1 undecodable, 2 sent.
+  assertEquals([q2.stats.received, q2.stats.sent, q2.stats.undecodable], [3, 2, 1]);
+  assertEquals(identity(q2.stats, q2.events), q2.stats.received);
+  release();
+  assert(await q.flush(5000));
+  assertEquals(identity(q.stats, q.events), q.stats.received);
+  assertEquals(q.events, 0);
+  await q.close();
+  await q2.close();
+  await Deno.remove(dir, { recursive: true });
 });

@@ -2,6 +2,7 @@
 // unused; and an idle OutputQueue gives its pooled batch buffers back to them.
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import {
+  DELIVERED,
   OutputQueue,
   pooledSize,
   REGION_BYTES,
@@ -47,7 +48,11 @@ Deno.test("regions: buffers in use never overlap, come back for reuse, and an un
 });
 
 Deno.test("an OutputQueue idle for 2 s gives its pooled batch buffers back", async () => {
-  const q = new OutputQueue({ name: "t", send: async () => {}, close: async () => {} }, {
+  const q = new OutputQueue({
+    name: "t",
+    send: () => Promise.resolve(DELIVERED),
+    close: async () => {},
+  }, {
     batchBytes: 64 * 1024,
   });
   const frame = new Uint8Array(1000).fill(7);

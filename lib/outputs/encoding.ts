@@ -29,15 +29,14 @@ export interface FormatOptions {
   payload: PayloadMode;
 }
 
-/** Events a JSON output skipped because their value did not decode, by output name. */
-export const undecodableEvents: Map<string, number> = new Map();
-
 const log = getLogger(["vmq_sidecar", "output"]);
 let undecodableLogged = 0;
 
-/** Counts and logs (capped) an event the JSON writer could not decode. */
+/**
+ * Logs (capped) an event the JSON writer could not decode. Counting is the caller's: the
+ * encoder returns false, and the output's queue counts the event as undecodable.
+ */
 export function reportUndecodable(output: string, frame: Uint8Array): void {
-  undecodableEvents.set(output, (undecodableEvents.get(output) ?? 0) + 1);
   if (undecodableLogged++ < 20) {
     log.error("output {output}: skipping undecodable event ({bytes} bytes){more}", {
       output,
@@ -50,6 +49,7 @@ export function reportUndecodable(output: string, frame: Uint8Array): void {
 /**
  * Appends every event of `batch` to `out`: JSON lines (`\n`-terminated) or the raw frames.
  * `flush` is called whenever `out` holds `flushBytes` or more, so memory stays bounded.
+ * Returns how many events were skipped because they did not decode (logged for `output`).
  */
 export function appendBatch(
   out: ByteBuffer,
@@ -58,28 +58,33 @@ export function appendBatch(
   output: string,
   flushBytes: number,
   flush: () => void,
-): void {
+): number {
   if (options.format === "protobuf") {
     out.write(batch.bytes);
     if (out.pos >= flushBytes) flush();
-    return;
+    return 0;
   }
   const payload = options.payload, b = batch.bytes;
-  let p = 0;
+  let p = 0, skipped = 0;
   for (let i = 0; i < batch.count; i++) {
     const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
     const start = p + 4, end = start + len;
     const r = writeFrameJsonAt(out, b, start, end, payload);
     if (r >= 0) out.byte(0x0a);
-    else if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
+    else {
+      skipped++;
+      if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
+    }
     if (out.pos >= flushBytes) flush();
     p = end;
   }
+  return skipped;
 }
 
 /**
  * The {@linkcode FrameEncoder} of a format, for sinks that write bytes (files, stdout): JSON
- * lines (undecodable events skipped and reported for `output`), or the frames as received.
+ * lines (undecodable events skipped — `encode` returns false, the queue counts them — and
+ * logged for `output`), or the frames as received.
  */
 export function frameEncoder(options: FormatOptions, output: string): FrameEncoder {
   if (options.format === "protobuf") {

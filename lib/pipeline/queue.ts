@@ -8,7 +8,14 @@
  */
 import { getLogger } from "../_deps/logtape.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
-import type { FrameBatch, SendReport, Sink } from "../outputs/contract.ts";
+import type {
+  DeadLetter,
+  Delivered,
+  FrameBatch,
+  Rejected,
+  SendResult,
+  Sink,
+} from "../outputs/contract.ts";
 import type { BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import { MemoryBuffer } from "./memory_buffer.ts";
 
@@ -94,17 +101,20 @@ export const DEFAULT_QUEUE_OPTIONS: Readonly<QueueOptions> = {
 };
 
 /**
- * Counters of one queue, read by the metrics collector. Every frame given is, once settled,
- * counted once in `sent`, `deadLettered`, `lost` or `dropped`; until then it is held
- * ({@linkcode OutputQueue.events}): `received = sent + deadLettered + lost + dropped + events`.
+ * Counters of one queue (one output instance), read by the metrics collector and the summary.
+ * Every frame given is, once settled, counted once in `sent`, `deadLettered`, `undecodable`,
+ * `lost` or `dropped`; until then it is held ({@linkcode OutputQueue.events}):
+ * `received = sent + deadLettered + undecodable + dropped + lost + events`.
  */
 export interface QueueStats {
   /** Frames given to the queue (pushed), dropped ones included. */
   received: number;
-  /** Frames acknowledged by the sink as delivered (or skipped by it as undecodable). */
+  /** Frames acknowledged by the destination as delivered. */
   sent: number;
   /** Frames the destination refused for good, appended to the dead-letter file. */
   deadLettered: number;
+  /** Frames skipped because the event inside did not decode (JSON outputs). */
+  undecodable: number;
   /** Frames neither delivered nor dead-lettered (the dead-letter file failed): dropped. */
   lost: number;
   /** Frames dropped because the queue was full (`onFull: "drop"`). */
@@ -122,6 +132,9 @@ export interface QueueStats {
  */
 const COALESCE_BATCHES = 4;
 
+/** The result of a `send` that threw (counted and logged as it was caught). */
+const THROWN: SendResult = Object.freeze({ outcome: "retry" as const, reason: "" });
+
 /** Reads of a queue whose sends carry one batch as sealed. */
 const ONE_BATCH: ReadLimits = { maxRecords: Infinity, coalesce: false };
 /** Reads of an encoding sink's queue: everything back to back in one buffer. */
@@ -134,8 +147,8 @@ const log = getLogger(["vmq_sidecar", "output"]);
  *
  * @example
  * ```ts
- * import { OutputQueue } from "../mod.ts";
- * const q = new OutputQueue({ name: "demo", send: async () => {}, close: async () => {} });
+ * import { DELIVERED, OutputQueue } from "../internal.ts";
+ * const q = new OutputQueue({ name: "demo", send: () => Promise.resolve(DELIVERED), close: async () => {} });
  * q.push(new Uint8Array(0));
  * await q.flush(1000);
  * await q.close();
@@ -151,6 +164,7 @@ export class OutputQueue {
     received: 0,
     sent: 0,
     deadLettered: 0,
+    undecodable: 0,
     lost: 0,
     dropped: 0,
     errors: 0,
@@ -183,7 +197,11 @@ export class OutputQueue {
   #idle: (() => void)[] = [];
   /** Waiting for the pump in progress to end (see {@linkcode OutputQueue.close}). */
   #pumpEnded: (() => void)[] = [];
-  #retryWake: (() => void) | undefined;
+  /** Ends a backoff in progress (`force`: also one the destination asked for, `Retry-After`). */
+  #retryWake: ((force: boolean) => void) | undefined;
+  /** When the last "events lost" line was logged, and events lost since that were not. */
+  #lostLoggedAt = -Infinity;
+  #lostUnlogged = 0;
   /** The sink said its destination is back (not yet acted on): retry at once. */
   #readyAgain = false;
 
@@ -293,7 +311,7 @@ export class OutputQueue {
       const ok = encoder.encode(out, buf, start, end, hook, valueStart, valueEnd);
       buffer.commit(out, ok ? 1 : 0);
       if (!ok) {
-        this.stats.sent++; // skipped and counted by the encoder: acknowledged
+        this.stats.undecodable++; // skipped (and logged) by the encoder: settled
         return true;
       }
     } else buffer.appendFrame(buf, start, end);
@@ -370,7 +388,7 @@ export class OutputQueue {
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    this.#retryWake?.(); // a backoff in progress retries now
+    this.#retryWake?.(false); // a backoff in progress retries now
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -385,9 +403,10 @@ export class OutputQueue {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#retryWake?.();
+    this.#retryWake?.(true);
     for (const w of this.#waiters.splice(0)) w();
     await this.sink.close();
+    this.sink.deadLetter?.close();
     // Once no send can still read a batch (the sink is closed and the pump has ended), the
     // buffer gives its memory back; `events` and `bytes` stay (the unflushed count).
     if (this.#sending) await new Promise<void>((r) => this.#pumpEnded.push(r));
@@ -419,6 +438,7 @@ export class OutputQueue {
         this.#failed(e);
         return false;
       }
+      this.#count(batch, 0, 0);
       this.#acked(batch);
     }
     if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
@@ -440,10 +460,15 @@ export class OutputQueue {
         // A batch whose delivery failed is retried as it was (the sink may resume it part-way).
         const batch = buffer.read(cursor, failedBefore ? ONE_BATCH : this.#limits);
         if (!batch) break;
-        const report = await this.#deliver(batch, failedBefore);
-        if (report === null) return;
+        const result = await this.#deliver(batch, failedBefore);
+        if (result === null) return;
         failedBefore = false;
-        this.#acked(batch, report);
+        // Refused events are dead-lettered before the batch is acknowledged (its bytes stay
+        // valid meanwhile); the fast path (DELIVERED) does not wait.
+        if (result.outcome === "rejected" || result.rejected !== undefined) {
+          await this.#deadLetter(batch, result);
+        } else this.#count(batch, result.undecodable ?? 0, 0);
+        this.#acked(batch);
       }
     } finally {
       this.#sending = false;
@@ -453,12 +478,65 @@ export class OutputQueue {
     }
   }
 
-  #acked(batch: BufferBatch, report?: SendReport | void): void {
+  /** Counts a settled batch: `undecodable` and `refused` (counted already) of it, the rest sent. */
+  #count(batch: BufferBatch, undecodable: number, refused: number): void {
+    this.stats.undecodable += undecodable;
+    this.stats.sent += batch.count - undecodable - refused;
+  }
+
+  /**
+   * Appends what the destination refused to the output's dead-letter file and counts it
+   * (dead-lettered, or lost when the file cannot be written or the output has none).
+   */
+  async #deadLetter(batch: BufferBatch, r: Delivered | Rejected): Promise<void> {
+    const undecodable = r.undecodable ?? 0;
+    let refused = 0;
+    if (r.outcome === "rejected") {
+      refused = batch.count - undecodable;
+      await this.#append(r.letter, refused);
+    } else {
+      for (const letter of r.rejected ?? []) {
+        refused += letter.events;
+        await this.#append(letter, letter.events);
+      }
+    }
+    this.#count(batch, undecodable, refused);
+  }
+
+  async #append(letter: DeadLetter, events: number): Promise<void> {
+    const writer = this.sink.deadLetter;
+    let error = "the output has no dead-letter file";
+    if (writer) {
+      try {
+        await writer.append(letter);
+        this.stats.deadLettered += events;
+        return;
+      } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+      }
+    }
+    this.stats.lost += events;
+    // At most one line per 10 s per output; the events lost meanwhile are counted in it.
+    const now = performance.now();
+    if (now - this.#lostLoggedAt < 10_000) {
+      this.#lostUnlogged += events;
+      return;
+    }
+    log.error("output {output}: {events} events refused ({reason}) and dropped: {error}{more}", {
+      output: this.sink.name,
+      events,
+      reason: letter.reason,
+      error,
+      more: this.#lostUnlogged > 0
+        ? `; ${this.#lostUnlogged} more lost since the last such line`
+        : "",
+    });
+    this.#lostLoggedAt = now;
+    this.#lostUnlogged = 0;
+  }
+
+  #acked(batch: BufferBatch): void {
     this.buffer.ack(this.#cursor, batch);
-    const deadLettered = report?.deadLettered ?? 0, lost = report?.lost ?? 0;
-    this.stats.sent += batch.count - deadLettered - lost;
-    this.stats.deadLettered += deadLettered;
-    this.stats.lost += lost;
     if (this.onAck) {
       const now = performance.now();
       const age = batch.eventMs === Infinity
@@ -490,6 +568,16 @@ export class OutputQueue {
     }
   }
 
+  /** `sink.send`, a throw taken as a retry. */
+  async #send(batch: BufferBatch): Promise<SendResult> {
+    try {
+      return await this.sink.send(batch);
+    } catch (e) {
+      this.#failed(e);
+      return THROWN;
+    }
+  }
+
   /**
    * The sink says its destination is back (see {@linkcode Sink.onReady}): a backoff in progress
    * ends now, and the next one starts again from `retryInitialMs`.
@@ -497,26 +585,31 @@ export class OutputQueue {
   #destinationReady(): void {
     if (!this.#failing) return;
     this.#readyAgain = true;
-    this.#retryWake?.();
+    this.#retryWake?.(false);
   }
 
   /**
-   * Sends `batch` until acknowledged (after a backoff first when it `failedBefore`); what the
-   * sink reported, or null when the queue closed meanwhile.
+   * Sends `batch` until settled (after a backoff first when it `failedBefore`); what the sink
+   * said, or null when the queue closed meanwhile.
    */
-  async #deliver(batch: BufferBatch, failedBefore: boolean): Promise<SendReport | null> {
-    let delay = this.options.retryInitialMs;
+  async #deliver(batch: BufferBatch, failedBefore: boolean): Promise<Delivered | Rejected | null> {
+    let delay = this.options.retryInitialMs, retryAfterMs = 0;
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
         if (this.#closed) return null;
-        // The destination came back during the attempt that just failed: retry at once.
-        const wait = this.#readyAgain ? 0 : delay * (0.5 + Math.random() / 2);
+        // The destination came back during the attempt that just failed: retry at once —
+        // but never before the time it asked for (Retry-After), unless the queue closes.
+        const notBefore = performance.now() + retryAfterMs;
+        const jittered = delay * (0.5 + Math.random() / 2);
+        const wait = Math.max(this.#readyAgain ? 0 : jittered, retryAfterMs);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          this.#retryWake = () => {
+          let t = setTimeout(resolve, wait);
+          this.#retryWake = (force) => {
             clearTimeout(t);
-            resolve();
+            const left = force ? 0 : notBefore - performance.now();
+            if (left > 0) t = setTimeout(resolve, left);
+            else resolve();
           };
         });
         this.#retryWake = undefined;
@@ -527,20 +620,21 @@ export class OutputQueue {
         if (this.#closed) return null;
         this.stats.retries++;
       }
-      try {
-        const report = await this.sink.send(batch);
-        if (this.#failing) {
-          this.#failing = false;
-          this.#readyAgain = false;
-          log.info("output {output} recovered after {attempts} attempts", {
-            output: this.sink.name,
-            attempts: attempt + 1,
-          });
-        }
-        return report ?? {};
-      } catch (e) {
-        this.#failed(e);
+      const result = await this.#send(batch);
+      if (result.outcome === "retry") {
+        if (result !== THROWN) this.#failed(result.reason);
+        retryAfterMs = result.retryAfterMs ?? 0;
+        continue;
       }
+      if (this.#failing) {
+        this.#failing = false;
+        this.#readyAgain = false;
+        log.info("output {output} recovered after {attempts} attempts", {
+          output: this.sink.name,
+          attempts: attempt + 1,
+        });
+      }
+      return result;
     }
   }
 }

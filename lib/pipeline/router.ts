@@ -49,9 +49,10 @@ const log = getLogger(["vmq_sidecar", "pipeline"]);
  *
  * @example
  * ```ts
- * import { Pipeline } from "../mod.ts";
+ * import { DELIVERED, Pipeline } from "../internal.ts";
  * const seen: number[] = [];
- * const p = new Pipeline([{ sink: { name: "count", send: async (b) => { seen.push(b.count); }, close: async () => {} } }]);
+ * const sink = { name: "count", send: async (b: { count: number }) => (seen.push(b.count), DELIVERED), close: async () => {} };
+ * const p = new Pipeline([{ sink }]);
  * p.dispatch([new Uint8Array(0)]); // an empty frame: counted, not forwarded
  * await p.close(1000);
  * ```
@@ -289,12 +290,12 @@ export class Pipeline {
     );
     const given = m.counter(
       "vmq_sidecar_output_events_received_total",
-      "Events given to each output (its hooks and topics), dropped ones included: received = sent + dead_lettered + lost + dropped + queued.",
+      "Events given to each output (its hooks and topics), dropped ones included: received = sent + dead_lettered + undecodable + lost + dropped + queued.",
       ["output"],
     );
     const sent = m.counter(
       "vmq_sidecar_output_events_sent_total",
-      "Events each output's destination acknowledged (or the output skipped as undecodable); dead-lettered and lost events are not in it.",
+      "Events each output's destination acknowledged; dead-lettered, undecodable and lost events are not in it.",
       ["output"],
     );
     const deadLettered = m.counter(

@@ -5,7 +5,7 @@
  * @module
  */
 import { type FormatOptions, frameEncoder } from "../encoding.ts";
-import type { FrameBatch } from "../contract.ts";
+import { DELIVERED, type FrameBatch, type SendResult } from "../contract.ts";
 import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
 import { permissionHint } from "../../_permissions.ts";
 
@@ -61,7 +61,7 @@ export class FileSink implements EncodingSink, SyncSink {
    * Writes the batch (already encoded by the queue), rotating as needed. The write itself runs
    * off the main thread, so a slow disk does not hold up reading.
    */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#resume(batch);
     try {
@@ -78,6 +78,7 @@ export class FileSink implements EncodingSink, SyncSink {
       this.#partial = { batch, off };
       throw e;
     }
+    return DELIVERED;
   }
 
   /** {@linkcode FileSink.send}, synchronously (the queue's path when the disk falls behind). */
@@ -216,7 +217,7 @@ export class StdoutSink implements EncodingSink {
   }
 
   /** Writes the batch (already encoded by the queue). */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
@@ -226,6 +227,7 @@ export class StdoutSink implements EncodingSink {
       this.#partial = { batch, off };
       throw e;
     }
+    return DELIVERED;
   }
 
   /** Nothing to release. */
