@@ -128,7 +128,10 @@ export {
   DISPATCH_OK,
   type OutputConfig,
   Pipeline,
+  type RouterPort,
 } from "./pipeline/router.ts";
+export type { OutputPort } from "./pipeline/output_port.ts";
+export { Backoff } from "./pipeline/backoff.ts";
 export { topicFilter } from "./pipeline/topic_filter.ts";
 export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
 export { DeadLetterFile } from "./outputs/dead_letter.ts";

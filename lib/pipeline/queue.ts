@@ -18,6 +18,8 @@ import type {
 } from "../outputs/contract.ts";
 import type { BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import { MemoryBuffer } from "./memory_buffer.ts";
+import { Backoff } from "./backoff.ts";
+import type { OutputPort } from "./output_port.ts";
 
 /**
  * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
@@ -154,7 +156,7 @@ const log = getLogger(["vmq_sidecar", "output"]);
  * await q.close();
  * ```
  */
-export class OutputQueue {
+export class OutputQueue implements OutputPort {
   /** The destination. */
   readonly sink: Sink;
   /** Effective options. */
@@ -197,13 +199,10 @@ export class OutputQueue {
   #idle: (() => void)[] = [];
   /** Waiting for the pump in progress to end (see {@linkcode OutputQueue.close}). */
   #pumpEnded: (() => void)[] = [];
-  /** Ends a backoff in progress (`force`: also one the destination asked for, `Retry-After`). */
-  #retryWake: ((force: boolean) => void) | undefined;
+  readonly #backoff: Backoff;
   /** When the last "events lost" line was logged, and events lost since that were not. */
   #lostLoggedAt = -Infinity;
   #lostUnlogged = 0;
-  /** The sink said its destination is back (not yet acted on): retry at once. */
-  #readyAgain = false;
 
   /** Creates the queue for `sink`. */
   constructor(sink: Sink, options: Partial<QueueOptions> = {}) {
@@ -222,6 +221,7 @@ export class OutputQueue {
     });
     this.#cursor = this.buffer.cursor(sink.name);
     this.#syncBacklog = this.options.maxBytes / 4;
+    this.#backoff = new Backoff(this.options.retryInitialMs, this.options.retryMaxMs);
   }
 
   /** Bytes held (queued and in flight), as counted against `maxBytes`. */
@@ -232,6 +232,11 @@ export class OutputQueue {
   /** Frames held (queued and in flight). */
   get events(): number {
     return this.buffer.records;
+  }
+
+  /** Whether it pauses readers when full (`onFull: "block"`). */
+  get blocking(): boolean {
+    return this.options.onFull === "block";
   }
 
   /**
@@ -388,7 +393,7 @@ export class OutputQueue {
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    this.#retryWake?.(false); // a backoff in progress retries now
+    this.#backoff.wake(false); // a backoff in progress retries now
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -403,7 +408,7 @@ export class OutputQueue {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#retryWake?.(true);
+    this.#backoff.wake(true);
     for (const w of this.#waiters.splice(0)) w();
     await this.sink.close();
     this.sink.deadLetter?.close();
@@ -584,8 +589,7 @@ export class OutputQueue {
    */
   #destinationReady(): void {
     if (!this.#failing) return;
-    this.#readyAgain = true;
-    this.#retryWake?.(false);
+    this.#backoff.ready();
   }
 
   /**
@@ -593,30 +597,15 @@ export class OutputQueue {
    * said, or null when the queue closed meanwhile.
    */
   async #deliver(batch: BufferBatch, failedBefore: boolean): Promise<Delivered | Rejected | null> {
-    let delay = this.options.retryInitialMs, retryAfterMs = 0;
+    const backoff = this.#backoff;
+    backoff.reset();
+    let retryAfterMs = 0;
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
         if (this.#closed) return null;
-        // The destination came back during the attempt that just failed: retry at once —
-        // but never before the time it asked for (Retry-After), unless the queue closes.
-        const notBefore = performance.now() + retryAfterMs;
-        const jittered = delay * (0.5 + Math.random() / 2);
-        const wait = Math.max(this.#readyAgain ? 0 : jittered, retryAfterMs);
-        delay = Math.min(delay * 2, this.options.retryMaxMs);
-        await new Promise<void>((resolve) => {
-          let t = setTimeout(resolve, wait);
-          this.#retryWake = (force) => {
-            clearTimeout(t);
-            const left = force ? 0 : notBefore - performance.now();
-            if (left > 0) t = setTimeout(resolve, left);
-            else resolve();
-          };
-        });
-        this.#retryWake = undefined;
-        if (this.#readyAgain) {
-          this.#readyAgain = false;
-          delay = this.options.retryInitialMs; // should this attempt fail, back off anew
-        }
+        // Cut short when the destination is back, for a flush or a close — but never before
+        // the time it asked for (Retry-After), unless the queue closes.
+        await backoff.wait(retryAfterMs);
         if (this.#closed) return null;
         this.stats.retries++;
       }
@@ -628,7 +617,7 @@ export class OutputQueue {
       }
       if (this.#failing) {
         this.#failing = false;
-        this.#readyAgain = false;
+        backoff.recovered();
         log.info("output {output} recovered after {attempts} attempts", {
           output: this.sink.name,
           attempts: attempt + 1,

@@ -13,6 +13,7 @@ import { type Hook, HOOKS } from "../schema/hooks.ts";
 import type { Histogram, Metrics } from "../app/metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { OutputQueue, type QueueOptions } from "./queue.ts";
+import type { OutputPort } from "./output_port.ts";
 
 /** One output of the pipeline: a sink, what it receives, and its queue settings. */
 export interface OutputConfig {
@@ -33,7 +34,23 @@ export const DISPATCH_BACKPRESSURE = 1;
 /** {@linkcode Pipeline.dispatch} result: a frame is not a valid `Any`; close the connection. */
 export const DISPATCH_MALFORMED = 2;
 
+/** What the ingest server calls: one read's frames in, backpressure out. */
+export interface RouterPort {
+  /**
+   * Routes the frames of one read: {@linkcode DISPATCH_OK}, {@linkcode DISPATCH_BACKPRESSURE}
+   * or {@linkcode DISPATCH_MALFORMED}.
+   */
+  dispatchSlab(slab: FrameSlab): number;
+  /** Whether a blocking output is full: readers wait for {@linkcode RouterPort.writable} first. */
+  readonly blocked: boolean;
+  /** Resolves when every blocking output has room again. */
+  writable(): Promise<void>;
+}
+
 interface Output {
+  /** What the hot path calls. */
+  port: OutputPort;
+  /** The same object, for what the application reads (counters, flush, close). */
   queue: OutputQueue;
   hookMask: Uint8Array;
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
@@ -57,7 +74,7 @@ const log = getLogger(["vmq_sidecar", "pipeline"]);
  * await p.close(1000);
  * ```
  */
-export class Pipeline {
+export class Pipeline implements RouterPort {
   /** Events received per hook (index into `HOOKS`). */
   readonly received: Float64Array = new Float64Array(HOOKS.length);
   /** Frame bytes received (the `Any` bytes, length prefixes included). */
@@ -162,7 +179,7 @@ export class Pipeline {
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if (!out.runs) continue;
-      out.queue.pushRun(buf, start, end, count);
+      out.port.pushRun(buf, start, end, count);
     }
   }
 
@@ -191,13 +208,13 @@ export class Pipeline {
     if (this.#firstOfRead) {
       this.#firstOfRead = false;
       const ms = eventTimeAt(buf, ranges.valueStart, ranges.valueEnd);
-      for (let o = 0; o < outputs.length; o++) outputs[o].queue.noteEventTime(ms);
+      for (let o = 0; o < outputs.length; o++) outputs[o].port.noteEventTime(ms);
     }
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
       if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
-      out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
+      out.port.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
     }
     return 1;
   }
@@ -206,8 +223,8 @@ export class Pipeline {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
-      out.queue.kick();
-      if (out.blocking && out.queue.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
+      out.port.kick();
+      if (out.blocking && out.port.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
     }
     return result;
   }
@@ -216,7 +233,7 @@ export class Pipeline {
   get blocked(): boolean {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
-      if (outputs[o].blocking && outputs[o].queue.full) return true;
+      if (outputs[o].blocking && outputs[o].port.full) return true;
     }
     return false;
   }
@@ -225,12 +242,12 @@ export class Pipeline {
   async writable(): Promise<void> {
     // Each queue once, as before; the outputs are re-read each round because a reload may
     // have removed (and closed) the queues not yet waited for.
-    const waited = new Set<OutputQueue>();
+    const waited = new Set<OutputPort>();
     for (;;) {
-      const o = this.#outputs.find((o) => o.blocking && !waited.has(o.queue) && o.queue.congested);
+      const o = this.#outputs.find((o) => o.blocking && !waited.has(o.port) && o.port.congested);
       if (!o) return;
-      waited.add(o.queue);
-      await o.queue.writable();
+      waited.add(o.port);
+      await o.port.writable();
     }
   }
 
@@ -369,10 +386,11 @@ function outputOf(o: OutputConfig, queue: OutputQueue): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   return {
+    port: queue,
     queue,
     hookMask,
     filter: o.filter,
-    blocking: queue.options.onFull === "block",
+    blocking: queue.blocking,
     runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
   };
 }
