@@ -5,10 +5,11 @@
 import {
   ByteBuffer,
   DELIVERED,
+  type Delivery,
+  deliveryOf,
   type FrameBatch,
   frameEncoder,
   type FrameSlab,
-  OutputQueue,
   Pipeline,
   readFrameSlabs,
   type SendResult,
@@ -62,7 +63,7 @@ class NullSink implements Sink {
  * Lets the queues send and acknowledge what one iteration queued, as the event loop does
  * between two reads (sends are asynchronous while a sink keeps up).
  */
-async function settle(...queues: OutputQueue[]): Promise<void> {
+async function settle(...queues: Delivery[]): Promise<void> {
   for (const q of queues) await q.flush(10_000);
 }
 
@@ -102,8 +103,8 @@ Deno.bench({
 
 // -- queue push ---------------------------------------------------------------------------------
 
-function queueOf(sink: NullSink): OutputQueue {
-  return new OutputQueue(sink, { maxBytes: 1 << 30 });
+function queueOf(sink: NullSink): Delivery {
+  return deliveryOf(sink, { maxBytes: 1 << 30 });
 }
 
 const rawQueue = queueOf(new NullSink());
@@ -144,14 +145,22 @@ Deno.bench({
 // -- dispatch -----------------------------------------------------------------------------------
 
 const pipelines = {
-  json: new Pipeline([{
-    sink: new NullSink(frameEncoder({ format: "json", payload: "base64" }, "json")),
-    queue: { maxBytes: 1 << 30 },
-  }]),
-  protobuf: new Pipeline([{
-    sink: new NullSink(frameEncoder({ format: "protobuf", payload: "base64" }, "pb")),
-    queue: { maxBytes: 1 << 30 },
-  }]),
+  json: new Pipeline(
+    [{
+      sink: new NullSink(frameEncoder({ format: "json", payload: "base64" }, "json")),
+      queue: { maxBytes: 1 << 30 },
+    }],
+    undefined,
+    deliveryOf,
+  ),
+  protobuf: new Pipeline(
+    [{
+      sink: new NullSink(frameEncoder({ format: "protobuf", payload: "base64" }, "pb")),
+      queue: { maxBytes: 1 << 30 },
+    }],
+    undefined,
+    deliveryOf,
+  ),
   none: new Pipeline([]),
 };
 

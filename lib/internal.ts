@@ -112,14 +112,15 @@ export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.
 export { writeBase64 } from "./codec/_base64.ts";
 export { writeTimestamp } from "./codec/_timestamp.ts";
 export {
-  DEFAULT_QUEUE_OPTIONS,
-  type EncodingSink,
-  type FrameEncoder,
-  OutputQueue,
-  type QueueOptions,
-  type QueueStats,
-  type SyncSink,
-} from "./pipeline/queue.ts";
+  DEFAULT_DELIVERY_OPTIONS,
+  Delivery,
+  type DeliveryFactory,
+  type DeliveryOptions,
+  type OutputCounters,
+} from "./pipeline/delivery.ts";
+export { deliveryOf, LocalDelivery } from "./outputs/local/local_delivery.ts";
+export type { EncodingSink, SyncSink } from "./outputs/contract.ts";
+export type { FrameEncoder } from "./outputs/encoding.ts";
 export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
 export { MemoryBuffer, type MemoryBufferOptions } from "./pipeline/memory_buffer.ts";
 export {

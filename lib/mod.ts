@@ -90,7 +90,7 @@ export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
-export type { OnFull } from "./pipeline/queue.ts";
+export type { OnFull } from "./pipeline/delivery.ts";
 export { formatSummary, type OutputTally, Sidecar, type Summary } from "./app/sidecar.ts";
 export type { SocketDiscards } from "./ingest/server.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";

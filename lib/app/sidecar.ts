@@ -13,6 +13,7 @@ import type { Sink } from "../outputs/contract.ts";
 import { type OutputConfig, Pipeline } from "../pipeline/router.ts";
 import { SidecarServer, type SocketDiscards } from "../ingest/server.ts";
 import type { OutputQueue } from "../pipeline/queue.ts";
+import { deliveryOf } from "../outputs/local/local_delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -134,7 +135,7 @@ export class Sidecar {
         });
       }
       outputs.push(...extraSinks);
-      const pipeline = new Pipeline(outputs, metrics);
+      const pipeline = new Pipeline(outputs, metrics, deliveryOf);
       const server = new SidecarServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,

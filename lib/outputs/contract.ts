@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { FrameEncoder } from "./encoding.ts";
 
 /**
  * Frames in wire format — `[u32 big-endian length][Any bytes]`, `count` times — exactly as the
@@ -126,6 +127,27 @@ export interface Sink {
   onReady?(ready: () => void): void;
   /** Why it is not reachable, for readiness (e.g. credentials refused); `""` when unknown. Optional. */
   notReadyReason?(): string;
+}
+
+/**
+ * A sink that encodes events at enqueue time ({@linkcode FrameEncoder}): the batches its delivery
+ * sends it hold that encoding, `count` events of it, instead of frames.
+ */
+export interface EncodingSink extends Sink {
+  /** The encoder its delivery uses. */
+  readonly encoder: FrameEncoder;
+}
+
+/**
+ * A sink that can also deliver a batch synchronously (a file). Its queue sends batches
+ * asynchronously (`send`, e.g. a write off the main thread, so short disk stalls do not hold up
+ * reading) while the sink keeps up. Once the queue holds a quarter of its `maxBytes`, reading
+ * pauses until the write in flight is done, and the backlog then goes out with `sendSync`:
+ * cheaper than stop-and-go at a full queue when the input outruns the disk for good.
+ */
+export interface SyncSink extends Sink {
+  /** Delivers a batch before returning; throws when it was not (all) delivered. */
+  sendSync(batch: FrameBatch): void;
 }
 
 /**

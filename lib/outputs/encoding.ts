@@ -13,7 +13,34 @@ import {
   writeFrameJsonAt,
 } from "../codec/json.ts";
 import type { FrameBatch } from "./contract.ts";
-import type { FrameEncoder } from "../pipeline/queue.ts";
+
+/**
+ * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
+ * buffer: its delivery then holds (and counts in `maxBytes`) the encoded bytes.
+ */
+export interface FrameEncoder {
+  /**
+   * Appends the output form of the frame `buf[start, end)` (the `Any` bytes) to `out`; `hook`
+   * and `buf[valueStart, valueEnd)` are its parsed envelope (`hook` < 0: not parsed yet).
+   * Returns false when the event is skipped, nothing written (the encoder counts it).
+   */
+  encode(
+    out: ByteBuffer,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook: number,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean;
+  /** Room to reserve for the encoding of a frame of `frameBytes` (may grow when short). */
+  sizeHint(frameBytes: number): number;
+  /**
+   * True when the encoding is the frame as received (length prefix and `Any`): consecutive
+   * frames are then taken as they are, in one piece (`pushRun`).
+   */
+  readonly raw?: boolean;
+}
 
 /** How an output encodes events. */
 export type OutputFormat = "json" | "protobuf";

@@ -1,7 +1,7 @@
 /**
  * What the router sees of an output: the synchronous, per-read calls of the hot path. An
- * output's queue (today {@linkcode OutputQueue}; later a generic delivery and the local
- * outputs' own) implements it; the router calls nothing else per read.
+ * output's delivery (pipeline/delivery.ts, or the local outputs' own) implements it; the router
+ * calls nothing else per read.
  *
  * @module
  */

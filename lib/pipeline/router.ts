@@ -12,7 +12,7 @@ import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
 import type { Histogram, Metrics } from "../app/metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import { OutputQueue, type QueueOptions } from "./queue.ts";
+import { Delivery, type DeliveryFactory, type DeliveryOptions } from "./delivery.ts";
 import type { OutputPort } from "./output_port.ts";
 
 /** One output of the pipeline: a sink, what it receives, and its queue settings. */
@@ -23,8 +23,8 @@ export interface OutputConfig {
   hooks?: ReadonlySet<Hook>;
   /** Further filter (e.g. MQTT topic filters): false skips the frame for this output. */
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
-  /** Queue settings. */
-  queue?: Partial<QueueOptions>;
+  /** Delivery settings (batching, limits, retries). */
+  queue?: Partial<DeliveryOptions>;
 }
 
 /** {@linkcode Pipeline.dispatch} result: all frames taken. */
@@ -51,7 +51,7 @@ interface Output {
   /** What the hot path calls. */
   port: OutputPort;
   /** The same object, for what the application reads (counters, flush, close). */
-  queue: OutputQueue;
+  queue: Delivery;
   hookMask: Uint8Array;
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
   blocking: boolean;
@@ -86,6 +86,7 @@ export class Pipeline implements RouterPort {
   /** Frames that are not a valid `Any` (their connection is closed). */
   malformed = 0;
   #outputs: Output[];
+  readonly #deliver: DeliveryFactory;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
   #unknownLogged = 0;
   #latency: Histogram | undefined;
@@ -93,9 +94,19 @@ export class Pipeline implements RouterPort {
   /** The next event routed is the first of its read: note its broker time. */
   #firstOfRead = false;
 
-  /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
-  constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
-    this.#outputs = outputs.map((o) => outputOf(o, new OutputQueue(o.sink, o.queue)));
+  /**
+   * Creates the pipeline; `metrics` (optional) gets the pipeline's and outputs' metrics;
+   * `deliver` makes each output's delivery (default: a generic {@linkcode Delivery}; the
+   * application passes `deliveryOf` from outputs/local/local_delivery.ts, which gives file and
+   * stdout sinks their fast path).
+   */
+  constructor(
+    outputs: readonly OutputConfig[],
+    metrics?: Metrics,
+    deliver: DeliveryFactory = (sink, options) => new Delivery(sink, options),
+  ) {
+    this.#deliver = deliver;
+    this.#outputs = outputs.map((o) => outputOf(o, deliver(o.sink, o.queue ?? {})));
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -106,13 +117,13 @@ export class Pipeline implements RouterPort {
    * replaced; its queue options stay); other sinks get new queues. Returns the queues no
    * longer used, still holding their events: flush and close them.
    */
-  reconfigure(outputs: readonly OutputConfig[]): OutputQueue[] {
+  reconfigure(outputs: readonly OutputConfig[]): Delivery[] {
     const old = new Map(this.#outputs.map((o) => [o.queue.sink, o]));
     const next = outputs.map((o) => {
       const kept = old.get(o.sink);
       old.delete(o.sink);
       if (kept) return outputOf(o, kept.queue);
-      const queue = new OutputQueue(o.sink, o.queue);
+      const queue = this.#deliver(o.sink, o.queue ?? {});
       this.#observe(queue);
       return outputOf(o, queue);
     });
@@ -121,7 +132,7 @@ export class Pipeline implements RouterPort {
   }
 
   /** The queues, in output order. */
-  get queues(): OutputQueue[] {
+  get queues(): Delivery[] {
     return this.#outputs.map((o) => o.queue);
   }
 
@@ -268,7 +279,7 @@ export class Pipeline implements RouterPort {
     await Promise.all(this.#outputs.map((o) => o.queue.sink.reopen?.()));
   }
 
-  #observe(queue: OutputQueue): void {
+  #observe(queue: Delivery): void {
     const latency = this.#latency, eventLatency = this.#eventLatency, label = [queue.sink.name];
     if (!latency || !eventLatency) return;
     latency.init(label); // exported at 0 before the first acknowledgement
@@ -382,7 +393,7 @@ export class Pipeline implements RouterPort {
   }
 }
 
-function outputOf(o: OutputConfig, queue: OutputQueue): Output {
+function outputOf(o: OutputConfig, queue: Delivery): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   return {

@@ -4,9 +4,14 @@
  *
  * @module
  */
-import { type FormatOptions, frameEncoder } from "../encoding.ts";
-import { DELIVERED, type FrameBatch, type SendResult } from "../contract.ts";
-import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
+import { type FormatOptions, type FrameEncoder, frameEncoder } from "../encoding.ts";
+import {
+  DELIVERED,
+  type EncodingSink,
+  type FrameBatch,
+  type SendResult,
+  type SyncSink,
+} from "../contract.ts";
 import { permissionHint } from "../../_permissions.ts";
 
 /** Options of {@linkcode FileSink}. */
