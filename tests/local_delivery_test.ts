@@ -3,6 +3,8 @@
 import { assert, assertEquals } from "./_assert.ts";
 import {
   DELIVERED,
+  Delivery,
+  deliveryOf,
   type EncodingSink,
   forEachFrame,
   type FrameBatch,
@@ -188,4 +190,27 @@ Deno.test("local: coalesced batches of a chunk the encoder grew keep their bytes
   assertEquals(ids, Array.from({ length: seq }, (_, i) => `c${i}`));
   await q.close();
   releaseBuffer(other);
+});
+
+Deno.test("local: deliveryOf gives encoding or sync-capable sinks the local fast path, the others the generic delivery", async () => {
+  const encoding: EncodingSink = {
+    name: "enc",
+    encoder: frameEncoder({ format: "json", payload: "base64" }, "enc"),
+    send: () => Promise.resolve(DELIVERED),
+    close: () => Promise.resolve(),
+  };
+  const plain = new RecordingSink("plain");
+  const sync = new SyncRecordingSink("sync");
+  const made = [deliveryOf(encoding, {}), deliveryOf(sync, {}), deliveryOf(plain, {})];
+  assertEquals(made.map((d) => d instanceof LocalDelivery), [true, true, false]);
+  assert(made[2] instanceof Delivery);
+  // The generic one keeps frames as received; the JSON one encodes them.
+  const frame = publish(1);
+  for (const d of [made[0], made[2]]) {
+    d.push(frame);
+    assert(await d.flush(5000));
+  }
+  assertEquals(plain.frames.length, 1);
+  assertEquals(made[0].stats.sent, 1);
+  for (const d of made) await d.close();
 });

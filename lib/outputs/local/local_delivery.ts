@@ -12,6 +12,7 @@ import type { FrameEncoder } from "../encoding.ts";
 import type { BufferBatch, ReadLimits } from "../../pipeline/buffer.ts";
 import { MemoryBuffer } from "../../pipeline/memory_buffer.ts";
 import {
+  DEFAULT_DELIVERY_OPTIONS,
   Delivery,
   type DeliveryFactory,
   type DeliveryOptions,
@@ -61,11 +62,10 @@ export class LocalDelivery extends Delivery {
   /** Creates the delivery of `sink` (an encoding and/or sync-capable one). */
   constructor(sink: Sink | EncodingSink | SyncSink, options: Partial<DeliveryOptions> = {}) {
     const encoder = (sink as Partial<EncodingSink>).encoder;
-    const o = { ...options };
-    const batchBytes = o.batchBytes ?? 256 * 1024;
+    const o = { ...DEFAULT_DELIVERY_OPTIONS, ...options };
     const memory = new MemoryBuffer({
-      maxBytes: o.maxBytes ?? 64 * 1024 * 1024,
-      chunkBytes: batchBytes * (encoder ? COALESCE_BATCHES : 1),
+      maxBytes: o.maxBytes,
+      chunkBytes: o.batchBytes * (encoder ? COALESCE_BATCHES : 1),
     });
     super(sink, options, memory);
     this.memory = memory;
