@@ -4,12 +4,15 @@
 // iteration. A sink that acknowledges at once stands in for the output.
 import {
   ByteBuffer,
+  DELIVERED,
+  type Delivery,
+  deliveryOf,
   type FrameBatch,
   frameEncoder,
   type FrameSlab,
-  OutputQueue,
   Pipeline,
   readFrameSlabs,
+  type SendResult,
   type Sink,
 } from "../lib/internal.ts";
 import { MixGenerator } from "../scripts/_mix.ts";
@@ -44,9 +47,9 @@ class NullSink implements Sink {
   readonly name = "null";
   events = 0;
   constructor(readonly encoder?: ReturnType<typeof frameEncoder>) {}
-  send(batch: FrameBatch): Promise<void> {
+  send(batch: FrameBatch): Promise<SendResult> {
     this.sendSync(batch);
-    return Promise.resolve();
+    return Promise.resolve(DELIVERED);
   }
   sendSync(batch: FrameBatch): void {
     this.events += batch.count;
@@ -60,7 +63,7 @@ class NullSink implements Sink {
  * Lets the queues send and acknowledge what one iteration queued, as the event loop does
  * between two reads (sends are asynchronous while a sink keeps up).
  */
-async function settle(...queues: OutputQueue[]): Promise<void> {
+async function settle(...queues: Delivery[]): Promise<void> {
   for (const q of queues) await q.flush(10_000);
 }
 
@@ -100,8 +103,8 @@ Deno.bench({
 
 // -- queue push ---------------------------------------------------------------------------------
 
-function queueOf(sink: NullSink): OutputQueue {
-  return new OutputQueue(sink, { maxBytes: 1 << 30 });
+function queueOf(sink: NullSink): Delivery {
+  return deliveryOf(sink, { maxBytes: 1 << 30 });
 }
 
 const rawQueue = queueOf(new NullSink());
@@ -142,14 +145,22 @@ Deno.bench({
 // -- dispatch -----------------------------------------------------------------------------------
 
 const pipelines = {
-  json: new Pipeline([{
-    sink: new NullSink(frameEncoder({ format: "json", payload: "base64" }, "json")),
-    queue: { maxBytes: 1 << 30 },
-  }]),
-  protobuf: new Pipeline([{
-    sink: new NullSink(frameEncoder({ format: "protobuf", payload: "base64" }, "pb")),
-    queue: { maxBytes: 1 << 30 },
-  }]),
+  json: new Pipeline(
+    [{
+      sink: new NullSink(frameEncoder({ format: "json", payload: "base64" }, "json")),
+      queue: { maxBytes: 1 << 30 },
+    }],
+    undefined,
+    deliveryOf,
+  ),
+  protobuf: new Pipeline(
+    [{
+      sink: new NullSink(frameEncoder({ format: "protobuf", payload: "base64" }, "pb")),
+      queue: { maxBytes: 1 << 30 },
+    }],
+    undefined,
+    deliveryOf,
+  ),
   none: new Pipeline([]),
 };
 

@@ -14,11 +14,15 @@ export {
   ConfigError,
   configureLogging,
   Counter,
+  type DeadLetter,
+  type DeadLetterWriter,
   DecodeError,
   type DecodeErrorKind,
   decodeEvent,
   type DecodeResult,
   DEFAULT_MAX_FRAME_BYTES,
+  DELIVERED,
+  type Delivered,
   type DeliveryFields,
   type DisconnectFields,
   encodeFrame,
@@ -73,7 +77,10 @@ export {
   type ReadFramesOptions,
   type ReasonName,
   type RegistrationFailureReasonName,
-  type SendReport,
+  type Rejected,
+  type RetryLater,
+  retryLater,
+  type SendResult,
   type SessionFields,
   Sidecar,
   type SidecarConfig,
@@ -106,21 +113,27 @@ export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.
 export { writeBase64 } from "./codec/_base64.ts";
 export { writeTimestamp } from "./codec/_timestamp.ts";
 export {
-  DEFAULT_QUEUE_OPTIONS,
-  type EncodingSink,
-  type FrameEncoder,
-  OutputQueue,
-  type QueueOptions,
-  type QueueStats,
-  type SyncSink,
-} from "./pipeline/queue.ts";
+  DEFAULT_DELIVERY_OPTIONS,
+  Delivery,
+  type DeliveryFactory,
+  type DeliveryOptions,
+  type OutputCounters,
+} from "./pipeline/delivery.ts";
+export { deliveryOf, LocalDelivery } from "./outputs/local/local_delivery.ts";
+export type { EncodingSink, SyncSink } from "./outputs/contract.ts";
+export type { FrameEncoder } from "./outputs/encoding.ts";
+export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
+export { MemoryBuffer, type MemoryBufferOptions } from "./pipeline/memory_buffer.ts";
 export {
   DISPATCH_BACKPRESSURE,
   DISPATCH_MALFORMED,
   DISPATCH_OK,
   type OutputConfig,
   Pipeline,
+  type RouterPort,
 } from "./pipeline/router.ts";
+export type { OutputPort } from "./pipeline/output_port.ts";
+export { Backoff } from "./pipeline/backoff.ts";
 export { topicFilter } from "./pipeline/topic_filter.ts";
 export {
   crc32c,
@@ -130,6 +143,7 @@ export {
   JournalDirError,
 } from "./pipeline/disk_journal.ts";
 export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
+export { DeadLetterFile } from "./outputs/dead_letter.ts";
 export { sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";
 export { SidecarServer } from "./ingest/server.ts";

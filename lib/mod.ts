@@ -80,14 +80,26 @@ export {
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.
-export { forEachFrame, type FrameBatch, type SendReport, type Sink } from "./outputs/contract.ts";
+export {
+  type DeadLetter,
+  type DeadLetterWriter,
+  DELIVERED,
+  type Delivered,
+  forEachFrame,
+  type FrameBatch,
+  type Rejected,
+  type RetryLater,
+  retryLater,
+  type SendResult,
+  type Sink,
+} from "./outputs/contract.ts";
 export { type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./outputs/encoding.ts";
 export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
 export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
-export type { OnFull } from "./pipeline/queue.ts";
+export type { OnFull } from "./pipeline/delivery.ts";
 export {
   formatSummary,
   type OutputTally,

@@ -5,8 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { spawnSidecar } from "./_ops.ts";
 import { distinctFrames } from "./_servers.ts";
 import { concat, eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
-import { Pipeline } from "../lib/pipeline/router.ts";
-import { SidecarServer } from "../lib/ingest/server.ts";
+import { DELIVERED, Pipeline, SidecarServer } from "../lib/internal.ts";
 
 /** The frame reader's largest read (its `maxReadBytes` default). */
 const MAX_READ = 64 * 1024;
@@ -142,7 +141,7 @@ Deno.test("read budget: a flooding connection gets one read (at most 64 KiB) per
   const p = new Pipeline([{
     sink: {
       name: "count",
-      send: (b) => (sent += b.count, Promise.resolve()),
+      send: (b) => (sent += b.count, Promise.resolve(DELIVERED)),
       close: () => Promise.resolve(),
     },
   }]);

@@ -1,8 +1,9 @@
 // lib/_regions.ts: buffers carved out of 32 MiB regions, handed back, regions released once
-// unused; and an idle OutputQueue gives its pooled batch buffers back to them.
+// unused; and an idle Delivery gives its pooled batch buffers back to them.
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import {
-  OutputQueue,
+  DELIVERED,
+  Delivery,
   pooledSize,
   REGION_BYTES,
   REGION_IDLE_MS,
@@ -46,8 +47,12 @@ Deno.test("regions: buffers in use never overlap, come back for reuse, and an un
   releaseBuffer(new Uint8Array(size)); // not from a region: ignored
 });
 
-Deno.test("an OutputQueue idle for 2 s gives its pooled batch buffers back", async () => {
-  const q = new OutputQueue({ name: "t", send: async () => {}, close: async () => {} }, {
+Deno.test("a Delivery idle for 2 s gives its pooled batch buffers back", async () => {
+  const q = new Delivery({
+    name: "t",
+    send: () => Promise.resolve(DELIVERED),
+    close: async () => {},
+  }, {
     batchBytes: 64 * 1024,
   });
   const frame = new Uint8Array(1000).fill(7);
@@ -77,7 +82,7 @@ Deno.test("pooledSize: a power of two while pooled, the exact size beyond (a 64 
 
 Deno.test("a queue closed while failing, events still held, gives its region buffers back", async () => {
   const before = regionBytes();
-  const q = new OutputQueue({
+  const q = new Delivery({
     name: "down",
     send: () => Promise.reject(new Error("destination down")),
     close: () => Promise.resolve(),

@@ -11,13 +11,13 @@ import { getLogger } from "../_deps/logtape.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { EffectiveConfig } from "./config_file.ts";
 import { ConfigError, StartupError } from "../errors.ts";
-import { undecodableEvents } from "../outputs/encoding.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { Metrics } from "./metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { type OutputConfig, Pipeline } from "../pipeline/router.ts";
 import { SidecarServer, type SocketDiscards } from "../ingest/server.ts";
 import type { OutputQueue } from "../pipeline/queue.ts";
+import { deliveryOf } from "../outputs/local/local_delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -63,13 +63,13 @@ export interface Summary {
 }
 
 /**
- * One output's events: `given` = `sent` + `deadLettered` + `lost` + `dropped` + `unflushed` (at the end
- * of a stop; while running, `unflushed` is what its queue holds).
+ * One output's events: `given` = `sent` + `deadLettered` + `undecodable` + `lost` + `dropped` +
+ * `unflushed` (at the end of a stop; while running, `unflushed` is what its queue holds).
  */
 export interface OutputTally {
   /** Events the pipeline gave its queue. */
   given: number;
-  /** Acknowledged by the destination (events skipped as undecodable included). */
+  /** Acknowledged by the destination. */
   sent: number;
   /** Refused by the destination and appended to its dead-letter file. */
   deadLettered: number;
@@ -79,6 +79,8 @@ export interface OutputTally {
   dropped: number;
   /** Still queued: not delivered. */
   unflushed: number;
+  /** Skipped because the event inside the frame did not decode (JSON outputs). */
+  undecodable: number;
 }
 
 /** Options of {@linkcode Sidecar.start}. */
@@ -249,7 +251,7 @@ export class Sidecar {
           queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
         });
       }
-      const pipeline = new Pipeline(outputs, metrics);
+      const pipeline = new Pipeline(outputs, metrics, deliveryOf);
       const server = new SidecarServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,
@@ -417,7 +419,7 @@ export class Sidecar {
       connectionErrors: Object.fromEntries(this.server.connectionErrors),
       dropped: nonZero(p.queues.map((q) => [q.sink.name, q.stats.dropped])),
       undecodable: nonZero(
-        p.queues.map((q) => [q.sink.name, undecodableEvents.get(q.sink.name) ?? 0]),
+        p.queues.map((q) => [q.sink.name, q.stats.undecodable]),
       ),
       deadLettered: nonZero(
         p.queues.map((q) => [q.sink.name, q.stats.deadLettered]),
@@ -444,7 +446,7 @@ export class Sidecar {
       rss.values.set("", mem.rss);
       heap.values.set("", mem.heapUsed);
       for (const q of this.pipeline.queues) {
-        undecodable.values.set(q.sink.name, undecodableEvents.get(q.sink.name) ?? 0);
+        undecodable.values.set(q.sink.name, q.stats.undecodable);
       }
     });
   }
@@ -463,6 +465,7 @@ function tallyOf(q: OutputQueue): OutputTally {
     lost: st.lost,
     dropped: st.dropped,
     unflushed: q.events,
+    undecodable: st.undecodable,
   };
 }
 
@@ -540,7 +543,8 @@ export function formatSummary(s: Summary): string {
     }; unflushed outputs: ${kv(s.unflushedEvents)}; outputs: ${
       Object.entries(s.outputs).map(([name, t]) =>
         `${name} given=${t.given} sent=${t.sent} dead-lettered=${t.deadLettered}` +
-        ` lost=${t.lost} dropped=${t.dropped} unflushed=${t.unflushed}`
+        ` lost=${t.lost} dropped=${t.dropped} unflushed=${t.unflushed}` +
+        ` undecodable=${t.undecodable}`
       ).join(", ") || "none"
     }; discarded at the grace deadline: ${
       s.discarded.connections

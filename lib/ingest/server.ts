@@ -1,6 +1,6 @@
 /**
  * The TCP server the plugin connects to: accepts connections, frames each stream, feeds the
- * {@linkcode Pipeline}, and shuts down gracefully.
+ * router ({@linkcode RouterPort}), and shuts down gracefully.
  *
  * @module
  */
@@ -8,7 +8,7 @@ import { getLogger } from "../_deps/logtape.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
 import { readFrameSlabs } from "../wire/frame_reader.ts";
 import type { Metrics } from "../app/metrics.ts";
-import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type Pipeline } from "../pipeline/router.ts";
+import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type RouterPort } from "../pipeline/router.ts";
 import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } from "./peers.ts";
 import { formatHeld, LogLimiter } from "../_log_limiter.ts";
 
@@ -213,7 +213,7 @@ export class SidecarServer {
   readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
   /** Failed accepts by reason. */
   readonly acceptErrors: Map<AcceptErrorReason, number> = new Map();
-  readonly #pipeline: Pipeline;
+  readonly #pipeline: RouterPort;
   readonly #opts: ServerOptions;
   readonly #conns = new Set<Conn>();
   readonly #handlers = new Set<Promise<void>>();
@@ -241,7 +241,7 @@ export class SidecarServer {
   readonly #logLimit: LogLimiter;
 
   /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
-  constructor(pipeline: Pipeline, options: ServerOptions, metrics?: Metrics) {
+  constructor(pipeline: RouterPort, options: ServerOptions, metrics?: Metrics) {
     this.#pipeline = pipeline;
     this.#opts = options;
     this.#allowed = (options.allowPeers ?? LOOPBACK_PEERS).map(parseCidr);

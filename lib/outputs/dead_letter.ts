@@ -1,12 +1,15 @@
 // Private: the dead-letter file of the network outputs. Events a destination refuses for good
-// (an HTTP 4xx other than 429, a NATS message above the server's size limit) are appended here
-// as one JSON record per refused batch, and only then acknowledged: the sink reports them to
-// its queue as dead-lettered (`SendReport`). When the append fails, the events are dropped —
-// logged (rate-limited) and reported as lost — rather than retried: an event the destination
-// will never take must not block the events behind it.
+// (an HTTP 4xx other than 429, a NATS message above the server's size limit) are returned by
+// the sink as refused (`SendResult`); its queue appends them here, one JSON record per refusal,
+// and only then acknowledges them. When the append fails, the queue drops the events — logged
+// (rate-limited) and counted as lost — rather than retrying: an event the destination will
+// never take must not block the events behind it.
 import { getLogger } from "../_deps/logtape.ts";
 import type { OutputSpec } from "../app/config.ts";
+import type { DeadLetter, DeadLetterWriter } from "./contract.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
+
+export type { DeadLetter } from "./contract.ts";
 
 /** Default dead-letter file. */
 export const DEFAULT_DEAD_LETTER = "/var/lib/vmq-sidecar/dead-letter.ndjson";
@@ -21,39 +24,15 @@ export function deadLetterPathOf(spec: OutputSpec): string | undefined {
 const log = getLogger(["vmq_sidecar", "output"]);
 let logged = 0;
 
-/** At most one "events lost" error line per output per this many ms (the rest are counted). */
-const LOST_LOG_INTERVAL_MS = 10_000;
-
-/** Why and what a destination refused. */
-export interface DeadLetter {
-  /** Why, e.g. `HTTP 400 Bad Request` or `message of 2000000 bytes exceeds max_payload`. */
-  reason: string;
-  /** HTTP status, when there is one. */
-  status?: number;
-  /** The start of the destination's answer (at most 1 KiB), when there is one. */
-  response?: string;
-  /** Events in `body`. */
-  events: number;
-  /** Media type of `body`: `application/x-ndjson` or `application/x-protobuf`. */
-  contentType: string;
-  /** What was sent: JSON lines (kept as text) or protobuf frames (kept as base64). */
-  body: Uint8Array;
-  /** The NATS subject or Redis key, when there is one. */
-  destination?: string;
-}
-
 const utf8 = new TextDecoder();
 const enc = new TextEncoder();
 
 /** Appends refused batches of one output to a file. */
-export class DeadLetterFile {
+export class DeadLetterFile implements DeadLetterWriter {
   /** The file. */
   readonly path: string;
   readonly #output: string;
   #file: Deno.FsFile | undefined;
-  /** When the last "events lost" line was logged, and events lost since that were not. */
-  #lostLoggedAt = -Infinity;
-  #lostUnlogged = 0;
 
   /** Dead letters of output `output` go to `path` (opened on first use). */
   constructor(path: string, output: string) {
@@ -70,38 +49,6 @@ export class DeadLetterFile {
           permissionHint(new Deno.errors.NotCapable("Requires write access"), "write", this.path)
         }; or set dead_letter=PATH to a permitted path`,
       );
-    }
-  }
-
-  /**
-   * Appends one record (one line): true once written. False when it could not be: its events
-   * are then lost (the caller reports them as such), logged at most once per 10 s per output.
-   */
-  async appendOrDrop(d: DeadLetter): Promise<boolean> {
-    try {
-      await this.append(d);
-      return true;
-    } catch (e) {
-      const now = performance.now();
-      if (now - this.#lostLoggedAt < LOST_LOG_INTERVAL_MS) {
-        this.#lostUnlogged += d.events;
-        return false;
-      }
-      log.error(
-        "output {output}: {events} events refused ({reason}) and dropped: {error}{more}",
-        {
-          output: this.#output,
-          events: d.events,
-          reason: d.reason,
-          error: (e as Error).message,
-          more: this.#lostUnlogged > 0
-            ? `; ${this.#lostUnlogged} more lost since the last such line`
-            : "",
-        },
-      );
-      this.#lostLoggedAt = now;
-      this.#lostUnlogged = 0;
-      return false;
     }
   }
 

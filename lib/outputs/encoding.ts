@@ -14,7 +14,34 @@ import {
 } from "../codec/json.ts";
 import type { FrameBatch } from "./contract.ts";
 import { readLength, writeLength } from "../wire/length_prefix.ts";
-import type { FrameEncoder } from "../pipeline/queue.ts";
+
+/**
+ * Encodes events for an {@linkcode EncodingSink} when they are queued, straight from the read
+ * buffer: its delivery then holds (and counts in `maxBytes`) the encoded bytes.
+ */
+export interface FrameEncoder {
+  /**
+   * Appends the output form of the frame `buf[start, end)` (the `Any` bytes) to `out`; `hook`
+   * and `buf[valueStart, valueEnd)` are its parsed envelope (`hook` < 0: not parsed yet).
+   * Returns false when the event is skipped, nothing written (the encoder counts it).
+   */
+  encode(
+    out: ByteBuffer,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    hook: number,
+    valueStart: number,
+    valueEnd: number,
+  ): boolean;
+  /** Room to reserve for the encoding of a frame of `frameBytes` (may grow when short). */
+  sizeHint(frameBytes: number): number;
+  /**
+   * True when the encoding is the frame as received (length prefix and `Any`): consecutive
+   * frames are then taken as they are, in one piece (`pushRun`).
+   */
+  readonly raw?: boolean;
+}
 
 /** How an output encodes events. */
 export type OutputFormat = "json" | "protobuf";
@@ -30,15 +57,14 @@ export interface FormatOptions {
   payload: PayloadMode;
 }
 
-/** Events a JSON output skipped because their value did not decode, by output name. */
-export const undecodableEvents: Map<string, number> = new Map();
-
 const log = getLogger(["vmq_sidecar", "output"]);
 let undecodableLogged = 0;
 
-/** Counts and logs (capped) an event the JSON writer could not decode. */
+/**
+ * Logs (capped) an event the JSON writer could not decode. Counting is the caller's: the
+ * encoder returns false, and the output's queue counts the event as undecodable.
+ */
 export function reportUndecodable(output: string, frame: Uint8Array): void {
-  undecodableEvents.set(output, (undecodableEvents.get(output) ?? 0) + 1);
   if (undecodableLogged++ < 20) {
     log.error("output {output}: skipping undecodable event ({bytes} bytes){more}", {
       output,
@@ -51,6 +77,7 @@ export function reportUndecodable(output: string, frame: Uint8Array): void {
 /**
  * Appends every event of `batch` to `out`: JSON lines (`\n`-terminated) or the raw frames.
  * `flush` is called whenever `out` holds `flushBytes` or more, so memory stays bounded.
+ * Returns how many events were skipped because they did not decode (logged for `output`).
  */
 export function appendBatch(
   out: ByteBuffer,
@@ -59,28 +86,33 @@ export function appendBatch(
   output: string,
   flushBytes: number,
   flush: () => void,
-): void {
+): number {
   if (options.format === "protobuf") {
     out.write(batch.bytes);
     if (out.pos >= flushBytes) flush();
-    return;
+    return 0;
   }
   const payload = options.payload, b = batch.bytes;
-  let p = 0;
+  let p = 0, skipped = 0;
   for (let i = 0; i < batch.count; i++) {
     const len = readLength(b, p);
     const start = p + 4, end = start + len;
     const r = writeFrameJsonAt(out, b, start, end, payload);
     if (r >= 0) out.byte(0x0a);
-    else if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
+    else {
+      skipped++;
+      if (r === MALFORMED_VALUE) reportUndecodable(output, b.subarray(start, end));
+    }
     if (out.pos >= flushBytes) flush();
     p = end;
   }
+  return skipped;
 }
 
 /**
  * The {@linkcode FrameEncoder} of a format, for sinks that write bytes (files, stdout): JSON
- * lines (undecodable events skipped and reported for `output`), or the frames as received.
+ * lines (undecodable events skipped — `encode` returns false, the queue counts them — and
+ * logged for `output`), or the frames as received.
  */
 export function frameEncoder(options: FormatOptions, output: string): FrameEncoder {
   if (options.format === "protobuf") {

@@ -56,7 +56,10 @@ export interface Buffer {
   noteEventTime(ms: number): void;
   /** Whether `bytes` more fit in the budget (what to do when not is the caller's policy). */
   hasRoom(bytes: number): boolean;
-  /** Appends one frame: a length prefix and `src[start, end)` (the `Any` bytes). */
+  /**
+   * Appends one frame: a length prefix and `src[start, end)` (the `Any` bytes). The buffer may
+   * seal the open batch first (e.g. when its storage for the open batch is full).
+   */
   appendFrame(src: Uint8Array, start: number, end: number): void;
   /** Appends `count` frames lying, with their length prefixes, in `src[start, end)` — one copy. */
   appendRun(src: Uint8Array, start: number, end: number, count: number): void;
@@ -69,7 +72,10 @@ export interface Buffer {
   /** Makes the records appended since the last seal readable, as one batch. */
   seal(): void;
 
-  /** The cursor named `name` (created at the oldest unacknowledged record when new). */
+  /**
+   * The cursor named `name` (created at the oldest unacknowledged record when new). A buffer
+   * with one reader (memory) throws for a second name.
+   */
   cursor(name: string): Cursor;
   /**
    * The first sealed batch after `after` (or after `c`'s acknowledged position), or undefined.
@@ -85,6 +91,9 @@ export interface Buffer {
   ack(c: Cursor, b: BufferBatch): void;
   /** The durability point (disk: the fsync policy); a memory buffer resolves at once. */
   sync(): Promise<void>;
-  /** Releases the storage (unacknowledged records stay on disk for a disk buffer). */
+  /**
+   * Releases the storage (unacknowledged records stay on disk for a disk buffer); `bytes` and
+   * `records` keep counting what was not acknowledged (the unflushed count).
+   */
   close(): Promise<void>;
 }

@@ -12,7 +12,8 @@ import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
 import type { Histogram, Metrics } from "../app/metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import { OutputQueue, type QueueOptions } from "./queue.ts";
+import { Delivery, type DeliveryFactory, type DeliveryOptions } from "./delivery.ts";
+import type { OutputPort } from "./output_port.ts";
 
 /** One output of the pipeline: a sink, what it receives, and its queue settings. */
 export interface OutputConfig {
@@ -22,8 +23,8 @@ export interface OutputConfig {
   hooks?: ReadonlySet<Hook>;
   /** Further filter (e.g. MQTT topic filters): false skips the frame for this output. */
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
-  /** Queue settings. */
-  queue?: Partial<QueueOptions>;
+  /** Delivery settings (batching, limits, retries). */
+  queue?: Partial<DeliveryOptions>;
 }
 
 /** {@linkcode Pipeline.dispatch} result: all frames taken. */
@@ -33,8 +34,24 @@ export const DISPATCH_BACKPRESSURE = 1;
 /** {@linkcode Pipeline.dispatch} result: a frame is not a valid `Any`; close the connection. */
 export const DISPATCH_MALFORMED = 2;
 
+/** What the ingest server calls: one read's frames in, backpressure out. */
+export interface RouterPort {
+  /**
+   * Routes the frames of one read: {@linkcode DISPATCH_OK}, {@linkcode DISPATCH_BACKPRESSURE}
+   * or {@linkcode DISPATCH_MALFORMED}.
+   */
+  dispatchSlab(slab: FrameSlab): number;
+  /** Whether a blocking output is full: readers wait for {@linkcode RouterPort.writable} first. */
+  readonly blocked: boolean;
+  /** Resolves when every blocking output has room again. */
+  writable(): Promise<void>;
+}
+
 interface Output {
-  queue: OutputQueue;
+  /** What the hot path calls. */
+  port: OutputPort;
+  /** The same object, for what the application reads (counters, flush, close). */
+  queue: Delivery;
   hookMask: Uint8Array;
   filter?: (frame: Uint8Array, hookIndex: number) => boolean;
   blocking: boolean;
@@ -49,14 +66,15 @@ const log = getLogger(["vmq_sidecar", "pipeline"]);
  *
  * @example
  * ```ts
- * import { Pipeline } from "../mod.ts";
+ * import { DELIVERED, Pipeline } from "../internal.ts";
  * const seen: number[] = [];
- * const p = new Pipeline([{ sink: { name: "count", send: async (b) => { seen.push(b.count); }, close: async () => {} } }]);
+ * const sink = { name: "count", send: async (b: { count: number }) => (seen.push(b.count), DELIVERED), close: async () => {} };
+ * const p = new Pipeline([{ sink }]);
  * p.dispatch([new Uint8Array(0)]); // an empty frame: counted, not forwarded
  * await p.close(1000);
  * ```
  */
-export class Pipeline {
+export class Pipeline implements RouterPort {
   /** Events received per hook (index into `HOOKS`). */
   readonly received: Float64Array = new Float64Array(HOOKS.length);
   /** Frame bytes received (the `Any` bytes, length prefixes included). */
@@ -68,6 +86,7 @@ export class Pipeline {
   /** Frames that are not a valid `Any` (their connection is closed). */
   malformed = 0;
   #outputs: Output[];
+  readonly #deliver: DeliveryFactory;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
   #unknownLogged = 0;
   #latency: Histogram | undefined;
@@ -75,9 +94,19 @@ export class Pipeline {
   /** The next event routed is the first of its read: note its broker time. */
   #firstOfRead = false;
 
-  /** Creates the pipeline; `metrics` (optional) gets the pipeline's and queues' metrics. */
-  constructor(outputs: readonly OutputConfig[], metrics?: Metrics) {
-    this.#outputs = outputs.map((o) => outputOf(o, new OutputQueue(o.sink, o.queue)));
+  /**
+   * Creates the pipeline; `metrics` (optional) gets the pipeline's and outputs' metrics;
+   * `deliver` makes each output's delivery (default: a generic {@linkcode Delivery}; the
+   * application passes `deliveryOf` from outputs/local/local_delivery.ts, which gives file and
+   * stdout sinks their fast path).
+   */
+  constructor(
+    outputs: readonly OutputConfig[],
+    metrics?: Metrics,
+    deliver: DeliveryFactory = (sink, options) => new Delivery(sink, options),
+  ) {
+    this.#deliver = deliver;
+    this.#outputs = outputs.map((o) => outputOf(o, deliver(o.sink, o.queue ?? {})));
     if (metrics) this.#registerMetrics(metrics);
   }
 
@@ -88,13 +117,13 @@ export class Pipeline {
    * replaced; its queue options stay); other sinks get new queues. Returns the queues no
    * longer used, still holding their events: flush and close them.
    */
-  reconfigure(outputs: readonly OutputConfig[]): OutputQueue[] {
+  reconfigure(outputs: readonly OutputConfig[]): Delivery[] {
     const old = new Map(this.#outputs.map((o) => [o.queue.sink, o]));
     const next = outputs.map((o) => {
       const kept = old.get(o.sink);
       old.delete(o.sink);
       if (kept) return outputOf(o, kept.queue);
-      const queue = new OutputQueue(o.sink, o.queue);
+      const queue = this.#deliver(o.sink, o.queue ?? {});
       this.#observe(queue);
       return outputOf(o, queue);
     });
@@ -103,7 +132,7 @@ export class Pipeline {
   }
 
   /** The queues, in output order. */
-  get queues(): OutputQueue[] {
+  get queues(): Delivery[] {
     return this.#outputs.map((o) => o.queue);
   }
 
@@ -161,7 +190,7 @@ export class Pipeline {
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if (!out.runs) continue;
-      out.queue.pushRun(buf, start, end, count);
+      out.port.pushRun(buf, start, end, count);
     }
   }
 
@@ -190,13 +219,13 @@ export class Pipeline {
     if (this.#firstOfRead) {
       this.#firstOfRead = false;
       const ms = eventTimeMs(buf, hook, ranges.valueStart, ranges.valueEnd);
-      for (let o = 0; o < outputs.length; o++) outputs[o].queue.noteEventTime(ms);
+      for (let o = 0; o < outputs.length; o++) outputs[o].port.noteEventTime(ms);
     }
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
       if ((runs && out.runs) || out.hookMask[hook] === 0) continue;
       if (out.filter && !out.filter(buf.subarray(start, end), hook)) continue;
-      out.queue.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
+      out.port.pushAt(buf, start, end, hook, ranges.valueStart, ranges.valueEnd);
     }
     return 1;
   }
@@ -205,8 +234,8 @@ export class Pipeline {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
       const out = outputs[o];
-      out.queue.kick();
-      if (out.blocking && out.queue.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
+      out.port.kick();
+      if (out.blocking && out.port.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
     }
     return result;
   }
@@ -215,7 +244,7 @@ export class Pipeline {
   get blocked(): boolean {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
-      if (outputs[o].blocking && outputs[o].queue.full) return true;
+      if (outputs[o].blocking && outputs[o].port.full) return true;
     }
     return false;
   }
@@ -224,12 +253,12 @@ export class Pipeline {
   async writable(): Promise<void> {
     // Each queue once, as before; the outputs are re-read each round because a reload may
     // have removed (and closed) the queues not yet waited for.
-    const waited = new Set<OutputQueue>();
+    const waited = new Set<OutputPort>();
     for (;;) {
-      const o = this.#outputs.find((o) => o.blocking && !waited.has(o.queue) && o.queue.congested);
+      const o = this.#outputs.find((o) => o.blocking && !waited.has(o.port) && o.port.congested);
       if (!o) return;
-      waited.add(o.queue);
-      await o.queue.writable();
+      waited.add(o.port);
+      await o.port.writable();
     }
   }
 
@@ -250,7 +279,7 @@ export class Pipeline {
     await Promise.all(this.#outputs.map((o) => o.queue.sink.reopen?.()));
   }
 
-  #observe(queue: OutputQueue): void {
+  #observe(queue: Delivery): void {
     const latency = this.#latency, eventLatency = this.#eventLatency, label = [queue.sink.name];
     if (!latency || !eventLatency) return;
     latency.init(label); // exported at 0 before the first acknowledgement
@@ -289,12 +318,12 @@ export class Pipeline {
     );
     const given = m.counter(
       "vmq_sidecar_output_events_received_total",
-      "Events given to each output (its hooks and topics), dropped ones included: received = sent + dead_lettered + lost + dropped + queued.",
+      "Events given to each output (its hooks and topics), dropped ones included: received = sent + dead_lettered + undecodable + lost + dropped + queued.",
       ["output"],
     );
     const sent = m.counter(
       "vmq_sidecar_output_events_sent_total",
-      "Events each output's destination acknowledged (or the output skipped as undecodable); dead-lettered and lost events are not in it.",
+      "Events each output's destination acknowledged; dead-lettered, undecodable and lost events are not in it.",
       ["output"],
     );
     const deadLettered = m.counter(
@@ -364,14 +393,15 @@ export class Pipeline {
   }
 }
 
-function outputOf(o: OutputConfig, queue: OutputQueue): Output {
+function outputOf(o: OutputConfig, queue: Delivery): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   return {
+    port: queue,
     queue,
     hookMask,
     filter: o.filter,
-    blocking: queue.options.onFull === "block",
+    blocking: queue.blocking,
     runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
   };
 }

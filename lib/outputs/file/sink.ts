@@ -4,9 +4,14 @@
  *
  * @module
  */
-import { type FormatOptions, frameEncoder } from "../encoding.ts";
-import type { FrameBatch } from "../contract.ts";
-import type { EncodingSink, FrameEncoder, SyncSink } from "../../pipeline/queue.ts";
+import { type FormatOptions, type FrameEncoder, frameEncoder } from "../encoding.ts";
+import {
+  DELIVERED,
+  type EncodingSink,
+  type FrameBatch,
+  type SendResult,
+  type SyncSink,
+} from "../contract.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../../_permissions.ts";
 import type { OutputFactory } from "../registry.ts";
 import type { FileOptions } from "./kind.ts";
@@ -65,7 +70,7 @@ export class FileSink implements EncodingSink, SyncSink {
    * Writes the batch (already encoded by the queue), rotating as needed. The write itself runs
    * off the main thread, so a slow disk does not hold up reading.
    */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#resume(batch);
     try {
@@ -82,6 +87,7 @@ export class FileSink implements EncodingSink, SyncSink {
       this.#partial = { batch, off };
       throw e;
     }
+    return DELIVERED;
   }
 
   /** {@linkcode FileSink.send}, synchronously (the queue's path when the disk falls behind). */
@@ -221,7 +227,7 @@ export class StdoutSink implements EncodingSink {
   }
 
   /** Writes the batch (already encoded by the queue). */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
@@ -231,6 +237,7 @@ export class StdoutSink implements EncodingSink {
       this.#partial = { batch, off };
       throw e;
     }
+    return DELIVERED;
   }
 
   /** Nothing to release. */

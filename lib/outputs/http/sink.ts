@@ -1,17 +1,18 @@
 /**
  * HTTP webhook output: batches of events are POSTed as `application/x-ndjson` (the JSON form,
  * one object per line) or `application/x-protobuf` (the frames as received, each with its
- * 4-byte big-endian length). Connection errors, 5xx, 408 and 429 are retried (after the
- * server's `Retry-After`, then with the queue's backoff); any other 4xx sends the batch to the
- * dead-letter file, counted, and acknowledges it. See docs/outputs.md.
+ * 4-byte big-endian length). Connection errors, 5xx, 408 and 429 are retried by the queue
+ * (never before the server's `Retry-After`); any other 4xx rejects the batch for good: the
+ * queue appends it to the dead-letter file, counts it, and acknowledges it. See
+ * docs/outputs.md.
  *
  * @module
  */
 import { getLogger } from "../../_deps/logtape.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import type { OutputSpec } from "../../app/config.ts";
-import { appendBatch, type FormatOptions, undecodableEvents } from "../encoding.ts";
-import type { FrameBatch, SendReport, Sink } from "../contract.ts";
+import { appendBatch, type FormatOptions } from "../encoding.ts";
+import { DELIVERED, type FrameBatch, retryLater, type SendResult, type Sink } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
 import { bodyId, publicName, queueOptionsOf } from "../options.ts";
@@ -133,18 +134,17 @@ export class HttpSink implements Sink {
   }
 
   /** POSTs the batch; see the module for what each answer does. */
-  async send(batch: FrameBatch): Promise<SendReport | void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     const o = this.#opts;
-    let body: Uint8Array, events: number;
-    if (o.format === "protobuf") (body = batch.bytes), (events = batch.count);
+    let body: Uint8Array, undecodable = 0;
+    if (o.format === "protobuf") body = batch.bytes;
     else {
       const buf = new ByteBuffer(Math.max(1024, batch.bytes.length * 2));
-      const before = undecodableEvents.get(this.name) ?? 0;
-      appendBatch(buf, batch, o, this.name, Infinity, () => {});
+      undecodable = appendBatch(buf, batch, o, this.name, Infinity, () => {});
       body = buf.bytes();
-      events = batch.count - ((undecodableEvents.get(this.name) ?? 0) - before);
     }
-    if (events === 0) return;
+    const events = batch.count - undecodable;
+    if (events === 0) return { outcome: "delivered", undecodable };
     const contentType = CONTENT_TYPE[o.format];
     let res: Response;
     try {
@@ -178,29 +178,33 @@ export class HttpSink implements Sink {
     this.#up = true;
     const answer = await readSnippet(res);
     const status = res.status;
-    if (res.ok) return;
+    if (res.ok) return undecodable === 0 ? DELIVERED : { outcome: "delivered", undecodable };
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-      const written = await o.deadLetter.appendOrDrop({
+      // Refused for good: the queue appends it to the dead-letter file.
+      const letter = {
         reason: `HTTP ${status} ${res.statusText}`.trim(),
         status,
         response: answer,
         events,
         contentType,
         body,
-      });
-      // Events skipped as undecodable are not in `events`: the queue counts them as sent.
-      return written ? { deadLettered: events } : { lost: events };
+      };
+      return { outcome: "rejected", letter, undecodable };
     }
+    // Retried by the queue, not before the time the server asked for.
     const retryAfterMs = Math.min(
       parseRetryAfter(res.headers.get("retry-after")),
       o.retryAfterMaxMs,
     );
-    if (retryAfterMs > 0) await this.#sleep(retryAfterMs);
-    throw new HttpStatusError(
+    return retryLater(
       `${this.name}: HTTP ${status} ${res.statusText}${answer ? `: ${answer.slice(0, 200)}` : ""}`,
-      status,
-      retryAfterMs,
+      retryAfterMs > 0 ? retryAfterMs : undefined,
     );
+  }
+
+  /** Where the queue appends the batches the server refused (4xx). */
+  get deadLetter(): DeadLetterFile {
+    return this.#opts.deadLetter;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -220,7 +224,6 @@ export class HttpSink implements Sink {
   /** Stops waiting (Retry-After, requests in flight) and releases the HTTP client. */
   close(): Promise<void> {
     this.#closing.abort();
-    this.#opts.deadLetter.close();
     this.#client?.close();
     return Promise.resolve();
   }

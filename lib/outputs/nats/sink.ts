@@ -20,7 +20,14 @@ import { nodeResolveHost, NodeTransport } from "../../_deps/nats_transport_node.
 import { jetstreamManager } from "../../_deps/nats_jetstream.ts";
 import type { OutputSpec } from "../../app/config.ts";
 import type { FormatOptions } from "../encoding.ts";
-import { forEachFrame, type FrameBatch, type SendReport, type Sink } from "../contract.ts";
+import {
+  type DeadLetter,
+  DELIVERED,
+  forEachFrame,
+  type FrameBatch,
+  type SendResult,
+  type Sink,
+} from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
 import { EventEncoder, eventId, publicName, queueOptionsOf } from "../options.ts";
@@ -402,7 +409,7 @@ export class NatsSink implements Sink {
    * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
    * waits for all acknowledgements.
    */
-  async send(batch: FrameBatch): Promise<SendReport> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     await this.connect();
     const nc = this.#nc;
     if (!nc) throw new NatsOutputError(`${this.name} is closed`);
@@ -460,10 +467,11 @@ export class NatsSink implements Sink {
         `${this.name}: ${b.failures} of ${n} publishes not acknowledged: ${b.firstError}`,
       );
     }
-    const report = { deadLettered: 0, lost: 0 };
+    // Messages above the server's size limit are refused for good: the queue dead-letters them.
+    let rejected: DeadLetter[] | undefined;
     for (let i = 0; i < n; i++) {
       if (b.state[i] !== TOO_LARGE) continue;
-      const written = await this.#opts.deadLetter.appendOrDrop({
+      (rejected ??= []).push({
         reason: `message of ${b.bodies[i].length} bytes exceeds the server's limit (${
           nc.info?.max_payload ?? "?"
         } bytes max_payload, or the stream's max_msg_size)`,
@@ -474,9 +482,15 @@ export class NatsSink implements Sink {
           : "application/x-protobuf",
         body: this.#opts.format === "json" ? withNewline(b.bodies[i]) : b.bodies[i],
       });
-      report[written ? "deadLettered" : "lost"]++;
     }
-    return report;
+    const undecodable = batch.count - n;
+    if (rejected === undefined && undecodable === 0) return DELIVERED;
+    return { outcome: "delivered", rejected, undecodable };
+  }
+
+  /** Where the queue appends the messages the server refused (too large). */
+  get deadLetter(): DeadLetterFile {
+    return this.#opts.deadLetter;
   }
 
   /** Drains and closes the connection. */
@@ -486,7 +500,6 @@ export class NatsSink implements Sink {
     const nc = this.#nc;
     this.#nc = undefined;
     this.#up = false;
-    this.#opts.deadLetter.close();
     if (nc && !nc.isClosed()) await nc.close().catch(() => {});
   }
 }

@@ -12,7 +12,13 @@ import { createClient } from "../../_deps/redis_client.ts";
 import type { OutputSpec } from "../../app/config.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { HOOKS } from "../../schema/hooks.ts";
-import { forEachFrame, type FrameBatch, type Sink } from "../contract.ts";
+import {
+  DELIVERED,
+  forEachFrame,
+  type FrameBatch,
+  type SendResult,
+  type Sink,
+} from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
@@ -151,7 +157,7 @@ export class RedisSink implements Sink {
   }
 
   /** Appends every event of the batch in one transaction and waits for its reply. */
-  async send(batch: FrameBatch): Promise<void> {
+  async send(batch: FrameBatch): Promise<SendResult> {
     if (this.#stale) throw new RedisOutputError(`${this.name}: previous batch still unanswered`);
     if (!this.#client.isReady) throw new RedisOutputError(`${this.name}: not connected`);
     const enc = this.#encoder, key = this.#opts.key, maxLen = this.#opts.maxLen;
@@ -176,7 +182,7 @@ export class RedisSink implements Sink {
       multi.addCommand(args);
       n++;
     });
-    if (n === 0) return;
+    if (n === 0) return { outcome: "delivered", undecodable: batch.count };
     const exec = multi.exec();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
@@ -196,6 +202,7 @@ export class RedisSink implements Sink {
     } finally {
       clearTimeout(timer);
     }
+    return n === batch.count ? DELIVERED : { outcome: "delivered", undecodable: batch.count - n };
   }
 
   /** Closes the connection (waiting for replies in flight when connected). */
