@@ -12,6 +12,7 @@
  * @module
  */
 import { crc32c } from "./_journal_crc32c.ts";
+import { readLength } from "../wire/length_prefix.ts";
 
 /** Block header size in bytes. */
 export const HEADER_BYTES = 44;
@@ -81,7 +82,7 @@ export function framesFit(buf: Uint8Array, start: number, end: number, count: nu
   let p = start;
   for (let i = 0; i < count; i++) {
     if (end - p < 4) return false;
-    p += 4 + (((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0);
+    p += 4 + readLength(buf, p);
     if (p > end) return false;
   }
   return p === end;

@@ -20,6 +20,7 @@ import {
   decodePosition,
   PositionFile,
 } from "./_journal_cursor_file.ts";
+import { readLength, writeLength } from "../wire/length_prefix.ts";
 
 /** When written blocks are made durable (`fsync`); see docs/design/journal.md. */
 export type FsyncPolicy = "batch" | "interval" | "never";
@@ -198,7 +199,7 @@ function pad(seq: number): string {
 /** Offset in `p` after skipping `n` frames from `at`. */
 function skipFrames(p: Uint8Array, at: number, n: number): number {
   for (let i = 0; i < n; i++) {
-    at += 4 + (((p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3]) >>> 0);
+    at += 4 + readLength(p, at);
   }
   return at;
 }
@@ -675,10 +676,7 @@ export class DiskJournal implements Buffer {
     this.#room(4 + n);
     const p = this.#pos;
     const c = this.#chunk;
-    c[p] = n >>> 24;
-    c[p + 1] = n >>> 16;
-    c[p + 2] = n >>> 8;
-    c[p + 3] = n;
+    writeLength(c, p, n);
     c.set(src.subarray(start, end), p + 4);
     this.#pos = p + 4 + n;
     if (this.#openRecords++ === 0) this.#openSince = performance.now();

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readLength, writeLength } from "../wire/length_prefix.ts";
 
 /** Options of {@linkcode PluginSender.connect}. */
 export interface PluginSenderOptions {
@@ -165,7 +166,7 @@ export class PluginSender {
    */
   send(body: Uint8Array): Promise<void> {
     const frame = new Uint8Array(4 + body.length);
-    new DataView(frame.buffer).setUint32(0, body.length);
+    writeLength(frame, 0, body.length);
     frame.set(body, 4);
     return this.#enqueue(frame);
   }
@@ -180,7 +181,7 @@ export class PluginSender {
     let p = 0;
     while (p + 4 <= wire.length) {
       starts.push(p);
-      p += 4 + (((wire[p] << 24) | (wire[p + 1] << 16) | (wire[p + 2] << 8) | wire[p + 3]) >>> 0);
+      p += 4 + readLength(wire, p);
     }
     if (p !== wire.length) throw new RangeError("frames data ends inside a frame");
     for (let i = 0; i < starts.length; i++) {
