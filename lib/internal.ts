@@ -176,3 +176,13 @@ export {
   RedisPipelineError,
   type RedisPipelineOptions,
 } from "./outputs/redis/_pipeline_connection.ts";
+export {
+  ACKED,
+  AckTracker,
+  FAILED,
+  HpubEncoder,
+  NatsOpReader,
+  NatsProtocolError,
+  PENDING,
+  TOO_LARGE,
+} from "./outputs/nats/_hpub.ts";
