@@ -4,7 +4,15 @@
 // acknowledged and stored, or reported "retry").
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { concat } from "./_vectors.ts";
-import { distinctFrames, freePort, redisClient, sha256Id, startRedis, xrange } from "./_servers.ts";
+import {
+  distinctFrames,
+  freePort,
+  makeCertificates,
+  redisClient,
+  sha256Id,
+  startRedis,
+  xrange,
+} from "./_servers.ts";
 import {
   ByteBuffer,
   NameTemplate,
@@ -212,5 +220,30 @@ Deno.test("redis pipeline: server killed (SIGKILL) mid-pipeline — every batch 
     );
   } finally {
     client.destroy();
+  }
+});
+
+Deno.test("redis pipeline: TLS (rediss) with the test CA stores the batch; without trusting the CA the connection fails", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmq-sidecar-pipeline-tls-" });
+  try {
+    const certs = await makeCertificates(dir);
+    await using redis = await startRedis([], certs);
+    const conn = await RedisPipelineConnection.connect(
+      options(redis.port, { tls: { ca: certs.caPem } }),
+    );
+    const b = await encodedBatch("tls", 4);
+    const r = await conn.send(b.bytes, b.count).result;
+    assert(r.ok && r.replies === 4, JSON.stringify(r));
+    await conn.close();
+    const untrusted = await assertRejects(
+      () => RedisPipelineConnection.connect(options(redis.port, { tls: true })),
+      RedisPipelineError,
+    );
+    assert(
+      /cannot connect|closed|certificate|UnknownIssuer/i.test(untrusted.message),
+      untrusted.message,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
