@@ -246,7 +246,7 @@ export class RedisPipelineConnection {
    * Waits (at most `timeoutMs`) for the outstanding batches, then closes the socket; batches
    * still unanswered then are reported `retry`.
    */
-  async close(timeoutMs = this.#replyTimeoutMs): Promise<void> {
+  async close(timeoutMs: number = this.#replyTimeoutMs): Promise<void> {
     if (!this.#failure && this.#outstanding.length > 0) {
       const last = this.#outstanding[this.#outstanding.length - 1];
       let timer: ReturnType<typeof setTimeout> | undefined;
