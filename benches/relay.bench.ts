@@ -12,6 +12,7 @@ import encoder from "@redis/client/dist/lib/RESP/encoder.js";
 import { connect, headers } from "@nats-io/transport-node";
 import {
   ByteBuffer,
+  eventIdFast,
   forEachFrame,
   HOOKS,
   HpubEncoder,
@@ -140,6 +141,13 @@ const variants: Variant[] = [
     baseline: true,
     fn: () => {
       for (const b of bodies) sha256Hex(b, 4);
+    },
+  },
+  {
+    group: "event id",
+    name: "eventIdFast (JS, unrolled; what the new writers use)",
+    fn: () => {
+      for (const b of bodies) eventIdFast(b);
     },
   },
   {

@@ -186,3 +186,4 @@ export {
   PENDING,
   TOO_LARGE,
 } from "./outputs/nats/_hpub.ts";
+export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";

@@ -17,6 +17,8 @@ import {
 } from "./_servers.ts";
 import {
   ByteBuffer,
+  eventId,
+  eventIdFast,
   HOOKS,
   NameTemplate,
   RedisPipelineConnection,
@@ -24,6 +26,7 @@ import {
   RespProtocolError,
   RespReader,
   type RespValue,
+  writeEventId,
   writeFrameJson,
   XaddEncoder,
 } from "../lib/internal.ts";
@@ -241,4 +244,21 @@ Deno.test("RespReader: garbage is a RespProtocolError, a reply past maxPending t
   const r = new RespReader(() => {}, 1024);
   r.push(enc.encode("$5000\r\n"));
   assertThrows(() => r.push(new Uint8Array(70_000)), RespProtocolError);
+});
+
+Deno.test("eventIdFast and writeEventId (the id XaddEncoder and HpubEncoder write) equal WebCrypto's SHA-256 prefix and eventId, 0..300 bytes and 1 MiB", async () => {
+  const out = new ByteBuffer(16);
+  for (const n of [...Array.from({ length: 301 }, (_, i) => i), 1 << 20]) {
+    const data = new Uint8Array(n).map((_, i) => (i * 131 + n * 7) & 255);
+    const want = await sha256Id(data);
+    assertEquals(eventIdFast(data), want, `${n} bytes`);
+    assertEquals(eventId(data), want, `${n} bytes`);
+    out.reset();
+    out.byte(0x2a);
+    writeEventId(out, data.subarray(0)); // a view at offset 0 of its buffer
+    assertEquals(utf8.decode(out.bytes()), `*${want}`, `${n} bytes`);
+  }
+  // A view into a larger buffer (as frames are, inside a batch).
+  const big = new Uint8Array(1000).map((_, i) => i & 255);
+  assertEquals(eventIdFast(big.subarray(37, 937)), await sha256Id(big.slice(37, 937)));
 });

@@ -11,7 +11,7 @@ import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
 import type { FrameBatch } from "../contract.ts";
 import { type FormatOptions, reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
-import { sha256Hex } from "../_sha256.ts";
+import { writeEventId } from "../_event_id.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 
 const utf8 = new TextEncoder();
@@ -108,7 +108,7 @@ export class HpubEncoder {
       out.ensure(guess + 2 + HEADER_LEN);
       out.pos = head + guess + 2;
       out.write(HEADER_START);
-      out.writeAscii(sha256Hex(frame, 4));
+      writeEventId(out, frame);
       out.writeAscii("\r\n\r\n");
       let bodyStart = out.pos;
       if (json) {

@@ -11,7 +11,7 @@ import type { FrameBatch } from "../contract.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
-import { sha256Hex } from "../_sha256.ts";
+import { writeEventId } from "../_event_id.ts";
 
 const utf8 = new TextEncoder();
 const CR = 13, LF = 10;
@@ -127,7 +127,7 @@ export class XaddEncoder {
       const frame = b.subarray(start, end);
       const begin = out.pos;
       out.write(this.#prefix(hook, frame));
-      out.writeAscii(sha256Hex(frame, 4));
+      writeEventId(out, frame);
       out.ensure(2);
       out.buf[out.pos++] = CR;
       out.buf[out.pos++] = LF;
