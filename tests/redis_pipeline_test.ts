@@ -123,7 +123,9 @@ Deno.test("redis pipeline: 40 batches through a window of 4 — never more in fl
     results.push(conn.send(b.bytes, b.count).result);
     peak = Math.max(peak, conn.inFlight);
   }
+  results.push(conn.send(new Uint8Array(0), 0).result); // an empty batch settles at once
   const rs = await bounded(Promise.all(results), 30_000, "40 batches");
+  assertEquals(rs.pop(), { ok: true, replies: 0, errors: [] });
   assert(rs.every((r) => r.ok && r.errors.length === 0 && r.replies === 50));
   assert(peak <= 4 && peak >= 2, `peak in flight ${peak}`);
   const client = await redisClient(redis.port);

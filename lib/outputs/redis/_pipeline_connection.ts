@@ -75,10 +75,11 @@ interface Outstanding {
   expected: number;
   got: number;
   errors: EntryError[];
-  values: RespValue[] | undefined;
   resolve: (r: PipelineResult) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
+
+const NOTHING_SENT: PipelineResult = { ok: true, replies: 0, errors: [] };
 
 /** What {@linkcode RedisPipelineConnection.send} returns; neither promise ever rejects. */
 export interface SentBatch {
@@ -212,16 +213,11 @@ export class RedisPipelineConnection {
     if (this.#failure) {
       return { written: Promise.resolve(), result: Promise.resolve(this.#retry()) };
     }
+    if (count === 0) {
+      return { written: Promise.resolve(), result: Promise.resolve(NOTHING_SENT) };
+    }
     const { promise, resolve } = Promise.withResolvers<PipelineResult>();
-    if (count === 0) return { written: Promise.resolve(), result: promise };
-    const o: Outstanding = {
-      expected: count,
-      got: 0,
-      errors: [],
-      values: undefined,
-      resolve,
-      timer: undefined,
-    };
+    const o: Outstanding = { expected: count, got: 0, errors: [], resolve, timer: undefined };
     this.#outstanding.push(o);
     // From now: the write and every reply must be done within the timeout (a server that
     // stops reading blocks the write, one that stops answering leaves the replies missing).
