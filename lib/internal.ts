@@ -211,3 +211,31 @@ export {
   SessionTracker,
   type SessionTrackerOptions,
 } from "./handlers/sessions.ts";
+
+// Issue 13 phase 1 (relay track): standalone protocol writers the network sinks will switch to.
+export { NameTemplate } from "./outputs/name_template.ts";
+export {
+  RespError,
+  RespProtocolError,
+  RespReader,
+  type RespValue,
+  writeCommand,
+  XaddEncoder,
+} from "./outputs/redis/_resp.ts";
+export {
+  type PipelineResult,
+  RedisPipelineConnection,
+  RedisPipelineError,
+  type RedisPipelineOptions,
+} from "./outputs/redis/_pipeline_connection.ts";
+export {
+  ACKED,
+  AckTracker,
+  FAILED,
+  HpubEncoder,
+  NatsOpReader,
+  NatsProtocolError,
+  PENDING,
+  TOO_LARGE,
+} from "./outputs/nats/_hpub.ts";
+export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";
