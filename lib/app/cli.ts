@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parseChoice, type SidecarConfig } from "./config.ts";
+import type { SidecarConfig } from "./config.ts";
+import { parseChoice } from "../parse.ts";
 import { flagsHelp, parseSettingFlags } from "./settings.ts";
 import {
   type ConfigFile,

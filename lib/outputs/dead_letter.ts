@@ -5,7 +5,7 @@
 // logged (rate-limited) and reported as lost — rather than retried: an event the destination
 // will never take must not block the events behind it.
 import { getLogger } from "../_deps/logtape.ts";
-import type { OutputSpec } from "../app/config.ts";
+import type { OutputSpec } from "./output_spec.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
 
 /** Default dead-letter file. */

@@ -25,7 +25,8 @@
  */
 import { parseArgs } from "node:util";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import { DEFAULTS, parseChoice, parseSize } from "../config.ts";
+import { DEFAULTS } from "../config.ts";
+import { parseChoice, parseSize } from "../../parse.ts";
 import { MALFORMED_ENVELOPE, UNKNOWN_TYPE } from "../../wire/envelope.ts";
 import { ConfigError } from "../../errors.ts";
 import {

@@ -9,7 +9,7 @@
  */
 import { getLogger } from "../../_deps/logtape.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import { appendBatch, type FormatOptions, undecodableEvents } from "../encoding.ts";
 import type { FrameBatch, SendReport, Sink } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";

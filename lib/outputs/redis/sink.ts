@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { getLogger } from "../../_deps/logtape.ts";
 import { createClient } from "../../_deps/redis_client.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 import { forEachFrame, type FrameBatch, type Sink } from "../contract.ts";
