@@ -76,7 +76,7 @@ export {
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,
-} from "./codec/json.ts";
+} from "./codec/json_writer.ts";
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.

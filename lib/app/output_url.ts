@@ -8,7 +8,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { OUTPUT_FORMATS } from "../outputs/encoding.ts";
-import { PAYLOAD_MODES } from "../codec/json.ts";
+import { PAYLOAD_MODES } from "../codec/json_writer.ts";
 import { kindOf } from "../outputs/registry.ts";
 import {
   checkOptions,

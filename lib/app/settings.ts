@@ -12,7 +12,7 @@ import { ConfigError } from "../errors.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
 import { OPTION_DEFAULTS } from "../outputs/options.ts";
 import type { Hook } from "../schema/hooks.ts";
-import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
+import { PAYLOAD_MODES, type PayloadMode } from "../codec/json_writer.ts";
 import { LOOPBACK_PEERS } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 import {

@@ -13,7 +13,7 @@ import { parseIntIn, parseSize } from "../parse.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
-import { MALFORMED_VALUE, writeFrameJson } from "../codec/json.ts";
+import { MALFORMED_VALUE, writeFrameJson } from "../codec/json_writer.ts";
 import type { QueueOptions } from "../pipeline/queue.ts";
 
 /**

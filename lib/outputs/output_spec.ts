@@ -7,7 +7,7 @@
  */
 import type { OutputFormat } from "./encoding.ts";
 import type { Hook } from "../schema/hooks.ts";
-import type { PayloadMode } from "../codec/json.ts";
+import type { PayloadMode } from "../codec/json_writer.ts";
 import type { OnFull } from "../pipeline/queue.ts";
 
 /** Output kinds, by URL scheme. */

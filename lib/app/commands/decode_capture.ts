@@ -34,7 +34,7 @@ import {
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,
-} from "../../codec/json.ts";
+} from "../../codec/json_writer.ts";
 import { permissionHint } from "../../_permissions.ts";
 import { formatHeld, LogLimiter } from "../../_log_limiter.ts";
 
