@@ -28,6 +28,7 @@ import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import { DEFAULTS } from "../config.ts";
 import { parseChoice, parseSize } from "../../parse.ts";
 import { MALFORMED_ENVELOPE, UNKNOWN_TYPE } from "../../wire/envelope.ts";
+import { readLength } from "../../wire/length_prefix.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   MALFORMED_VALUE,
@@ -196,7 +197,7 @@ export async function decodeStream(
   // the eventssidecar.v1 prefix, as the plugin writes it.
   const headLooksRight = (p: number): boolean => {
     const b = tape.view(p, p + HEAD);
-    const len = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+    const len = readLength(b, 0);
     if (len < HEAD || len > max || b[4] !== 0x0a) return false;
     const at = b[5] < 0x80 ? 6 : 7;
     for (let i = 0; i < TYPE_URL_PREFIX.length; i++) {
@@ -227,7 +228,7 @@ export async function decodeStream(
   const plausibleAt = async (p: number): Promise<boolean> => {
     if (!(p + HEAD <= tape.end || await tape.has(p + HEAD)) || !headLooksRight(p)) return false;
     const h = tape.view(p, p + 4);
-    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    const len = readLength(h, 0);
     // The lengths must agree before its bytes are read: a candidate with a bogus length costs
     // a few header bytes, not a read of up to --max-frame-bytes.
     await tape.has(p + Math.min(4 + len, INNER_HEAD));
@@ -273,7 +274,7 @@ export async function decodeStream(
         break; // else a clean end of stream
       }
       const h = tape.view(offset, offset + 4);
-      const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+      const len = readLength(h, 0);
       const at = offset;
       if (len > max) {
         problem = {
