@@ -155,7 +155,7 @@ export {
   SETTING_ROWS,
   SETTINGS,
 } from "./app/settings.ts";
-export { parseCommandLine, USAGE } from "./app/cli.ts";
+export { parseCommandLine, USAGE } from "./app/flags.ts";
 export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
 export {
   factoryOf,
