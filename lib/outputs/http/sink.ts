@@ -16,7 +16,7 @@ import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
 import { bodyId, publicName, queueOptionsOf } from "../options.ts";
 import { type HttpOptions, requestHeaders } from "./kind.ts";
-import { readCaFile } from "../redis/kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "http"]);
 

@@ -16,7 +16,8 @@ import { forEachFrame, type FrameBatch, type Sink } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
-import { readCaFile, redisDatabase, type RedisOptions } from "./kind.ts";
+import { redisDatabase, type RedisOptions } from "./kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "redis"]);
 
