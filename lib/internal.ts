@@ -197,3 +197,12 @@ export {
   SessionTracker,
   type SessionTrackerOptions,
 } from "./handlers/sessions.ts";
+
+// Reached by this repository's tests, benches and scripts (they import lib/ only through the
+// entries: tests/layering_test.ts).
+export { eventTimeMs, forEachTopic, stringField } from "./codec/slots.ts";
+export { HOOK_TABLES, Kind } from "./schema/tables.ts";
+export { NameTemplate } from "./outputs/name_template.ts";
+export { netFlagValue, permissionHint } from "./_permissions.ts";
+export { formatHeld, LogLimiter } from "./_log_limiter.ts";
+export { LOOPBACK_PEERS, parseCidr, peerAllowed } from "./ingest/peers.ts";

@@ -5,7 +5,8 @@
 // of outputs/contract.ts from outputs/; ingest/ may import wire/ and pipeline/router.ts; only an
 // outputs/<kind>/sink.ts imports an output client library; an outputs/<kind>/ folder imports no
 // other kind's folder (what kinds share lives in outputs/); a private `_name.ts` is imported only
-// from its own folder. The public entries (mod.ts, internal.ts, testing.ts) may import anything.
+// from its own folder. The public entries (mod.ts, internal.ts, testing.ts) may import anything;
+// tests, benches and scripts import lib/ only through them (plan §2.2).
 import { assert, assertEquals } from "./_assert.ts";
 
 const LIB = new URL("../lib/", import.meta.url);
@@ -55,6 +56,12 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 };
 
 const ENTRIES = new Set(["mod.ts", "internal.ts", "testing.ts"]);
+
+/** Test files that import lib/ files directly, with the reason. */
+const DIRECT_IMPORTERS: Record<string, string> = {
+  "tests/disk_journal_test.ts": "journal internals (HEADER_BYTES, Buffer types) while the " +
+    "Buffer/Delivery split (D1–D3) rewrites lib/pipeline/",
+};
 const CLIENT_SHIMS = new Set([
   "_deps/nats_jetstream.ts",
   "_deps/nats_transport_node.ts",
@@ -219,4 +226,26 @@ Deno.test("layering: the rules refuse what they are meant to refuse", () => {
     { from: "app/settings.ts", to: "outputs/options.ts", typeOnly: false },
   ];
   for (const e of allowed) assertEquals(violation(e), undefined, `${e.from} → ${e.to}`);
+});
+
+Deno.test("layering: tests, benches and scripts import lib/ only through mod.ts, internal.ts, testing.ts", async () => {
+  const root = new URL("../", import.meta.url);
+  const bad: string[] = [];
+  const direct = new Set<string>();
+  for (const dir of ["tests/", "benches/", "scripts/"]) {
+    for await (const url of tsFiles(new URL(dir, root))) {
+      const rel = url.href.slice(root.href.length);
+      const src = await Deno.readTextFile(url);
+      for (const m of src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)"([^"]+)"/gm)) {
+        const target = new URL(m[1], url).href;
+        if (!target.startsWith(LIB.href) || ENTRIES.has(target.slice(LIB.href.length))) continue;
+        if (rel in DIRECT_IMPORTERS) direct.add(rel);
+        else bad.push(`${rel} imports ${m[1]}`);
+      }
+    }
+  }
+  assertEquals(bad, [], "import it from lib/internal.ts (add the export there)");
+  for (const f of Object.keys(DIRECT_IMPORTERS)) {
+    assert(direct.has(f), `${f} no longer imports lib/ files directly: drop its entry`);
+  }
 });

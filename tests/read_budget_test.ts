@@ -5,8 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { spawnSidecar } from "./_ops.ts";
 import { distinctFrames } from "./_servers.ts";
 import { concat, eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
-import { Pipeline } from "../lib/pipeline/router.ts";
-import { SidecarServer } from "../lib/ingest/server.ts";
+import { Pipeline, SidecarServer } from "../lib/internal.ts";
 
 /** The frame reader's largest read (its `maxReadBytes` default). */
 const MAX_READ = 64 * 1024;
