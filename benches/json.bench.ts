@@ -5,13 +5,13 @@ import {
   decodeEvent,
   eventToJson,
   HOOKS,
+  NameTemplate,
   type PayloadMode,
   topicFilter,
   writeBase64,
   writeFrameJson,
   writeTimestamp,
 } from "../lib/internal.ts";
-import { NameTemplate } from "../lib/outputs/name_template.ts";
 import { fixtureVectors, largeVectors, mulberry32, randomBytes } from "../tests/_vectors.ts";
 
 const vectors = fixtureVectors().filter((v) => v.expected.hook !== null);

@@ -109,7 +109,7 @@ export {
 export { hookIndexOfTypeUrl } from "./schema/hooks.ts";
 export { FRAME_HEADER, readLength, writeLength } from "./wire/length_prefix.ts";
 export { SCHEMA_JSON } from "./schema/_generated.ts";
-export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.ts";
+export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json_writer.ts";
 export { writeBase64 } from "./codec/_base64.ts";
 export { writeTimestamp } from "./codec/_timestamp.ts";
 export {
@@ -169,7 +169,7 @@ export {
   SETTING_ROWS,
   SETTINGS,
 } from "./app/settings.ts";
-export { parseCommandLine, USAGE } from "./app/cli.ts";
+export { parseCommandLine, USAGE } from "./app/flags.ts";
 export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
 export {
   factoryOf,
@@ -239,3 +239,10 @@ export {
   TOO_LARGE,
 } from "./outputs/nats/_hpub.ts";
 export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";
+// Reached by this repository's tests, benches and scripts (they import lib/ only through the
+// entries: tests/layering_test.ts).
+export { eventTimeMs, forEachTopic, stringField } from "./codec/slots.ts";
+export { HOOK_TABLES, Kind } from "./schema/tables.ts";
+export { netFlagValue, permissionHint } from "./_permissions.ts";
+export { formatHeld, LogLimiter } from "./_log_limiter.ts";
+export { LOOPBACK_PEERS, parseCidr, peerAllowed } from "./ingest/peers.ts";

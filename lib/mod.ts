@@ -76,7 +76,7 @@ export {
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,
-} from "./codec/json.ts";
+} from "./codec/json_writer.ts";
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.
@@ -97,7 +97,9 @@ export { type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./outputs
 export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
-export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export type { SidecarConfig } from "./app/config.ts";
+export type { HostPort } from "./parse.ts";
+export type { OutputKind, OutputSpec } from "./outputs/output_spec.ts";
 export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/delivery.ts";
 export {

@@ -7,17 +7,19 @@ import {
   ByteBuffer,
   type DecodeErrorKind,
   decodeEvent,
+  eventTimeMs,
   eventToJson,
+  forEachTopic,
   HOOKS,
   MALFORMED_ENVELOPE,
   MALFORMED_VALUE,
   parseEnvelope,
   type PayloadMode,
   type SidecarEvent,
+  stringField,
   UNKNOWN_TYPE,
   writeFrameJson,
 } from "../lib/internal.ts";
-import { eventTimeMs, forEachTopic, stringField } from "../lib/codec/slots.ts";
 import { frameOf } from "../lib/testing.ts";
 
 const out = new ByteBuffer(1 << 16);

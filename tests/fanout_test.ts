@@ -55,7 +55,7 @@ Deno.test("fan-out: a file output completes while the NATS output's server is de
   }
 });
 
-/** Our independent reading of MQTT topic matching (see topics_test.ts for the cases). */
+/** Our independent reading of MQTT topic matching (see topic_filter_test.ts for the cases). */
 function matches(filter: string, topic: string): boolean {
   const f = filter.split("/"), t = topic.split("/");
   if (topic.startsWith("$") && /^[+#]$/.test(f[0])) return false;

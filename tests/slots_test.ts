@@ -1,9 +1,18 @@
 // The slots accessors (stringField, forEachTopic, eventTimeMs) read what the JSON writer
 // writes: on every vector, on merged/duplicated fields and on malformed values.
-import { ByteBuffer, HOOKS, parseEnvelope, topicFilter, writeFrameJson } from "../lib/internal.ts";
-import { eventTimeMs, forEachTopic, stringField } from "../lib/codec/slots.ts";
-import { HOOK_TABLES, Kind } from "../lib/schema/tables.ts";
-import { NameTemplate } from "../lib/outputs/name_template.ts";
+import {
+  ByteBuffer,
+  eventTimeMs,
+  forEachTopic,
+  HOOK_TABLES,
+  HOOKS,
+  Kind,
+  NameTemplate,
+  parseEnvelope,
+  stringField,
+  topicFilter,
+  writeFrameJson,
+} from "../lib/internal.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
   allVectors,

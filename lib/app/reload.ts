@@ -10,7 +10,8 @@
 import { getLogger } from "../_deps/logtape.ts";
 import type { EffectiveConfig } from "./config_file.ts";
 import { keepRestartOnly, restartOnlyChanges } from "./settings.ts";
-import type { OutputSpec, SidecarConfig } from "./config.ts";
+import type { SidecarConfig } from "./config.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
 import { ConfigError } from "../errors.ts";
 import { configureLogging } from "./log.ts";
 import type { Metrics } from "./metrics.ts";

@@ -10,20 +10,20 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
+import { OPTION_DEFAULTS } from "../outputs/options.ts";
 import type { Hook } from "../schema/hooks.ts";
-import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
+import { PAYLOAD_MODES, type PayloadMode } from "../codec/json_writer.ts";
 import { LOOPBACK_PEERS } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 import {
   type HostPort,
-  parseAllowPeers,
   parseChoice,
   parseHooks,
   parseHostPort,
   parseIntIn,
   parseSize,
-  type SidecarConfig,
-} from "./config.ts";
+} from "../parse.ts";
+import { parseAllowPeers, type SidecarConfig } from "./config.ts";
 
 /**
  * How a reload (SIGHUP) treats a setting: `live` is applied at once; `outputs` flows into the
@@ -220,7 +220,7 @@ export const SETTINGS: SettingsTable = {
     key: "rotate_bytes",
     metavar: "SIZE",
     parse: (k, v) => parseSize(k, textOrNumber(k, v)),
-    default: 0,
+    default: OPTION_DEFAULTS.rotateBytes,
     show: same,
     example: "256MiB",
     reload: "outputs",
@@ -231,7 +231,7 @@ export const SETTINGS: SettingsTable = {
     key: "rotate_keep",
     metavar: "N",
     parse: wholeIn(0, 1000),
-    default: 5,
+    default: OPTION_DEFAULTS.rotateKeep,
     show: same,
     example: 3,
     reload: "outputs",

@@ -11,7 +11,7 @@ import {
   type PayloadMode,
   writeEventJson,
   writeFrameJsonAt,
-} from "../codec/json.ts";
+} from "../codec/json_writer.ts";
 import type { FrameBatch } from "./contract.ts";
 import { readLength, writeLength } from "../wire/length_prefix.ts";
 

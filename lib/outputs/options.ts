@@ -9,11 +9,11 @@
 import { hash } from "node:crypto";
 import { sha256Hex } from "./_sha256.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
-import { parseIntIn, parseSize } from "../app/config.ts";
+import { parseIntIn, parseSize } from "../parse.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
-import { MALFORMED_VALUE, writeFrameJson } from "../codec/json.ts";
+import { MALFORMED_VALUE, writeFrameJson } from "../codec/json_writer.ts";
 import type { QueueOptions } from "../pipeline/queue.ts";
 
 /**
@@ -48,6 +48,12 @@ export interface OptionDefaults {
   /** `--rotate-keep` / `rotate_keep`. */
   readonly rotateKeep: number;
 }
+
+/**
+ * The global output defaults when no setting overrides them: the defaults of the settings
+ * table's `rotate_bytes` and `rotate_keep` rows are these values (declared once, here).
+ */
+export const OPTION_DEFAULTS: OptionDefaults = Object.freeze({ rotateBytes: 0, rotateKeep: 5 });
 
 /** One spec per option of a kind's typed options `T`. */
 export type OptionSchema<T> = { readonly [K in keyof T]-?: OptionSpec<T[K]> };

@@ -25,18 +25,19 @@
  */
 import { parseArgs } from "node:util";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import { DEFAULTS, parseChoice, parseSize } from "../config.ts";
+import { DEFAULTS } from "../config.ts";
+import { parseChoice, parseSize } from "../../parse.ts";
 import { MALFORMED_ENVELOPE, UNKNOWN_TYPE } from "../../wire/envelope.ts";
+import { readLength } from "../../wire/length_prefix.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   MALFORMED_VALUE,
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,
-} from "../../codec/json.ts";
+} from "../../codec/json_writer.ts";
 import { permissionHint } from "../../_permissions.ts";
 import { formatHeld, LogLimiter } from "../../_log_limiter.ts";
-import { readLength } from "../../wire/length_prefix.ts";
 
 /** Problem lines per kind reported individually before only summaries are. */
 const REPORT_FIRST = 10;

@@ -15,7 +15,7 @@ import {
   textTableOption,
 } from "../options.ts";
 import { DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
-import { readCaFile } from "../redis/kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 /** Options of an HTTP output. */
 export interface HttpOptions extends BatchOptions {

@@ -18,7 +18,7 @@ import {
 } from "../../_deps/nats_transport_node.ts";
 import { nodeResolveHost, NodeTransport } from "../../_deps/nats_transport_node.ts";
 import { jetstreamManager } from "../../_deps/nats_jetstream.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import {
   type DeadLetter,

@@ -3,8 +3,9 @@
 // by the JSON writer in place, right after its bulk-string header — so a batch costs one
 // buffer and one socket write instead of three chunks and several strings per event.
 // RespReader parses replies from arbitrary chunks (pipelined replies may split anywhere).
+import { readLength } from "../../wire/length_prefix.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import { writeEventJson } from "../../codec/json.ts";
+import { writeEventJson } from "../../codec/json_writer.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 import type { FrameBatch } from "../contract.ts";
@@ -119,7 +120,7 @@ export class XaddEncoder {
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;
     for (let i = 0; i < batch.count; i++) {
-      const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+      const len = readLength(b, p);
       const start = p + 4, end = start + len;
       p = end;
       const hook = parseEnvelopeAt(b, start, end, ranges);

@@ -9,6 +9,7 @@ import { ConfigError } from "../../errors.ts";
 import type { OutputKindDescriptor } from "../registry.ts";
 import { type BatchOptions, batchSchema, intOption, parseUrl, textOption } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 /** Default stream key template: one stream per hook. */
 export const DEFAULT_KEY = "vmq:events:{hook}";
@@ -38,15 +39,6 @@ export function redisDatabase(url: URL, key: string): number {
     throw new ConfigError(key, `the path of a redis:// URL is the database number, got /${db}`);
   }
   return db === "" ? 0 : intOption(0, 1_000_000)(key, db);
-}
-
-/** Reads a CA file named by option `tls_ca`; throws ConfigError naming it. */
-export function readCaFile(path: string, key: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new ConfigError(`${key} tls_ca`, `cannot read ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** The Redis output kind. */

@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { getLogger } from "../../_deps/logtape.ts";
 import { createClient } from "../../_deps/redis_client.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 import {
@@ -22,7 +22,8 @@ import {
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
-import { readCaFile, redisDatabase, type RedisOptions } from "./kind.ts";
+import { redisDatabase, type RedisOptions } from "./kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "redis"]);
 

@@ -522,7 +522,7 @@ Deno.test("subscriptions: refused topics (qos 128) and empty matched_acl", () =>
 });
 
 Deno.test("a value that is not an event is MALFORMED_VALUE for the JSON writer", () => {
-  // Detailed bad-input coverage lives in decode_test.ts; this pins the exported constant.
+  // Detailed bad-input coverage lives in event_decoder_test.ts; this pins the exported constant.
   const body = anyOf(typeUrlFor("on_publish"), Uint8Array.from([0x0a, 0x05, 0x01]));
   const out = new ByteBuffer(8);
   assertStrictEquals(writeFrameJson(out, body, "base64"), MALFORMED_VALUE);
