@@ -109,7 +109,12 @@ export {
 export { hookIndexOfTypeUrl } from "./schema/hooks.ts";
 export { FRAME_HEADER, readLength, writeLength } from "./wire/length_prefix.ts";
 export { SCHEMA_JSON } from "./schema/_generated.ts";
-export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json_writer.ts";
+export {
+  MALFORMED_VALUE,
+  writeEventJson,
+  writeFrameJsonAt,
+  writeFrameJsonCode,
+} from "./codec/json_writer.ts";
 export { writeBase64 } from "./codec/_base64.ts";
 export { writeTimestamp } from "./codec/_timestamp.ts";
 export {

@@ -73,6 +73,7 @@ export { decodeEvent, type DecodeResult } from "./codec/event_decoder.ts";
 export {
   type EventJsonOptions,
   eventToJson,
+  type FrameJsonResult,
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,

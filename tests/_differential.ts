@@ -18,7 +18,7 @@ import {
   type SidecarEvent,
   stringField,
   UNKNOWN_TYPE,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
 import { frameOf } from "../lib/testing.ts";
 
@@ -44,7 +44,7 @@ function writerKind(code: number, frame: Uint8Array): Outcome {
 export function differential(frame: Uint8Array, mode: PayloadMode, deep = true): Outcome {
   out.reset();
   out.write(SENTINEL);
-  const code = writeFrameJson(out, frame, mode);
+  const code = writeFrameJsonCode(out, frame, mode);
   const j = writerKind(code, frame);
   const t = decodeEvent(frame);
   const tk: Outcome = t.ok ? "ok" : t.error.kind;

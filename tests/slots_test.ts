@@ -11,7 +11,7 @@ import {
   parseEnvelope,
   stringField,
   topicFilter,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
@@ -31,7 +31,7 @@ const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 /** The writer's JSON of `frame` as an object (null when it does not write one). */
 function json(frame: Uint8Array): Json {
   const out = new ByteBuffer();
-  return writeFrameJson(out, frame, "base64") >= 0
+  return writeFrameJsonCode(out, frame, "base64") >= 0
     ? JSON.parse(new TextDecoder().decode(out.bytes()))
     : null;
 }

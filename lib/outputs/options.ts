@@ -13,7 +13,7 @@ import { parseIntIn, parseSize } from "../parse.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
-import { MALFORMED_VALUE, writeFrameJson } from "../codec/json_writer.ts";
+import { MALFORMED_VALUE, writeFrameJsonCode } from "../codec/json_writer.ts";
 import type { QueueOptions } from "../pipeline/queue.ts";
 
 /**
@@ -487,7 +487,7 @@ export class EventEncoder {
       return this.hook >= 0;
     }
     const buf = this.#buf, start = buf.pos;
-    const r = writeFrameJson(buf, frame, this.#opts.payload);
+    const r = writeFrameJsonCode(buf, frame, this.#opts.payload);
     if (r < 0) {
       if (r === MALFORMED_VALUE) reportUndecodable(this.#output, frame);
       return false;

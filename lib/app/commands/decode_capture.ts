@@ -34,7 +34,7 @@ import {
   MALFORMED_VALUE,
   PAYLOAD_MODES,
   type PayloadMode,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../../codec/json_writer.ts";
 import { permissionHint } from "../../_permissions.ts";
 import { formatHeld, LogLimiter } from "../../_log_limiter.ts";
@@ -235,7 +235,7 @@ export async function decodeStream(
     if (innerEnd(p) !== p + 4 + len) return false;
     if (!(p + 4 + len <= tape.end || await tape.has(p + 4 + len))) return false;
     scratch.reset();
-    return writeFrameJson(scratch, tape.view(p + 4, p + 4 + len), options.payload) >= 0;
+    return writeFrameJsonCode(scratch, tape.view(p + 4, p + 4 + len), options.payload) >= 0;
   };
 
   // After a bad frame at `bad` (ending at `next` when its length is trusted): where to go on.
@@ -318,7 +318,7 @@ export async function decodeStream(
       }
       const frame = tape.view(at + 4, at + 4 + len);
       const begin = out.pos;
-      const hook = writeFrameJson(out, frame, options.payload);
+      const hook = writeFrameJsonCode(out, frame, options.payload);
       if (hook >= 0) {
         if (options.offsets) {
           out.pos--; // reopen the object
