@@ -269,3 +269,67 @@ Deno.test("readFrameSlabs with a budget: large frames reserved whole and release
     assert(most <= 2 * MIB, `held ${most}`);
   }
 });
+
+Deno.test("--max-buffered-bytes: a stop cuts the connections waiting for the budget at the grace deadline and counts them as discarded", async () => {
+  const frame = 20 * MIB;
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--stall-timeout",
+    "60000", // nothing stalls out here: the stop must end the waits
+    "--shutdown-grace",
+    "1000",
+    "--max-buffered-bytes",
+    "48MiB",
+  ]);
+  s.readStdout();
+  const conns: Deno.TcpConn[] = [];
+  try {
+    const head = new Uint8Array(4 + MIB);
+    new DataView(head.buffer).setUint32(0, frame);
+    head[4] = 0x0a;
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      conns.push(c);
+      // Not awaited: the waiting connection is not read, its write may not complete.
+      writes.push(writeAll(c, head).catch(() => {}));
+      if (i === 1) {
+        await waitFor(
+          async () => (await metric(s, "vmq_sidecar_frame_buffer_bytes")) === 2 * (frame + 4),
+          "the first two reservations",
+          10_000,
+        );
+      }
+    }
+    await waitFor(
+      async () => (await metric(s, "vmq_sidecar_frame_buffer_waiting")) === 1,
+      "the third connection waiting for the budget",
+      10_000,
+    );
+    const t0 = performance.now();
+    s.kill("SIGTERM");
+    const { code, stderr } = await s.wait();
+    const ms = performance.now() - t0;
+    // Lost at stop (three partial frames): exit 1, each connection counted, the waiting one
+    // among those still sending (its socket held bytes it never read).
+    assertEquals(code, 1, stderr);
+    assert(/discarded at the grace deadline: connections=3 /.test(stderr), stderr);
+    assert(/still-sending=[1-3]\b/.test(stderr), stderr);
+    assert(ms < 10_000, `the stop took ${ms.toFixed(0)} ms`);
+    for (const c of conns.splice(0)) c.close();
+    await Promise.all(writes);
+  } finally {
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    try {
+      s.kill("SIGKILL");
+    } catch { /* exited */ }
+    await s.proc.status;
+  }
+});
