@@ -251,3 +251,4 @@ export { HOOK_TABLES, Kind } from "./schema/tables.ts";
 export { netFlagValue, permissionHint } from "./_permissions.ts";
 export { formatHeld, LogLimiter } from "./_log_limiter.ts";
 export { LOOPBACK_PEERS, parseCidr, peerAllowed } from "./ingest/peers.ts";
+export { BudgetWaitersFullError, MemoryBudget, type MemoryBudgetOptions } from "./memory_budget.ts";

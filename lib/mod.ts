@@ -62,6 +62,7 @@ export {
   encodeFrame,
   type FrameSlab,
   type FrameSource,
+  type ReadBudget,
   readFrameBatches,
   readFrames,
   readFrameSlabs,

@@ -41,6 +41,7 @@ const config: SidecarConfig = {
   admin: { hostname: "127.0.0.1", port: 0 },
   maxFrameBytes: 1 << 20,
   maxConnections: 10,
+  maxBufferedBytes: 256 << 20,
   stallTimeoutMs: 30_000,
   idleTimeoutMs: 0,
   allowPeers: ["127.0.0.0/8"],

@@ -43,6 +43,7 @@ function configOf(outputs: OutputSpec[], admin: SidecarConfig["admin"] = {
     admin,
     maxFrameBytes: 1 << 20,
     maxConnections: 100,
+    maxBufferedBytes: 256 << 20,
     stallTimeoutMs: 30_000,
     idleTimeoutMs: 0,
     allowPeers: ["127.0.0.0/8"],

@@ -24,6 +24,11 @@ export interface SidecarConfig {
   admin: HostPort | null;
   /** Largest accepted frame body. */
   maxFrameBytes: number;
+  /**
+   * Most bytes the read buffers of partially received large frames may hold together; a
+   * connection whose frame does not fit is not read until it does.
+   */
+  maxBufferedBytes: number;
   /** Most concurrent plugin connections. */
   maxConnections: number;
   /**

@@ -264,6 +264,21 @@ export const SETTINGS: SettingsTable = {
     help: ["largest accepted frame; a larger one closes the connection"],
     defaultText: "64MiB",
   },
+  maxBufferedBytes: {
+    flag: "--max-buffered-bytes",
+    key: "max_buffered_bytes",
+    metavar: "SIZE",
+    parse: (k, v) => parseSize(k, textOrNumber(k, v), 1024 * 1024),
+    default: 256 * 1024 * 1024,
+    show: same,
+    example: "128MiB",
+    reload: "restart",
+    help: [
+      "most memory partially received large frames hold together; a",
+      "connection whose frame does not fit is not read until it does",
+    ],
+    defaultText: "256MiB",
+  },
   maxConnections: {
     flag: "--max-connections",
     key: "max_connections",
