@@ -10,7 +10,7 @@ import {
   Reject,
   Sidecar,
 } from "../lib/mod.ts";
-import { frameOf, PluginSender } from "../lib/testing.ts";
+import { frameOf, PluginSender, startTestSidecar } from "../lib/testing.ts";
 import { WRITABLE_TMP } from "./_sidecar.ts";
 
 const T0 = 1_764_620_000n;
@@ -228,4 +228,20 @@ Deno.test("handlers: filters by hook and MQTT topic; reload keeps handlers; clos
     const s = await sidecar.close();
     assertEquals(s.outputs["filtered"].given, 5);
   }
+});
+
+Deno.test("test kit: startTestSidecar runs handlers on port 0 and close() delivers everything sent", async () => {
+  const seen: string[] = [];
+  const t = await startTestSidecar({
+    handlers: [defineHandler({ name: "kit", onPublish: (e) => void seen.push(e.topic) })],
+    connections: 8,
+  });
+  for (let i = 0; i < 50; i++) await t.send(publish(`c${i % 5}`, i, `k/${i}`));
+  const metricsText = await t.metrics();
+  assert(metricsText.includes("vmq_sidecar_reorder_late_total"), metricsText.slice(0, 500));
+  const summary = await t.close();
+  assertEquals(seen.length, 50);
+  assertEquals(summary.outputs.kit.sent, 50);
+  assertEquals(t.sender.framesWritten, 50);
+  assertEquals(await t.close(), summary); // idempotent
 });
