@@ -12,6 +12,7 @@ import {
 } from "../lib/mod.ts";
 import { frameOf, PluginSender, startTestSidecar } from "../lib/testing.ts";
 import { WRITABLE_TMP } from "./_sidecar.ts";
+import { DiskJournal } from "../lib/internal.ts";
 
 const T0 = 1_764_620_000n;
 
@@ -244,4 +245,44 @@ Deno.test("test kit: startTestSidecar runs handlers on port 0 and close() delive
   assertEquals(summary.outputs.kit.sent, 50);
   assertEquals(t.sender.framesWritten, 50);
   assertEquals(await t.close(), summary); // idempotent
+});
+
+Deno.test("handlers: on a disk journal (handlerBuffer), events not acknowledged at stop are handled after a restart", async () => {
+  const dir = await Deno.makeTempDir({ dir: WRITABLE_TMP, prefix: "handler-journal-" });
+  try {
+    const journal1 = await DiskJournal.open(dir, { fsync: "batch" });
+    let calls = 0;
+    const down = defineHandler({
+      name: "replay",
+      retry: { initialMs: 20, maxMs: 50, maxAttempts: Infinity },
+      onPublish() {
+        calls++;
+        throw new Error("destination down");
+      },
+    });
+    const t1 = await startTestSidecar({
+      handlers: [down],
+      handlerBuffer: () => journal1,
+      config: { shutdownGraceMs: 300 },
+    });
+    for (let i = 0; i < 60; i++) await t1.send(publish(`c${i % 4}`, i));
+    await until("calls", () => calls >= 4);
+    const s1 = await t1.close();
+    assertEquals(s1.outputs.replay.sent, 0);
+    assertEquals(s1.outputs.replay.unflushed, 60);
+
+    const handled = new Set<number>();
+    const up = defineHandler({
+      name: "replay",
+      onPublish: (e) => void handled.add(Number(new TextDecoder().decode(e.payload))),
+    });
+    const journal2 = await DiskJournal.open(dir, { fsync: "batch" });
+    const t2 = await startTestSidecar({ handlers: [up], handlerBuffer: () => journal2 });
+    await until("replayed events", () => handled.size === 60);
+    const s2 = await t2.close();
+    assertEquals(s2.outputs.replay.unflushed, 0);
+    assertEquals([...handled].sort((a, b) => a - b), [...Array(60).keys()]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

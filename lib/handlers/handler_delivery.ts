@@ -130,6 +130,7 @@ export class HandlerDelivery extends Delivery {
   #throwsUnlogged = 0;
   #retrying = 0;
   #flushing = false;
+  #waiting = false;
   /** While a batch's frames are pushed into the stage: its append time (else -1). */
   #pushing = -1;
 
@@ -160,6 +161,8 @@ export class HandlerDelivery extends Delivery {
           }),
       });
     }
+    // What the buffer holds already (a disk journal after a restart) is read at once.
+    queueMicrotask(() => this.#read());
   }
 
   /**
@@ -226,10 +229,14 @@ export class HandlerDelivery extends Delivery {
   }
 
   #read(): void {
+    if (this.closed) return;
     const buffer = this.buffer, cursor: Cursor = this.cursor;
     while (this.#readAhead < this.#maxInFlight) {
       const batch = buffer.read(cursor, ONE_BATCH, this.#last);
-      if (!batch) break;
+      if (!batch) {
+        this.#waitReadable();
+        break;
+      }
       this.#last = batch;
       const state: BatchState = {
         batch,
@@ -257,6 +264,31 @@ export class HandlerDelivery extends Delivery {
     }
     this.stage?.poll();
     this.#dispatch();
+  }
+
+  /**
+   * Records sealed but not readable yet (a disk journal makes a block readable once written or
+   * fsynced; at start, what a previous run left): read again once they are.
+   */
+  #waitReadable(): void {
+    if (this.#waiting || this.closed) return;
+    const buffer = this.buffer;
+    if (buffer.records - this.#readAhead - buffer.openRecords <= 0) return;
+    this.#waiting = true;
+    const again = () => {
+      this.#waiting = false;
+      this.#read();
+    };
+    if (this.#readAhead === 0) {
+      buffer.readable(this.cursor).then(again, again);
+      return;
+    }
+    // `readable` is about the acknowledged position, which a reader ahead is past: poll.
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      again();
+    }, 2);
+    this.#timers.add(timer);
   }
 
   /** The stage released `frame`: into its client's lane. */

@@ -7,6 +7,7 @@
 import { Sidecar, type Summary } from "../app/sidecar.ts";
 import type { SidecarConfig } from "../app/config.ts";
 import type { Handler } from "../handlers/handler.ts";
+import type { HandlerBufferFactory } from "../app/handler_outputs.ts";
 import type { SidecarEvent } from "../schema/events.ts";
 import { frameOf } from "../codec/event_encoder.ts";
 import { PluginSender } from "./plugin_sender.ts";
@@ -19,6 +20,8 @@ export interface TestSidecarOptions {
   readonly outputs?: SidecarConfig["outputs"];
   /** Replaces any other setting of the configuration. */
   readonly config?: Partial<SidecarConfig>;
+  /** The buffer of each handler (default in memory; e.g. a disk journal's). */
+  readonly handlerBuffer?: HandlerBufferFactory;
   /** Connections of the sender (default 16: each event on a random one). */
   readonly connections?: number;
   /** Seed of the sender's random choice of connection (default 1). */
@@ -81,7 +84,11 @@ export async function startTestSidecar(options: TestSidecarOptions = {}): Promis
     outputs: [...(options.outputs ?? [])],
     ...options.config,
   };
-  const sidecar = await Sidecar.start({ config, handlers: options.handlers ?? [] });
+  const sidecar = await Sidecar.start({
+    config,
+    handlers: options.handlers ?? [],
+    handlerBuffer: options.handlerBuffer,
+  });
   let sender: PluginSender;
   try {
     sender = await PluginSender.connect({
