@@ -250,15 +250,18 @@ export class HandlerDelivery extends Delivery {
       this.#readAhead += batch.count;
       const stage = this.stage;
       this.#pushing = batch.since;
-      forEachFrame(batch, (view) => {
-        const frame = view.slice();
-        const task: Task = { frame, batch: state, late: false, attempt: 0 };
-        if (stage) {
-          this.#tasks.set(frame, task);
-          stage.push(frame, batch.since);
-        } else this.#start(task);
-      });
-      this.#pushing = -1;
+      try {
+        forEachFrame(batch, (view) => {
+          const frame = view.slice();
+          const task: Task = { frame, batch: state, late: false, attempt: 0 };
+          if (stage) {
+            this.#tasks.set(frame, task);
+            stage.push(frame, batch.since);
+          } else this.#start(task);
+        });
+      } finally {
+        this.#pushing = -1;
+      }
       if (this.#flushing) stage?.flush();
       if (batch.count === 0) this.#ackDone();
     }
@@ -334,7 +337,12 @@ export class HandlerDelivery extends Delivery {
     const st = this.handlerStats;
     while (st.inFlight < this.#concurrency && this.#readyHead < this.#ready.length) {
       const task = this.#ready[this.#readyHead++];
-      this.#call(task);
+      this.#call(task).catch((e) =>
+        log.error("handler {handler}: internal error: {error}", {
+          handler: this.sink.name,
+          error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+        })
+      );
     }
     if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
       this.#ready.splice(0, this.#readyHead);
