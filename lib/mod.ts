@@ -11,6 +11,11 @@
  *   graceful stop, from a {@linkcode SidecarConfig}, which {@linkcode loadConfig} builds from
  *   flags, a config file or values, as the CLI does.
  *
+ * - {@linkcode defineHandler} writes your own plugin: typed functions per hook, passed to
+ *   `Sidecar.start({ handlers })`, each an output behind its own buffer, per-client order by
+ *   default; {@linkcode Reject} dead-letters an event; {@linkcode EventTime} and
+ *   {@linkcode SessionTracker} help get time and presence right in any arrival order.
+ *
  * This is an explicit list: internals (numeric sentinels, queue and router machinery,
  * out-parameter structs) are not part of it.
  *
@@ -123,3 +128,24 @@ export {
   type LogFormat,
   type LogLevel,
 } from "./app/log.ts";
+
+// Your own plugin: handlers.
+export {
+  defineHandler,
+  type EventOf,
+  type Handler,
+  type HandlerContext,
+  type HandlerFn,
+  type HandlerSpec,
+  type HookHandlers,
+  Reject,
+  type RetryOptions,
+} from "./handlers/handler.ts";
+export type { HandlerBufferFactory } from "./app/handler_outputs.ts";
+export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
+export { EventTime } from "./handlers/timestamps.ts";
+export {
+  type OnlineSession,
+  SessionTracker,
+  type SessionTrackerOptions,
+} from "./handlers/sessions.ts";

@@ -56,6 +56,8 @@ function outputConfig(spec: OutputSpec, sink: Sink, queue: Record<string, unknow
  */
 export class ConfigReloader {
   readonly #pipeline: Pipeline;
+  /** Outputs every configuration keeps (handlers: code, not configuration). */
+  readonly #fixed: readonly OutputConfig[];
   #config: SidecarConfig;
   #running: Running[];
   #busy: Promise<unknown> = Promise.resolve();
@@ -68,7 +70,13 @@ export class ConfigReloader {
    * Starts from the running `config`, whose outputs are the pipeline's queues in order (as
    * `Sidecar.start` builds them).
    */
-  constructor(pipeline: Pipeline, config: SidecarConfig, metrics: Metrics) {
+  constructor(
+    pipeline: Pipeline,
+    config: SidecarConfig,
+    metrics: Metrics,
+    fixed: readonly OutputConfig[] = [],
+  ) {
+    this.#fixed = fixed;
     this.#pipeline = pipeline;
     this.#config = config;
     const queues = pipeline.queues;
@@ -160,7 +168,7 @@ export class ConfigReloader {
       }
     }
     const before = new Map(this.#running.map((r) => [r.sink, r.spec]));
-    const removed = this.#pipeline.reconfigure(outputs);
+    const removed = this.#pipeline.reconfigure([...outputs, ...this.#fixed]);
     const previous = this.#config;
     this.#running = running;
     this.#config = config;

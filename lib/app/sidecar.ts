@@ -17,7 +17,13 @@ import type { Sink } from "../outputs/contract.ts";
 import { type OutputConfig, Pipeline } from "../pipeline/router.ts";
 import { SidecarServer, type SocketDiscards } from "../ingest/server.ts";
 import type { OutputQueue } from "../pipeline/queue.ts";
-import { deliveryOf } from "../outputs/local/local_delivery.ts";
+import type { Handler } from "../handlers/handler.ts";
+import { HandlerDelivery, registerHandlerMetrics } from "../handlers/handler_delivery.ts";
+import {
+  deliveryWithHandlers,
+  type HandlerBufferFactory,
+  handlerOutputs,
+} from "./handler_outputs.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -121,6 +127,17 @@ export interface SidecarOptions {
    * uncaught errors. The command line installs it; in an application that is its own choice.
    */
   readonly processGuard?: boolean;
+  /**
+   * Your own code, each an output like the others (behind its own buffer, with its counters on
+   * `/metrics` by `output` name): see `defineHandler`. Kept as they are by {@linkcode
+   * Sidecar.reload} (they are code, not configuration).
+   */
+  readonly handlers?: readonly Handler[];
+  /**
+   * The buffer of each handler (default: in memory, `bufferBytes` of the handler). Pass a
+   * factory returning a disk journal's buffer for at-least-once across crashes.
+   */
+  readonly handlerBuffer?: HandlerBufferFactory;
 }
 
 /**
@@ -182,6 +199,7 @@ export class Sidecar {
   readonly #options: SidecarOptions;
   readonly #admin: AdminServer | undefined;
   #reloader: ConfigReloader | undefined;
+  #handlerOutputs: OutputConfig[] = [];
   #accepting = false;
   #stopping: Promise<Summary> | undefined;
 
@@ -252,7 +270,9 @@ export class Sidecar {
           queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
         });
       }
-      const pipeline = new Pipeline(outputs, metrics, deliveryOf);
+      const handlers = handlerOutputs(options.handlers ?? []);
+      outputs.push(...handlers);
+      const pipeline = new Pipeline(outputs, metrics, deliveryWithHandlers(options.handlerBuffer));
       const server = new SidecarServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,
@@ -280,7 +300,16 @@ export class Sidecar {
       sidecar.#registerProcessMetrics();
       if (options.processGuard) registerProcessGuardMetrics(metrics);
       if (config.admin) registerAdminMetrics(metrics, VERSION, pipeline, ready);
-      if (options.reloadFrom) sidecar.#reloader = new ConfigReloader(pipeline, config, metrics);
+      sidecar.#handlerOutputs = handlers;
+      if (handlers.length > 0) {
+        registerHandlerMetrics(
+          metrics,
+          () => pipeline.queues.filter((q) => q instanceof HandlerDelivery),
+        );
+      }
+      if (options.reloadFrom) {
+        sidecar.#reloader = new ConfigReloader(pipeline, config, metrics, handlers);
+      }
       sidecar.#accepting = true;
       const addr = server.addr;
       log.info("listening on {addr}; outputs: {outputs}", {
@@ -343,7 +372,12 @@ export class Sidecar {
     const source = next
       ? ("file" in next && next.file) || "reload(config)"
       : this.#options.reloadSource ?? "reloadFrom()";
-    this.#reloader ??= new ConfigReloader(this.pipeline, this.#started, this.metrics);
+    this.#reloader ??= new ConfigReloader(
+      this.pipeline,
+      this.#started,
+      this.metrics,
+      this.#handlerOutputs,
+    );
     return this.#reloader.reload(() => {
       try {
         return effectiveOf(from());
