@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { HostPort, SidecarConfig } from "../lib/mod.ts";
+import { defaultRunSettings, type HostPort, type SidecarConfig } from "../lib/mod.ts";
 
 /** Parsed flags: `listen`, `http`, and every other `--name value` (repeatable) by name. */
 export interface ExampleFlags {
@@ -55,19 +55,7 @@ export function parseFlags(
 
 /** A sidecar configuration listening on `listen`, no built-in outputs, warnings logged. */
 export function sidecarConfig(listen: HostPort, admin: HostPort | null): SidecarConfig {
-  return {
-    listen,
-    admin,
-    maxFrameBytes: 64 << 20,
-    maxConnections: 10_000,
-    stallTimeoutMs: 30_000,
-    idleTimeoutMs: 0,
-    allowPeers: ["127.0.0.0/8", "::1/128"],
-    logLevel: "warning",
-    logFormat: "text",
-    shutdownGraceMs: 5_000,
-    outputs: [],
-  };
+  return { ...defaultRunSettings(), listen, admin, logLevel: "warning", outputs: [] };
 }
 
 /** Stops `stop` on SIGINT / SIGTERM (once), then exits 0. */

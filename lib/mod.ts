@@ -118,7 +118,12 @@ export {
 } from "./app/sidecar.ts";
 export type { Readiness } from "./app/admin.ts";
 export type { EffectiveConfig, ResolvedOutput } from "./app/config_file.ts";
-export type { OutputDefaults, RunSettings, Settings } from "./app/settings.ts";
+export {
+  defaultRunSettings,
+  type OutputDefaults,
+  type RunSettings,
+  type Settings,
+} from "./app/settings.ts";
 export type { SocketDiscards } from "./ingest/server.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";
 export {

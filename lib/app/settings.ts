@@ -514,6 +514,28 @@ export function defaultSettings(): Settings {
   ) as unknown as Settings;
 }
 
+/**
+ * The default of every setting of the running configuration (a {@linkcode SidecarConfig} but its
+ * outputs): the base of a configuration written in code, so it names only what it changes.
+ *
+ * @example
+ * ```ts
+ * import { defaultRunSettings, type SidecarConfig } from "../mod.ts";
+ * const config: SidecarConfig = {
+ *   ...defaultRunSettings(),
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   outputs: [],
+ * };
+ * console.log(config.maxFrameBytes); // 67108864
+ * ```
+ */
+export function defaultRunSettings(): RunSettings {
+  const all = defaultSettings() as unknown as Record<string, unknown>;
+  return Object.fromEntries(
+    SETTING_ROWS.filter((s) => s.reload !== "outputs").map((s) => [s.name, all[s.name]]),
+  ) as unknown as RunSettings;
+}
+
 /** The `restart` settings whose value differs between `old` and `next`, by config key. */
 export function restartOnlyChanges(old: RunSettings, next: RunSettings): string[] {
   return RESTART_ONLY.filter((name) => {

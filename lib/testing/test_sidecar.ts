@@ -6,6 +6,7 @@
  */
 import { Sidecar, type Summary } from "../app/sidecar.ts";
 import type { SidecarConfig } from "../app/config.ts";
+import { defaultRunSettings } from "../app/settings.ts";
 import type { Handler } from "../handlers/handler.ts";
 import type { HandlerBufferFactory } from "../app/handler_outputs.ts";
 import type { SidecarEvent } from "../schema/events.ts";
@@ -71,15 +72,10 @@ export interface TestSidecar extends AsyncDisposable {
  */
 export async function startTestSidecar(options: TestSidecarOptions = {}): Promise<TestSidecar> {
   const config: SidecarConfig = {
+    ...defaultRunSettings(),
     listen: { hostname: "127.0.0.1", port: 0 },
     admin: { hostname: "127.0.0.1", port: 0 },
-    maxFrameBytes: 64 << 20,
-    maxConnections: 10_000,
-    stallTimeoutMs: 30_000,
-    idleTimeoutMs: 0,
-    allowPeers: ["127.0.0.0/8", "::1/128"],
     logLevel: "error",
-    logFormat: "text",
     shutdownGraceMs: 10_000,
     outputs: [...(options.outputs ?? [])],
     ...options.config,
