@@ -7,7 +7,7 @@
 import { getLogger } from "../_deps/logtape.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "../wire/envelope.ts";
 import { eventTimeMs } from "../codec/slots.ts";
-import { warmCache } from "../wire/_warm_cache.ts";
+import { warmCache } from "../wire/warm_cache.ts";
 import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
 import type { Histogram, Metrics } from "../app/metrics.ts";
