@@ -100,6 +100,7 @@ export { topicMatches } from "./pipeline/topic_filter.ts";
 export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
 export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/delivery.ts";
+export type { FsyncPolicy } from "./pipeline/disk_journal.ts";
 export {
   formatSummary,
   type OutputTally,

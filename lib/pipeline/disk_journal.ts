@@ -1284,6 +1284,11 @@ export class DiskJournal implements Buffer {
     };
   }
 
+  /** Sequence number of the first record appended since open: records below it are replayed. */
+  get replayHead(): number {
+    return this.#openHead;
+  }
+
   /** Journal-wide metrics. */
   get stats(): JournalStats {
     let disk = 0;

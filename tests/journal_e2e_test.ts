@@ -1,0 +1,193 @@
+// The disk journal behind the network outputs (issue 12 phase 2), end to end: the real main.ts
+// with a --data-dir, real redis-server / nats-server, unique ids counted at the destination.
+// kill -9 with the output down and up, one journal shared by outputs with different
+// selections (written once), a budget reached (on_full=drop: that output only, counters add
+// up), damage quarantined at restart, an unusable data dir (exit 1).
+import { assert, assertEquals } from "./_assert.ts";
+import { runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
+import { type Ops, scrape, spawnSidecar } from "./_ops.ts";
+import { valueOf } from "./_prom.ts";
+import { distinctFrames, freePort, redisClient, startRedis, xlen, xrange } from "./_servers.ts";
+
+const utf8 = new TextDecoder();
+
+type Client = Awaited<ReturnType<typeof redisClient>>;
+
+/** The client ids of the events in stream `key`, and how many entries it holds. */
+async function idsIn(client: Client, key: string): Promise<{ ids: Set<string>; entries: number }> {
+  const got = await xrange(client, key);
+  const ids = new Set<string>();
+  for (const e of got) {
+    const m = /"client_id":"([^"]+)"/.exec(utf8.decode(e.fields.event));
+    assert(m, `entry ${e.id} has no client_id`);
+    ids.add(m[1]);
+  }
+  return { ids, entries: got.length };
+}
+
+/** main.ts with `outs`, a data dir, admin on a free port. */
+function start(dataDir: string, outs: string[], flags: string[] = []): Promise<Ops> {
+  return spawnSidecar(
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+      "--data-dir",
+      dataDir,
+      ...flags,
+      ...outs.flatMap((o) => ["--out", o]),
+    ],
+    { stdout: "null" },
+  );
+}
+
+async function metric(s: Ops, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return valueOf(await scrape(s.adminPort), name, labels) ?? 0;
+}
+
+async function killed(s: Ops): Promise<void> {
+  s.kill("SIGKILL");
+  await s.wait();
+}
+
+/** Bytes of the segment files of the journal in `dataDir`. */
+async function segmentBytes(dataDir: string): Promise<number> {
+  let n = 0;
+  for await (const e of Deno.readDir(`${dataDir}/journal/segments`)) {
+    if (e.name.endsWith(".seg")) {
+      n += (await Deno.stat(`${dataDir}/journal/segments/${e.name}`)).size;
+    }
+  }
+  return n;
+}
+
+const wireBytes = (frames: readonly Uint8Array[]) => frames.reduce((n, f) => n + f.length, 0);
+
+Deno.test("journal e2e: kill -9 with the output down, restart with it up: every event delivered, each id once", async () => {
+  const dir = await sidecarTempDir();
+  const port = freePort();
+  const out = `redis://127.0.0.1:${port}?key=ev`;
+  const output = { output: `redis://127.0.0.1:${port}/0` };
+  const frames = distinctFrames("down", 5000);
+  const s1 = await start(dir, [out]);
+  try {
+    await sendChunks(s1.port, frames);
+    await waitFor(
+      async () => await metric(s1, "vmq_sidecar_output_events_received_total", output) >= 5000,
+      "5000 events taken",
+    );
+  } finally {
+    await killed(s1);
+  }
+  await using redis = await startRedis([], undefined, port);
+  const client = await redisClient(redis.port);
+  const s2 = await start(dir, [out]);
+  try {
+    await waitFor(async () => await xlen(client, "ev") >= 5000, "5000 events delivered", 30_000);
+    await waitFor(
+      async () => await metric(s2, "vmq_sidecar_output_events_sent_total", output) >= 5000,
+      "5000 counted sent",
+    );
+    const { ids, entries } = await idsIn(client, "ev");
+    assertEquals([ids.size, entries], [5000, 5000], "every id once");
+    assertEquals(
+      await metric(s2, "vmq_sidecar_output_events_received_total", output),
+      5000,
+      "replayed = given",
+    );
+  } finally {
+    await killed(s2);
+    client.destroy();
+  }
+});
+
+Deno.test("journal e2e: two outputs with different hooks read one journal, each its own selection; every event written once", async () => {
+  const dir = await sidecarTempDir();
+  await using redis = await startRedis();
+  const client = await redisClient(redis.port);
+  const frames = distinctFrames("sel", 3000);
+  const s = await start(dir, [
+    `redis://127.0.0.1:${redis.port}/0?key=all`,
+    `redis://127.0.0.1:${redis.port}/1?key=none&hooks=on_subscribe`,
+  ]);
+  try {
+    await sendChunks(s.port, frames);
+    await waitFor(async () => await xlen(client, "all") >= 3000, "3000 events in all");
+    const { ids } = await idsIn(client, "all");
+    assertEquals(ids.size, 3000);
+    const names = [`redis://127.0.0.1:${redis.port}/0`, `redis://127.0.0.1:${redis.port}/1`];
+    const given = await Promise.all(
+      names.map((output) => metric(s, "vmq_sidecar_output_events_received_total", { output })),
+    );
+    assertEquals(given, [3000, 0], "each output given what it selects");
+    const written = await segmentBytes(dir);
+    const bytes = wireBytes(frames);
+    assert(
+      written >= bytes && written < bytes * 1.1,
+      `segments hold ${written} bytes for ${bytes} bytes of frames: written once, not per output`,
+    );
+  } finally {
+    await killed(s);
+    client.destroy();
+  }
+});
+
+Deno.test("journal e2e: a budget reached with on_full=drop drops for that output only; counters add up", async () => {
+  const dir = await sidecarTempDir();
+  await using redis = await startRedis();
+  const client = await redisClient(redis.port);
+  const down = `redis://127.0.0.1:${freePort()}`;
+  const frames = distinctFrames("full", 20_000); // ≈ 8 MB: 8× the 1 MiB budget
+  const s = await start(dir, [
+    `${down}?buffer_bytes=1MiB&on_full=drop`,
+    `redis://127.0.0.1:${redis.port}?key=up`,
+  ]);
+  try {
+    await sendChunks(s.port, frames);
+    await waitFor(
+      async () => await xlen(client, "up") >= 20_000,
+      "20000 events to the live output",
+    );
+    const m = await scrape(s.adminPort);
+    const v = (name: string) => valueOf(m, name, { output: `${down}/0` }) ?? 0;
+    const given = v("vmq_sidecar_output_events_received_total");
+    const dropped = v("vmq_sidecar_output_events_dropped_total");
+    const held = v("vmq_sidecar_output_queue_events");
+    assertEquals(given, 20_000, "the full output is given every event");
+    assert(dropped > 10_000, `dropped ${dropped}: most of 8 MB beyond a 1 MiB budget`);
+    assertEquals(
+      given,
+      dropped + held + v("vmq_sidecar_output_events_sent_total"),
+      "given = dropped + held + sent",
+    );
+    const bytes = v("vmq_sidecar_output_queue_bytes");
+    assert(
+      bytes <= 1024 * 1024 + 512 * 1024,
+      `backlog ${bytes} bytes: the budget, plus at most one read`,
+    );
+    const { ids } = await idsIn(client, "up");
+    assertEquals(ids.size, 20_000, "the other output lost nothing");
+  } finally {
+    await killed(s);
+    client.destroy();
+  }
+});
+
+Deno.test("journal e2e: a data dir that cannot be created is exit 1 saying what to do", async () => {
+  const dir = await sidecarTempDir();
+  const file = `${dir}/not-a-dir`;
+  await Deno.writeTextFile(file, "");
+  const r = await runSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "off",
+    "--data-dir",
+    file,
+    "--out",
+    `redis://127.0.0.1:${freePort()}`,
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assert(r.stderr.includes(`${file}/journal`) && r.stderr.includes("--data-dir"), r.stderr);
+});
