@@ -444,12 +444,20 @@ export class DiskJournal implements Buffer {
       const scan = scanSegment(bytes, Math.max(next, 0));
       let expect = Math.max(n.first, next);
       let bi = 0;
+      let knownTo = -1; // past the records damaged blocks' headers announced
       for (const d of scan.damaged) {
         while (bi < scan.blocks.length && scan.blocks[bi].offset < d.offset) {
           expect = scan.blocks[bi].first + scan.blocks[bi].count;
           bi++;
         }
-        const following = bi < scan.blocks.length ? scan.blocks[bi].first : expect;
+        // A good header in the damage says how far its records went (a torn tail has no
+        // following block to tell); a header past the next good block is not believed.
+        const following = bi < scan.blocks.length
+          ? scan.blocks[bi].first
+          : Math.max(expect, d.lostTo ?? expect);
+        if (d.lostTo !== undefined && bi >= scan.blocks.length) {
+          knownTo = Math.max(knownTo, d.lostTo);
+        }
         const q = `${dir}/quarantine/${n.name}.${d.offset}.bad`;
         let qName = q;
         try {
@@ -497,7 +505,10 @@ export class DiskJournal implements Buffer {
         }
       }
       const last = scan.blocks[scan.blocks.length - 1];
-      const segNext = last ? last.first + last.count : Math.max(n.first, next);
+      const segNext = Math.max(
+        last ? last.first + last.count : Math.max(n.first, next),
+        knownTo,
+      );
       segments.push({ first: n.first, path, size: bytes.length, next: segNext, gone: false });
       blocks.push(scan.blocks);
       next = Math.max(next, segNext);
