@@ -244,6 +244,7 @@ export class Sidecar {
       fsync: config.fsync,
       fsyncMs: config.fsyncMs,
     });
+    journals.registerMetrics(metrics);
     try {
       if (config.outputs.some((o) => o.options.buffer === "disk")) {
         try {

@@ -9,10 +9,11 @@
  * @module
  */
 import { getLogger } from "../_deps/logtape.ts";
+import type { Histogram, Metrics } from "../app/metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
 import { readLength } from "../wire/length_prefix.ts";
-import type { BufferBatch, ReadLimits } from "./buffer.ts";
+import type { BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import {
   DEFAULT_DELIVERY_OPTIONS,
   Delivery,
@@ -56,6 +57,9 @@ export class JournalPort {
   #lastBuf: Uint8Array | undefined;
   #lastStart = -1;
   #frame = 0;
+  #fsyncSeconds: Histogram | undefined;
+  /** Journal-wide totals of journals closed before (a reload can close and reopen it). */
+  #before = { quarantinedBytes: 0, lostRecords: 0, writeErrors: 0 };
 
   /** A port for the journal in `options.dir` (nothing is opened yet). */
   constructor(options: JournalPortOptions) {
@@ -84,7 +88,10 @@ export class JournalPort {
       ...o.journal,
       fsync: o.fsync ?? "interval",
       fsyncMs: o.fsyncMs ?? 500,
-      onFsync: o.onFsync,
+      onFsync: (seconds) => {
+        this.#fsyncSeconds?.observe([], seconds);
+        o.onFsync?.(seconds);
+      },
     });
     return this.#journal;
   }
@@ -166,7 +173,85 @@ export class JournalPort {
   async close(): Promise<void> {
     const j = this.#journal;
     this.#journal = undefined;
+    if (j) {
+      const st = j.stats, b = this.#before;
+      b.quarantinedBytes += st.quarantinedBytes;
+      b.lostRecords += st.lostRecords;
+      b.writeErrors += st.writeErrors;
+    }
     await j?.close();
+  }
+
+  /**
+   * Registers the journal's series (issue 12 item 5): per output `vmq_sidecar_buffer_bytes`,
+   * `_events`, `_oldest_seconds`, `_replayed_events_total`; journal-wide
+   * `vmq_sidecar_buffer_quarantined_bytes_total`, `_lost_events_total`, `_write_errors_total`,
+   * `_disk_bytes` and the `vmq_sidecar_buffer_fsync_seconds` histogram. Call before
+   * {@linkcode JournalPort.open} so that every fsync is observed.
+   */
+  registerMetrics(m: Metrics): void {
+    const perOutput = (name: string, help: string, kind: "gauge" | "counter") =>
+      kind === "gauge" ? m.gauge(name, help, ["output"]) : m.counter(name, help, ["output"]);
+    const bytes = perOutput(
+      "vmq_sidecar_buffer_bytes",
+      "Bytes of a buffer=disk output's backlog in the journal (not acknowledged), against its buffer_bytes.",
+      "gauge",
+    );
+    const events = perOutput(
+      "vmq_sidecar_buffer_events",
+      "Records of a buffer=disk output's backlog in the journal (held, not yet acknowledged).",
+      "gauge",
+    );
+    const oldest = perOutput(
+      "vmq_sidecar_buffer_oldest_seconds",
+      "Age of the oldest record a buffer=disk output has not acknowledged (0: none).",
+      "gauge",
+    );
+    const replayed = perOutput(
+      "vmq_sidecar_buffer_replayed_events_total",
+      "Records acknowledged by a buffer=disk output that were on disk when the journal opened (replayed after a restart).",
+      "counter",
+    );
+    const quarantined = m.counter(
+      "vmq_sidecar_buffer_quarantined_bytes_total",
+      "Damaged journal bytes moved to quarantine/ at start-up or when read back.",
+    );
+    const lost = m.counter(
+      "vmq_sidecar_buffer_lost_events_total",
+      "Journal records lost to damage (their block failed its checksum, or a segment is missing).",
+    );
+    const writeErrors = m.counter(
+      "vmq_sidecar_buffer_write_errors_total",
+      "Failed journal segment writes (disk full, I/O error); the block stays in memory and is retried.",
+    );
+    const disk = m.gauge(
+      "vmq_sidecar_buffer_disk_bytes",
+      "Bytes of journal segment files on disk.",
+    );
+    this.#fsyncSeconds = m.histogram(
+      "vmq_sidecar_buffer_fsync_seconds",
+      "Duration of each journal fsync (segments and cursor positions).",
+      [],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
+    this.#fsyncSeconds.init([]);
+    m.onCollect(() => {
+      for (const g of [bytes, events, oldest]) g.values.clear();
+      const j = this.#journal, b = this.#before;
+      const st = j?.stats;
+      quarantined.values.set("", b.quarantinedBytes + (st?.quarantinedBytes ?? 0));
+      lost.values.set("", b.lostRecords + (st?.lostRecords ?? 0));
+      writeErrors.values.set("", b.writeErrors + (st?.writeErrors ?? 0));
+      disk.values.set("", st?.diskBytes ?? 0);
+      if (!j) return;
+      for (const d of this.#members) {
+        const c = j.cursorStats(d.cursorHandle), name = d.sink.name;
+        bytes.values.set(name, c.bytes);
+        events.values.set(name, c.events);
+        oldest.values.set(name, c.oldestSeconds);
+        replayed.values.set(name, c.replayed);
+      }
+    });
   }
 }
 
@@ -216,6 +301,11 @@ export class JournalDelivery extends Delivery {
     this.#limits = { maxRecords: this.options.batchEvents, coalesce: false };
     port.join(this);
     this.#watch(); // a backlog on disk is replayed before anything new is read
+  }
+
+  /** @internal Its cursor (metrics). */
+  get cursorHandle(): Cursor {
+    return this.cursor;
   }
 
   /** Its cursor's name in the journal (its identity across restarts). */
