@@ -97,6 +97,13 @@ Deno.test("journal e2e: kill -9 with the output down, restart with it up: every 
   } finally {
     await killed(s1);
   }
+  // `decode` reads a segment: every journaled event, checksums checked.
+  const segs = `${dir}/journal/segments`;
+  const seg = [...Deno.readDirSync(segs)].map((e) => e.name).filter((n) => n.endsWith(".seg"));
+  const decoded = await Promise.all(seg.map((n) => runSidecar(["decode", `${segs}/${n}`])));
+  assertEquals(decoded.map((r) => r.code), seg.map(() => 0), decoded.map((r) => r.stderr).join());
+  const lines = decoded.flatMap((r) => r.stdout.split("\n").filter((l) => l));
+  assertEquals(new Set(lines.map((l) => JSON.parse(l).client_id)).size, 5000);
   await using redis = await startRedis([], undefined, port);
   const client = await redisClient(redis.port);
   const s2 = await start(dir, [out]);
