@@ -58,6 +58,8 @@ export class JournalPort {
   #lastStart = -1;
   #frame = 0;
   #fsyncSeconds: Histogram | undefined;
+  #metrics: Metrics | undefined;
+  #registered = false;
   /** Journal-wide totals of journals closed before (a reload can close and reopen it). */
   #before = { quarantinedBytes: 0, lostRecords: 0, writeErrors: 0 };
 
@@ -83,6 +85,10 @@ export class JournalPort {
    */
   open(): DiskJournal {
     if (this.#journal) return this.#journal;
+    if (this.#metrics && !this.#registered) {
+      this.#registered = true;
+      this.#register(this.#metrics);
+    }
     const o = this.#options;
     this.#journal = DiskJournal.openSync(this.dir, {
       ...o.journal,
@@ -186,10 +192,14 @@ export class JournalPort {
    * Registers the journal's series (issue 12 item 5): per output `vmq_sidecar_buffer_bytes`,
    * `_events`, `_oldest_seconds`, `_replayed_events_total`; journal-wide
    * `vmq_sidecar_buffer_quarantined_bytes_total`, `_lost_events_total`, `_write_errors_total`,
-   * `_disk_bytes` and the `vmq_sidecar_buffer_fsync_seconds` histogram. Call before
-   * {@linkcode JournalPort.open} so that every fsync is observed.
+   * `_disk_bytes` and the `vmq_sidecar_buffer_fsync_seconds` histogram — from the first
+   * {@linkcode JournalPort.open} on (a sidecar without `buffer=disk` outputs exports none).
    */
   registerMetrics(m: Metrics): void {
+    this.#metrics = m;
+  }
+
+  #register(m: Metrics): void {
     const perOutput = (name: string, help: string, kind: "gauge" | "counter") =>
       kind === "gauge" ? m.gauge(name, help, ["output"]) : m.counter(name, help, ["output"]);
     const bytes = perOutput(
