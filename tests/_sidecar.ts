@@ -46,7 +46,7 @@ export function withTestDeadLetter(args: readonly string[]): string[] {
   );
   const command = args[0] !== undefined && !args[0].startsWith("-") ? args[0] : undefined;
   const network = args.some((a, i) =>
-    (args[i - 1] === "--out" && /^(nats|redis|https?):\/\//.test(a)) || a === "--config"
+    (args[i - 1] === "--out" && /^(nats|rediss?|https?):\/\//.test(a)) || a === "--config"
   );
   if (
     command === undefined && network &&
