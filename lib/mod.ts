@@ -109,6 +109,7 @@ export type { HostPort } from "./parse.ts";
 export type { OutputKind, OutputSpec } from "./outputs/output_spec.ts";
 export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/delivery.ts";
+export type { FsyncPolicy } from "./pipeline/disk_journal.ts";
 export {
   formatSummary,
   type OutputTally,

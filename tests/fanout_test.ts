@@ -136,7 +136,7 @@ Deno.test("fan-out: on_full=drop (network default) drops and counts a dead outpu
     "--out",
     `file:${file}`,
     "--out",
-    `nats://127.0.0.1:${dead}?queue_bytes=64KiB`,
+    `nats://127.0.0.1:${dead}?buffer=memory&queue_bytes=64KiB`,
     "--out",
     `http://127.0.0.1:${rx.port}/?linger_ms=0`,
   ], { stdout: "null" });

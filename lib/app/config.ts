@@ -8,6 +8,7 @@
 import { ConfigError } from "../errors.ts";
 import type { HostPort } from "../parse.ts";
 import type { OutputSpec } from "../outputs/output_spec.ts";
+import type { FsyncPolicy } from "../pipeline/disk_journal.ts";
 import { parseCidr } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { DEFAULTS } from "./settings.ts";
@@ -49,6 +50,15 @@ export interface SidecarConfig {
   logFormat: LogFormat;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
+  /**
+   * Where the disk journal of `buffer=disk` network outputs lives (`DIR/journal`); default
+   * `/var/lib/vmq-sidecar`.
+   */
+  dataDir?: string;
+  /** When the journal is made durable (default `interval`). */
+  fsync?: FsyncPolicy;
+  /** The `fsync=interval` period in ms (default 500). */
+  fsyncMs?: number;
   /** Outputs (at least one). */
   outputs: OutputSpec[];
 }

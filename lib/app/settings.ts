@@ -15,6 +15,7 @@ import type { Hook } from "../schema/hooks.ts";
 import { PAYLOAD_MODES, type PayloadMode } from "../codec/json_writer.ts";
 import { LOOPBACK_PEERS } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+import type { FsyncPolicy } from "../pipeline/disk_journal.ts";
 import {
   type HostPort,
   parseChoice,
@@ -105,6 +106,12 @@ const wholeIn = (min: number, max: number) => (key: string, v: unknown): number 
 
 const same = <T extends TomlValue>(v: T): TomlValue => v;
 
+/** Where the disk journal lives by default (`data_dir`; the journal is `DIR/journal`). */
+export const DEFAULT_DATA_DIR = "/var/lib/vmq-sidecar";
+
+/** The `fsync` policies of the journal. */
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ["interval", "batch", "never"];
+
 /** Smallest queue of an output. */
 export const MIN_QUEUE_BYTES = 65536;
 
@@ -139,7 +146,12 @@ export type SettingName = keyof Settings;
  * without its field, does not compile.
  */
 export type SettingsTable =
-  & { readonly [K in keyof RunSettings]: Setting<RunSettings[K], "live" | "restart"> }
+  & {
+    readonly [K in keyof RunSettings]-?: Setting<
+      Exclude<RunSettings[K], undefined>,
+      "live" | "restart"
+    >;
+  }
   & { readonly [K in keyof OutputDefaults]: Setting<OutputDefaults[K], "outputs"> };
 
 /** Names of the rows that take effect only after a restart. */
@@ -301,6 +313,49 @@ export const SETTINGS: SettingsTable = {
     reload: "restart",
     help: ["time to drain connections and flush outputs on stop"],
   },
+  dataDir: {
+    flag: "--data-dir",
+    key: "data_dir",
+    metavar: "DIR",
+    parse: (k, v) => {
+      const dir = text(k, v);
+      if (dir.trim() === "") throw new ConfigError(k, "expected a directory, got an empty string");
+      return dir;
+    },
+    default: DEFAULT_DATA_DIR,
+    show: same,
+    example: "/srv/vmq-sidecar",
+    reload: "restart",
+    help: [
+      "where the disk journal of buffer=disk network outputs lives",
+      "(DIR/journal; created when missing)",
+    ],
+  },
+  fsync: {
+    flag: "--fsync",
+    key: "fsync",
+    metavar: "interval|batch|never",
+    parse: choice(FSYNC_POLICIES),
+    default: "interval",
+    show: same,
+    example: "batch",
+    reload: "restart",
+    help: [
+      "when the journal is flushed to disk: every fsync_ms (interval), before",
+      "outputs send what was written (batch), or when the kernel likes (never)",
+    ],
+  },
+  fsyncMs: {
+    flag: "--fsync-ms",
+    key: "fsync_ms",
+    metavar: "MS",
+    parse: wholeIn(1, 60_000),
+    default: 500,
+    show: same,
+    example: 100,
+    reload: "restart",
+    help: ["the fsync=interval period (power loss loses at most this)"],
+  },
   stallTimeoutMs: {
     flag: "--stall-timeout",
     key: "stall_timeout_ms",
@@ -413,6 +468,8 @@ export const OUTPUTS_SETTING = {
     "any output: format=json|protobuf payload=base64|utf8|omit",
     "  hooks=on_publish,... topics=devices/+/telemetry,... queue_bytes=64MiB",
     "  on_full=block|drop",
+    "network outputs: buffer=disk|memory (default disk: the journal in",
+    "  --data-dir) buffer_bytes=1GiB (its disk budget)",
   ],
 } as const;
 

@@ -24,6 +24,9 @@ import {
   type HandlerBufferFactory,
   handlerOutputs,
 } from "./handler_outputs.ts";
+import { JournalPort } from "../pipeline/journal_delivery.ts";
+import { JournalDirError } from "../pipeline/disk_journal.ts";
+import { DEFAULT_DATA_DIR } from "./settings.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -253,7 +256,23 @@ export class Sidecar {
     }
     const outputs: OutputConfig[] = [];
     const created: Sink[] = [];
+    // The one journal of the buffer=disk network outputs, opened (and replayed) before any
+    // output or listener starts: a data directory that cannot be used fails the start.
+    const journals = new JournalPort({
+      dir: `${config.dataDir ?? DEFAULT_DATA_DIR}/journal`,
+      fsync: config.fsync,
+      fsyncMs: config.fsyncMs,
+    });
+    journals.registerMetrics(metrics);
     try {
+      if (config.outputs.some((o) => o.options.buffer === "disk")) {
+        try {
+          journals.open();
+        } catch (e) {
+          if (!(e instanceof JournalDirError)) throw e;
+          throw new StartupError(e.message, { cause: e });
+        }
+      }
       for (const [i, spec] of config.outputs.entries()) {
         const key = defaultName(spec, i);
         let made;
@@ -272,7 +291,12 @@ export class Sidecar {
       }
       const handlers = handlerOutputs(options.handlers ?? []);
       outputs.push(...handlers);
-      const pipeline = new Pipeline(outputs, metrics, deliveryWithHandlers(options.handlerBuffer));
+      const pipeline = new Pipeline(
+        outputs,
+        metrics,
+        journals.factory(deliveryWithHandlers(options.handlerBuffer)),
+      );
+      journals.forgetUnclaimed();
       const server = new SidecarServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,
@@ -319,6 +343,7 @@ export class Sidecar {
       return sidecar;
     } catch (e) {
       await Promise.all(created.map((s) => s.close().catch(() => {})));
+      await journals.close().catch(() => {});
       await admin?.close();
       throw e;
     }

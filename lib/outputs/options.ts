@@ -153,9 +153,44 @@ export function batchSchema(d: BatchDefaults): OptionSchema<BatchOptions> {
   };
 }
 
-/** The queue options of parsed {@linkcode BatchOptions}. */
-export function queueOptionsOf(o: BatchOptions): Partial<QueueOptions> {
-  return { batchEvents: o.batch_events, batchBytes: o.batch_bytes, lingerMs: o.linger_ms };
+/** `buffer`, `buffer_bytes` of a network output: where its backlog is kept. */
+export interface BufferOptions {
+  /** `disk`: the sidecar's journal (survives a crash); `memory`: a `queue_bytes` queue. */
+  buffer: "disk" | "memory";
+  /** Disk budget of its backlog in the journal (`buffer=disk`). */
+  buffer_bytes: number;
+}
+
+/** The schema of {@linkcode BufferOptions} (defaults `disk`, 1 GiB). */
+export function bufferSchema(): OptionSchema<BufferOptions> {
+  return {
+    buffer: {
+      parse: (key, raw) => {
+        const v = textOption(key, raw);
+        if (v !== "disk" && v !== "memory") {
+          throw new ConfigError(key, `expected disk or memory, got ${JSON.stringify(v)}`);
+        }
+        return v;
+      },
+      default: "disk",
+      help: "where the backlog is kept: disk (the journal in data_dir) or memory",
+    },
+    buffer_bytes: {
+      parse: sizeOption(1024 * 1024),
+      default: 1024 ** 3,
+      help: "disk budget of the backlog (buffer=disk); on_full applies beyond it",
+    },
+  };
+}
+
+/** The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions}). */
+export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<QueueOptions> {
+  return {
+    batchEvents: o.batch_events,
+    batchBytes: o.batch_bytes,
+    lingerMs: o.linger_ms,
+    ...(o.buffer ? { buffer: o.buffer, bufferBytes: o.buffer_bytes } : {}),
+  };
 }
 
 /** The options of one output as given: table keys, then URL query options over them. */

@@ -396,6 +396,7 @@ export class Pipeline implements RouterPort {
 function outputOf(o: OutputConfig, queue: Delivery): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
+  queue.selects(hookMask, o.filter);
   return {
     port: queue,
     queue,
