@@ -233,7 +233,9 @@ Deno.test("journal e2e: kill -9 under load with the output up: every event the m
   let taken = 0;
   try {
     // One connection: events are read, journaled and counted in the order sent.
-    const sending = sendChunks(s1.port, [...chunked(frames, 500)]).catch(() => {});
+    // Paced (a pause between chunks) so that the load outlasts a metrics poll on a fast, idle
+    // machine: the kill must come while events are still arriving (asserted below).
+    const sending = sendPaced(s1.port, [...chunked(frames, 500)], 3).catch(() => {});
     await waitFor(
       async () => await metric(s1, "vmq_sidecar_output_events_received_total", output) >= 20_000,
       "20000 events taken",
@@ -399,3 +401,17 @@ Deno.test("journal e2e: NATS down 20 s under 10k events/s: every event delivered
     await nc.close();
   }
 });
+
+/** Writes `chunks` on one connection with `pauseMs` between them; rejects at the first failed write. */
+async function sendPaced(port: number, chunks: readonly Uint8Array[], pauseMs: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  try {
+    for (const c of chunks) {
+      for (let at = 0; at < c.length;) at += await conn.write(c.subarray(at));
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  } finally {
+    conn.close();
+  }
+}

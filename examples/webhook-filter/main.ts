@@ -4,7 +4,8 @@
  * is the webhook; `--topic F` (repeatable; default `#`) the MQTT filters; `--http`
  * (default 127.0.0.1:8893) serves the sidecar's `/metrics`, `/healthz` and `/readyz`;
  * `--dead-letter FILE` (default /tmp/vmq-sidecar/webhook-dead-letter.ndjson) takes what the
- * webhook refuses (a 4xx).
+ * webhook refuses (a 4xx); `--data-dir DIR` (default /tmp/vmq-sidecar/webhook-filter) holds the
+ * disk journal of its backlog.
  *
  *     deno task example:webhook-filter --to http://127.0.0.1:9000/hook --topic 'alerts/#'
  *
@@ -13,7 +14,12 @@
 import { loadConfig, Sidecar } from "../../lib/mod.ts";
 import { parseFlags, sidecarConfig, stopOnSignals } from "../_flags.ts";
 
-const flags = parseFlags(Deno.args, { http: "127.0.0.1:8893" }, ["to", "topic", "dead-letter"]);
+const flags = parseFlags(Deno.args, { http: "127.0.0.1:8893" }, [
+  "to",
+  "topic",
+  "dead-letter",
+  "data-dir",
+]);
 const to = flags.other.get("to")?.at(-1);
 if (!to) throw new Error("--to URL is required (the webhook, e.g. http://127.0.0.1:9000/hook)");
 const topics = flags.other.get("topic") ?? ["#"];
@@ -33,8 +39,11 @@ const { outputs } = loadConfig({
   },
   env: () => undefined,
 });
+// The HTTP output's backlog is journaled on disk (buffer=disk, the default for network outputs):
+// under /tmp/vmq-sidecar, the one directory this example's permission set may write.
+const dataDir = flags.other.get("data-dir")?.at(-1) ?? "/tmp/vmq-sidecar/webhook-filter";
 const sidecar = await Sidecar.start({
-  config: { ...sidecarConfig(flags.listen, flags.http), outputs },
+  config: { ...sidecarConfig(flags.listen, flags.http), outputs, dataDir },
 });
 const a = sidecar.adminAddr!;
 console.error(`webhook-filter: http on ${a.hostname}:${a.port}`);
