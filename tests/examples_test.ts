@@ -270,6 +270,8 @@ Deno.test("example webhook-filter: exactly the matching publishes reach the webh
     return new Response("ok");
   });
   const deadLetter = `${WRITABLE_TMP}/webhook-example-${crypto.randomUUID()}.ndjson`;
+  // Its own journal directory: a journal left by an earlier run would be replayed (at least once).
+  const dataDir = `${WRITABLE_TMP}/webhook-example-${crypto.randomUUID()}`;
   const topics = ["alerts/#", "devices/+/alarm"];
   const ex = await runExample("webhook-filter", [
     "--to",
@@ -277,6 +279,8 @@ Deno.test("example webhook-filter: exactly the matching publishes reach the webh
     ...topics.flatMap((t) => ["--topic", t]),
     "--dead-letter",
     deadLetter,
+    "--data-dir",
+    dataDir,
   ]);
   try {
     const rng = mulberry32(9);
@@ -307,5 +311,6 @@ Deno.test("example webhook-filter: exactly the matching publishes reach the webh
     await ex.stop();
     await receiver.shutdown();
     await Deno.remove(deadLetter).catch(() => {});
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 });
