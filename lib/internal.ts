@@ -32,7 +32,6 @@ export {
   forEachFrame,
   type FormatOptions,
   formatSummary,
-  type FrameBatch,
   type FrameSlab,
   type FrameSource,
   FrameTooLargeError,
@@ -65,6 +64,7 @@ export {
   type OnSubscribeEvent,
   type OnUnsubscribeEvent,
   OUTPUT_FORMATS,
+  type OutputBatch,
   type OutputFormat,
   type OutputKind,
   type OutputSpec,
@@ -134,7 +134,7 @@ export {
   DISPATCH_MALFORMED,
   DISPATCH_OK,
   type OutputConfig,
-  Pipeline,
+  Router,
   type RouterPort,
 } from "./pipeline/router.ts";
 export type { OutputPort } from "./pipeline/output_port.ts";
@@ -151,7 +151,7 @@ export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
 export { DeadLetterFile } from "./outputs/dead_letter.ts";
 export { sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";
-export { SidecarServer } from "./ingest/server.ts";
+export { IngestServer } from "./ingest/server.ts";
 export {
   pooledSize,
   REGION_BYTES,

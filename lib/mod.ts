@@ -93,7 +93,7 @@ export {
   DELIVERED,
   type Delivered,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type Rejected,
   type RetryLater,
   retryLater,

@@ -16,9 +16,9 @@ import { ConfigError } from "../errors.ts";
 import { configureLogging } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import type { OutputConfig, Pipeline } from "../pipeline/router.ts";
+import type { OutputConfig, Router } from "../pipeline/router.ts";
 import { preflight } from "./preflight.ts";
-import type { OutputQueue } from "../pipeline/queue.ts";
+import type { Delivery } from "../pipeline/delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 
@@ -55,7 +55,7 @@ function outputConfig(spec: OutputSpec, sink: Sink, queue: Record<string, unknow
  * ```
  */
 export class ConfigReloader {
-  readonly #pipeline: Pipeline;
+  readonly #pipeline: Router;
   /** Outputs every configuration keeps (handlers: code, not configuration). */
   readonly #fixed: readonly OutputConfig[];
   #config: SidecarConfig;
@@ -71,7 +71,7 @@ export class ConfigReloader {
    * `Sidecar.start` builds them).
    */
   constructor(
-    pipeline: Pipeline,
+    pipeline: Router,
     config: SidecarConfig,
     metrics: Metrics,
     fixed: readonly OutputConfig[] = [],
@@ -214,7 +214,7 @@ export class ConfigReloader {
     return false;
   }
 
-  #retire(queues: OutputQueue[], graceMs: number): void {
+  #retire(queues: Delivery[], graceMs: number): void {
     for (const q of queues) {
       const done = (async () => {
         const flushed = await q.flush(graceMs);

@@ -14,9 +14,9 @@ import { ConfigError, StartupError } from "../errors.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { Metrics } from "./metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import { type OutputConfig, Pipeline } from "../pipeline/router.ts";
-import { SidecarServer, type SocketDiscards } from "../ingest/server.ts";
-import type { OutputQueue } from "../pipeline/queue.ts";
+import { type OutputConfig, Router } from "../pipeline/router.ts";
+import { IngestServer, type SocketDiscards } from "../ingest/server.ts";
+import type { Delivery } from "../pipeline/delivery.ts";
 import type { Handler } from "../handlers/handler.ts";
 import { HandlerDelivery, registerHandlerMetrics } from "../handlers/handler_delivery.ts";
 import {
@@ -192,12 +192,12 @@ export class Sidecar {
    * The pipeline (internal: not a stable API).
    * @ignore
    */
-  readonly pipeline: Pipeline;
+  readonly pipeline: Router;
   /**
    * The plugin-facing server (internal, like {@linkcode Sidecar.pipeline}).
    * @ignore
    */
-  readonly server: SidecarServer;
+  readonly server: IngestServer;
   readonly #started: SidecarConfig;
   readonly #options: SidecarOptions;
   readonly #admin: AdminServer | undefined;
@@ -209,8 +209,8 @@ export class Sidecar {
   private constructor(
     options: SidecarOptions,
     metrics: Metrics,
-    pipeline: Pipeline,
-    server: SidecarServer,
+    pipeline: Router,
+    server: IngestServer,
     admin: AdminServer | undefined,
   ) {
     this.#options = options;
@@ -291,13 +291,13 @@ export class Sidecar {
       }
       const handlers = handlerOutputs(options.handlers ?? []);
       outputs.push(...handlers);
-      const pipeline = new Pipeline(
+      const pipeline = new Router(
         outputs,
         metrics,
         journals.factory(deliveryWithHandlers(options.handlerBuffer)),
       );
       journals.forgetUnclaimed();
-      const server = new SidecarServer(pipeline, {
+      const server = new IngestServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,
         maxFrameBytes: config.maxFrameBytes,
@@ -517,7 +517,7 @@ function nonZero(entries: [string, number][]): Record<string, number> {
   return Object.fromEntries(entries.filter(([, n]) => n > 0));
 }
 
-function tallyOf(q: OutputQueue): OutputTally {
+function tallyOf(q: Delivery): OutputTally {
   const st = q.stats;
   return {
     given: st.received,

@@ -13,7 +13,7 @@ import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } fro
 import { formatHeld, LogLimiter } from "../_log_limiter.ts";
 import { MemoryBudget } from "../memory_budget.ts";
 
-/** Options of {@linkcode SidecarServer}. */
+/** Options of {@linkcode IngestServer}. */
 export interface ServerOptions {
   /** Address to listen on. */
   hostname: string;
@@ -217,16 +217,16 @@ interface Conn {
  *
  * @example
  * ```ts ignore
- * const server = new SidecarServer(pipeline, { hostname: "127.0.0.1", port: 8890,
+ * const server = new IngestServer(pipeline, { hostname: "127.0.0.1", port: 8890,
  *   maxFrameBytes: 64 << 20, maxConnections: 10000 });
  * server.listen();
  * await server.shutdown(5000);
  * ```
  */
-export class SidecarServer {
+export class IngestServer {
   /** Connections accepted since start. */
   accepted = 0;
-  /** Connections refused, all reasons (see {@linkcode SidecarServer.refusedBy}). */
+  /** Connections refused, all reasons (see {@linkcode IngestServer.refusedBy}). */
   refused = 0;
   /** Connections refused by reason. */
   readonly refusedBy: Map<RefusalReason, number> = new Map();
@@ -259,7 +259,7 @@ export class SidecarServer {
   #lastAccept = 0;
   /** The exhaustion the accept loop is backing off from (undefined: none). */
   #exhausted: AcceptErrorReason | undefined;
-  /** When an accept last failed for {@linkcode SidecarServer.#exhausted}. */
+  /** When an accept last failed for {@linkcode IngestServer.#exhausted}. */
   #exhaustedAt = 0;
   /** Failed accepts since the exhaustion began. */
   #exhaustedFailures = 0;
@@ -268,7 +268,7 @@ export class SidecarServer {
   /** Rate limit of the log lines of refused, failed and timed-out connections. */
   readonly #logLimit: LogLimiter;
 
-  /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
+  /** Creates the server; call {@linkcode IngestServer.listen} to start. */
   constructor(pipeline: RouterPort, options: ServerOptions, metrics?: Metrics) {
     this.#pipeline = pipeline;
     this.#opts = options;
@@ -714,7 +714,7 @@ export class SidecarServer {
    * already sent is read) or `graceMs` passes. At that deadline readers waiting for queue room
    * deliver the frames they hold (a full blocking queue takes them beyond its size: one read
    * per connection) and delivery stops; what the connections still send is read for up to
-   * half a second more only to be counted ({@linkcode SidecarServer.discarded}), each closed
+   * half a second more only to be counted ({@linkcode IngestServer.discarded}), each closed
    * once quiet. Resolves once every connection's reader has ended (bounded).
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {

@@ -14,7 +14,7 @@ import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
 import { MALFORMED_VALUE, writeFrameJsonCode } from "../codec/json_writer.ts";
-import type { QueueOptions } from "../pipeline/queue.ts";
+import type { DeliveryOptions } from "../pipeline/delivery.ts";
 
 /**
  * How one output option is read: from a URL query (`?name=value`, always text) or a config
@@ -184,7 +184,7 @@ export function bufferSchema(): OptionSchema<BufferOptions> {
 }
 
 /** The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions}). */
-export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<QueueOptions> {
+export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<DeliveryOptions> {
   return {
     batchEvents: o.batch_events,
     batchBytes: o.batch_bytes,

@@ -8,7 +8,7 @@
 import type { OutputFormat } from "./encoding.ts";
 import type { Hook } from "../schema/hooks.ts";
 import type { PayloadMode } from "../codec/json_writer.ts";
-import type { OnFull } from "../pipeline/queue.ts";
+import type { OnFull } from "../pipeline/delivery.ts";
 
 /** Output kinds, by URL scheme. */
 export type OutputKind = "stdout" | "file" | "nats" | "redis" | "http";

@@ -10,7 +10,7 @@
 import type { OutputKind, OutputSpec } from "./output_spec.ts";
 import { ConfigError } from "../errors.ts";
 import type { Sink } from "./contract.ts";
-import type { QueueOptions } from "../pipeline/queue.ts";
+import type { DeliveryOptions } from "../pipeline/delivery.ts";
 import { checkOptions, normalizeOptions, OPTION_DEFAULTS, type OptionSchema } from "./options.ts";
 import { fileKind } from "./file/kind.ts";
 import { stdoutKind } from "./stdout/kind.ts";
@@ -23,7 +23,7 @@ export interface CreatedSink {
   /** The sink. */
   sink: Sink;
   /** Queue settings the kind wants (batching, linger). */
-  queue: Partial<QueueOptions>;
+  queue: Partial<DeliveryOptions>;
 }
 
 /** What a kind's sink module provides: the sink of an output whose options are `T`. */

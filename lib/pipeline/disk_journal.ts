@@ -1329,4 +1329,4 @@ export class DiskJournal implements Buffer {
 /** CRC-32C of `buf[start, end)` (exported for `decode` of a segment and for tests). */
 export { crc32c };
 export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
-export type { FrameBatch } from "../outputs/contract.ts";
+export type { OutputBatch } from "../outputs/contract.ts";

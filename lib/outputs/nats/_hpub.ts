@@ -9,7 +9,7 @@ import { readLength } from "../../wire/length_prefix.ts";
 import type { ByteBuffer } from "../../codec/byte_buffer.ts";
 import { writeEventJson } from "../../codec/json_writer.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
-import type { FrameBatch } from "../contract.ts";
+import type { OutputBatch } from "../contract.ts";
 import { type FormatOptions, reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
 import { writeEventId } from "../_event_id.ts";
@@ -85,7 +85,7 @@ export class HpubEncoder {
    * Appends one `HPUB` per event of `batch` to `out` (reply subjects of generation `gen`) and
    * returns how many; frames that are no event are skipped (undecodable values counted).
    */
-  encode(batch: FrameBatch, gen: number, out: ByteBuffer): number {
+  encode(batch: OutputBatch, gen: number, out: ByteBuffer): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, inbox = this.#inbox;
     const genAscii = `${gen}_`;

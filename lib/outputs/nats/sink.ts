@@ -24,7 +24,7 @@ import {
   type DeadLetter,
   DELIVERED,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type SendResult,
   type Sink,
 } from "../contract.ts";
@@ -409,7 +409,7 @@ export class NatsSink implements Sink {
    * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
    * waits for all acknowledgements.
    */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     await this.connect();
     const nc = this.#nc;
     if (!nc) throw new NatsOutputError(`${this.name} is closed`);

@@ -8,7 +8,7 @@ import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import { writeEventJson } from "../../codec/json_writer.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
 import { HOOKS } from "../../schema/hooks.ts";
-import type { FrameBatch } from "../contract.ts";
+import type { OutputBatch } from "../contract.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
@@ -115,7 +115,7 @@ export class XaddEncoder {
    * Appends one `XADD` per event of `batch` to `out` and returns how many: frames that are no
    * event are skipped (undecodable event values are also counted and logged, as RedisSink does).
    */
-  encode(batch: FrameBatch, out: ByteBuffer): number {
+  encode(batch: OutputBatch, out: ByteBuffer): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;

@@ -15,7 +15,7 @@ import { HOOKS } from "../../schema/hooks.ts";
 import {
   DELIVERED,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type SendResult,
   type Sink,
 } from "../contract.ts";
@@ -158,7 +158,7 @@ export class RedisSink implements Sink {
   }
 
   /** Appends every event of the batch in one transaction and waits for its reply. */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     if (this.#stale) throw new RedisOutputError(`${this.name}: previous batch still unanswered`);
     if (!this.#client.isReady) throw new RedisOutputError(`${this.name}: not connected`);
     const enc = this.#encoder, key = this.#opts.key, maxLen = this.#opts.maxLen;
