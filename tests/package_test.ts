@@ -1,5 +1,5 @@
-// The library as a package (issue 14 phase 2, item 4): `deno publish --dry-run` passes but for
-// the licence (the owners must choose one), and a project in a temporary directory outside the
+// The library as a package (issue 14 item 5): `deno publish --dry-run` passes (Apache-2.0, the
+// licence of VerneMQ itself, in deno.json and LICENSE), and a project in a temporary directory outside the
 // repository depends on `jsr:@vmq/sidecar` linked to this checkout (deno.json "links": the
 // package's own name, exports and import map are used, as from JSR), writes a handler against the
 // public exports, and `deno check` and a run with only --allow-net=127.0.0.1 pass.
@@ -19,12 +19,13 @@ async function deno(args: string[], cwd: string): Promise<{ code: number; out: s
   return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
 }
 
-Deno.test("package: deno publish --dry-run finds no problem but the missing licence", async () => {
+Deno.test("package: deno publish --dry-run finds no problem and packs the licence", async () => {
   const r = await deno(["publish", "--dry-run", "--allow-dirty"], ROOT.pathname);
-  if (r.code === 0) return; // a licence was chosen
   const problems = [...r.out.matchAll(/^error\[([a-z-]+)\]/gm)].map((m) => m[1]);
-  assertEquals(problems, ["missing-license"], r.out);
-  assert(r.out.includes("Found 1 problem"), r.out);
+  assertEquals(problems, [], r.out);
+  assertEquals(r.code, 0, r.out);
+  assert(/LICENSE/.test(r.out), `LICENSE not in the package:\n${r.out}`);
+  assert(r.out.includes("Success Dry run complete"), r.out);
 });
 
 const CONFIG = (root: string) =>
