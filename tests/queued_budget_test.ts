@@ -239,6 +239,102 @@ Deno.test("--max-queued-bytes: 8 buffer=memory on_full=block HTTP outputs (queue
   }
 });
 
+Deno.test("--max-queued-bytes: 8 file outputs into FIFOs nobody reads (queue_bytes 64 MiB each): their queues together stay within the 32 MiB budget, RSS bounded; once the FIFOs are read every event arrives exactly once in each, counters add up", async () => {
+  const budget = 32 * MIB, outputs = 8, n = 5000, payload = 2048;
+  const dir = await sidecarTempDir();
+  const fifos = Array.from({ length: outputs }, (_, i) => `${dir}/fifo${i}`);
+  for (const f of fifos) {
+    const r = await new Deno.Command("mkfifo", { args: [f] }).output();
+    assert(r.success, `mkfifo ${f}`);
+  }
+  // The read ends: each open completes once the sidecar opens its write end.
+  const opening = fifos.map((f) => Deno.open(f, { read: true }));
+  const names = fifos.map((f) => `file:${f}`);
+  const s = await spawnSidecar([
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--max-queued-bytes",
+    `${budget / MIB}MiB`,
+    ...fifos.flatMap((f) => ["--out", `file:${f}?queue_bytes=64MiB`]),
+  ], { stdout: "null" });
+  const readers = await Promise.all(opening);
+  let reading: Promise<string>[] = [];
+  try {
+    const before = await memoryOf(s.proc.pid);
+    const load = frames("fifo", n, payload);
+    const writer = sender(s.port, load);
+    writer.run.catch(() => {}); // awaited below
+    const queuedSum = async () => {
+      const m = await scrape(s.adminPort);
+      return names.reduce((a, o) => a + counters(m, o).bytes, 0);
+    };
+    // Each file output pauses readers by itself at a quarter of its queue (a write in flight
+    // that does not end): 8 × 16 MiB without the budget.
+    await waitFor(async () => await queuedSum() >= budget, "the budget full", 30_000);
+    const held = await settled(queuedSum, 1000, 30_000);
+    const m = await scrape(s.adminPort);
+    const after = await memoryOf(s.proc.pid);
+    const grown = after.peak - before.peak;
+    console.log(
+      `queued ${(held / MIB).toFixed(1)} MiB in ${outputs} file outputs (budget ${
+        budget / MIB
+      } MiB); sender wrote ${(writer.written / MIB).toFixed(1)} MiB; peak RSS +${
+        (grown / MIB).toFixed(0)
+      } MiB`,
+    );
+    // Measured: 32.1 MiB queued, peak RSS +39 MiB; without the budget 116 MiB and +125 MiB.
+    // At most one read's events (64 KiB of frames, encoded, to every output) over the budget.
+    assert(held <= budget + outputs * 512 * 1024, `queued ${held} bytes, budget ${budget}`);
+    assert(!writer.done, "the plugin connection is not read while the budget is full");
+    assert(grown < budget + 48 * MIB, `peak RSS grew by ${(grown / MIB).toFixed(0)} MiB`);
+    assertEquals(valueOf(m, "vmq_sidecar_queued_bytes"), held);
+    for (const o of names) assertAddsUp(counters(m, o), o);
+
+    // The FIFOs are read: everything arrives, once.
+    reading = readers.map(async (r) => {
+      const dec = new TextDecoder();
+      let text = "";
+      for await (const c of r.readable) text += dec.decode(c, { stream: true });
+      return text;
+    });
+    await writer.run;
+    await waitFor(
+      async () => {
+        const m = await scrape(s.adminPort);
+        return names.every((o) => counters(m, o).sent === n);
+      },
+      "every event written to every FIFO",
+      90_000,
+    );
+    const end = await scrape(s.adminPort);
+    for (const o of names) {
+      const c = counters(end, o);
+      assertAddsUp(c, o);
+      assertEquals([c.received, c.sent, c.queued, c.dropped], [n, n, 0, 0], o);
+    }
+    assertEquals(valueOf(end, "vmq_sidecar_queued_bytes"), 0);
+    const { code, stderr } = await stopped(s);
+    assertEquals(code, 0, stderr);
+    const want = load.map((_, i) => `fifo-${i}`).sort();
+    for (const [i, text] of (await Promise.all(reading)).entries()) {
+      assertEquals(
+        jsonLines(text).map((e) => e.client_id).sort(),
+        want,
+        `${fifos[i]}: every event exactly once`,
+      );
+    }
+  } finally {
+    try {
+      s.kill("SIGKILL");
+    } catch { /* exited */ }
+    await s.proc.status;
+    if (reading.length === 0) { for (const r of readers) r.close(); }
+    await Promise.allSettled(reading);
+  }
+});
+
 Deno.test("--max-queued-bytes: an on_full=drop output whose destination is down drops beyond half of the budget and never stalls a blocking file output: every event reaches the file exactly once, counters add up", async () => {
   const budget = 8 * MIB, n = 4000, payload = 4096; // ≈ 17 MiB: twice the budget
   const dir = await sidecarTempDir();
