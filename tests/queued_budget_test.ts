@@ -10,6 +10,7 @@ import { type Family, valueOf } from "./_prom.ts";
 import { jsonLines, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { type Received, startReceiver } from "./_servers.ts";
 import { eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
+import { defineHandler, loadConfig, Sidecar } from "../lib/mod.ts";
 import {
   ByteBuffer,
   DELIVERED,
@@ -389,6 +390,70 @@ Deno.test("--max-queued-bytes: an on_full=drop output whose destination is down 
       s.kill("SIGKILL");
     } catch { /* exited */ }
     await s.proc.status;
+  }
+});
+
+Deno.test("--max-queued-bytes: 4 handlers (bufferBytes 8 MiB each) whose calls do not return: their buffers together stay within the 4 MiB budget, the connection is not read; once the calls return every event is handled exactly once", async () => {
+  const budget = 4 * MIB, n = 4000, payload = 2048; // ≈ 9 MiB
+  let open = false;
+  const gate: (() => void)[] = [];
+  const seen = Array.from({ length: 4 }, () => [] as string[]);
+  const handlers = seen.map((ids, i) =>
+    defineHandler({
+      name: `h${i}`,
+      order: "none",
+      concurrency: 4,
+      bufferBytes: 8 * MIB,
+      async onPublish(e) {
+        if (!open) await new Promise<void>((r) => gate.push(r));
+        ids.push(e.client_id);
+      },
+    })
+  );
+  const config = {
+    ...loadConfig({ flags: ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"] }),
+    outputs: [],
+    logLevel: "error" as const,
+    maxQueuedBytes: budget,
+  };
+  const sidecar = await Sidecar.start({ config, handlers });
+  let stopped = false;
+  try {
+    const admin = sidecar.adminAddr!.port;
+    const load = frames("h", n, payload);
+    const writer = sender(sidecar.addr.port, load);
+    writer.run.catch(() => {}); // awaited below
+    const queuedSum = async () => {
+      const m = await scrape(admin);
+      return seen.reduce((a, _, i) => a + counters(m, `h${i}`).bytes, 0);
+    };
+    await waitFor(async () => await queuedSum() >= budget, "the budget full", 30_000);
+    const held = await settled(queuedSum, 500, 30_000);
+    console.log(
+      `handler buffers hold ${(held / MIB).toFixed(1)} MiB (budget ${
+        budget / MIB
+      } MiB); sender wrote ${(writer.written / MIB).toFixed(1)} MiB`,
+    );
+    assert(held <= budget + 4 * 256 * 1024, `queued ${held} bytes, budget ${budget}`);
+    assert(!writer.done, "the plugin connection is not read while the budget is full");
+    open = true;
+    for (const g of gate.splice(0)) g();
+    await writer.run;
+    await waitFor(() => seen.every((ids) => ids.length >= n), "every event handled", 60_000);
+    const want = load.map((_, i) => `h-${i}`).sort();
+    for (const [i, ids] of seen.entries()) assertEquals(ids.sort(), want, `h${i}: exactly once`);
+    const m = await scrape(admin);
+    assertEquals(valueOf(m, "vmq_sidecar_queued_bytes"), 0);
+    const summary = await sidecar.stop();
+    stopped = true;
+    for (let i = 0; i < 4; i++) {
+      const o = summary.outputs[`h${i}`];
+      assertEquals([o.given, o.sent, o.unflushed], [n, n, 0], `h${i}`);
+    }
+  } finally {
+    open = true;
+    for (const g of gate.splice(0)) g();
+    if (!stopped) await sidecar.stop();
   }
 });
 
