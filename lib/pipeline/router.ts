@@ -105,6 +105,9 @@ export class Router implements RouterPort {
   #budgetRoom: Promise<void> | undefined;
   /** Times readers were paused because the budget was full. */
   budgetWaits = 0;
+  /** When the last "paused for the budget" line was logged, and pauses since that were not. */
+  #budgetLoggedAt = -Infinity;
+  #budgetUnlogged = 0;
 
   /**
    * Creates the pipeline; `metrics` (optional) gets the pipeline's and outputs' metrics;
@@ -304,6 +307,7 @@ export class Router implements RouterPort {
     if (this.#budgetRoom === undefined) {
       if (b.held <= b.capacity / 2 && !b.full) return;
       this.budgetWaits++;
+      this.#logBudgetWait(b);
       // One waiter in the budget for all readers, resolved (in order with any other waiter)
       // once half of it is free: the acknowledgements of the outputs' deliveries free it.
       const room = b.whenAvailable(b.capacity / 2).finally(() => {
@@ -312,6 +316,28 @@ export class Router implements RouterPort {
       this.#budgetRoom = room;
     }
     await this.#budgetRoom;
+  }
+
+  /** Logs a pause for the budget: at most one line per 10 s, counting the pauses not logged. */
+  #logBudgetWait(b: MemoryBudget): void {
+    const now = performance.now();
+    if (now - this.#budgetLoggedAt < 10_000) {
+      this.#budgetUnlogged++;
+      return;
+    }
+    log.warn(
+      "plugin connections are not read until half of {budget} is free: the outputs' in-memory queues hold {held} of {capacity} bytes{more}",
+      {
+        budget: b.name,
+        held: b.held,
+        capacity: b.capacity,
+        more: this.#budgetUnlogged > 0
+          ? `; ${this.#budgetUnlogged} more pauses since the last such line`
+          : "",
+      },
+    );
+    this.#budgetLoggedAt = now;
+    this.#budgetUnlogged = 0;
   }
 
   /** Total events received (all hooks). */
