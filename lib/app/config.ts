@@ -30,6 +30,12 @@ export interface SidecarConfig {
    * connection whose frame does not fit is not read until it does.
    */
   maxBufferedBytes: number;
+  /**
+   * Most bytes the in-memory queues of every output and handler hold together (default
+   * 512 MiB): at it, plugin connections are not read until half of it is free (outputs with
+   * `on_full = "drop"` drop beyond half of it).
+   */
+  maxQueuedBytes?: number;
   /** Most concurrent plugin connections. */
   maxConnections: number;
   /**

@@ -291,6 +291,21 @@ export const SETTINGS: SettingsTable = {
     ],
     defaultText: "256MiB",
   },
+  maxQueuedBytes: {
+    flag: "--max-queued-bytes",
+    key: "max_queued_bytes",
+    metavar: "SIZE",
+    parse: (k, v) => parseSize(k, textOrNumber(k, v), 1024 * 1024),
+    default: 512 * 1024 * 1024,
+    show: same,
+    example: "256MiB",
+    reload: "restart",
+    help: [
+      "most bytes the in-memory queues of all outputs and handlers hold",
+      "together; when reached, connections are not read until half is free",
+    ],
+    defaultText: "512MiB",
+  },
   maxConnections: {
     flag: "--max-connections",
     key: "max_connections",

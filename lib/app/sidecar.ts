@@ -26,7 +26,8 @@ import {
 } from "./handler_outputs.ts";
 import { JournalPort } from "../pipeline/journal_delivery.ts";
 import { JournalDirError } from "../pipeline/disk_journal.ts";
-import { DEFAULT_DATA_DIR } from "./settings.ts";
+import { DEFAULT_DATA_DIR, SETTINGS } from "./settings.ts";
+import { MemoryBudget } from "../memory_budget.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -291,10 +292,16 @@ export class Sidecar {
       }
       const handlers = handlerOutputs(options.handlers ?? []);
       outputs.push(...handlers);
+      // One budget for what every in-memory output buffer holds (a reload keeps it).
+      const queued = new MemoryBudget({
+        capacity: config.maxQueuedBytes ?? SETTINGS.maxQueuedBytes.default,
+        name: "--max-queued-bytes",
+      });
       const pipeline = new Router(
         outputs,
         metrics,
         journals.factory(deliveryWithHandlers(options.handlerBuffer)),
+        queued,
       );
       journals.forgetUnclaimed();
       const server = new IngestServer(pipeline, {

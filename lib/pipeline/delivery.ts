@@ -11,6 +11,7 @@ import { getLogger } from "../_deps/logtape.ts";
 import type { DeadLetter, Delivered, Rejected, SendResult, Sink } from "../outputs/contract.ts";
 import type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import { MemoryBuffer } from "./memory_buffer.ts";
+import type { MemoryBudget } from "../memory_budget.ts";
 import { Backoff } from "./backoff.ts";
 import type { OutputPort } from "./output_port.ts";
 
@@ -40,6 +41,12 @@ export interface DeliveryOptions {
   buffer: "disk" | "memory";
   /** Disk budget of a `buffer=disk` output's backlog (`buffer_bytes`, default 1 GiB). */
   bufferBytes: number;
+  /**
+   * The budget shared by every in-memory output buffer of the sidecar (`max_queued_bytes`;
+   * none by default): the memory buffer charges its bytes to it, and an `onFull: "drop"` output
+   * drops while more than half of it is held (see {@linkcode Delivery.overBudget}).
+   */
+  budget?: MemoryBudget;
 }
 
 /** Defaults of {@linkcode DeliveryOptions}. */
@@ -143,6 +150,11 @@ export class Delivery implements OutputPort {
   /** Waiting for the pump in progress to end (see {@linkcode Delivery.close}). */
   #pumpEnded: (() => void)[] = [];
   readonly #backoff: Backoff;
+  /** The shared budget its memory buffer charges (undefined: none, or not in memory). */
+  readonly #budget: MemoryBudget | undefined;
+  /** When the last "dropping: over the shared budget" line was logged, and drops since that. */
+  #budgetLoggedAt = -Infinity;
+  #budgetUnlogged = 0;
   /** When the last "events lost" line was logged, and events lost since that were not. */
   #lostLoggedAt = -Infinity;
   #lostUnlogged = 0;
@@ -163,7 +175,9 @@ export class Delivery implements OutputPort {
     this.buffer = buffer ?? new MemoryBuffer({
       maxBytes: this.options.maxBytes,
       chunkBytes: this.options.batchBytes,
+      budget: this.options.budget,
     });
+    this.#budget = this.buffer instanceof MemoryBuffer ? this.buffer.budget : undefined;
     this.cursor = this.buffer.cursor(cursorName);
     this.#backoff = new Backoff(this.options.retryInitialMs, this.options.retryMaxMs);
   }
@@ -236,7 +250,11 @@ export class Delivery implements OutputPort {
   ): boolean {
     const buffer = this.buffer;
     this.stats.received++;
-    if (this.options.onFull === "drop" && !buffer.hasRoom(4 + end - start)) return this.drop();
+    if (this.options.onFull === "drop") {
+      const need = 4 + end - start;
+      if (!buffer.hasRoom(need)) return this.drop();
+      if (this.overBudget(need)) return this.drop(true);
+    }
     if (buffer.openRecords >= this.options.batchEvents) buffer.seal();
     buffer.appendFrame(buf, start, end);
     if (buffer.openBytes >= this.options.batchBytes) buffer.seal();
@@ -248,9 +266,27 @@ export class Delivery implements OutputPort {
     this.buffer.ack(this.cursor, batch);
   }
 
-  /** Counts (and logs, once per full period) an event dropped by a full buffer; false. */
-  protected drop(): false {
+  /**
+   * Whether `need` more bytes would take the shared budget's holdings over half its capacity:
+   * an `onFull: "drop"` output then drops. Drop outputs together thus never hold more than half
+   * of it, so a dead destination of one cannot keep the budget full: readers, paused at the
+   * full budget until half of it is free, always resume once the blocking outputs drain.
+   */
+  protected overBudget(need: number): boolean {
+    const b = this.#budget;
+    return b !== undefined && b.held + need > b.capacity / 2;
+  }
+
+  /**
+   * Counts (and logs, once per full period) an event dropped by a full buffer — or, with
+   * `budget`, by the shared budget (logged at most once per 10 s per output); false.
+   */
+  protected drop(budget = false): false {
     this.stats.dropped++;
+    if (budget) {
+      this.#budgetDrop();
+      return false;
+    }
     if (!this.#dropping) {
       this.#dropping = true;
       log.warn("output {output} queue full ({bytes} bytes): dropping events", {
@@ -259,6 +295,28 @@ export class Delivery implements OutputPort {
       });
     }
     return false;
+  }
+
+  #budgetDrop(): void {
+    const now = performance.now(), b = this.#budget!;
+    if (now - this.#budgetLoggedAt < 10_000) {
+      this.#budgetUnlogged++;
+      return;
+    }
+    log.warn(
+      "output {output}: dropping events: the outputs' in-memory queues hold {held} of {capacity} bytes of {budget} (on_full=drop outputs drop beyond half of it){more}",
+      {
+        output: this.sink.name,
+        held: b.held,
+        capacity: b.capacity,
+        budget: b.name,
+        more: this.#budgetUnlogged > 0
+          ? `; ${this.#budgetUnlogged} more dropped since the last such line`
+          : "",
+      },
+    );
+    this.#budgetLoggedAt = now;
+    this.#budgetUnlogged = 0;
   }
 
   /**

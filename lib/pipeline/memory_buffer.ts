@@ -7,6 +7,7 @@
  */
 import type { ByteBuffer } from "../codec/byte_buffer.ts";
 import { releaseBuffer, takeBuffer } from "../_regions.ts";
+import type { MemoryBudget } from "../memory_budget.ts";
 import type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 
 /** Options of a {@linkcode MemoryBuffer}. */
@@ -19,6 +20,12 @@ export interface MemoryBufferOptions {
    * chunk of its own. Coalesced reads merge only batches within one chunk.
    */
   readonly chunkBytes?: number;
+  /**
+   * A budget shared with other buffers (`max_queued_bytes`): every byte appended is charged to
+   * it (never refused: the router pauses readers while it is full) and released on
+   * acknowledgement or close.
+   */
+  readonly budget?: MemoryBudget;
 }
 
 /** A batch buffer; its sealed batches are views into it. Recycled once all are acknowledged. */
@@ -82,6 +89,10 @@ export class MemoryBuffer implements Buffer {
   readonly maxBytes: number;
   /** Size of the pooled chunks. */
   readonly chunkBytes: number;
+  /** The shared budget its bytes are charged to, if any. */
+  readonly budget: MemoryBudget | undefined;
+  /** Bytes charged to `budget` and not yet released. */
+  #charged = 0;
   readonly #freeChunks: number;
   readonly #sealed: MemoryBatch[] = [];
   #cursor: MemoryCursor | undefined;
@@ -107,6 +118,7 @@ export class MemoryBuffer implements Buffer {
   constructor(options: MemoryBufferOptions) {
     this.maxBytes = options.maxBytes;
     this.chunkBytes = options.chunkBytes ?? 256 * 1024;
+    this.budget = options.budget;
     // Keep the chunks a buffer cycles through under load (an asynchronous sink's queue swings
     // between half full and full; a sync-capable one stays under a quarter) rather than churn
     // them through the garbage collector: a smaller pool measured more memory, not less.
@@ -177,6 +189,7 @@ export class MemoryBuffer implements Buffer {
     else for (let i = 0; i < n; i++) b[p + 4 + i] = src[start + i];
     this.#curPos = p + need;
     this.#bytes += need;
+    this.#charge(need);
     this.#records++;
     if (this.#curCount++ === 0) this.#startBatch();
   }
@@ -194,6 +207,7 @@ export class MemoryBuffer implements Buffer {
     this.#cur.buf.set(src.subarray(start, end), this.#curPos);
     this.#curPos += n;
     this.#bytes += n;
+    this.#charge(n);
     this.#records += count;
     if (this.#curCount === 0) this.#startBatch();
     this.#curCount += count;
@@ -223,6 +237,7 @@ export class MemoryBuffer implements Buffer {
     this.#cur.buf = out.buf;
     if (records === 0) return;
     this.#bytes += out.pos - this.#curPos;
+    this.#charge(out.pos - this.#curPos);
     this.#curPos = out.pos;
     this.#records += records;
     if (this.#curCount === 0) this.#startBatch();
@@ -307,6 +322,7 @@ export class MemoryBuffer implements Buffer {
     if (--chunk.refs === 0 && chunk !== this.#cur) this.#recycle(chunk);
     this.#bytes -= head.bytes.length;
     this.#records -= head.count;
+    this.#uncharge(head.bytes.length);
   }
 
   /** Resolves at once: memory is not durable. */
@@ -320,6 +336,7 @@ export class MemoryBuffer implements Buffer {
    */
   close(): Promise<void> {
     this.#closed = true;
+    this.#uncharge(this.#charged);
     this.#releaseFree();
     const held = new Set(this.#sealed.map((b) => b.chunk));
     held.add(this.#cur);
@@ -329,6 +346,19 @@ export class MemoryBuffer implements Buffer {
     for (const c of held) if (c.slot) releaseBuffer(c.slot);
     this.#wakeReaders();
     return Promise.resolve();
+  }
+
+  #charge(bytes: number): void {
+    // After close nothing is charged: the records appended then are only counted (unflushed).
+    if (this.budget === undefined || this.#closed) return;
+    this.budget.charge(bytes);
+    this.#charged += bytes;
+  }
+
+  #uncharge(bytes: number): void {
+    if (this.budget === undefined || bytes === 0) return;
+    this.#charged -= bytes;
+    this.budget.release(bytes);
   }
 
   #check(c: Cursor): void {

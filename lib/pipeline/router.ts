@@ -14,6 +14,7 @@ import type { Histogram, Metrics } from "../app/metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { Delivery, type DeliveryFactory, type DeliveryOptions } from "./delivery.ts";
 import type { OutputPort } from "./output_port.ts";
+import type { MemoryBudget } from "../memory_budget.ts";
 
 /** One output of the pipeline: a sink, what it receives, and its queue settings. */
 export interface OutputConfig {
@@ -41,9 +42,12 @@ export interface RouterPort {
    * or {@linkcode DISPATCH_MALFORMED}.
    */
   dispatchSlab(slab: FrameSlab): number;
-  /** Whether a blocking output is full: readers wait for {@linkcode RouterPort.writable} first. */
+  /**
+   * Whether a blocking output is full (or the shared queued-bytes budget): readers wait for
+   * {@linkcode RouterPort.writable} first.
+   */
   readonly blocked: boolean;
-  /** Resolves when every blocking output has room again. */
+  /** Resolves when every blocking output (and the shared budget) has room again. */
   writable(): Promise<void>;
 }
 
@@ -93,21 +97,42 @@ export class Router implements RouterPort {
   #eventLatency: Histogram | undefined;
   /** The next event routed is the first of its read: note its broker time. */
   #firstOfRead = false;
+  /** The budget of every output's in-memory queue together (`max_queued_bytes`), if any. */
+  readonly #budget: MemoryBudget | undefined;
+  /** Whether an output blocks when full (only then does a full budget pause readers). */
+  #anyBlocking = false;
+  /** The one wait for the budget to be half free, shared by every paused reader. */
+  #budgetRoom: Promise<void> | undefined;
+  /** Times readers were paused because the budget was full. */
+  budgetWaits = 0;
+  /** When the last "paused for the budget" line was logged, and pauses since that were not. */
+  #budgetLoggedAt = -Infinity;
+  #budgetUnlogged = 0;
 
   /**
    * Creates the pipeline; `metrics` (optional) gets the pipeline's and outputs' metrics;
    * `deliver` makes each output's delivery (default: a generic {@linkcode Delivery}; the
    * application passes `deliveryOf` from outputs/local/local_delivery.ts, which gives file and
-   * stdout sinks their fast path).
+   * stdout sinks their fast path). `budget` (optional) is shared by every output's in-memory
+   * buffer, now and after a reload: while it is full, blocking outputs pause the readers until
+   * half of it is free (drop outputs drop beyond half of it; see `Delivery.overBudget`).
    */
   constructor(
     outputs: readonly OutputConfig[],
     metrics?: Metrics,
     deliver: DeliveryFactory = (sink, options) => new Delivery(sink, options),
+    budget?: MemoryBudget,
   ) {
-    this.#deliver = deliver;
-    this.#outputs = outputs.map((o) => outputOf(o, deliver(o.sink, o.queue ?? {})));
+    this.#budget = budget;
+    this.#deliver = budget ? (sink, options) => deliver(sink, { ...options, budget }) : deliver;
+    this.#outputs = outputs.map((o) => outputOf(o, this.#deliver(o.sink, o.queue ?? {})));
+    this.#anyBlocking = this.#outputs.some((o) => o.blocking);
     if (metrics) this.#registerMetrics(metrics);
+  }
+
+  /** The budget shared by the outputs' in-memory buffers, if any. */
+  get budget(): MemoryBudget | undefined {
+    return this.#budget;
   }
 
   /**
@@ -128,6 +153,7 @@ export class Router implements RouterPort {
       return outputOf(o, queue);
     });
     this.#outputs = next;
+    this.#anyBlocking = next.some((o) => o.blocking);
     return [...old.values()].map((o) => o.queue);
   }
 
@@ -237,29 +263,81 @@ export class Router implements RouterPort {
       out.port.kick();
       if (out.blocking && out.port.full && result === DISPATCH_OK) result = DISPATCH_BACKPRESSURE;
     }
+    if (result === DISPATCH_OK && this.#budgetFull) result = DISPATCH_BACKPRESSURE;
     return result;
   }
 
-  /** Whether a blocking output's queue is full: readers should await {@linkcode Router.writable}. */
+  /**
+   * Whether readers must pause for the shared budget: it is full (or a paused reader's wait for
+   * half of it is still pending) and an output blocks.
+   */
+  get #budgetFull(): boolean {
+    const b = this.#budget;
+    return b !== undefined && this.#anyBlocking && (b.full || this.#budgetRoom !== undefined);
+  }
+
+  /**
+   * Whether a blocking output's queue is full, or the shared budget: readers should await
+   * {@linkcode Router.writable}.
+   */
   get blocked(): boolean {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
       if (outputs[o].blocking && outputs[o].port.full) return true;
     }
-    return false;
+    return this.#budgetFull;
   }
 
-  /** Resolves when every blocking queue has room again. */
+  /**
+   * Resolves when every blocking queue has room again and, when more than half of the shared
+   * budget is held, once half of it is free.
+   */
   async writable(): Promise<void> {
     // Each queue once, as before; the outputs are re-read each round because a reload may
     // have removed (and closed) the queues not yet waited for.
     const waited = new Set<OutputPort>();
     for (;;) {
       const o = this.#outputs.find((o) => o.blocking && !waited.has(o.port) && o.port.congested);
-      if (!o) return;
+      if (!o) break;
       waited.add(o.port);
       await o.port.writable();
     }
+    const b = this.#budget;
+    if (b === undefined || !this.#anyBlocking) return;
+    if (this.#budgetRoom === undefined) {
+      if (b.held <= b.capacity / 2 && !b.full) return;
+      this.budgetWaits++;
+      this.#logBudgetWait(b);
+      // One waiter in the budget for all readers, resolved (in order with any other waiter)
+      // once half of it is free: the acknowledgements of the outputs' deliveries free it.
+      const room = b.whenAvailable(b.capacity / 2).finally(() => {
+        if (this.#budgetRoom === room) this.#budgetRoom = undefined;
+      });
+      this.#budgetRoom = room;
+    }
+    await this.#budgetRoom;
+  }
+
+  /** Logs a pause for the budget: at most one line per 10 s, counting the pauses not logged. */
+  #logBudgetWait(b: MemoryBudget): void {
+    const now = performance.now();
+    if (now - this.#budgetLoggedAt < 10_000) {
+      this.#budgetUnlogged++;
+      return;
+    }
+    log.warn(
+      "plugin connections are not read until half of {budget} is free: the outputs' in-memory queues hold {held} of {capacity} bytes{more}",
+      {
+        budget: b.name,
+        held: b.held,
+        capacity: b.capacity,
+        more: this.#budgetUnlogged > 0
+          ? `; ${this.#budgetUnlogged} more pauses since the last such line`
+          : "",
+      },
+    );
+    this.#budgetLoggedAt = now;
+    this.#budgetUnlogged = 0;
   }
 
   /** Total events received (all hooks). */
@@ -369,6 +447,23 @@ export class Router implements RouterPort {
       buckets,
     );
     for (const o of this.#outputs) this.#observe(o.queue);
+    const budget = this.#budget;
+    if (budget) {
+      const held = m.gauge(
+        "vmq_sidecar_queued_bytes",
+        "Bytes held by every output's in-memory queue together, counted against max_queued_bytes.",
+      );
+      const limit = m.gauge("vmq_sidecar_queued_limit_bytes", "max_queued_bytes.");
+      const waits = m.counter(
+        "vmq_sidecar_queued_budget_waits_total",
+        "Times plugin connections stopped being read until half of max_queued_bytes was free.",
+      );
+      m.onCollect(() => {
+        held.values.set("", budget.held);
+        limit.values.set("", budget.capacity);
+        waits.values.set("", this.budgetWaits);
+      });
+    }
     m.onCollect(() => {
       HOOKS.forEach((h, i) => events.values.set(h, this.received[i]));
       bytes.values.set("", this.bytesReceived);

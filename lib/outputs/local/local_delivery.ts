@@ -66,6 +66,7 @@ export class LocalDelivery extends Delivery {
     const memory = new MemoryBuffer({
       maxBytes: o.maxBytes,
       chunkBytes: o.batchBytes * (encoder ? COALESCE_BATCHES : 1),
+      budget: o.budget,
     });
     super(sink, options, memory);
     this.memory = memory;
@@ -96,7 +97,10 @@ export class LocalDelivery extends Delivery {
     this.stats.received++;
     // An encoding's size is known only once written: take events until full (at most one
     // event over `maxBytes`).
-    if (this.options.onFull === "drop" && !memory.hasRoom(1)) return this.drop();
+    if (this.options.onFull === "drop") {
+      if (!memory.hasRoom(1)) return this.drop();
+      if (this.overBudget(1)) return this.drop(true);
+    }
     if (memory.openRecords >= this.options.batchEvents) memory.seal();
     const out = memory.tail(this.#out, encoder.sizeHint(end - start));
     const ok = encoder.encode(out, buf, start, end, hook, valueStart, valueEnd);
