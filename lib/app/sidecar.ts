@@ -18,7 +18,12 @@ import { type OutputConfig, Router } from "../pipeline/router.ts";
 import { IngestServer, type SocketDiscards } from "../ingest/server.ts";
 import type { Delivery } from "../pipeline/delivery.ts";
 import type { Handler } from "../handlers/handler.ts";
-import { HandlerDelivery, registerHandlerMetrics } from "../handlers/handler_delivery.ts";
+import {
+  HandlerDelivery,
+  registerHandlerMetrics,
+  registerReorderMetrics,
+} from "../handlers/handler_delivery.ts";
+import { orderedDeliveries } from "../handlers/ordered_front.ts";
 import {
   deliveryWithHandlers,
   type HandlerBufferFactory,
@@ -28,6 +33,7 @@ import { JournalPort } from "../pipeline/journal_delivery.ts";
 import { JournalDirError } from "../pipeline/disk_journal.ts";
 import { DEFAULT_DATA_DIR } from "./settings.ts";
 import { factoryOf } from "../outputs/registry.ts";
+import { orderQueueOptions } from "../outputs/options.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
 import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
@@ -286,7 +292,12 @@ export class Sidecar {
           sink: made.sink,
           hooks: spec.hooks ? new Set(spec.hooks) : undefined,
           filter: spec.topics ? topicFilter(spec.topics) : undefined,
-          queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
+          queue: {
+            ...made.queue,
+            maxBytes: spec.queueBytes,
+            onFull: spec.onFull,
+            ...orderQueueOptions(spec.options),
+          },
         });
       }
       const handlers = handlerOutputs(options.handlers ?? []);
@@ -294,7 +305,7 @@ export class Sidecar {
       const pipeline = new Router(
         outputs,
         metrics,
-        journals.factory(deliveryWithHandlers(options.handlerBuffer)),
+        orderedDeliveries(journals.factory(deliveryWithHandlers(options.handlerBuffer))),
       );
       journals.forgetUnclaimed();
       const server = new IngestServer(pipeline, {
@@ -330,6 +341,9 @@ export class Sidecar {
           metrics,
           () => pipeline.queues.filter((q) => q instanceof HandlerDelivery),
         );
+      }
+      if (handlers.length > 0 || config.outputs.some((o) => o.options.order === "client")) {
+        registerReorderMetrics(metrics, () => pipeline.queues);
       }
       if (options.reloadFrom) {
         sidecar.#reloader = new ConfigReloader(pipeline, config, metrics, handlers);
