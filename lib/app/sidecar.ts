@@ -26,9 +26,12 @@ import {
 import { orderedDeliveries } from "../handlers/ordered_front.ts";
 import {
   deliveryWithHandlers,
+  type HandlerBuffer,
   type HandlerBufferFactory,
   handlerOutputs,
+  openHandlerJournals,
 } from "./handler_outputs.ts";
+import type { DiskJournal } from "../pipeline/disk_journal.ts";
 import { JournalPort } from "../pipeline/journal_delivery.ts";
 import { JournalDirError } from "../pipeline/disk_journal.ts";
 import { DEFAULT_DATA_DIR } from "./settings.ts";
@@ -143,10 +146,12 @@ export interface SidecarOptions {
    */
   readonly handlers?: readonly Handler[];
   /**
-   * The buffer of each handler (default: in memory, `bufferBytes` of the handler). Pass a
-   * factory returning a disk journal's buffer for at-least-once across crashes.
+   * The buffer of each handler: `"disk"` (the default) a disk journal per handler in
+   * `<config.dataDir>/handlers/NAME` (at-least-once across crashes: what a handler had not
+   * settled is handled after a restart), `"memory"` a memory buffer of the handler's
+   * `bufferBytes` (lost on a crash), or a factory of the buffer by handler name.
    */
-  readonly handlerBuffer?: HandlerBufferFactory;
+  readonly handlerBuffer?: HandlerBuffer;
 }
 
 /**
@@ -270,7 +275,28 @@ export class Sidecar {
       fsyncMs: config.fsyncMs,
     });
     journals.registerMetrics(metrics);
+    let handlerJournals: Map<string, DiskJournal> | undefined;
     try {
+      const handlerBuffer = options.handlerBuffer ?? "disk";
+      let bufferOf: HandlerBufferFactory | undefined;
+      if (typeof handlerBuffer === "function") bufferOf = handlerBuffer;
+      else if (handlerBuffer === "disk" && (options.handlers?.length ?? 0) > 0) {
+        try {
+          handlerJournals = openHandlerJournals(
+            options.handlers!,
+            config.dataDir ?? DEFAULT_DATA_DIR,
+            config,
+          );
+        } catch (e) {
+          if (!(e instanceof JournalDirError)) throw e;
+          throw new StartupError(
+            `${e.message} (the handlers' journal; or pass handlerBuffer: "memory")`,
+            { cause: e },
+          );
+        }
+        const opened = handlerJournals;
+        bufferOf = (name) => opened.get(name)!;
+      }
       if (config.outputs.some((o) => o.options.buffer === "disk")) {
         try {
           journals.open();
@@ -305,7 +331,7 @@ export class Sidecar {
       const pipeline = new Router(
         outputs,
         metrics,
-        orderedDeliveries(journals.factory(deliveryWithHandlers(options.handlerBuffer))),
+        orderedDeliveries(journals.factory(deliveryWithHandlers(bufferOf))),
       );
       journals.forgetUnclaimed();
       const server = new IngestServer(pipeline, {
@@ -358,6 +384,7 @@ export class Sidecar {
     } catch (e) {
       await Promise.all(created.map((s) => s.close().catch(() => {})));
       await journals.close().catch(() => {});
+      for (const j of handlerJournals?.values() ?? []) await j.close().catch(() => {});
       await admin?.close();
       throw e;
     }

@@ -162,7 +162,9 @@ export class HandlerDelivery extends Delivery {
           }),
       });
     }
-    // What the buffer holds already (a disk journal after a restart) is read at once.
+    // What the buffer holds already (a disk journal after a restart) is counted as given (the
+    // counters add up across a restart) and read at once.
+    this.stats.received += this.buffer.records;
     queueMicrotask(() => this.#read());
   }
 
