@@ -212,7 +212,7 @@ export {
 export { EventTime } from "./handlers/timestamps.ts";
 export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
 export { type ReorderClock, type ReorderOptions, ReorderStage } from "./handlers/reorder.ts";
-export { OrderedFront, orderedDeliveries } from "./handlers/ordered_front.ts";
+export { orderedDeliveries, OrderedFront } from "./handlers/ordered_front.ts";
 export {
   type OnlineSession,
   SessionTracker,
