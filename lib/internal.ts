@@ -121,6 +121,7 @@ export {
   DEFAULT_DELIVERY_OPTIONS,
   Delivery,
   type DeliveryFactory,
+  type DeliveryFront,
   type DeliveryOptions,
   type OutputCounters,
 } from "./pipeline/delivery.ts";
@@ -211,6 +212,7 @@ export {
 export { EventTime } from "./handlers/timestamps.ts";
 export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
 export { type ReorderClock, type ReorderOptions, ReorderStage } from "./handlers/reorder.ts";
+export { orderedDeliveries, OrderedFront } from "./handlers/ordered_front.ts";
 export {
   type OnlineSession,
   SessionTracker,

@@ -147,7 +147,7 @@ export {
   Reject,
   type RetryOptions,
 } from "./handlers/handler.ts";
-export type { HandlerBufferFactory } from "./app/handler_outputs.ts";
+export type { HandlerBuffer, HandlerBufferFactory } from "./app/handler_outputs.ts";
 export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
 export { EventTime } from "./handlers/timestamps.ts";
 export {

@@ -392,6 +392,7 @@ Deno.test("docs: the README plugin example handles one client's events in broker
   const script = runScript(scriptOf(dir, b, [
     ["127.0.0.1:8890", `127.0.0.1:${port}`],
     ["127.0.0.1:8891", `127.0.0.1:${admin}`],
+    ['"/tmp/vmq-sidecar"', JSON.stringify(`${dir}/data`)], // its own journal, removed after
   ]));
   try {
     await waitFor(() => accepts(port), "the plugin listening");

@@ -11,7 +11,7 @@ import {
   Sidecar,
 } from "../lib/mod.ts";
 import { frameOf, PluginSender, startTestSidecar } from "../lib/testing.ts";
-import { WRITABLE_TMP } from "./_sidecar.ts";
+import { sidecarTempDir, WRITABLE_TMP } from "./_sidecar.ts";
 import { DiskJournal } from "../lib/internal.ts";
 
 const T0 = 1_764_620_000n;
@@ -32,9 +32,11 @@ function publish(client: string, i: number, topic = `t/${client}`): OnPublishEve
   };
 }
 
+/** A Sidecar with `handlers` on their default buffer: a disk journal each, in a data dir of its own. */
 async function start(handlers: Handler[]): Promise<{ sidecar: Sidecar; sender: PluginSender }> {
   const config = {
     ...loadConfig({ flags: ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"] }),
+    dataDir: await sidecarTempDir(),
     outputs: [],
     logLevel: "error" as const,
   };

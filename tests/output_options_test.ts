@@ -29,11 +29,17 @@ await Deno.writeTextFile(ca, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-
  * option needs a line here (the first test says which).
  */
 const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
-  stdout: { flush_ms: [25, "25", 25] },
+  stdout: {
+    flush_ms: [25, "25", 25],
+    order: ["client", "client", "client"],
+    order_window_ms: [250, "250", 250],
+  },
   file: {
     rotate_bytes: ["1MiB", "1MiB", 1048576],
     keep: [2, "2", 2],
     flush_ms: [0, "0", 0],
+    order: ["client", "client", "client"],
+    order_window_ms: [250, "250", 250],
   },
   nats: {
     subject: ["vmq.{hook}.x", "vmq.{hook}.x", "vmq.{hook}.x"],
@@ -54,6 +60,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     linger_ms: [5, "5", 5],
     buffer: ["memory", "memory", "memory"],
     buffer_bytes: ["64MiB", "64MiB", 67108864],
+    order: ["client", "client", "client"],
+    order_window_ms: [250, "250", 250],
   },
   redis: {
     key: ["k:{hook}", "k:{hook}", "k:{hook}"],
@@ -67,6 +75,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     linger_ms: [5, "5", 5],
     buffer: ["memory", "memory", "memory"],
     buffer_bytes: ["64MiB", "64MiB", 67108864],
+    order: ["client", "client", "client"],
+    order_window_ms: [250, "250", 250],
   },
   http: {
     header: [{ "X-Tenant": "acme" }, "", { "X-Tenant": "acme" }],
@@ -84,6 +94,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     linger_ms: [0, "0", 0],
     buffer: ["memory", "memory", "memory"],
     buffer_bytes: ["64MiB", "64MiB", 67108864],
+    order: ["client", "client", "client"],
+    order_window_ms: [250, "250", 250],
   },
 };
 

@@ -28,6 +28,9 @@ const sidecar = await Sidecar.start({
     ],
     onEvent: (e) => void presence.observe(e),
   })],
+  // The tracker lives in memory and starts empty after a restart: replaying the unsettled tail
+  // of a disk journal would not bring back who was online, so no journal (and no data directory).
+  handlerBuffer: "memory",
 });
 
 const server = Deno.serve({

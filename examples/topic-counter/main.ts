@@ -25,6 +25,9 @@ const counter = defineHandler({
 const sidecar = await Sidecar.start({
   config: sidecarConfig(flags.listen, flags.http),
   handlers: [counter],
+  // The counts live in memory and start at 0 after a restart: replaying a disk journal's backlog
+  // into fresh counters would count a part of the past, so no journal (and no data directory).
+  handlerBuffer: "memory",
 });
 const publishes = sidecar.metrics.counter(
   "topic_publishes_total",

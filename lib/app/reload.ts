@@ -20,6 +20,7 @@ import type { OutputConfig, Router } from "../pipeline/router.ts";
 import { preflight } from "./preflight.ts";
 import type { Delivery } from "../pipeline/delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
+import { orderQueueOptions } from "../outputs/options.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 
 const log = getLogger(["vmq_sidecar", "reload"]);
@@ -41,7 +42,12 @@ function outputConfig(spec: OutputSpec, sink: Sink, queue: Record<string, unknow
     sink,
     hooks: spec.hooks ? new Set(spec.hooks) : undefined,
     filter: spec.topics ? topicFilter(spec.topics) : undefined,
-    queue: { ...queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
+    queue: {
+      ...queue,
+      maxBytes: spec.queueBytes,
+      onFull: spec.onFull,
+      ...orderQueueOptions(spec.options),
+    },
   };
 }
 

@@ -18,17 +18,26 @@ import { type OutputConfig, Router } from "../pipeline/router.ts";
 import { IngestServer, type SocketDiscards } from "../ingest/server.ts";
 import type { Delivery } from "../pipeline/delivery.ts";
 import type { Handler } from "../handlers/handler.ts";
-import { HandlerDelivery, registerHandlerMetrics } from "../handlers/handler_delivery.ts";
+import {
+  HandlerDelivery,
+  registerHandlerMetrics,
+  registerReorderMetrics,
+} from "../handlers/handler_delivery.ts";
+import { orderedDeliveries } from "../handlers/ordered_front.ts";
 import {
   deliveryWithHandlers,
+  type HandlerBuffer,
   type HandlerBufferFactory,
   handlerOutputs,
+  openHandlerJournals,
 } from "./handler_outputs.ts";
+import type { DiskJournal } from "../pipeline/disk_journal.ts";
 import { JournalPort } from "../pipeline/journal_delivery.ts";
 import { JournalDirError } from "../pipeline/disk_journal.ts";
 import { DEFAULT_DATA_DIR, SETTINGS } from "./settings.ts";
 import { MemoryBudget } from "../memory_budget.ts";
 import { factoryOf } from "../outputs/registry.ts";
+import { orderQueueOptions } from "../outputs/options.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
 import { AdminServer, type Readiness, readiness, registerAdminMetrics } from "./admin.ts";
@@ -138,10 +147,12 @@ export interface SidecarOptions {
    */
   readonly handlers?: readonly Handler[];
   /**
-   * The buffer of each handler (default: in memory, `bufferBytes` of the handler). Pass a
-   * factory returning a disk journal's buffer for at-least-once across crashes.
+   * The buffer of each handler: `"disk"` (the default) a disk journal per handler in
+   * `<config.dataDir>/handlers/NAME` (at-least-once across crashes: what a handler had not
+   * settled is handled after a restart), `"memory"` a memory buffer of the handler's
+   * `bufferBytes` (lost on a crash), or a factory of the buffer by handler name.
    */
-  readonly handlerBuffer?: HandlerBufferFactory;
+  readonly handlerBuffer?: HandlerBuffer;
 }
 
 /**
@@ -265,7 +276,28 @@ export class Sidecar {
       fsyncMs: config.fsyncMs,
     });
     journals.registerMetrics(metrics);
+    let handlerJournals: Map<string, DiskJournal> | undefined;
     try {
+      const handlerBuffer = options.handlerBuffer ?? "disk";
+      let bufferOf: HandlerBufferFactory | undefined;
+      if (typeof handlerBuffer === "function") bufferOf = handlerBuffer;
+      else if (handlerBuffer === "disk" && (options.handlers?.length ?? 0) > 0) {
+        try {
+          handlerJournals = openHandlerJournals(
+            options.handlers!,
+            config.dataDir ?? DEFAULT_DATA_DIR,
+            config,
+          );
+        } catch (e) {
+          if (!(e instanceof JournalDirError)) throw e;
+          throw new StartupError(
+            `${e.message} (the handlers' journal; or pass handlerBuffer: "memory")`,
+            { cause: e },
+          );
+        }
+        const opened = handlerJournals;
+        bufferOf = (name) => opened.get(name)!;
+      }
       if (config.outputs.some((o) => o.options.buffer === "disk")) {
         try {
           journals.open();
@@ -287,7 +319,12 @@ export class Sidecar {
           sink: made.sink,
           hooks: spec.hooks ? new Set(spec.hooks) : undefined,
           filter: spec.topics ? topicFilter(spec.topics) : undefined,
-          queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
+          queue: {
+            ...made.queue,
+            maxBytes: spec.queueBytes,
+            onFull: spec.onFull,
+            ...orderQueueOptions(spec.options),
+          },
         });
       }
       const handlers = handlerOutputs(options.handlers ?? []);
@@ -300,7 +337,7 @@ export class Sidecar {
       const pipeline = new Router(
         outputs,
         metrics,
-        journals.factory(deliveryWithHandlers(options.handlerBuffer)),
+        orderedDeliveries(journals.factory(deliveryWithHandlers(bufferOf))),
         queued,
       );
       journals.forgetUnclaimed();
@@ -338,6 +375,9 @@ export class Sidecar {
           () => pipeline.queues.filter((q) => q instanceof HandlerDelivery),
         );
       }
+      if (handlers.length > 0 || config.outputs.some((o) => o.options.order === "client")) {
+        registerReorderMetrics(metrics, () => pipeline.queues);
+      }
       if (options.reloadFrom) {
         sidecar.#reloader = new ConfigReloader(pipeline, config, metrics, handlers);
       }
@@ -351,6 +391,7 @@ export class Sidecar {
     } catch (e) {
       await Promise.all(created.map((s) => s.close().catch(() => {})));
       await journals.close().catch(() => {});
+      for (const j of handlerJournals?.values() ?? []) await j.close().catch(() => {});
       await admin?.close();
       throw e;
     }

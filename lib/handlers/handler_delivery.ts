@@ -21,6 +21,7 @@ import { decodeEvent } from "../codec/event_decoder.ts";
 import type { SidecarEvent } from "../schema/events.ts";
 import type { Metrics } from "../app/metrics.ts";
 import { type ReorderClock, ReorderStage } from "./reorder.ts";
+import { OrderedFront } from "./ordered_front.ts";
 import { EventTime } from "./timestamps.ts";
 import { type Handler, type HandlerContext, Reject } from "./handler.ts";
 
@@ -161,7 +162,9 @@ export class HandlerDelivery extends Delivery {
           }),
       });
     }
-    // What the buffer holds already (a disk journal after a restart) is read at once.
+    // What the buffer holds already (a disk journal after a restart) is counted as given (the
+    // counters add up across a restart) and read at once.
+    this.stats.received += this.buffer.records;
     queueMicrotask(() => this.#read());
   }
 
@@ -507,8 +510,8 @@ export class HandlerDelivery extends Delivery {
 export const HANDLER_BUFFER_BYTES = DEFAULT_DELIVERY_OPTIONS.maxBytes;
 
 /**
- * Registers the handler metrics (`vmq_sidecar_handler_*`, `vmq_sidecar_reorder_*`, by `output`)
- * for the deliveries `list` returns at each scrape.
+ * Registers the handler metrics (`vmq_sidecar_handler_*`, by `output`) for the deliveries
+ * `list` returns at each scrape.
  */
 export function registerHandlerMetrics(m: Metrics, list: () => HandlerDelivery[]): void {
   const threw = m.counter(
@@ -517,6 +520,21 @@ export function registerHandlerMetrics(m: Metrics, list: () => HandlerDelivery[]
     ["output"],
   );
   const calls = m.gauge("vmq_sidecar_handler_in_flight", "Handler calls running now.", ["output"]);
+  m.onCollect(() => {
+    for (const d of list()) {
+      const name = d.sink.name;
+      threw.values.set(name, d.handlerStats.threw);
+      calls.values.set(name, d.handlerStats.inFlight);
+    }
+  });
+}
+
+/**
+ * Registers the ordering metrics (`vmq_sidecar_reorder_*`, by `output`) of the deliveries
+ * `list` returns at each scrape that order (handlers with `order: "client"`, outputs with
+ * `order=client`).
+ */
+export function registerReorderMetrics(m: Metrics, list: () => readonly Delivery[]): void {
   const held = m.gauge(
     "vmq_sidecar_reorder_held_events",
     "Events held for per-client order (waiting for their window), by output.",
@@ -533,13 +551,18 @@ export function registerHandlerMetrics(m: Metrics, list: () => HandlerDelivery[]
     ["output"],
   );
   m.onCollect(() => {
+    held.values.clear(); // outputs removed by a reload disappear
     for (const d of list()) {
+      const stage = d instanceof HandlerDelivery
+        ? d.stage
+        : d.front instanceof OrderedFront
+        ? d.front.stage
+        : undefined;
+      if (!stage && !(d instanceof HandlerDelivery)) continue; // an output that does not order
       const name = d.sink.name;
-      threw.values.set(name, d.handlerStats.threw);
-      calls.values.set(name, d.handlerStats.inFlight);
-      held.values.set(name, d.stage?.held ?? 0);
-      late.values.set(name, d.stage?.late ?? 0);
-      early.values.set(name, d.stage?.early ?? 0);
+      held.values.set(name, stage?.held ?? 0);
+      late.values.set(name, stage?.late ?? 0);
+      early.values.set(name, stage?.early ?? 0);
     }
   });
 }

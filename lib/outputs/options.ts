@@ -183,6 +183,60 @@ export function bufferSchema(): OptionSchema<BufferOptions> {
   };
 }
 
+/** `order`, `order_window_ms` of an output: per-client broker-time order (every output kind). */
+export interface OrderOptions {
+  /**
+   * `client`: the events of one `(mountpoint, client_id)` are delivered in broker-timestamp
+   * order when they arrive out of order across connections within `order_window_ms`;
+   * `none` (the default): in arrival order, no window.
+   */
+  order: "client" | "none";
+  /** How long each event is held for earlier events of its client (`order=client`), in ms. */
+  order_window_ms: number;
+}
+
+/** The schema of {@linkcode OrderOptions} (defaults `none`, 100 ms). */
+export function orderSchema(): OptionSchema<OrderOptions> {
+  return {
+    order: {
+      parse: (key, raw) => {
+        const v = textOption(key, raw);
+        if (v !== "client" && v !== "none") {
+          throw new ConfigError(key, `expected client or none, got ${JSON.stringify(v)}`);
+        }
+        return v;
+      },
+      default: "none",
+      help: "client: each client's events in broker-timestamp order (latency + order_window_ms)",
+    },
+    order_window_ms: {
+      parse: intOption(1, 60_000),
+      default: 100,
+      help: "how long an event waits for earlier events of its client (order=client), in ms",
+    },
+  };
+}
+
+/**
+ * Rejects `order=client` with `buffer=disk`: an ordered output's events wait out their window
+ * in memory in front of its buffer, and the shared journal cannot hold one output's reordered
+ * copies apart from the frames the other outputs read.
+ */
+export function checkOrder(o: Partial<OrderOptions & BufferOptions>, key: string): void {
+  if (o.order === "client" && o.buffer === "disk") {
+    throw new ConfigError(
+      `${key} order`,
+      "order=client needs buffer=memory (the disk journal does not order events yet); add buffer=memory",
+    );
+  }
+}
+
+/** The delivery options of parsed {@linkcode OrderOptions} (none when the kind has none). */
+export function orderQueueOptions(o: Readonly<Record<string, unknown>>): Partial<DeliveryOptions> {
+  if (o.order !== "client") return {};
+  return { order: "client", orderWindowMs: (o.order_window_ms as number | undefined) ?? 100 };
+}
+
 /** The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions}). */
 export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<DeliveryOptions> {
   return {

@@ -47,6 +47,26 @@ export interface DeliveryOptions {
    * drops while more than half of it is held (see {@linkcode Delivery.overBudget}).
    */
   budget?: MemoryBudget;
+  /**
+   * `client`: per-client broker-time order (`order`, default `none`); the application's
+   * delivery factory puts a {@linkcode DeliveryFront} in front of the delivery for it.
+   */
+  order: "client" | "none";
+  /** The ordering window in ms (`order_window_ms`, default 100). */
+  orderWindowMs: number;
+}
+
+/**
+ * A stage in front of a {@linkcode Delivery} (per-client ordering): the router pushes into it
+ * instead of the delivery, and it pushes into the delivery what it releases.
+ */
+export interface DeliveryFront extends OutputPort {
+  /** Events it holds now (given to it, not yet to the delivery). */
+  readonly held: number;
+  /** Gives the delivery everything held now (before a flush). */
+  release(): void;
+  /** Releases everything and stops (before the delivery closes). */
+  close(): void;
 }
 
 /** Defaults of {@linkcode DeliveryOptions}. */
@@ -60,6 +80,8 @@ export const DEFAULT_DELIVERY_OPTIONS: Readonly<DeliveryOptions> = {
   retryMaxMs: 30_000,
   buffer: "memory",
   bufferBytes: 1024 ** 3,
+  order: "none",
+  orderWindowMs: 100,
 };
 
 /**
@@ -134,6 +156,8 @@ export class Delivery implements OutputPort {
    * {@linkcode Delivery.noteEventTime}).
    */
   onAck?: (seconds: number, count: number, eventSeconds: number) => void;
+  /** What the router pushes into instead of this delivery, when set (see {@linkcode DeliveryFront}). */
+  front: DeliveryFront | undefined = undefined;
 
   /** The reader's position in `buffer`. */
   protected readonly cursor: Cursor;
@@ -396,6 +420,7 @@ export class Delivery implements OutputPort {
    * acknowledged, or false when `timeoutMs` passes first (retries then stop waiting for it).
    */
   async flush(timeoutMs: number): Promise<boolean> {
+    this.front?.release();
     this.buffer.seal();
     if (this.unsettled === 0) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -416,6 +441,7 @@ export class Delivery implements OutputPort {
 
   /** Stops sending and closes the sink. Call {@linkcode Delivery.flush} first. */
   async close(): Promise<void> {
+    this.front?.close();
     this.closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#backoff.wake(true);

@@ -492,12 +492,13 @@ function outputOf(o: OutputConfig, queue: Delivery): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
   queue.selects(hookMask, o.filter);
+  const port: OutputPort = queue.front ?? queue;
   return {
-    port: queue,
+    port,
     queue,
     hookMask,
     filter: o.filter,
-    blocking: queue.blocking,
-    runs: queue.takesRuns && !o.filter && hookMask.every((m) => m === 1),
+    blocking: port.blocking,
+    runs: port.takesRuns && !o.filter && hookMask.every((m) => m === 1),
   };
 }

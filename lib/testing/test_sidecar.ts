@@ -8,7 +8,7 @@ import { Sidecar, type Summary } from "../app/sidecar.ts";
 import type { SidecarConfig } from "../app/config.ts";
 import { defaultRunSettings } from "../app/settings.ts";
 import type { Handler } from "../handlers/handler.ts";
-import type { HandlerBufferFactory } from "../app/handler_outputs.ts";
+import type { HandlerBuffer } from "../app/handler_outputs.ts";
 import type { SidecarEvent } from "../schema/events.ts";
 import { frameOf } from "../codec/event_encoder.ts";
 import { PluginSender } from "./plugin_sender.ts";
@@ -21,8 +21,12 @@ export interface TestSidecarOptions {
   readonly outputs?: SidecarConfig["outputs"];
   /** Replaces any other setting of the configuration. */
   readonly config?: Partial<SidecarConfig>;
-  /** The buffer of each handler (default in memory; e.g. a disk journal's). */
-  readonly handlerBuffer?: HandlerBufferFactory;
+  /**
+   * The buffer of each handler: `"memory"` (the default here, so tests need no directory),
+   * `"disk"` (a journal per handler in `config.dataDir`, as `Sidecar.start` defaults to), or a
+   * factory.
+   */
+  readonly handlerBuffer?: HandlerBuffer;
   /** Connections of the sender (default 16: each event on a random one). */
   readonly connections?: number;
   /** Seed of the sender's random choice of connection (default 1). */
@@ -83,7 +87,7 @@ export async function startTestSidecar(options: TestSidecarOptions = {}): Promis
   const sidecar = await Sidecar.start({
     config,
     handlers: options.handlers ?? [],
-    handlerBuffer: options.handlerBuffer,
+    handlerBuffer: options.handlerBuffer ?? "memory",
   });
   let sender: PluginSender;
   try {

@@ -6,10 +6,10 @@
  */
 import { ConfigError } from "../../errors.ts";
 import type { OutputKindDescriptor } from "../registry.ts";
-import { intOption, sizeOption } from "../options.ts";
+import { intOption, type OrderOptions, orderSchema, sizeOption } from "../options.ts";
 
 /** Options of a file output. */
-export interface FileOptions {
+export interface FileOptions extends OrderOptions {
   /** Rotate before a write would take the file past this size; 0 = never. */
   rotate_bytes: number;
   /** Rotated files kept. */
@@ -33,6 +33,7 @@ export const fileKind: OutputKindDescriptor<FileOptions> = {
     },
     keep: { parse: intOption(0, 1000), default: (g) => g.rotateKeep, help: "rotated files kept" },
     flush_ms: { parse: intOption(0, 60_000), default: 10, help: "write delay of a partial batch" },
+    ...orderSchema(),
   },
   check(target, _o, key) {
     if (!target) {

@@ -11,7 +11,10 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
+  checkOrder,
   intOption,
+  type OrderOptions,
+  orderSchema,
   parseUrl,
   textOption,
   textTableOption,
@@ -20,7 +23,7 @@ import { DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
 import { readCaFile } from "../_ca_file.ts";
 
 /** Options of an HTTP output. */
-export interface HttpOptions extends BatchOptions, BufferOptions {
+export interface HttpOptions extends BatchOptions, BufferOptions, OrderOptions {
   /** Extra request headers, by name as given (`header.NAME`; every value is a secret). */
   header: Record<string, string>;
   /** Query parameters appended to the URL (`query.NAME`). */
@@ -75,6 +78,7 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
     tls_ca: { parse: textOption, default: undefined, help: "CA file to trust (https://)" },
     ...batchSchema({ events: 1000, bytes: 1024 * 1024, lingerMs: 100 }),
     ...bufferSchema(),
+    ...orderSchema(),
     header: {
       parse: textTableOption,
       default: {},
@@ -85,6 +89,7 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
     query: { parse: textTableOption, default: {}, prefix: true, help: "a query parameter" },
   },
   check(target, o, key) {
+    checkOrder(o, key);
     const url = parseUrl(key, target, HTTP_EXAMPLE);
     const headers = requestHeaders(o, key);
     if ((url.username || url.password) && headers.authorization !== undefined) {

@@ -12,7 +12,10 @@ import {
   boolOption,
   type BufferOptions,
   bufferSchema,
+  checkOrder,
   intOption,
+  type OrderOptions,
+  orderSchema,
   parseUrl,
   textOption,
 } from "../options.ts";
@@ -49,7 +52,7 @@ export function unescapeSubjectToken(token: string): string {
 }
 
 /** Options of a NATS output. */
-export interface NatsOptions extends BatchOptions, BufferOptions {
+export interface NatsOptions extends BatchOptions, BufferOptions, OrderOptions {
   /** Subject template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   subject: string;
   /** User name (default: the URL's user info). */
@@ -124,8 +127,10 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
     },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
     ...bufferSchema(),
+    ...orderSchema(),
   },
   check(target, o, key) {
+    checkOrder(o, key);
     const url = parseUrl(key, target, NATS_EXAMPLE);
     if (url.pathname !== "" && url.pathname !== "/") {
       throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);

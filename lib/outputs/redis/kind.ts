@@ -12,7 +12,10 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
+  checkOrder,
   intOption,
+  type OrderOptions,
+  orderSchema,
   parseUrl,
   textOption,
 } from "../options.ts";
@@ -23,7 +26,7 @@ import { readCaFile } from "../_ca_file.ts";
 export const DEFAULT_KEY = "vmq:events:{hook}";
 
 /** Options of a Redis output. */
-export interface RedisOptions extends BatchOptions, BufferOptions {
+export interface RedisOptions extends BatchOptions, BufferOptions, OrderOptions {
   /** Stream key template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   key: string;
   /** Approximate stream length cap (`MAXLEN ~ N`); 0 = none. */
@@ -64,8 +67,10 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
     timeout_ms: { parse: intOption(100, 600_000), default: 10_000, help: "EXEC reply timeout" },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
     ...bufferSchema(),
+    ...orderSchema(),
   },
   check(target, o, key) {
+    checkOrder(o, key);
     const url = parseUrl(key, target, REDIS_EXAMPLE);
     redisDatabase(url, key);
     if (o.tls_ca !== undefined) {

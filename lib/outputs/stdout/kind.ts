@@ -4,10 +4,10 @@
  * @module
  */
 import type { OutputKindDescriptor } from "../registry.ts";
-import { intOption } from "../options.ts";
+import { intOption, type OrderOptions, orderSchema } from "../options.ts";
 
 /** Options of a stdout output. */
-export interface StdoutOptions {
+export interface StdoutOptions extends OrderOptions {
   /** How long a partial batch may wait before it is written, in ms. */
   flush_ms: number;
 }
@@ -20,6 +20,7 @@ export const stdoutKind: OutputKindDescriptor<StdoutOptions> = {
   example: "stdout",
   options: {
     flush_ms: { parse: intOption(0, 60_000), default: 10, help: "write delay of a partial batch" },
+    ...orderSchema(),
   },
   load: () => import("../file/sink.ts").then((m) => m.stdoutFactory),
 };
