@@ -416,7 +416,7 @@ Deno.test("--max-queued-bytes: 4 handlers (bufferBytes 8 MiB each) whose calls d
     logLevel: "error" as const,
     maxQueuedBytes: budget,
   };
-  const sidecar = await Sidecar.start({ config, handlers });
+  const sidecar = await Sidecar.start({ config, handlers, handlerBuffer: "memory" });
   let stopped = false;
   try {
     const admin = sidecar.adminAddr!.port;
