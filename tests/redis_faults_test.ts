@@ -75,3 +75,41 @@ Deno.test("redis: server killed (SIGKILL) mid-stream and restarted: no unhandled
     assert(!UNHANDLED.test(w.stderr), w.stderr);
   }
 });
+
+Deno.test("redis: WRONGTYPE for one entry refuses that event only (counted lost, logged); the rest of the batch is stored once and later events flow", async () => {
+  await using redis = await startRedis();
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  await client.set("ev:w-3", "not a stream"); // XADD to this key answers WRONGTYPE
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?key=ev:{client_id}`],
+    { stdout: "null" },
+  );
+  try {
+    const metric = async (m: string, labels: Record<string, string> = {}) =>
+      valueOf(await scrape(s.adminPort), `vmq_sidecar_output_events_${m}_total`, {
+        output: name,
+        ...labels,
+      });
+    await sendChunks(s.port, distinctFrames("w", 10));
+    await waitFor(
+      async () => await metric("lost", { reason: "dead_letter_failed" }) === 1,
+      "the WRONGTYPE event counted lost",
+      10_000,
+    );
+    await sendChunks(s.port, distinctFrames("x", 10));
+    await waitFor(async () => await metric("sent") === 19, "19 events sent", 10_000);
+    for (let i = 0; i < 10; i++) {
+      assertEquals(await xlen(client, `ev:x-${i}`), 1, `ev:x-${i}`);
+      if (i !== 3) assertEquals(await xlen(client, `ev:w-${i}`), 1, `ev:w-${i} stored once`);
+    }
+    assertEquals(String(await client.get("ev:w-3")), "not a stream");
+    assertEquals(valueOf(await scrape(s.adminPort), "vmq_sidecar_unhandled_errors_total"), 0);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/WRONGTYPE/.test(w.stderr), w.stderr);
+  }
+});

@@ -63,10 +63,16 @@ export type PipelineResult =
 
 /** The connection failed, or the server refused the handshake. */
 export class RedisPipelineError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
+  /**
+   * The message without the connection's name, for readiness: the server's own words when it
+   * refused the handshake (`WRONGPASS invalid username-password pair…`), else what failed.
+   */
+  readonly reason: string;
+  /** Creates the error; `reason` defaults to `message`. */
+  constructor(message: string, options?: ErrorOptions & { reason?: string }) {
     super(message, options);
     this.name = "RedisPipelineError";
+    this.reason = options?.reason ?? message;
   }
 }
 
@@ -125,7 +131,10 @@ export class RedisPipelineConnection {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisPipelineError(`${opts.name}: no connection within ${timeoutMs} ms`)),
+        () => {
+          const reason = `no connection within ${timeoutMs} ms`;
+          reject(new RedisPipelineError(`${opts.name}: ${reason}`, { reason }));
+        },
         timeoutMs,
       );
     });
@@ -143,9 +152,8 @@ export class RedisPipelineConnection {
       clearTimeout(timer);
       connecting.then((c) => c.close(), () => {}); // arrives after the timeout: drop it
       if (e instanceof RedisPipelineError) throw e;
-      throw new RedisPipelineError(`${opts.name}: cannot connect: ${(e as Error).message}`, {
-        cause: e,
-      });
+      const reason = `cannot connect: ${(e as Error).message}`;
+      throw new RedisPipelineError(`${opts.name}: ${reason}`, { cause: e, reason });
     }
     if (!opts.tls) (conn as Deno.TcpConn).setNoDelay?.(true);
     const self = new RedisPipelineConnection(conn, {
@@ -175,7 +183,9 @@ export class RedisPipelineConnection {
       self.destroy();
       if (!r.ok) throw r.error;
       const e = r.errors[0];
-      throw new RedisPipelineError(`${opts.name}: ${steps[e.index]} refused: ${e.message}`);
+      throw new RedisPipelineError(`${opts.name}: ${steps[e.index]} refused: ${e.message}`, {
+        reason: e.message,
+      });
     }
     // The handshake ran under the connect timeout; batches get the reply timeout.
     self.#replyTimeoutMs = opts.replyTimeoutMs ?? 10_000;
@@ -301,7 +311,7 @@ export class RedisPipelineConnection {
 
   #fail(reason: string, cause?: unknown, byUs = false): void {
     if (this.#failure) return;
-    const error = new RedisPipelineError(`${this.name}: ${reason}`, { cause });
+    const error = new RedisPipelineError(`${this.name}: ${reason}`, { cause, reason });
     this.#failure = error;
     try {
       this.#conn.close();

@@ -113,8 +113,10 @@ export class XaddEncoder {
   /**
    * Appends one `XADD` per event of `batch` to `out` and returns how many: frames that are no
    * event are skipped (undecodable event values are also counted and logged, as RedisSink does).
+   * When `frames` is given, the `[start, end)` of each encoded command's frame in `batch.bytes`
+   * is appended to it (two numbers per command), so a reply can be mapped back to its event.
    */
-  encode(batch: FrameBatch, out: ByteBuffer): number {
+  encode(batch: FrameBatch, out: ByteBuffer, frames?: number[]): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;
@@ -163,6 +165,7 @@ export class XaddEncoder {
       out.ensure(2);
       out.buf[out.pos++] = CR;
       out.buf[out.pos++] = LF;
+      frames?.push(start, end);
       n++;
     }
     return n;
