@@ -113,3 +113,43 @@ Deno.test("redis: WRONGTYPE for one entry refuses that event only (counted lost,
     assert(/WRONGTYPE/.test(w.stderr), w.stderr);
   }
 });
+
+Deno.test("redis: OOM replies (maxmemory reached) retry the batch: nothing lost, everything stored once memory is there again", async () => {
+  await using redis = await startRedis();
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  await client.configSet("maxmemory", "1"); // every XADD answers OOM
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?key=ev`],
+    { stdout: "null" },
+  );
+  try {
+    const value = async (m: string, labels: Record<string, string> = {}) =>
+      valueOf(await scrape(s.adminPort), m, { output: name, ...labels }) ?? 0;
+    await sendChunks(s.port, distinctFrames("m", 20));
+    await waitFor(
+      async () => await value("vmq_sidecar_output_errors_total") >= 2,
+      "the Redis output retrying",
+      10_000,
+    );
+    assertEquals(await xlen(client, "ev"), 0);
+    await client.configSet("maxmemory", "0");
+    await waitFor(async () => await xlen(client, "ev") >= 20, "20 events stored", 10_000);
+    await waitFor(
+      async () => await value("vmq_sidecar_output_events_sent_total") === 20,
+      "20 sent",
+      10_000,
+    );
+    assertEquals(await xlen(client, "ev"), 20);
+    const lost = await value("vmq_sidecar_output_events_lost_total", {
+      reason: "dead_letter_failed",
+    });
+    assertEquals(lost, 0);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/OOM/.test(w.stderr), w.stderr);
+  }
+});
