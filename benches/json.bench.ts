@@ -5,13 +5,13 @@ import {
   decodeEvent,
   eventToJson,
   HOOKS,
+  NameTemplate,
   type PayloadMode,
   topicFilter,
   writeBase64,
-  writeFrameJson,
+  writeFrameJsonCode,
   writeTimestamp,
 } from "../lib/internal.ts";
-import { NameTemplate } from "../lib/outputs/name_template.ts";
 import { fixtureVectors, largeVectors, mulberry32, randomBytes } from "../tests/_vectors.ts";
 
 const vectors = fixtureVectors().filter((v) => v.expected.hook !== null);
@@ -19,7 +19,7 @@ const out = new ByteBuffer(8 << 20);
 
 function write(body: Uint8Array, mode: PayloadMode = "base64"): void {
   out.pos = 0;
-  if (writeFrameJson(out, body, mode) < 0) throw new Error("not an event");
+  if (writeFrameJsonCode(out, body, mode) < 0) throw new Error("not an event");
 }
 
 // One typical frame per hook (the first vector of each hook, usually `_typical`).
@@ -27,8 +27,8 @@ for (const hook of HOOKS) {
   const v = vectors.find((x) => x.expected.hook === hook && x.name.includes("typical")) ??
     vectors.find((x) => x.expected.hook === hook)!;
   Deno.bench({
-    name: `writeFrameJson ${v.name} (${v.body.length} B)`,
-    group: "writeFrameJson per hook",
+    name: `writeFrameJsonCode ${v.name} (${v.body.length} B)`,
+    group: "writeFrameJsonCode per hook",
     baseline: hook === "on_publish",
     fn: () => write(v.body),
   });
@@ -37,7 +37,7 @@ for (const hook of HOOKS) {
 const publish = vectors.find((v) => v.name === "027_on_publish_typical")!;
 for (const mode of ["base64", "utf8", "omit"] as const) {
   Deno.bench({
-    name: `writeFrameJson on_publish typical, payload ${mode}`,
+    name: `writeFrameJsonCode on_publish typical, payload ${mode}`,
     group: "payload modes",
     baseline: mode === "base64",
     fn: () => write(publish.body, mode),
@@ -46,7 +46,7 @@ for (const mode of ["base64", "utf8", "omit"] as const) {
 
 const all = vectors.map((v) => v.body);
 Deno.bench({
-  name: `writeFrameJson, ${all.length} vectors`,
+  name: `writeFrameJsonCode, ${all.length} vectors`,
   group: "wire path vs typed path",
   baseline: true,
   fn: () => {
@@ -111,13 +111,13 @@ Deno.bench({
 
 const large = largeVectors().find((v) => v.no === 34)!; // 1 MiB payload
 Deno.bench({
-  name: `writeFrameJson 1 MiB payload frame (${large.body.length} B), base64`,
+  name: `writeFrameJsonCode 1 MiB payload frame (${large.body.length} B), base64`,
   group: "large payload",
   baseline: true,
   fn: () => write(large.body),
 });
 Deno.bench({
-  name: `writeFrameJson 1 MiB payload frame (${large.body.length} B), utf8 (falls back)`,
+  name: `writeFrameJsonCode 1 MiB payload frame (${large.body.length} B), utf8 (falls back)`,
   group: "large payload",
   fn: () => write(large.body, "utf8"),
 });

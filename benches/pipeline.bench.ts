@@ -7,11 +7,11 @@ import {
   DELIVERED,
   type Delivery,
   deliveryOf,
-  type FrameBatch,
   frameEncoder,
   type FrameSlab,
-  Pipeline,
+  type OutputBatch,
   readFrameSlabs,
+  Router,
   type SendResult,
   type Sink,
 } from "../lib/internal.ts";
@@ -47,11 +47,11 @@ class NullSink implements Sink {
   readonly name = "null";
   events = 0;
   constructor(readonly encoder?: ReturnType<typeof frameEncoder>) {}
-  send(batch: FrameBatch): Promise<SendResult> {
+  send(batch: OutputBatch): Promise<SendResult> {
     this.sendSync(batch);
     return Promise.resolve(DELIVERED);
   }
-  sendSync(batch: FrameBatch): void {
+  sendSync(batch: OutputBatch): void {
     this.events += batch.count;
   }
   close(): Promise<void> {
@@ -145,7 +145,7 @@ Deno.bench({
 // -- dispatch -----------------------------------------------------------------------------------
 
 const pipelines = {
-  json: new Pipeline(
+  json: new Router(
     [{
       sink: new NullSink(frameEncoder({ format: "json", payload: "base64" }, "json")),
       queue: { maxBytes: 1 << 30 },
@@ -153,7 +153,7 @@ const pipelines = {
     undefined,
     deliveryOf,
   ),
-  protobuf: new Pipeline(
+  protobuf: new Router(
     [{
       sink: new NullSink(frameEncoder({ format: "protobuf", payload: "base64" }, "pb")),
       queue: { maxBytes: 1 << 30 },
@@ -161,7 +161,7 @@ const pipelines = {
     undefined,
     deliveryOf,
   ),
-  none: new Pipeline([]),
+  none: new Router([]),
 };
 
 Deno.bench({

@@ -19,7 +19,7 @@ import {
   NameTemplate,
   RedisPipelineConnection,
   sha256Hex,
-  writeFrameJson,
+  writeFrameJsonCode,
   XaddEncoder,
 } from "../lib/internal.ts";
 import { concat } from "../tests/_vectors.ts";
@@ -46,7 +46,7 @@ function sinkArgs(): (string | Buffer)[][] {
   json.reset();
   const all: (string | Buffer)[][] = [];
   forEachFrame(batch, (frame) => {
-    const start = json.pos, hook = writeFrameJson(json, frame, "base64");
+    const start = json.pos, hook = writeFrameJsonCode(json, frame, "base64");
     const body = json.buf.subarray(start, json.pos);
     all.push([
       "XADD",
@@ -170,7 +170,7 @@ const variants: Variant[] = [
     fn: () => {
       json.reset();
       forEachFrame(batch, (frame) => {
-        writeFrameJson(json, frame, "base64");
+        writeFrameJsonCode(json, frame, "base64");
         sha256Hex(frame, 4);
       });
     },
@@ -239,7 +239,7 @@ const variants: Variant[] = [
       gen++;
       let i = 0;
       forEachFrame(batch, (frame) => {
-        const start = json.pos, hook = writeFrameJson(json, frame, "base64");
+        const start = json.pos, hook = writeFrameJsonCode(json, frame, "base64");
         const h = headers();
         h.set("Nats-Msg-Id", sha256Hex(frame, 4));
         nc.publish(`bench.${HOOKS[hook]}`, json.buf.subarray(start, json.pos), {

@@ -32,7 +32,6 @@ export {
   forEachFrame,
   type FormatOptions,
   formatSummary,
-  type FrameBatch,
   type FrameSlab,
   type FrameSource,
   FrameTooLargeError,
@@ -65,6 +64,7 @@ export {
   type OnSubscribeEvent,
   type OnUnsubscribeEvent,
   OUTPUT_FORMATS,
+  type OutputBatch,
   type OutputFormat,
   type OutputKind,
   type OutputSpec,
@@ -109,7 +109,12 @@ export {
 export { hookIndexOfTypeUrl } from "./schema/hooks.ts";
 export { FRAME_HEADER, readLength, writeLength } from "./wire/length_prefix.ts";
 export { SCHEMA_JSON } from "./schema/_generated.ts";
-export { MALFORMED_VALUE, writeEventJson, writeFrameJsonAt } from "./codec/json.ts";
+export {
+  MALFORMED_VALUE,
+  writeEventJson,
+  writeFrameJsonAt,
+  writeFrameJsonCode,
+} from "./codec/json_writer.ts";
 export { writeBase64 } from "./codec/_base64.ts";
 export { writeTimestamp } from "./codec/_timestamp.ts";
 export {
@@ -129,7 +134,7 @@ export {
   DISPATCH_MALFORMED,
   DISPATCH_OK,
   type OutputConfig,
-  Pipeline,
+  Router,
   type RouterPort,
 } from "./pipeline/router.ts";
 export type { OutputPort } from "./pipeline/output_port.ts";
@@ -146,7 +151,7 @@ export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
 export { DeadLetterFile } from "./outputs/dead_letter.ts";
 export { sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";
-export { SidecarServer } from "./ingest/server.ts";
+export { IngestServer } from "./ingest/server.ts";
 export {
   pooledSize,
   REGION_BYTES,
@@ -169,7 +174,7 @@ export {
   SETTING_ROWS,
   SETTINGS,
 } from "./app/settings.ts";
-export { parseCommandLine, USAGE } from "./app/cli.ts";
+export { parseCommandLine, USAGE } from "./app/flags.ts";
 export { maskOutputUrl, parseOutput } from "./app/output_url.ts";
 export {
   factoryOf,
@@ -239,3 +244,11 @@ export {
   TOO_LARGE,
 } from "./outputs/nats/_hpub.ts";
 export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";
+// Reached by this repository's tests, benches and scripts (they import lib/ only through the
+// entries: tests/layering_test.ts).
+export { eventTimeMs, forEachTopic, stringField } from "./codec/slots.ts";
+export { HOOK_TABLES, Kind } from "./schema/tables.ts";
+export { netFlagValue, permissionHint } from "./_permissions.ts";
+export { formatHeld, LogLimiter } from "./_log_limiter.ts";
+export { LOOPBACK_PEERS, parseCidr, peerAllowed } from "./ingest/peers.ts";
+export { BudgetWaitersFullError, MemoryBudget, type MemoryBudgetOptions } from "./memory_budget.ts";

@@ -11,6 +11,11 @@
  *   graceful stop, from a {@linkcode SidecarConfig}, which {@linkcode loadConfig} builds from
  *   flags, a config file or values, as the CLI does.
  *
+ * - {@linkcode defineHandler} writes your own plugin: typed functions per hook, passed to
+ *   `Sidecar.start({ handlers })`, each an output behind its own buffer, per-client order by
+ *   default; {@linkcode Reject} dead-letters an event; {@linkcode EventTime} and
+ *   {@linkcode SessionTracker} help get time and presence right in any arrival order.
+ *
  * This is an explicit list: internals (numeric sentinels, queue and router machinery,
  * out-parameter structs) are not part of it.
  *
@@ -62,6 +67,7 @@ export {
   encodeFrame,
   type FrameSlab,
   type FrameSource,
+  type ReadBudget,
   readFrameBatches,
   readFrames,
   readFrameSlabs,
@@ -73,10 +79,11 @@ export { decodeEvent, type DecodeResult } from "./codec/event_decoder.ts";
 export {
   type EventJsonOptions,
   eventToJson,
+  type FrameJsonResult,
   PAYLOAD_MODES,
   type PayloadMode,
   writeFrameJson,
-} from "./codec/json.ts";
+} from "./codec/json_writer.ts";
 export { ByteBuffer } from "./codec/byte_buffer.ts";
 
 // Destinations.
@@ -86,7 +93,7 @@ export {
   DELIVERED,
   type Delivered,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type Rejected,
   type RetryLater,
   retryLater,
@@ -97,9 +104,12 @@ export { type FormatOptions, OUTPUT_FORMATS, type OutputFormat } from "./outputs
 export { topicMatches } from "./pipeline/topic_filter.ts";
 
 // The application.
-export type { HostPort, OutputKind, OutputSpec, SidecarConfig } from "./app/config.ts";
+export type { SidecarConfig } from "./app/config.ts";
+export type { HostPort } from "./parse.ts";
+export type { OutputKind, OutputSpec } from "./outputs/output_spec.ts";
 export { loadConfig, type LoadConfigOptions } from "./app/config_file.ts";
 export type { OnFull } from "./pipeline/delivery.ts";
+export type { FsyncPolicy } from "./pipeline/disk_journal.ts";
 export {
   formatSummary,
   type OutputTally,
@@ -109,7 +119,12 @@ export {
 } from "./app/sidecar.ts";
 export type { Readiness } from "./app/admin.ts";
 export type { EffectiveConfig, ResolvedOutput } from "./app/config_file.ts";
-export type { OutputDefaults, RunSettings, Settings } from "./app/settings.ts";
+export {
+  defaultRunSettings,
+  type OutputDefaults,
+  type RunSettings,
+  type Settings,
+} from "./app/settings.ts";
 export type { SocketDiscards } from "./ingest/server.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./app/metrics.ts";
 export {
@@ -119,3 +134,24 @@ export {
   type LogFormat,
   type LogLevel,
 } from "./app/log.ts";
+
+// Your own plugin: handlers.
+export {
+  defineHandler,
+  type EventOf,
+  type Handler,
+  type HandlerContext,
+  type HandlerFn,
+  type HandlerSpec,
+  type HookHandlers,
+  Reject,
+  type RetryOptions,
+} from "./handlers/handler.ts";
+export type { HandlerBufferFactory } from "./app/handler_outputs.ts";
+export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
+export { EventTime } from "./handlers/timestamps.ts";
+export {
+  type OnlineSession,
+  SessionTracker,
+  type SessionTrackerOptions,
+} from "./handlers/sessions.ts";

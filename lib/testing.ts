@@ -33,7 +33,21 @@
  * await sender.close();
  * ```
  *
+ * @example Test a handler against a real sidecar
+ * ```ts ignore
+ * import { defineHandler } from "./mod.ts";
+ * import { startTestSidecar } from "./testing.ts";
+ * let n = 0;
+ * await using t = await startTestSidecar({ handlers: [defineHandler({ name: "n", onPublish: () => void n++ })] });
+ * // t.send(...events): encoded as the plugin does, each on a random connection; t.close() stops.
+ * ```
+ *
  * @module
  */
 export { encodeEvent, frameOf } from "./codec/event_encoder.ts";
 export { PluginSender, type PluginSenderOptions } from "./testing/plugin_sender.ts";
+export {
+  startTestSidecar,
+  type TestSidecar,
+  type TestSidecarOptions,
+} from "./testing/test_sidecar.ts";

@@ -7,7 +7,7 @@
 // padded varint, which protobuf decoders accept) at a known offset, so the load generator can
 // stamp the send time into a frame in place (`stampFrame`) to measure end-to-end latency.
 
-import { encodeFrame } from "../lib/wire/length_prefix.ts";
+import { encodeFrame } from "../lib/mod.ts";
 
 const enc = new TextEncoder();
 

@@ -23,7 +23,7 @@
 import { parseArgs } from "node:util";
 import { findPeersDir, NET_USAGE, NetArgsError, parseNetArgs, runNet } from "./bench_net.ts";
 import { writeFramesFile } from "./mkframes.ts";
-import { ByteBuffer, type LoadResult, readLength, writeFrameJson } from "../lib/internal.ts";
+import { ByteBuffer, type LoadResult, readLength, writeFrameJsonCode } from "../lib/internal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORK = "/tmp/vmq-sidecar/bench";
@@ -100,7 +100,7 @@ async function jsonSize(path: string): Promise<number> {
   let total = 0;
   for (let p = 0; p < data.length;) {
     const len = readLength(data, p);
-    if (writeFrameJson(out, data.subarray(p + 4, p + 4 + len), "base64") >= 0) out.byte(0x0a);
+    if (writeFrameJsonCode(out, data.subarray(p + 4, p + 4 + len), "base64") >= 0) out.byte(0x0a);
     if (out.pos > 512 * 1024) (total += out.pos), out.reset();
     p += 4 + len;
   }

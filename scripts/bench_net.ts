@@ -450,7 +450,17 @@ async function relayOnce(
   profile?: (p: unknown) => void,
 ): Promise<NetResult> {
   const port = freePort();
-  let argv = kit.mainTs(["--listen", `127.0.0.1:${port}`, "--out", server.out]);
+  // The journal of buffer=disk outputs in the scratch directory (a fresh one per run; the
+  // default /var/lib/vmq-sidecar need not exist on a development machine).
+  const dataDir = await Deno.makeTempDir({ dir: kit.work, prefix: "net-data-" });
+  let argv = kit.mainTs([
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--data-dir",
+    dataDir,
+    "--out",
+    server.out,
+  ]);
   const inspectPort = profile ? freePort() : 0;
   if (inspectPort) {
     argv = [argv[0], argv[1], `--inspect=127.0.0.1:${inspectPort}`, ...argv.slice(2)];

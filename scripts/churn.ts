@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { type Ops, scrape, spawnSidecar } from "../tests/_ops.ts";
 import { valueOf } from "../tests/_prom.ts";
-import { readLength } from "../lib/wire/length_prefix.ts";
+import { readLength } from "../lib/internal.ts";
 import { distinctFrames, startRedis, type TestServer } from "../tests/_servers.ts";
 
 /** Memory and descriptors of the sidecar at one moment. */

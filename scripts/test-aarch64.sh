@@ -46,8 +46,8 @@ echo "aarch64 end-to-end conformance: $((SECONDS - start)) s"
 if [ "${1:-}" != "--e2e-only" ]; then
   start=$SECONDS
   # Type checking is the same on every CPU (deno task check does it); only run here.
-  "$deno_aarch64" test --no-check -P=test tests/frames_test.ts tests/envelope_test.ts \
-    tests/decode_test.ts tests/json_test.ts || status=1
+  "$deno_aarch64" test --no-check -P=test tests/frame_reader_test.ts tests/envelope_test.ts \
+    tests/event_decoder_test.ts tests/json_writer_test.ts || status=1
   echo "aarch64 protocol unit tests: $((SECONDS - start)) s"
 fi
 exit $status

@@ -1,7 +1,7 @@
-// The conformance suite every Buffer (lib/pipeline/buffer.ts) must pass: the memory store now
-// (tests/memory_buffer_test.ts), the disk journal later. `bufferConformance(name, make)`
-// registers one Deno.test per case, named `<name>: <case>`. Multi-cursor cases run only for a
-// buffer declared `multiCursor` (a memory buffer has one reader).
+// The conformance suite every Buffer (lib/pipeline/buffer.ts) must pass: the memory store
+// (tests/memory_buffer_test.ts) and the disk journal (tests/disk_journal_conformance_test.ts).
+// `bufferConformance(name, make)` registers one Deno.test per case, named `<name>: <case>`.
+// Multi-cursor cases run only for a buffer declared `multiCursor` (a memory buffer has one reader).
 import { assert, assertBytesEqual, assertEquals } from "./_assert.ts";
 import type { Buffer, BufferBatch, Cursor, ReadLimits } from "../lib/internal.ts";
 

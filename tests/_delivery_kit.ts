@@ -6,7 +6,7 @@ import {
   type DeadLetterWriter,
   DELIVERED,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type SendResult,
   type Sink,
 } from "../lib/internal.ts";
@@ -23,7 +23,7 @@ export class RecordingSink implements Sink {
   constructor(name = "recording") {
     this.name = name;
   }
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     this.attempts++;
     if (this.gate) await this.gate;
     if (this.failures > 0) {

@@ -7,17 +7,19 @@ import {
   ByteBuffer,
   type DecodeErrorKind,
   decodeEvent,
+  eventTimeMs,
   eventToJson,
+  forEachTopic,
   HOOKS,
   MALFORMED_ENVELOPE,
   MALFORMED_VALUE,
   parseEnvelope,
   type PayloadMode,
   type SidecarEvent,
+  stringField,
   UNKNOWN_TYPE,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
-import { eventTimeMs, forEachTopic, stringField } from "../lib/codec/slots.ts";
 import { frameOf } from "../lib/testing.ts";
 
 const out = new ByteBuffer(1 << 16);
@@ -42,7 +44,7 @@ function writerKind(code: number, frame: Uint8Array): Outcome {
 export function differential(frame: Uint8Array, mode: PayloadMode, deep = true): Outcome {
   out.reset();
   out.write(SENTINEL);
-  const code = writeFrameJson(out, frame, mode);
+  const code = writeFrameJsonCode(out, frame, mode);
   const j = writerKind(code, frame);
   const t = decodeEvent(frame);
   const tk: Outcome = t.ok ? "ok" : t.error.kind;

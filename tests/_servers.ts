@@ -143,9 +143,13 @@ export function startNats(options: NatsServerOptions = {}): Promise<TestServer> 
 
 /**
  * Starts `redis-server` on a free port: no persistence unless `args` enable it; with `tls`,
- * the port speaks TLS only.
+ * the port speaks TLS only; on `port` when given (a restart on the port an output was given).
  */
-export function startRedis(args: string[] = [], tls?: TestCertificates): Promise<TestServer> {
+export function startRedis(
+  args: string[] = [],
+  tls?: TestCertificates,
+  port?: number,
+): Promise<TestServer> {
   return startServer({
     cmd: "redis-server",
     args: (port, dir) => [
@@ -176,7 +180,7 @@ export function startRedis(args: string[] = [], tls?: TestCertificates): Promise
       ...args,
     ],
     ready: /Ready to accept connections/,
-  });
+  }, port);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,14 +30,33 @@ export const WRITABLE_TMP = "/tmp/vmq-sidecar";
  */
 export const TEST_DEAD_LETTER = `${WRITABLE_TMP}/test-dead-letter.ndjson`;
 
-/** `args` with {@linkcode TEST_DEAD_LETTER} added to every network `--out` lacking a `dead_letter`. */
+/**
+ * `args` with {@linkcode TEST_DEAD_LETTER} added to every network `--out` lacking a
+ * `dead_letter`, and — unless they name one — a `--data-dir` of their own under
+ * {@linkcode WRITABLE_TMP} (removed after the module's tests) for the journal of the network
+ * outputs (the default, /var/lib/vmq-sidecar, does not exist on a development machine; one
+ * directory per process, since a journal is locked by the sidecar that has it open).
+ */
 export function withTestDeadLetter(args: readonly string[]): string[] {
   Deno.mkdirSync(WRITABLE_TMP, { recursive: true }); // the dead-letter file's directory
-  return args.map((a, i) =>
+  const out = args.map((a, i) =>
     args[i - 1] === "--out" && /^(nats|https?):\/\//.test(a) && !/[?&]dead_letter=/.test(a)
       ? `${a}${a.includes("?") ? "&" : "?"}dead_letter=${TEST_DEAD_LETTER}`
       : a
   );
+  const command = args[0] !== undefined && !args[0].startsWith("-") ? args[0] : undefined;
+  const network = args.some((a, i) =>
+    (args[i - 1] === "--out" && /^(nats|rediss?|https?):\/\//.test(a)) || a === "--config"
+  );
+  if (
+    command === undefined && network &&
+    !args.some((a) => a === "--data-dir" || a.startsWith("--data-dir="))
+  ) {
+    const dir = Deno.makeTempDirSync({ dir: WRITABLE_TMP, prefix: "data-" });
+    tempDirs.push(dir);
+    out.unshift("--data-dir", dir); // in front: a flag error at the end stays the last word
+  }
+  return out;
 }
 
 const tempDirs: string[] = [];

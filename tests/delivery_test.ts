@@ -420,7 +420,7 @@ Deno.test("delivery: per output, sent + dead-lettered + dropped + lost + queued 
       "--admin",
       "127.0.0.1:0",
       "--out",
-      `${output}/?batch_events=50&linger_ms=0&queue_bytes=64KiB&on_full=drop&dead_letter=${deadLetter}`,
+      `${output}/?batch_events=50&linger_ms=0&buffer=memory&queue_bytes=64KiB&on_full=drop&dead_letter=${deadLetter}`,
     ], { stdout: "null" });
     try {
       const n = 3000;

@@ -629,6 +629,21 @@ Deno.test("journal damage: a torn tail is quarantined, everything before it repl
   });
 });
 
+Deno.test("journal damage: a tail torn inside a payload counts the torn block's records lost (its header says how many); their numbers are not reused", async () => {
+  await withDir(async (dir) => {
+    const segs = await seeded(dir);
+    const last = `${dir}/segments/${segs[segs.length - 1]}`;
+    const offs = await blockOffsets(last);
+    await Deno.truncate(last, offs[offs.length - 1] + HEADER_BYTES + 5);
+    const { got, damage, j } = await reopenAll(dir);
+    assertEquals(damage.map((d) => [d.reason, d.lostFrom, d.lostTo]), [["torn tail", 290, 300]]);
+    assertEquals(j.stats.lostRecords, 10, "delivered + lost = appended");
+    assertEquals(got, range(0, 290));
+    assertEquals(j.replayHead, 300, "new records start past the torn ones");
+    await j.close();
+  });
+});
+
 Deno.test("journal damage: flipped bytes mid-segment lose that block only", async () => {
   await withDir(async (dir) => {
     const segs = await seeded(dir);

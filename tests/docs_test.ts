@@ -7,6 +7,8 @@ import { assert, assertEquals } from "./_assert.ts";
 import { jsonLines, ROOT, RUN_MAIN, sidecarTempDir, startSidecar, waitFor } from "./_sidecar.ts";
 import { addStream, freePort, natsClient, startNats, startRedis, streamCount } from "./_servers.ts";
 import { fixtureVectors } from "./_vectors.ts";
+import { frameOf, PluginSender } from "../lib/testing.ts";
+import type { SidecarEvent } from "../lib/mod.ts";
 
 /** A fenced code block. */
 interface Block {
@@ -61,6 +63,7 @@ const TS_RUNNERS: Record<string, string> = {
   "const js = jetstream(nc);": "the NATS consumer",
   "const res = await redis.xRead(": "the Redis consumer",
   "const decode = (token: string)": "the subject token decoder",
+  'name: "audit"': "the README plugin example",
 };
 /** Shell blocks run by a test below, by their first line. */
 const SH_RUNNERS: Record<string, string> = {
@@ -380,4 +383,62 @@ Deno.test("docs: the quick start: deno task start, then deno task send, prints e
   assertEquals(r.code, 0, r.stderr);
   assertEquals(jsonLines(r.stdout).length, EVENTS.length);
   assert(/stopped: 149 events \(on_register=13 .*\); empty frames 1;/.test(r.stderr), r.stderr);
+});
+
+Deno.test("docs: the README plugin example handles one client's events in broker order, rejects, exports its metric", async () => {
+  const dir = await sidecarTempDir();
+  const port = freePort(), admin = freePort();
+  const b = tsBlock('name: "audit"');
+  const script = runScript(scriptOf(dir, b, [
+    ["127.0.0.1:8890", `127.0.0.1:${port}`],
+    ["127.0.0.1:8891", `127.0.0.1:${admin}`],
+  ]));
+  try {
+    await waitFor(() => accepts(port), "the plugin listening");
+    const at = (n: number) => ({ seconds: 1_764_620_000n, nanos: n * 1000 });
+    const pub = (n: number, topic: string, size: number) =>
+      ({
+        hook: "on_publish",
+        timestamp: at(n),
+        username: "u",
+        client_id: "car-1",
+        mountpoint: "",
+        qos: 1,
+        topic,
+        payload: new Uint8Array(size),
+        retain: false,
+        matched_acl: { name: "", pattern: "" },
+        session_id: "s1",
+      }) as SidecarEvent;
+    const events: SidecarEvent[] = [
+      ...[1, 2, 3, 4, 5].map((n) => pub(n, `devices/car-1/t${n}`, n)),
+      pub(6, "other/x", 1), // not devices/#: filtered out
+      pub(7, "devices/car-1/big", 2000), // rejected
+      {
+        hook: "on_client_offline",
+        timestamp: at(9),
+        client_id: "car-1",
+        mountpoint: "",
+        session_id: "s1",
+        reason: "REASON_NORMAL_DISCONNECT",
+      } as SidecarEvent,
+    ];
+    // The offline first, the publishes after, over 8 connections: the handler sees broker order.
+    const sender = await PluginSender.connect({ port, connections: 8, seed: 2 });
+    for (const e of [...events].reverse()) await sender.send(frameOf(e).subarray(4));
+    await sender.close();
+    await waitFor(() => script.stdout().includes("offline"), "the offline line");
+    assertEquals(lines(script.stdout()), [
+      ...[1, 2, 3, 4, 5].map((n) =>
+        `2025-12-01T20:13:20.00000${n}000Z car-1 devices/car-1/t${n} ${n} bytes`
+      ),
+      "car-1 offline after 5 publishes",
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    assert(metrics.includes("\naudit_clients 1\n"), metrics);
+    assert(metrics.includes('vmq_sidecar_output_events_received_total{output="audit"} 7'), metrics);
+  } finally {
+    const status = await script.stop();
+    assertEquals(status.code, 0, script.stderr());
+  }
 });

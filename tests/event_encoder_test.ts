@@ -3,7 +3,7 @@
 // is refused with the field named.
 import { decodeEvent, eventToJson, type SidecarEvent } from "../lib/mod.ts";
 import { encodeEvent, frameOf } from "../lib/testing.ts";
-import { ByteBuffer, PAYLOAD_MODES, writeFrameJson } from "../lib/internal.ts";
+import { ByteBuffer, PAYLOAD_MODES, writeFrameJsonCode } from "../lib/internal.ts";
 import {
   assert,
   assertBytesEqual,
@@ -68,7 +68,7 @@ Deno.test("eventToJson is the wire writer's output on every vector, in every pay
     const event = decoded(v.body);
     for (const payload of PAYLOAD_MODES) {
       out.reset();
-      assert(writeFrameJson(out, v.body, payload) >= 0);
+      assert(writeFrameJsonCode(out, v.body, payload) >= 0);
       assertStrictEquals(
         eventToJson(event, { payload }),
         new TextDecoder().decode(out.bytes()),

@@ -55,7 +55,7 @@ Deno.test("fan-out: a file output completes while the NATS output's server is de
   }
 });
 
-/** Our independent reading of MQTT topic matching (see topics_test.ts for the cases). */
+/** Our independent reading of MQTT topic matching (see topic_filter_test.ts for the cases). */
 function matches(filter: string, topic: string): boolean {
   const f = filter.split("/"), t = topic.split("/");
   if (topic.startsWith("$") && /^[+#]$/.test(f[0])) return false;
@@ -136,7 +136,7 @@ Deno.test("fan-out: on_full=drop (network default) drops and counts a dead outpu
     "--out",
     `file:${file}`,
     "--out",
-    `nats://127.0.0.1:${dead}?queue_bytes=64KiB`,
+    `nats://127.0.0.1:${dead}?buffer=memory&queue_bytes=64KiB`,
     "--out",
     `http://127.0.0.1:${rx.port}/?linger_ms=0`,
   ], { stdout: "null" });

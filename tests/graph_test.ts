@@ -53,7 +53,13 @@ const clientsIn = (mods: Set<string>, libs: RegExp[]) =>
 
 Deno.test("graph: lib/mod.ts, flag parsing, check-config and reload reach no output client statically", async () => {
   for (
-    const entry of ["lib/mod.ts", "lib/app/cli.ts", "lib/app/config_file.ts", "lib/app/reload.ts"]
+    const entry of [
+      "lib/mod.ts",
+      "lib/app/flags.ts",
+      "lib/app/commands/check_config.ts",
+      "lib/app/config_file.ts",
+      "lib/app/reload.ts",
+    ]
   ) {
     const mods = reached(await info(entry), true);
     assertEquals(clientsIn(mods, CLIENTS), [], `${entry} reaches an output client`);
@@ -66,7 +72,14 @@ Deno.test("graph: lib/mod.ts, flag parsing, check-config and reload reach no out
   // The only place a kind's sink module is loaded: creating a sink (Sidecar.start, reload).
   const registry = await Deno.readTextFile(new URL("lib/outputs/registry.ts", ROOT));
   assert(/await kind\.load\(\)/.test(registry), "factoryOf loads the kind");
-  for (const file of ["lib/app/config_file.ts", "lib/app/output_url.ts", "lib/app/cli.ts"]) {
+  for (
+    const file of [
+      "lib/app/config_file.ts",
+      "lib/app/output_url.ts",
+      "lib/app/flags.ts",
+      "lib/app/commands/check_config.ts",
+    ]
+  ) {
     const text = await Deno.readTextFile(new URL(file, ROOT));
     assert(!/\.load\(\)/.test(text), `${file} loads a sink module`);
   }

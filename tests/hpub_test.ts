@@ -27,7 +27,7 @@ import {
   NameTemplate,
   NatsOpReader,
   NatsProtocolError,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
 
 const enc = new TextEncoder();
@@ -47,7 +47,9 @@ function testStream(): { bytes: Uint8Array; count: number; events: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset);
   for (let p = 0; p < bytes.length; count++) {
     const n = dv.getUint32(p);
-    if (writeFrameJson(new ByteBuffer(), bytes.subarray(p + 4, p + 4 + n), "base64") >= 0) events++;
+    if (writeFrameJsonCode(new ByteBuffer(), bytes.subarray(p + 4, p + 4 + n), "base64") >= 0) {
+      events++;
+    }
     p += 4 + n;
   }
   return { bytes, count, events };

@@ -2,7 +2,7 @@
 // forEachFrame agree with an independent DataView encoding.
 import { encodeFrame, forEachFrame } from "../lib/mod.ts";
 import { FRAME_HEADER, readLength, writeLength } from "../lib/internal.ts";
-import { assertBytesEqual, assertEquals, assertStrictEquals } from "./_assert.ts";
+import { assert, assertBytesEqual, assertEquals, assertStrictEquals } from "./_assert.ts";
 import { mulberry32, randomBytes } from "./_vectors.ts";
 
 Deno.test("length prefix: readLength/writeLength are u32 big-endian at any offset", () => {
@@ -42,4 +42,40 @@ Deno.test("length prefix: encodeFrame and forEachFrame round-trip random bodies"
     seen.push(index);
   });
   assertEquals(seen, bodies.map((_, i) => i));
+});
+
+/**
+ * Files that still read a length prefix by hand, each with its reason. Remove an entry once the
+ * file uses readLength: a listed file without such a read fails the test.
+ */
+const OWN_LENGTH_READS: Record<string, string> = {};
+
+Deno.test("length prefix: lib/ reads it only through wire/length_prefix.ts (issue 11 item 5)", async () => {
+  const lib = new URL("../lib/", import.meta.url);
+  // The big-endian u32 read written out: `(b[p] << 24) | … >>> 0`.
+  const ownRead = /<<\s*24\)\s*\|[^;]*>>>\s*0/;
+  const found: string[] = [];
+  const walk = async (dir: URL): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory) await walk(new URL(`${e.name}/`, dir));
+      else if (e.name.endsWith(".ts")) {
+        const url = new URL(e.name, dir);
+        if (ownRead.test(await Deno.readTextFile(url))) found.push(url.href.slice(lib.href.length));
+      }
+    }
+  };
+  await walk(lib);
+  const unexpected = found.filter((f) => f !== "wire/length_prefix.ts" && !(f in OWN_LENGTH_READS));
+  assertEquals(
+    unexpected.sort(),
+    [],
+    "read the length prefix with readLength (wire/length_prefix.ts)",
+  );
+  assert(
+    found.includes("wire/length_prefix.ts"),
+    "the pattern no longer matches readLength itself",
+  );
+  for (const f of Object.keys(OWN_LENGTH_READS)) {
+    assert(found.includes(f), `${f} no longer reads the length prefix by hand: drop its entry`);
+  }
 });

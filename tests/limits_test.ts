@@ -7,7 +7,7 @@ import { scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { jsonLines, waitFor } from "./_sidecar.ts";
 import { distinctFrames } from "./_servers.ts";
-import { formatHeld, LogLimiter } from "../lib/_log_limiter.ts";
+import { formatHeld, LogLimiter } from "../lib/internal.ts";
 
 const ERRORS = "vmq_sidecar_connection_errors_total";
 const REFUSED = "vmq_sidecar_connections_refused_total";

@@ -7,9 +7,9 @@ import {
   deliveryOf,
   type EncodingSink,
   forEachFrame,
-  type FrameBatch,
   frameEncoder,
   LocalDelivery,
+  type OutputBatch,
   releaseBuffer,
   type SendResult,
   type SyncSink,
@@ -22,7 +22,7 @@ import { clientIds, publish, RecordingSink } from "./_delivery_kit.ts";
 class SyncRecordingSink extends RecordingSink implements SyncSink {
   syncWrites = 0;
   syncFailures = 0;
-  sendSync(batch: FrameBatch): void {
+  sendSync(batch: OutputBatch): void {
     this.syncWrites++;
     if (this.syncFailures > 0) {
       this.syncFailures--;
@@ -99,8 +99,8 @@ class ResumingSink implements SyncSink {
   readonly written: Uint8Array[] = [];
   failNextSync = false;
   gate: Promise<void> | undefined;
-  #partial: { batch: FrameBatch; off: number } | undefined;
-  #write(batch: FrameBatch, fail: boolean): void {
+  #partial: { batch: OutputBatch; off: number } | undefined;
+  #write(batch: OutputBatch, fail: boolean): void {
     const off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
     const end = fail ? off + ((batch.bytes.length - off) >> 1) : batch.bytes.length;
@@ -110,12 +110,12 @@ class ResumingSink implements SyncSink {
       throw new Error("disk full");
     }
   }
-  sendSync(batch: FrameBatch): void {
+  sendSync(batch: OutputBatch): void {
     const fail = this.failNextSync;
     this.failNextSync = false;
     this.#write(batch, fail);
   }
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     if (this.gate) await this.gate;
     this.#write(batch, false);
     return DELIVERED;
@@ -154,7 +154,7 @@ Deno.test("local: coalesced batches of a chunk the encoder grew keep their bytes
   const sink: EncodingSink = {
     name: "file:/coalesce",
     encoder: frameEncoder({ format: "json", payload: "utf8" }, "file:/coalesce"),
-    async send(b: FrameBatch) {
+    async send(b: OutputBatch) {
       if (out.length === 0) await gate;
       out.push(b.bytes.slice());
       return DELIVERED;

@@ -23,7 +23,7 @@ Deno.test("5,000 plugin connections opened, fed and closed: RSS and fds return n
 
 Deno.test("a 192 MiB Redis queue filled while redis-server is down, then drained: RSS returns near its start", async () => {
   await using redis = await startRedis();
-  const s = await spawnWith([`redis://127.0.0.1:${redis.port}?queue_bytes=192MiB`]);
+  const s = await spawnWith([`redis://127.0.0.1:${redis.port}?buffer=memory&queue_bytes=192MiB`]);
   try {
     const r = await fillAndDrain(s, redis, { fillBytes: 192 * MIB, settleMs: 6000 });
     assert(r.peak.rss - r.before.rss > 150 * MIB, `the queue did not fill: ${formatPhase(r)}`);

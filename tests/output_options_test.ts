@@ -52,6 +52,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     batch_events: [10, "10", 10],
     batch_bytes: ["64KiB", "64KiB", 65536],
     linger_ms: [5, "5", 5],
+    buffer: ["memory", "memory", "memory"],
+    buffer_bytes: ["64MiB", "64MiB", 67108864],
   },
   redis: {
     key: ["k:{hook}", "k:{hook}", "k:{hook}"],
@@ -63,6 +65,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     batch_events: [10, "10", 10],
     batch_bytes: [2048, "2048", 2048],
     linger_ms: [5, "5", 5],
+    buffer: ["memory", "memory", "memory"],
+    buffer_bytes: ["64MiB", "64MiB", 67108864],
   },
   http: {
     header: [{ "X-Tenant": "acme" }, "", { "X-Tenant": "acme" }],
@@ -78,6 +82,8 @@ const SAMPLES: Record<string, Record<string, [unknown, string, unknown]>> = {
     batch_events: [10, "10", 10],
     batch_bytes: ["2MiB", "2MiB", 2097152],
     linger_ms: [0, "0", 0],
+    buffer: ["memory", "memory", "memory"],
+    buffer_bytes: ["64MiB", "64MiB", 67108864],
   },
 };
 

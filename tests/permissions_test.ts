@@ -4,7 +4,7 @@
 // and a value Deno accepts (IPv6 in brackets), and nothing is created outside.
 import { assert, assertEquals } from "./_assert.ts";
 import { ROOT, RUN_MAIN, runSidecar, sidecarTempDir } from "./_sidecar.ts";
-import { netFlagValue, permissionHint } from "../lib/_permissions.ts";
+import { netFlagValue, permissionHint } from "../lib/internal.ts";
 
 /** A directory outside every permitted path, removed after `fn`. */
 async function withOutsideDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -10,15 +10,22 @@ const ROOT = new URL("../", import.meta.url);
 const MOD = new URL("lib/mod.ts", ROOT).href;
 const VECTOR = new URL("fixtures/vectors/001_on_register_typical", import.meta.url).pathname;
 
-const USER_SCRIPT = `import { ByteBuffer, decodeEvent, eventToJson, writeFrameJson } from "${MOD}";
+const USER_SCRIPT = `import {
+  ByteBuffer,
+  decodeEvent,
+  eventToJson,
+  type FrameJsonResult,
+  writeFrameJson,
+} from "${MOD}";
 
 const file = await Deno.readFile(Deno.args[0]);
 const frame = file.subarray(4); // the 4-byte big-endian length prefix
 const r = decodeEvent(frame);
 if (!r.ok) throw new Error("decode failed: " + r.error.message);
 const out = new ByteBuffer(1024);
-const written: number = writeFrameJson(out, frame, "base64");
-if (written < 0) throw new Error("writeFrameJson failed: " + written);
+const written: FrameJsonResult = writeFrameJson(out, frame, "base64");
+if (!written.ok) throw new Error("writeFrameJson failed: " + written.error);
+if (written.hook !== r.event.hook) throw new Error("hooks differ: " + written.hook);
 console.log(JSON.stringify({
   hook: r.event.hook,
   eventJson: eventToJson(r.event),
@@ -34,6 +41,7 @@ const config: SidecarConfig = {
   admin: { hostname: "127.0.0.1", port: 0 },
   maxFrameBytes: 1 << 20,
   maxConnections: 10,
+  maxBufferedBytes: 256 << 20,
   stallTimeoutMs: 30_000,
   idleTimeoutMs: 0,
   allowPeers: ["127.0.0.0/8"],

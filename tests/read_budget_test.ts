@@ -5,7 +5,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { spawnSidecar } from "./_ops.ts";
 import { distinctFrames } from "./_servers.ts";
 import { concat, eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
-import { DELIVERED, Pipeline, SidecarServer } from "../lib/internal.ts";
+import { DELIVERED, IngestServer, Router } from "../lib/internal.ts";
 
 /** The frame reader's largest read (its `maxReadBytes` default). */
 const MAX_READ = 64 * 1024;
@@ -138,14 +138,14 @@ Deno.test("read budget: 99 slow peers' events keep arriving while one peer flood
 Deno.test("read budget: a flooding connection gets one read (at most 64 KiB) per event-loop turn", async () => {
   // The real server and pipeline in this process, over real TCP; the output only counts.
   let sent = 0;
-  const p = new Pipeline([{
+  const p = new Router([{
     sink: {
       name: "count",
       send: (b) => (sent += b.count, Promise.resolve(DELIVERED)),
       close: () => Promise.resolve(),
     },
   }]);
-  const server = new SidecarServer(p, {
+  const server = new IngestServer(p, {
     hostname: "127.0.0.1",
     port: 0,
     maxFrameBytes: 1 << 20,

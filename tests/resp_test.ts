@@ -27,7 +27,7 @@ import {
   RespReader,
   type RespValue,
   writeEventId,
-  writeFrameJson,
+  writeFrameJsonCode,
   XaddEncoder,
 } from "../lib/internal.ts";
 
@@ -90,7 +90,7 @@ Deno.test("XaddEncoder: each command parses back to XADD key [MAXLEN ~ N] * hook
     let i = 0;
     for (const frame of anyFrames(batch)) {
       const json = new ByteBuffer(1024);
-      const hook = writeFrameJson(json, frame, "base64");
+      const hook = writeFrameJsonCode(json, frame, "base64");
       if (hook < 0) continue;
       const args = cmds[i++].map((a) => utf8.decode(a));
       const cap = maxLen > 0 ? ["MAXLEN", "~", String(maxLen)] : [];
@@ -124,7 +124,7 @@ Deno.test("XaddEncoder: the same entries as RedisSink (main.ts) for the same fra
     ]);
     await sendChunks(s.port, [batch.bytes]);
     const events = anyFrames(batch).filter((f) =>
-      writeFrameJson(new ByteBuffer(), f, "base64") >= 0
+      writeFrameJsonCode(new ByteBuffer(), f, "base64") >= 0
     )
       .length;
     const total = async (pattern: string) => {

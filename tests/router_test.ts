@@ -1,4 +1,4 @@
-// Router (lib/pipeline/router.ts, today's Pipeline): backpressure from blocking outputs, drop
+// Router (lib/pipeline/router.ts, today's Router): backpressure from blocking outputs, drop
 // outputs never block, hook filters, rejected frames counted, per-output metrics.
 import { assert, assertEquals } from "./_assert.ts";
 import {
@@ -7,7 +7,7 @@ import {
   DISPATCH_MALFORMED,
   DISPATCH_OK,
   Metrics,
-  Pipeline,
+  Router,
   type Sink,
 } from "../lib/internal.ts";
 import { fixtureVectors } from "./_vectors.ts";
@@ -17,7 +17,7 @@ Deno.test("router: a full blocking output asks the reader to wait, and lets it g
   const sink = new RecordingSink();
   let release!: () => void;
   sink.gate = new Promise((r) => release = r);
-  const p = new Pipeline([{ sink, queue: { maxBytes: 64 * 1024, onFull: "block" } }]);
+  const p = new Router([{ sink, queue: { maxBytes: 64 * 1024, onFull: "block" } }]);
   const frame = publish(0, 1000);
   let r = DISPATCH_OK;
   let dispatched = 0;
@@ -41,7 +41,7 @@ Deno.test("router: a dead output with on_full=drop never blocks a healthy one", 
   const healthy = new RecordingSink("healthy");
   const dead = new RecordingSink("dead");
   dead.gate = new Promise(() => {}); // never acknowledges
-  const p = new Pipeline([
+  const p = new Router([
     { sink: healthy },
     { sink: dead, queue: { maxBytes: 64 * 1024, onFull: "drop" } },
   ]);
@@ -55,7 +55,7 @@ Deno.test("router: a dead output with on_full=drop never blocks a healthy one", 
 Deno.test("router: hooks filter per output; empty, unknown and malformed frames are counted", async () => {
   const all = new RecordingSink("all");
   const subs = new RecordingSink("subs");
-  const p = new Pipeline([{ sink: all }, {
+  const p = new Router([{ sink: all }, {
     sink: subs,
     hooks: new Set(["on_subscribe"] as const),
   }]);
@@ -75,7 +75,7 @@ Deno.test("router: hooks filter per output; empty, unknown and malformed frames 
   assertEquals(p.totalReceived, events.length);
 });
 
-Deno.test("router metrics: every term of received = sent + dead_lettered + lost + dropped + queued is a per-output counter of the Pipeline", async () => {
+Deno.test("router metrics: every term of received = sent + dead_lettered + lost + dropped + queued is a per-output counter of the Router", async () => {
   const m = new Metrics();
   const dir = await Deno.makeTempDir();
   const reporting: Sink = {
@@ -84,7 +84,7 @@ Deno.test("router metrics: every term of received = sent + dead_lettered + lost 
     close: () => Promise.resolve(),
     deadLetter: failingOneEventLetters(new DeadLetterFile(`${dir}/dead.ndjson`, "reporting")),
   };
-  const p = new Pipeline([{ sink: reporting }], m);
+  const p = new Router([{ sink: reporting }], m);
   p.dispatch(Array.from({ length: 10 }, (_, i) => publish(i)));
   assert(await p.queues[0].flush(5000));
   const text = m.render();

@@ -229,7 +229,7 @@ Deno.test("SIGTERM with events still in socket buffers behind a blocked output: 
   const dead = freePort();
   const s = await runOutputs([
     `file:${file}`,
-    `nats://127.0.0.1:${dead}?on_full=block&queue_bytes=64KiB`,
+    `nats://127.0.0.1:${dead}?buffer=memory&on_full=block&queue_bytes=64KiB`,
   ], { flags: ["--shutdown-grace", "300"] });
   // 40 × 200 events of ~430 bytes: each connection's 86 KB fit in the kernel's socket buffers,
   // so every sender finishes and closes while the sidecar has stopped reading.

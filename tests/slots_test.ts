@@ -1,9 +1,18 @@
 // The slots accessors (stringField, forEachTopic, eventTimeMs) read what the JSON writer
 // writes: on every vector, on merged/duplicated fields and on malformed values.
-import { ByteBuffer, HOOKS, parseEnvelope, topicFilter, writeFrameJson } from "../lib/internal.ts";
-import { eventTimeMs, forEachTopic, stringField } from "../lib/codec/slots.ts";
-import { HOOK_TABLES, Kind } from "../lib/schema/tables.ts";
-import { NameTemplate } from "../lib/outputs/name_template.ts";
+import {
+  ByteBuffer,
+  eventTimeMs,
+  forEachTopic,
+  HOOK_TABLES,
+  HOOKS,
+  Kind,
+  NameTemplate,
+  parseEnvelope,
+  stringField,
+  topicFilter,
+  writeFrameJsonCode,
+} from "../lib/internal.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
   allVectors,
@@ -22,7 +31,7 @@ const ranges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 /** The writer's JSON of `frame` as an object (null when it does not write one). */
 function json(frame: Uint8Array): Json {
   const out = new ByteBuffer();
-  return writeFrameJson(out, frame, "base64") >= 0
+  return writeFrameJsonCode(out, frame, "base64") >= 0
     ? JSON.parse(new TextDecoder().decode(out.bytes()))
     : null;
 }

@@ -8,7 +8,7 @@ import { type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { runSidecar, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { distinctFrames } from "./_servers.ts";
-import { LOOPBACK_PEERS, parseCidr, peerAllowed } from "../lib/ingest/peers.ts";
+import { LOOPBACK_PEERS, parseCidr, peerAllowed } from "../lib/internal.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

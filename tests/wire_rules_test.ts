@@ -1,6 +1,6 @@
 // The wire rules of issue 11 §5.3 (decided once, in wire/cursor.ts, after protobuf-go's
-// protowire): both paths — decodeEvent and writeFrameJson — accept or refuse each case alike.
-import { ByteBuffer, decodeEvent, MALFORMED_VALUE, writeFrameJson } from "../lib/internal.ts";
+// protowire): both paths — decodeEvent and writeFrameJsonCode — accept or refuse each case alike.
+import { ByteBuffer, decodeEvent, MALFORMED_VALUE, writeFrameJsonCode } from "../lib/internal.ts";
 import { assertEquals, assertStrictEquals } from "./_assert.ts";
 import { anyOf, field, message, typeUrlFor } from "./_vectors.ts";
 
@@ -12,7 +12,7 @@ const URL = typeUrlFor("on_session_expired");
 function outcome(value: Uint8Array): string {
   const frame = anyOf(URL, value);
   const out = new ByteBuffer(64);
-  const code = writeFrameJson(out, frame, "base64");
+  const code = writeFrameJsonCode(out, frame, "base64");
   const r = decodeEvent(frame);
   const writer = code >= 0 ? "ok" : code === MALFORMED_VALUE ? "malformed_value" : `${code}`;
   const decoder = r.ok ? "ok" : r.error.kind;
@@ -99,6 +99,6 @@ Deno.test("wire rules: bool is any non-zero 64-bit varint; int32 takes the low 3
   assertEquals(decode(b(0x28, ...varintOf(2 ** 32 + 7))).qos, 7);
   assertEquals(decode(b(0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)).qos, -1);
   const out = new ByteBuffer(256);
-  writeFrameJson(out, anyOf(publish, b(0x40, 0x80, 0x80, 0x80, 0x80, 0x10)), "omit");
+  writeFrameJsonCode(out, anyOf(publish, b(0x40, 0x80, 0x80, 0x80, 0x80, 0x10)), "omit");
   assertStrictEquals(JSON.parse(new TextDecoder().decode(out.bytes())).retain, true);
 });

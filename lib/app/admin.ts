@@ -8,7 +8,7 @@ import { getLogger } from "../_deps/logtape.ts";
 import process from "node:process";
 import { StartupError } from "../errors.ts";
 import type { Metrics } from "./metrics.ts";
-import type { Pipeline } from "../pipeline/router.ts";
+import type { Router } from "../pipeline/router.ts";
 import { permissionHint } from "../_permissions.ts";
 
 const log = getLogger(["vmq_sidecar", "admin"]);
@@ -29,12 +29,12 @@ export interface Readiness {
 
 /**
  * Readiness of a running sidecar: accepting plugin connections (not backing off from resource
- * exhaustion: `acceptBackoff`, see `SidecarServer.acceptBackoff`), and for every output: its
+ * exhaustion: `acceptBackoff`, see `IngestServer.acceptBackoff`), and for every output: its
  * sink connected (when it can tell), its last send attempt not failed, and its queue below
  * {@linkcode QUEUE_NOT_READY_RATIO} of its size.
  */
 export function readiness(
-  pipeline: Pipeline,
+  pipeline: Router,
   accepting: boolean,
   acceptBackoff?: string,
 ): Readiness {
@@ -171,7 +171,7 @@ function handle(req: Request, options: AdminOptions): Response {
 export function registerAdminMetrics(
   m: Metrics,
   version: string,
-  pipeline: Pipeline,
+  pipeline: Router,
   ready: () => Readiness,
 ): void {
   m.gauge("vmq_sidecar_build_info", "Always 1; the version is in the label.", ["version"])

@@ -1,55 +1,17 @@
 /**
  * The sidecar's configuration: plain typed objects, validated once at the edge (flags or
- * config file) by the parsers here, which throw {@linkcode ConfigError} naming the key.
+ * config file) by the settings table and the shared value parsers of lib/parse.ts (plus the
+ * peer list parser here), which throw {@linkcode ConfigError} naming the key.
  *
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { OutputFormat } from "../outputs/encoding.ts";
-import { type Hook, HOOKS, isHook } from "../schema/hooks.ts";
-import type { PayloadMode } from "../codec/json.ts";
-import type { OnFull } from "../pipeline/queue.ts";
+import type { HostPort } from "../parse.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
+import type { FsyncPolicy } from "../pipeline/disk_journal.ts";
 import { parseCidr } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { DEFAULTS } from "./settings.ts";
-
-/** A `host:port` address. */
-export interface HostPort {
-  /** Host name or IP. */
-  hostname: string;
-  /** Port. */
-  port: number;
-}
-
-/** Output kinds, by URL scheme. */
-export type OutputKind = "stdout" | "file" | "nats" | "redis" | "http";
-
-/** One output, as configured. */
-export interface OutputSpec {
-  /** What kind of destination. */
-  kind: OutputKind;
-  /** The target without options: `stdout`, a file path, or a server URL. */
-  target: string;
-  /** Event encoding. */
-  format: OutputFormat;
-  /** Payload mode of the JSON form. */
-  payload: PayloadMode;
-  /** Hooks this output receives; `null` = all. */
-  hooks: Hook[] | null;
-  /** MQTT topic filters (`+`/`#`) on topic-bearing events; `null` = no topic filter. */
-  topics: string[] | null;
-  /** Bytes its queue may hold. */
-  queueBytes: number;
-  /** What a full queue does. */
-  onFull: OnFull;
-  /**
-   * Kind-specific options (e.g. `rotate_bytes`), parsed by the kind's option schema: every
-   * option of the kind, with its default when not given.
-   */
-  options: Readonly<Record<string, unknown>>;
-  /** Options whose value came from an environment variable (`password_env`): option → name. */
-  fromEnv?: Readonly<Record<string, string>>;
-}
 
 /**
  * The whole configuration: one field per `live` or `restart` row of the settings table
@@ -63,6 +25,11 @@ export interface SidecarConfig {
   admin: HostPort | null;
   /** Largest accepted frame body. */
   maxFrameBytes: number;
+  /**
+   * Most bytes the read buffers of partially received large frames may hold together; a
+   * connection whose frame does not fit is not read until it does.
+   */
+  maxBufferedBytes: number;
   /** Most concurrent plugin connections. */
   maxConnections: number;
   /**
@@ -83,77 +50,20 @@ export interface SidecarConfig {
   logFormat: LogFormat;
   /** How long shutdown may read connections and flush outputs, in ms. */
   shutdownGraceMs: number;
+  /**
+   * Where the disk journal of `buffer=disk` network outputs lives (`DIR/journal`); default
+   * `/var/lib/vmq-sidecar`.
+   */
+  dataDir?: string;
+  /** When the journal is made durable (default `interval`). */
+  fsync?: FsyncPolicy;
+  /** The `fsync=interval` period in ms (default 500). */
+  fsyncMs?: number;
   /** Outputs (at least one). */
   outputs: OutputSpec[];
 }
 
 export { DEFAULTS };
-
-/** Parses `host:port` (`[v6]:port` for IPv6). */
-export function parseHostPort(key: string, value: string): HostPort {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new ConfigError(
-      key,
-      `expected host:port (e.g. 127.0.0.1:8890), got ${JSON.stringify(value)}`,
-    );
-  }
-  return { hostname: m[1] ?? m[2], port };
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
-
-/**
- * Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB` (IEC units, powers of 1024) or
- * `64MB`, `500kB`, `1GB` (SI units, powers of 1000); units are case-insensitive. A bare `k`,
- * `M` or `G` is refused as ambiguous.
- */
-export function parseSize(key: string, value: string | number, min = 0): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(String(value));
-  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-  if (m && unit === undefined && /^[kmg]$/i.test(m[2])) {
-    const k = "kmg".indexOf(m[2].toLowerCase()) + 1;
-    const iec = `${m[1]}${["Ki", "Mi", "Gi"][k - 1]}B`, si = `${m[1]}${["k", "M", "G"][k - 1]}B`;
-    throw new ConfigError(
-      key,
-      `${JSON.stringify(String(value).trim())} is ambiguous: write ${iec} (${
-        Math.floor(Number(m[1]) * 1024 ** k)
-      } bytes) or ${si} (${Math.floor(Number(m[1]) * 1000 ** k)} bytes)`,
-    );
-  }
-  const n = m && unit ? Math.floor(Number(m[1]) * unit) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new ConfigError(
-      key,
-      `expected a size of at least ${min} bytes like 1048576, 512KiB, 64MiB, 1GiB or 64MB, got ${
-        JSON.stringify(String(value))
-      }`,
-    );
-  }
-  return n;
-}
-
-/** Parses a whole number in `[min, max]`. */
-export function parseIntIn(key: string, value: string | number, min: number, max: number): number {
-  const n = typeof value === "number" ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ConfigError(
-      key,
-      `expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}`,
-    );
-  }
-  return n;
-}
 
 /** Parses a comma-separated CIDR list (`10.0.0.0/8,fd00::/8`) strictly; returns canonical text. */
 export function parseAllowPeers(key: string, value: string | string[]): string[] {
@@ -175,66 +85,6 @@ export function parseAllowPeers(key: string, value: string | string[]): string[]
       }
     })),
   ];
-}
-
-/** Parses one of `allowed`. */
-export function parseChoice<T extends string>(
-  key: string,
-  value: string,
-  allowed: readonly T[],
-): T {
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new ConfigError(
-      key,
-      `expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value as T;
-}
-
-/** Parses a comma-separated hook list (`all` = every hook). */
-export function parseHooks(key: string, value: string | string[]): Hook[] | null {
-  const names = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
-    Boolean,
-  );
-  if (names.length === 1 && names[0] === "all") return null;
-  if (names.length === 0) {
-    throw new ConfigError(key, `expected hook names, e.g. on_publish,on_deliver`);
-  }
-  for (const n of names) {
-    if (!isHook(n)) {
-      throw new ConfigError(
-        key,
-        `unknown hook ${JSON.stringify(n)}; hooks are: ${HOOKS.join(", ")}`,
-      );
-    }
-  }
-  return [...new Set(names as Hook[])];
-}
-
-/** Validates MQTT topic filters (`+` and `#` as whole levels, `#` last). */
-export function parseTopicFilters(key: string, value: string | string[]): string[] {
-  const filters = (Array.isArray(value) ? value : value.split(",")).map((s) => s.trim()).filter(
-    Boolean,
-  );
-  if (filters.length === 0) {
-    throw new ConfigError(key, "expected MQTT topic filters, e.g. devices/+/telemetry,cmd/#");
-  }
-  for (const f of filters) {
-    const levels = f.split("/");
-    levels.forEach((l, i) => {
-      if (
-        (l.includes("+") && l !== "+") ||
-        (l.includes("#") && (l !== "#" || i !== levels.length - 1))
-      ) {
-        throw new ConfigError(
-          key,
-          `invalid topic filter ${JSON.stringify(f)}: + and # must be whole levels, # only last`,
-        );
-      }
-    });
-  }
-  return filters;
 }
 
 /** Options every output accepts (URL query parameters or config keys). */

@@ -7,7 +7,8 @@
  * @module
  */
 import { parse as parseToml, stringify as stringifyToml, TomlError } from "../_deps/smol_toml.ts";
-import { COMMON_OUTPUT_OPTIONS, type OutputSpec, type SidecarConfig } from "./config.ts";
+import { COMMON_OUTPUT_OPTIONS, type SidecarConfig } from "./config.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
 import { maskOutputUrl, maskUrl, parseOutput } from "./output_url.ts";
 import { resolveSecrets, showOptions } from "../outputs/options.ts";
 import { ConfigError } from "../errors.ts";

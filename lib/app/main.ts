@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { checkConfig, type Command, parseCommandLine } from "./cli.ts";
+import { type Command, parseCommandLine } from "./flags.ts";
+import { runCheckConfig } from "./commands/check_config.ts";
 import {
   type ConfigFile,
   type EffectiveConfig,
@@ -23,7 +24,7 @@ import { getLogger } from "../_deps/logtape.ts";
 /** Runs the CLI with `args`; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "decode") return await runDecode(args.slice(1));
-  if (args[0] === "check-config") return checkConfig(args.slice(1));
+  if (args[0] === "check-config") return runCheckConfig(args.slice(1));
   if (args[0] === "send") return await runSend(args.slice(1));
   let cmd: Command;
   try {

@@ -8,7 +8,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { OUTPUT_FORMATS } from "../outputs/encoding.ts";
-import { PAYLOAD_MODES } from "../codec/json.ts";
+import { PAYLOAD_MODES } from "../codec/json_writer.ts";
 import { kindOf } from "../outputs/registry.ts";
 import {
   checkOptions,
@@ -20,14 +20,9 @@ import {
   resolveSecrets,
   secretNames,
 } from "../outputs/options.ts";
-import {
-  COMMON_OUTPUT_OPTIONS,
-  type OutputSpec,
-  parseChoice,
-  parseHooks,
-  parseSize,
-  parseTopicFilters,
-} from "./config.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
+import { parseChoice, parseHooks, parseSize, parseTopicFilters } from "../parse.ts";
+import { COMMON_OUTPUT_OPTIONS } from "./config.ts";
 import { DEFAULTS, MIN_QUEUE_BYTES, type OutputDefaults } from "./settings.ts";
 
 export { maskUrl };

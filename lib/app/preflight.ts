@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { OutputSpec } from "./config.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
 import { deadLetterPathOf } from "../outputs/dead_letter.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
 

@@ -10,14 +10,15 @@
 import { getLogger } from "../_deps/logtape.ts";
 import type { EffectiveConfig } from "./config_file.ts";
 import { keepRestartOnly, restartOnlyChanges } from "./settings.ts";
-import type { OutputSpec, SidecarConfig } from "./config.ts";
+import type { SidecarConfig } from "./config.ts";
+import type { OutputSpec } from "../outputs/output_spec.ts";
 import { ConfigError } from "../errors.ts";
 import { configureLogging } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import type { OutputConfig, Pipeline } from "../pipeline/router.ts";
+import type { OutputConfig, Router } from "../pipeline/router.ts";
 import { preflight } from "./preflight.ts";
-import type { OutputQueue } from "../pipeline/queue.ts";
+import type { Delivery } from "../pipeline/delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 
@@ -54,7 +55,9 @@ function outputConfig(spec: OutputSpec, sink: Sink, queue: Record<string, unknow
  * ```
  */
 export class ConfigReloader {
-  readonly #pipeline: Pipeline;
+  readonly #pipeline: Router;
+  /** Outputs every configuration keeps (handlers: code, not configuration). */
+  readonly #fixed: readonly OutputConfig[];
   #config: SidecarConfig;
   #running: Running[];
   #busy: Promise<unknown> = Promise.resolve();
@@ -67,7 +70,13 @@ export class ConfigReloader {
    * Starts from the running `config`, whose outputs are the pipeline's queues in order (as
    * `Sidecar.start` builds them).
    */
-  constructor(pipeline: Pipeline, config: SidecarConfig, metrics: Metrics) {
+  constructor(
+    pipeline: Router,
+    config: SidecarConfig,
+    metrics: Metrics,
+    fixed: readonly OutputConfig[] = [],
+  ) {
+    this.#fixed = fixed;
     this.#pipeline = pipeline;
     this.#config = config;
     const queues = pipeline.queues;
@@ -159,7 +168,7 @@ export class ConfigReloader {
       }
     }
     const before = new Map(this.#running.map((r) => [r.sink, r.spec]));
-    const removed = this.#pipeline.reconfigure(outputs);
+    const removed = this.#pipeline.reconfigure([...outputs, ...this.#fixed]);
     const previous = this.#config;
     this.#running = running;
     this.#config = config;
@@ -205,7 +214,7 @@ export class ConfigReloader {
     return false;
   }
 
-  #retire(queues: OutputQueue[], graceMs: number): void {
+  #retire(queues: Delivery[], graceMs: number): void {
     for (const q of queues) {
       const done = (async () => {
         const flushed = await q.flush(graceMs);

@@ -10,20 +10,21 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../outputs/encoding.ts";
+import { OPTION_DEFAULTS } from "../outputs/options.ts";
 import type { Hook } from "../schema/hooks.ts";
-import { PAYLOAD_MODES, type PayloadMode } from "../codec/json.ts";
+import { PAYLOAD_MODES, type PayloadMode } from "../codec/json_writer.ts";
 import { LOOPBACK_PEERS } from "../ingest/peers.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+import type { FsyncPolicy } from "../pipeline/disk_journal.ts";
 import {
   type HostPort,
-  parseAllowPeers,
   parseChoice,
   parseHooks,
   parseHostPort,
   parseIntIn,
   parseSize,
-  type SidecarConfig,
-} from "./config.ts";
+} from "../parse.ts";
+import { parseAllowPeers, type SidecarConfig } from "./config.ts";
 
 /**
  * How a reload (SIGHUP) treats a setting: `live` is applied at once; `outputs` flows into the
@@ -105,6 +106,12 @@ const wholeIn = (min: number, max: number) => (key: string, v: unknown): number 
 
 const same = <T extends TomlValue>(v: T): TomlValue => v;
 
+/** Where the disk journal lives by default (`data_dir`; the journal is `DIR/journal`). */
+export const DEFAULT_DATA_DIR = "/var/lib/vmq-sidecar";
+
+/** The `fsync` policies of the journal. */
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ["interval", "batch", "never"];
+
 /** Smallest queue of an output. */
 export const MIN_QUEUE_BYTES = 65536;
 
@@ -139,7 +146,12 @@ export type SettingName = keyof Settings;
  * without its field, does not compile.
  */
 export type SettingsTable =
-  & { readonly [K in keyof RunSettings]: Setting<RunSettings[K], "live" | "restart"> }
+  & {
+    readonly [K in keyof RunSettings]-?: Setting<
+      Exclude<RunSettings[K], undefined>,
+      "live" | "restart"
+    >;
+  }
   & { readonly [K in keyof OutputDefaults]: Setting<OutputDefaults[K], "outputs"> };
 
 /** Names of the rows that take effect only after a restart. */
@@ -220,7 +232,7 @@ export const SETTINGS: SettingsTable = {
     key: "rotate_bytes",
     metavar: "SIZE",
     parse: (k, v) => parseSize(k, textOrNumber(k, v)),
-    default: 0,
+    default: OPTION_DEFAULTS.rotateBytes,
     show: same,
     example: "256MiB",
     reload: "outputs",
@@ -231,7 +243,7 @@ export const SETTINGS: SettingsTable = {
     key: "rotate_keep",
     metavar: "N",
     parse: wholeIn(0, 1000),
-    default: 5,
+    default: OPTION_DEFAULTS.rotateKeep,
     show: same,
     example: 3,
     reload: "outputs",
@@ -264,6 +276,21 @@ export const SETTINGS: SettingsTable = {
     help: ["largest accepted frame; a larger one closes the connection"],
     defaultText: "64MiB",
   },
+  maxBufferedBytes: {
+    flag: "--max-buffered-bytes",
+    key: "max_buffered_bytes",
+    metavar: "SIZE",
+    parse: (k, v) => parseSize(k, textOrNumber(k, v), 1024 * 1024),
+    default: 256 * 1024 * 1024,
+    show: same,
+    example: "128MiB",
+    reload: "restart",
+    help: [
+      "most memory partially received large frames hold together; a",
+      "connection whose frame does not fit is not read until it does",
+    ],
+    defaultText: "256MiB",
+  },
   maxConnections: {
     flag: "--max-connections",
     key: "max_connections",
@@ -285,6 +312,49 @@ export const SETTINGS: SettingsTable = {
     example: 10_000,
     reload: "restart",
     help: ["time to drain connections and flush outputs on stop"],
+  },
+  dataDir: {
+    flag: "--data-dir",
+    key: "data_dir",
+    metavar: "DIR",
+    parse: (k, v) => {
+      const dir = text(k, v);
+      if (dir.trim() === "") throw new ConfigError(k, "expected a directory, got an empty string");
+      return dir;
+    },
+    default: DEFAULT_DATA_DIR,
+    show: same,
+    example: "/srv/vmq-sidecar",
+    reload: "restart",
+    help: [
+      "where the disk journal of buffer=disk network outputs lives",
+      "(DIR/journal; created when missing)",
+    ],
+  },
+  fsync: {
+    flag: "--fsync",
+    key: "fsync",
+    metavar: "interval|batch|never",
+    parse: choice(FSYNC_POLICIES),
+    default: "interval",
+    show: same,
+    example: "batch",
+    reload: "restart",
+    help: [
+      "when the journal is flushed to disk: every fsync_ms (interval), before",
+      "outputs send what was written (batch), or when the kernel likes (never)",
+    ],
+  },
+  fsyncMs: {
+    flag: "--fsync-ms",
+    key: "fsync_ms",
+    metavar: "MS",
+    parse: wholeIn(1, 60_000),
+    default: 500,
+    show: same,
+    example: 100,
+    reload: "restart",
+    help: ["the fsync=interval period (power loss loses at most this)"],
   },
   stallTimeoutMs: {
     flag: "--stall-timeout",
@@ -398,6 +468,8 @@ export const OUTPUTS_SETTING = {
     "any output: format=json|protobuf payload=base64|utf8|omit",
     "  hooks=on_publish,... topics=devices/+/telemetry,... queue_bytes=64MiB",
     "  on_full=block|drop",
+    "network outputs: buffer=disk|memory (default disk: the journal in",
+    "  --data-dir) buffer_bytes=1GiB (its disk budget)",
   ],
 } as const;
 
@@ -497,6 +569,28 @@ export function defaultSettings(): Settings {
   return Object.fromEntries(
     SETTING_ROWS.map((s) => [s.name, structuredClone(s.default)]),
   ) as unknown as Settings;
+}
+
+/**
+ * The default of every setting of the running configuration (a {@linkcode SidecarConfig} but its
+ * outputs): the base of a configuration written in code, so it names only what it changes.
+ *
+ * @example
+ * ```ts
+ * import { defaultRunSettings, type SidecarConfig } from "../mod.ts";
+ * const config: SidecarConfig = {
+ *   ...defaultRunSettings(),
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   outputs: [],
+ * };
+ * console.log(config.maxFrameBytes); // 67108864
+ * ```
+ */
+export function defaultRunSettings(): RunSettings {
+  const all = defaultSettings() as unknown as Record<string, unknown>;
+  return Object.fromEntries(
+    SETTING_ROWS.filter((s) => s.reload !== "outputs").map((s) => [s.name, all[s.name]]),
+  ) as unknown as RunSettings;
 }
 
 /** The `restart` settings whose value differs between `old` and `next`, by config key. */

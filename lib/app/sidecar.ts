@@ -14,10 +14,19 @@ import { ConfigError, StartupError } from "../errors.ts";
 import { HOOKS } from "../schema/hooks.ts";
 import { Metrics } from "./metrics.ts";
 import type { Sink } from "../outputs/contract.ts";
-import { type OutputConfig, Pipeline } from "../pipeline/router.ts";
-import { SidecarServer, type SocketDiscards } from "../ingest/server.ts";
-import type { OutputQueue } from "../pipeline/queue.ts";
-import { deliveryOf } from "../outputs/local/local_delivery.ts";
+import { type OutputConfig, Router } from "../pipeline/router.ts";
+import { IngestServer, type SocketDiscards } from "../ingest/server.ts";
+import type { Delivery } from "../pipeline/delivery.ts";
+import type { Handler } from "../handlers/handler.ts";
+import { HandlerDelivery, registerHandlerMetrics } from "../handlers/handler_delivery.ts";
+import {
+  deliveryWithHandlers,
+  type HandlerBufferFactory,
+  handlerOutputs,
+} from "./handler_outputs.ts";
+import { JournalPort } from "../pipeline/journal_delivery.ts";
+import { JournalDirError } from "../pipeline/disk_journal.ts";
+import { DEFAULT_DATA_DIR } from "./settings.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
 import { permissionHint } from "../_permissions.ts";
@@ -121,6 +130,17 @@ export interface SidecarOptions {
    * uncaught errors. The command line installs it; in an application that is its own choice.
    */
   readonly processGuard?: boolean;
+  /**
+   * Your own code, each an output like the others (behind its own buffer, with its counters on
+   * `/metrics` by `output` name): see `defineHandler`. Kept as they are by {@linkcode
+   * Sidecar.reload} (they are code, not configuration).
+   */
+  readonly handlers?: readonly Handler[];
+  /**
+   * The buffer of each handler (default: in memory, `bufferBytes` of the handler). Pass a
+   * factory returning a disk journal's buffer for at-least-once across crashes.
+   */
+  readonly handlerBuffer?: HandlerBufferFactory;
 }
 
 /**
@@ -136,6 +156,7 @@ export interface SidecarOptions {
  *   admin: { hostname: "127.0.0.1", port: 0 },
  *   maxFrameBytes: 64 << 20,
  *   maxConnections: 10_000,
+ *   maxBufferedBytes: 256 << 20,
  *   stallTimeoutMs: 30_000,
  *   idleTimeoutMs: 0,
  *   allowPeers: ["127.0.0.0/8", "::1/128"],
@@ -171,24 +192,25 @@ export class Sidecar {
    * The pipeline (internal: not a stable API).
    * @ignore
    */
-  readonly pipeline: Pipeline;
+  readonly pipeline: Router;
   /**
    * The plugin-facing server (internal, like {@linkcode Sidecar.pipeline}).
    * @ignore
    */
-  readonly server: SidecarServer;
+  readonly server: IngestServer;
   readonly #started: SidecarConfig;
   readonly #options: SidecarOptions;
   readonly #admin: AdminServer | undefined;
   #reloader: ConfigReloader | undefined;
+  #handlerOutputs: OutputConfig[] = [];
   #accepting = false;
   #stopping: Promise<Summary> | undefined;
 
   private constructor(
     options: SidecarOptions,
     metrics: Metrics,
-    pipeline: Pipeline,
-    server: SidecarServer,
+    pipeline: Router,
+    server: IngestServer,
     admin: AdminServer | undefined,
   ) {
     this.#options = options;
@@ -234,7 +256,23 @@ export class Sidecar {
     }
     const outputs: OutputConfig[] = [];
     const created: Sink[] = [];
+    // The one journal of the buffer=disk network outputs, opened (and replayed) before any
+    // output or listener starts: a data directory that cannot be used fails the start.
+    const journals = new JournalPort({
+      dir: `${config.dataDir ?? DEFAULT_DATA_DIR}/journal`,
+      fsync: config.fsync,
+      fsyncMs: config.fsyncMs,
+    });
+    journals.registerMetrics(metrics);
     try {
+      if (config.outputs.some((o) => o.options.buffer === "disk")) {
+        try {
+          journals.open();
+        } catch (e) {
+          if (!(e instanceof JournalDirError)) throw e;
+          throw new StartupError(e.message, { cause: e });
+        }
+      }
       for (const [i, spec] of config.outputs.entries()) {
         const key = defaultName(spec, i);
         let made;
@@ -251,12 +289,20 @@ export class Sidecar {
           queue: { ...made.queue, maxBytes: spec.queueBytes, onFull: spec.onFull },
         });
       }
-      const pipeline = new Pipeline(outputs, metrics, deliveryOf);
-      const server = new SidecarServer(pipeline, {
+      const handlers = handlerOutputs(options.handlers ?? []);
+      outputs.push(...handlers);
+      const pipeline = new Router(
+        outputs,
+        metrics,
+        journals.factory(deliveryWithHandlers(options.handlerBuffer)),
+      );
+      journals.forgetUnclaimed();
+      const server = new IngestServer(pipeline, {
         hostname: config.listen.hostname,
         port: config.listen.port,
         maxFrameBytes: config.maxFrameBytes,
         maxConnections: config.maxConnections,
+        maxBufferedBytes: config.maxBufferedBytes,
         stallTimeoutMs: config.stallTimeoutMs,
         idleTimeoutMs: config.idleTimeoutMs,
         allowPeers: config.allowPeers,
@@ -278,7 +324,16 @@ export class Sidecar {
       sidecar.#registerProcessMetrics();
       if (options.processGuard) registerProcessGuardMetrics(metrics);
       if (config.admin) registerAdminMetrics(metrics, VERSION, pipeline, ready);
-      if (options.reloadFrom) sidecar.#reloader = new ConfigReloader(pipeline, config, metrics);
+      sidecar.#handlerOutputs = handlers;
+      if (handlers.length > 0) {
+        registerHandlerMetrics(
+          metrics,
+          () => pipeline.queues.filter((q) => q instanceof HandlerDelivery),
+        );
+      }
+      if (options.reloadFrom) {
+        sidecar.#reloader = new ConfigReloader(pipeline, config, metrics, handlers);
+      }
       sidecar.#accepting = true;
       const addr = server.addr;
       log.info("listening on {addr}; outputs: {outputs}", {
@@ -288,6 +343,7 @@ export class Sidecar {
       return sidecar;
     } catch (e) {
       await Promise.all(created.map((s) => s.close().catch(() => {})));
+      await journals.close().catch(() => {});
       await admin?.close();
       throw e;
     }
@@ -341,7 +397,12 @@ export class Sidecar {
     const source = next
       ? ("file" in next && next.file) || "reload(config)"
       : this.#options.reloadSource ?? "reloadFrom()";
-    this.#reloader ??= new ConfigReloader(this.pipeline, this.#started, this.metrics);
+    this.#reloader ??= new ConfigReloader(
+      this.pipeline,
+      this.#started,
+      this.metrics,
+      this.#handlerOutputs,
+    );
     return this.#reloader.reload(() => {
       try {
         return effectiveOf(from());
@@ -456,7 +517,7 @@ function nonZero(entries: [string, number][]): Record<string, number> {
   return Object.fromEntries(entries.filter(([, n]) => n > 0));
 }
 
-function tallyOf(q: OutputQueue): OutputTally {
+function tallyOf(q: Delivery): OutputTally {
   const st = q.stats;
   return {
     given: st.received,

@@ -11,8 +11,9 @@ import type { Metrics } from "../app/metrics.ts";
 import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type RouterPort } from "../pipeline/router.ts";
 import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } from "./peers.ts";
 import { formatHeld, LogLimiter } from "../_log_limiter.ts";
+import { MemoryBudget } from "../memory_budget.ts";
 
-/** Options of {@linkcode SidecarServer}. */
+/** Options of {@linkcode IngestServer}. */
 export interface ServerOptions {
   /** Address to listen on. */
   hostname: string;
@@ -32,6 +33,13 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** CIDR ranges peers may connect from; others are closed at once (default loopback only). */
   allowPeers?: readonly string[];
+  /**
+   * Most bytes the read buffers of partially received large frames (over one 64 KiB read) may
+   * hold together, all connections (default {@linkcode DEFAULT_MAX_BUFFERED_BYTES}). A
+   * connection whose frame does not fit is not read until it does (in the order they came):
+   * the connections inside the budget complete their frames, or the stall timeout closes them.
+   */
+  maxBufferedBytes?: number;
   /**
    * How often the lines held back by the per-connection log limit are summarized, in ms
    * (default {@linkcode LOG_SUMMARY_MS}); each reason's first {@linkcode LOG_FIRST} lines of
@@ -93,6 +101,9 @@ export interface SocketDiscards {
   /** Of `connections`, those still sending when closed: they lost more than counted. */
   stillSending: number;
 }
+
+/** Default of {@linkcode ServerOptions.maxBufferedBytes}: 256 MiB (four 64 MiB frames at once). */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
 /** After the grace deadline, how long connections are read, to count what they discard. */
 const DRAIN_COUNT_MS = 500;
@@ -161,6 +172,14 @@ function acceptErrorReason(e: unknown): AcceptErrorReason {
 
 const log = getLogger(["vmq_sidecar", "server"]);
 
+/** A wait for the frame buffer budget ended because the server closed the connection. */
+class ConnectionClosedError extends Error {
+  constructor(peer: string) {
+    super(`connection ${peer} closed by the sidecar while waiting for --max-buffered-bytes`);
+    this.name = "ConnectionClosedError";
+  }
+}
+
 interface Conn {
   conn: Deno.TcpConn;
   peer: string;
@@ -181,6 +200,10 @@ interface Conn {
   frameStart: number;
   /** Closed by the timeout sweep (already counted): the read error that follows is expected. */
   timedOut: boolean;
+  /** Waiting for room in the frame buffer budget (not read; the stall clock does not run). */
+  awaitingBudget: boolean;
+  /** Aborts a wait for the frame buffer budget when the server closes the connection. */
+  abort: AbortController;
   /**
    * When the read now pending was issued (-1: none pending). A connection is idle only while
    * a read has waited for data: one accepted but not read yet (its handler not run, e.g. on a
@@ -194,16 +217,16 @@ interface Conn {
  *
  * @example
  * ```ts ignore
- * const server = new SidecarServer(pipeline, { hostname: "127.0.0.1", port: 8890,
+ * const server = new IngestServer(pipeline, { hostname: "127.0.0.1", port: 8890,
  *   maxFrameBytes: 64 << 20, maxConnections: 10000 });
  * server.listen();
  * await server.shutdown(5000);
  * ```
  */
-export class SidecarServer {
+export class IngestServer {
   /** Connections accepted since start. */
   accepted = 0;
-  /** Connections refused, all reasons (see {@linkcode SidecarServer.refusedBy}). */
+  /** Connections refused, all reasons (see {@linkcode IngestServer.refusedBy}). */
   refused = 0;
   /** Connections refused by reason. */
   readonly refusedBy: Map<RefusalReason, number> = new Map();
@@ -213,6 +236,11 @@ export class SidecarServer {
   readonly discarded: SocketDiscards = { connections: 0, bytes: 0, frames: 0, stillSending: 0 };
   /** Failed accepts by reason. */
   readonly acceptErrors: Map<AcceptErrorReason, number> = new Map();
+  /**
+   * The memory budget of partially received large frames (`--max-buffered-bytes`): what is
+   * held, how many connections wait and have waited.
+   */
+  readonly frameBudget: MemoryBudget;
   readonly #pipeline: RouterPort;
   readonly #opts: ServerOptions;
   readonly #conns = new Set<Conn>();
@@ -231,7 +259,7 @@ export class SidecarServer {
   #lastAccept = 0;
   /** The exhaustion the accept loop is backing off from (undefined: none). */
   #exhausted: AcceptErrorReason | undefined;
-  /** When an accept last failed for {@linkcode SidecarServer.#exhausted}. */
+  /** When an accept last failed for {@linkcode IngestServer.#exhausted}. */
   #exhaustedAt = 0;
   /** Failed accepts since the exhaustion began. */
   #exhaustedFailures = 0;
@@ -240,11 +268,17 @@ export class SidecarServer {
   /** Rate limit of the log lines of refused, failed and timed-out connections. */
   readonly #logLimit: LogLimiter;
 
-  /** Creates the server; call {@linkcode SidecarServer.listen} to start. */
+  /** Creates the server; call {@linkcode IngestServer.listen} to start. */
   constructor(pipeline: RouterPort, options: ServerOptions, metrics?: Metrics) {
     this.#pipeline = pipeline;
     this.#opts = options;
     this.#allowed = (options.allowPeers ?? LOOPBACK_PEERS).map(parseCidr);
+    this.frameBudget = new MemoryBudget({
+      capacity: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+      // Each connection waits for at most one reservation.
+      maxWaiters: options.maxConnections,
+      name: "--max-buffered-bytes",
+    });
     this.#logLimit = new LogLimiter({
       first: LOG_FIRST,
       intervalMs: options.logSummaryMs ?? LOG_SUMMARY_MS,
@@ -252,7 +286,7 @@ export class SidecarServer {
         let n = 0;
         for (const v of held.values()) n += v;
         log.warn(
-          "held back {n} log lines about plugin connections in the last {s} s: {counts} (all counted in vmq_sidecar_connections_refused_total, vmq_sidecar_connection_errors_total, vmq_sidecar_accept_errors_total)",
+          "held back {n} log lines about plugin connections in the last {s} s: {counts} (all counted in vmq_sidecar_connections_refused_total, vmq_sidecar_connection_errors_total, vmq_sidecar_accept_errors_total, vmq_sidecar_frame_buffer_waits_total)",
           { n, s: ms / 1000, counts: formatHeld(held) },
         );
       },
@@ -314,7 +348,7 @@ export class SidecarServer {
     if (this.#draining) return;
     const now = performance.now();
     for (const c of this.#conns) {
-      if (c.blocked || c.timedOut) continue;
+      if (c.blocked || c.timedOut || c.awaitingBudget) continue;
       const inFrame = c.bytesRead > c.bytesTaken;
       let reason: "stalled" | "idle" | undefined;
       if (inFrame && stall > 0 && now - c.frameStart >= stall) reason = "stalled";
@@ -338,10 +372,16 @@ export class SidecarServer {
           },
         );
       }
-      try {
-        c.conn.close();
-      } catch { /* already closed */ }
+      this.#close(c);
     }
+  }
+
+  /** Closes a connection from the server's side, ending a wait for the frame buffer budget. */
+  #close(c: Conn): void {
+    try {
+      c.conn.close();
+    } catch { /* already closed */ }
+    c.abort.abort(new ConnectionClosedError(c.peer));
   }
 
   #refuse(conn: Deno.TcpConn, reason: RefusalReason): void {
@@ -451,6 +491,8 @@ export class SidecarServer {
       frameStart: performance.now(),
       timedOut: false,
       readingSince: -1,
+      awaitingBudget: false,
+      abort: new AbortController(),
     };
     this.#conns.add(c);
     log.debug("connection from {peer}", { peer: c.peer });
@@ -476,10 +518,28 @@ export class SidecarServer {
           return n;
         },
       };
-      // One reused read buffer per connection; dispatch copies what it keeps.
+      // One reused read buffer per connection; dispatch copies what it keeps. A large frame's
+      // buffer is reserved from the budget first: while it waits the connection is not read.
+      const budget = this.frameBudget;
+      const frameBudget = {
+        tryReserve: (bytes: number) => budget.tryReserve(bytes),
+        release: (bytes: number) => budget.release(bytes),
+        reserve: async (bytes: number) => {
+          this.#waitLog(c, bytes);
+          c.awaitingBudget = true;
+          try {
+            await budget.reserve(bytes, c.abort.signal);
+          } finally {
+            c.awaitingBudget = false;
+          }
+          // Its frame's stall clock starts when it may be read.
+          c.lastRead = c.frameStart = performance.now();
+        },
+      };
       const slabs = readFrameSlabs(source, {
         maxFrameBytes: this.#opts.maxFrameBytes,
         peer: c.peer,
+        budget: frameBudget,
       });
       for await (const slab of slabs) {
         c.lastRead = performance.now();
@@ -551,10 +611,30 @@ export class SidecarServer {
     });
   }
 
+  /** Logs (rate-limited) that a connection waits for the frame buffer budget. */
+  #waitLog(c: Conn, bytes: number): void {
+    const b = this.frameBudget;
+    const more = this.#limited("frame_buffer_wait");
+    if (more === undefined) return;
+    log.warn(
+      "connection {peer} is not read until its {bytes}-byte frame fits in --max-buffered-bytes ({held} of {capacity} bytes held by frames in progress, {waiting} connections waiting before it; {n} waits so far){more}",
+      {
+        peer: c.peer,
+        bytes,
+        held: b.held,
+        capacity: b.capacity,
+        waiting: b.waiting,
+        n: b.waits + 1,
+        more,
+      },
+    );
+  }
+
   #connectionError(c: Conn, e: unknown): void {
     let more: string | undefined;
-    if (c.timedOut) {
-      // closed by the timeout sweep: counted and logged there
+    if (c.timedOut || e instanceof ConnectionClosedError) {
+      // closed by the timeout sweep (counted and logged there) or by the stop while waiting
+      // for the frame buffer budget (counted in `discarded`)
     } else if (e instanceof FrameTooLargeError) {
       this.#count("frame_too_large");
       more = this.#limited("frame_too_large");
@@ -634,7 +714,7 @@ export class SidecarServer {
    * already sent is read) or `graceMs` passes. At that deadline readers waiting for queue room
    * deliver the frames they hold (a full blocking queue takes them beyond its size: one read
    * per connection) and delivery stops; what the connections still send is read for up to
-   * half a second more only to be counted ({@linkcode SidecarServer.discarded}), each closed
+   * half a second more only to be counted ({@linkcode IngestServer.discarded}), each closed
    * once quiet. Resolves once every connection's reader has ended (bounded).
    */
   async shutdown(graceMs: number, idleMs = 200): Promise<void> {
@@ -671,6 +751,11 @@ export class SidecarServer {
         cutTime = now;
         for (const c of this.#conns) c.cutByStop = true;
         for (const release of [...this.#waiting]) release();
+        // Waiting for the frame buffer budget: what they read cannot be delivered any more,
+        // and their sockets hold more (not read, not countable).
+        for (const c of this.#conns) {
+          if (c.awaitingBudget) (c.stillSending = true), this.#close(c);
+        }
       }
       // After the event loop was held up (writing outputs), reads that completed meanwhile
       // have not run yet: judge idleness only on a turn that came on time.
@@ -692,9 +777,7 @@ export class SidecarServer {
         }
         if (close) {
           c.cutByStop = true;
-          try {
-            c.conn.close();
-          } catch { /* already closed */ }
+          this.#close(c);
         }
       }
       await Promise.race([
@@ -737,8 +820,29 @@ export class SidecarServer {
       "vmq_sidecar_accept_backoff",
       "1 while accepting plugin connections backs off from resource exhaustion (then /readyz is 503).",
     );
+    const bufferBytes = m.gauge(
+      "vmq_sidecar_frame_buffer_bytes",
+      "Bytes of read buffers held by partially received large frames, counted against --max-buffered-bytes.",
+    );
+    const bufferLimit = m.gauge(
+      "vmq_sidecar_frame_buffer_limit_bytes",
+      "--max-buffered-bytes: most bytes partially received large frames may hold together.",
+    );
+    const bufferWaiting = m.gauge(
+      "vmq_sidecar_frame_buffer_waiting",
+      "Plugin connections not read now because their frame does not fit in --max-buffered-bytes.",
+    );
+    const bufferWaits = m.counter(
+      "vmq_sidecar_frame_buffer_waits_total",
+      "Times a plugin connection stopped being read until its frame fitted in --max-buffered-bytes.",
+    );
     for (const r of ACCEPT_ERROR_REASONS) acceptErrors.values.set(r, 0);
     m.onCollect(() => {
+      const b = this.frameBudget;
+      bufferBytes.values.set("", b.held);
+      bufferLimit.values.set("", b.capacity);
+      bufferWaiting.values.set("", b.waiting);
+      bufferWaits.values.set("", b.waits);
       for (const [k, v] of this.acceptErrors) acceptErrors.values.set(k, v);
       backoff.values.set("", this.acceptBackoff === undefined ? 0 : 1);
       open.values.set("", this.open);

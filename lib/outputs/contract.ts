@@ -12,7 +12,7 @@ import type { FrameEncoder } from "./encoding.ts";
  * Frames in wire format — `[u32 big-endian length][Any bytes]`, `count` times — exactly as the
  * plugin sent them. The same layout a disk buffer stores.
  */
-export interface FrameBatch {
+export interface OutputBatch {
   /** The concatenated frames. */
   readonly bytes: Uint8Array;
   /** How many frames `bytes` holds. */
@@ -108,7 +108,7 @@ export interface Sink {
   /** Name for logs and metrics, e.g. `file:/var/log/vmq/events.jsonl` (no secrets). */
   readonly name: string;
   /** Delivers a batch; see the interface for the acknowledgement contract. */
-  send(batch: FrameBatch): Promise<SendResult>;
+  send(batch: OutputBatch): Promise<SendResult>;
   /** Flushes and releases resources; called once, after the last send settled. */
   close(): Promise<void>;
   /**
@@ -148,5 +148,5 @@ export interface EncodingSink extends Sink {
  */
 export interface SyncSink extends Sink {
   /** Delivers a batch before returning; throws when it was not (all) delivered. */
-  sendSync(batch: FrameBatch): void;
+  sendSync(batch: OutputBatch): void;
 }

@@ -5,7 +5,7 @@
 // (rate-limited) and counted as lost — rather than retrying: an event the destination will
 // never take must not block the events behind it.
 import { getLogger } from "../_deps/logtape.ts";
-import type { OutputSpec } from "../app/config.ts";
+import type { OutputSpec } from "./output_spec.ts";
 import type { DeadLetter, DeadLetterWriter } from "./contract.ts";
 import { permissionHint, refuseWriteThroughSymlink } from "../_permissions.ts";
 

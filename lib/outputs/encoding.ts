@@ -11,8 +11,8 @@ import {
   type PayloadMode,
   writeEventJson,
   writeFrameJsonAt,
-} from "../codec/json.ts";
-import type { FrameBatch } from "./contract.ts";
+} from "../codec/json_writer.ts";
+import type { OutputBatch } from "./contract.ts";
 import { readLength, writeLength } from "../wire/length_prefix.ts";
 
 /**
@@ -81,7 +81,7 @@ export function reportUndecodable(output: string, frame: Uint8Array): void {
  */
 export function appendBatch(
   out: ByteBuffer,
-  batch: FrameBatch,
+  batch: OutputBatch,
   options: FormatOptions,
   output: string,
   flushBytes: number,

@@ -9,12 +9,12 @@
 import { hash } from "node:crypto";
 import { eventIdFast } from "./_event_id.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
-import { parseIntIn, parseSize } from "../app/config.ts";
+import { parseIntIn, parseSize } from "../parse.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
-import { MALFORMED_VALUE, writeFrameJson } from "../codec/json.ts";
-import type { QueueOptions } from "../pipeline/queue.ts";
+import { MALFORMED_VALUE, writeFrameJsonCode } from "../codec/json_writer.ts";
+import type { DeliveryOptions } from "../pipeline/delivery.ts";
 
 /**
  * How one output option is read: from a URL query (`?name=value`, always text) or a config
@@ -48,6 +48,12 @@ export interface OptionDefaults {
   /** `--rotate-keep` / `rotate_keep`. */
   readonly rotateKeep: number;
 }
+
+/**
+ * The global output defaults when no setting overrides them: the defaults of the settings
+ * table's `rotate_bytes` and `rotate_keep` rows are these values (declared once, here).
+ */
+export const OPTION_DEFAULTS: OptionDefaults = Object.freeze({ rotateBytes: 0, rotateKeep: 5 });
 
 /** One spec per option of a kind's typed options `T`. */
 export type OptionSchema<T> = { readonly [K in keyof T]-?: OptionSpec<T[K]> };
@@ -147,9 +153,44 @@ export function batchSchema(d: BatchDefaults): OptionSchema<BatchOptions> {
   };
 }
 
-/** The queue options of parsed {@linkcode BatchOptions}. */
-export function queueOptionsOf(o: BatchOptions): Partial<QueueOptions> {
-  return { batchEvents: o.batch_events, batchBytes: o.batch_bytes, lingerMs: o.linger_ms };
+/** `buffer`, `buffer_bytes` of a network output: where its backlog is kept. */
+export interface BufferOptions {
+  /** `disk`: the sidecar's journal (survives a crash); `memory`: a `queue_bytes` queue. */
+  buffer: "disk" | "memory";
+  /** Disk budget of its backlog in the journal (`buffer=disk`). */
+  buffer_bytes: number;
+}
+
+/** The schema of {@linkcode BufferOptions} (defaults `disk`, 1 GiB). */
+export function bufferSchema(): OptionSchema<BufferOptions> {
+  return {
+    buffer: {
+      parse: (key, raw) => {
+        const v = textOption(key, raw);
+        if (v !== "disk" && v !== "memory") {
+          throw new ConfigError(key, `expected disk or memory, got ${JSON.stringify(v)}`);
+        }
+        return v;
+      },
+      default: "disk",
+      help: "where the backlog is kept: disk (the journal in data_dir) or memory",
+    },
+    buffer_bytes: {
+      parse: sizeOption(1024 * 1024),
+      default: 1024 ** 3,
+      help: "disk budget of the backlog (buffer=disk); on_full applies beyond it",
+    },
+  };
+}
+
+/** The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions}). */
+export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<DeliveryOptions> {
+  return {
+    batchEvents: o.batch_events,
+    batchBytes: o.batch_bytes,
+    lingerMs: o.linger_ms,
+    ...(o.buffer ? { buffer: o.buffer, bufferBytes: o.buffer_bytes } : {}),
+  };
 }
 
 /** The options of one output as given: table keys, then URL query options over them. */
@@ -430,8 +471,8 @@ export function parseBool(key: string, value: string | undefined, fallback: bool
 /**
  * The stable id of an event: the first 128 bits of the SHA-256 of its `Any` bytes, in hex.
  * The same frame always gets the same id, so a retried event can be recognised downstream.
- * Computed in JavaScript (`eventIdFast`): node:crypto's per-call native hasher held
- * ~70 MiB until the garbage collector got to its wrappers.
+ * Computed in JavaScript (the unrolled SHA-256 of _event_id.ts, which the relay writers also use):
+ * node:crypto's per-call native hasher held ~70 MiB until the garbage collector got to its wrappers.
  */
 export function eventId(frame: Uint8Array): string {
   return eventIdFast(frame);
@@ -481,7 +522,7 @@ export class EventEncoder {
       return this.hook >= 0;
     }
     const buf = this.#buf, start = buf.pos;
-    const r = writeFrameJson(buf, frame, this.#opts.payload);
+    const r = writeFrameJsonCode(buf, frame, this.#opts.payload);
     if (r < 0) {
       if (r === MALFORMED_VALUE) reportUndecodable(this.#output, frame);
       return false;

@@ -7,12 +7,11 @@
  *
  * @module
  */
-import type { OutputKind, OutputSpec } from "../app/config.ts";
+import type { OutputKind, OutputSpec } from "./output_spec.ts";
 import { ConfigError } from "../errors.ts";
 import type { Sink } from "./contract.ts";
-import type { QueueOptions } from "../pipeline/queue.ts";
-import { checkOptions, normalizeOptions, type OptionSchema } from "./options.ts";
-import { DEFAULTS } from "../app/settings.ts";
+import type { DeliveryOptions } from "../pipeline/delivery.ts";
+import { checkOptions, normalizeOptions, OPTION_DEFAULTS, type OptionSchema } from "./options.ts";
 import { fileKind } from "./file/kind.ts";
 import { stdoutKind } from "./stdout/kind.ts";
 import { natsKind } from "./nats/kind.ts";
@@ -24,7 +23,7 @@ export interface CreatedSink {
   /** The sink. */
   sink: Sink;
   /** Queue settings the kind wants (batching, linger). */
-  queue: Partial<QueueOptions>;
+  queue: Partial<DeliveryOptions>;
 }
 
 /** What a kind's sink module provides: the sink of an output whose options are `T`. */
@@ -104,7 +103,7 @@ export function factoryOf(spec: OutputSpec, key: string): SinkFactory {
       // A spec built in code (not by the config parsers) gets its options parsed and defaults
       // filled here; for a parsed spec this changes nothing.
       checkOptions(kind.kind, kind.options, [], s.options, k);
-      const options = normalizeOptions(kind.options, { ...s.options }, k, DEFAULTS);
+      const options = normalizeOptions(kind.options, { ...s.options }, k, OPTION_DEFAULTS);
       kind.check?.(s.target, options, k);
       return await factory.create({ ...s, options }, k);
     },

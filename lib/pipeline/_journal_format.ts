@@ -102,6 +102,11 @@ export interface DamagedRange {
   readonly length: number;
   /** Why: `torn tail`, `checksum mismatch`, `no block header`, `out of sequence`. */
   readonly reason: string;
+  /**
+   * One past the last record the range is known to have held: a good header's `first + count`
+   * (a torn payload, a checksum mismatch); undefined when no header in it could be read.
+   */
+  readonly lostTo?: number;
 }
 
 /** The outcome of {@linkcode scanSegment}. */
@@ -122,15 +127,17 @@ export function scanSegment(buf: Uint8Array, after = -1): SegmentScan {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const blocks: ScannedBlock[] = [];
   const damaged: DamagedRange[] = [];
-  const bad = (offset: number, length: number, reason: string) => {
+  const bad = (offset: number, length: number, reason: string, lostTo?: number) => {
     const last = damaged[damaged.length - 1];
     if (last && last.offset + last.length === offset) {
+      const known = Math.max(last.lostTo ?? -1, lostTo ?? -1);
       damaged[damaged.length - 1] = {
         offset: last.offset,
         length: last.length + length,
         reason: last.reason,
+        ...(known >= 0 ? { lostTo: known } : {}),
       };
-    } else damaged.push({ offset, length, reason });
+    } else damaged.push({ offset, length, reason, ...(lostTo !== undefined ? { lostTo } : {}) });
   };
   let next = after; // the first sequence number a following block may start at
   let at = 0;
@@ -158,11 +165,11 @@ export function scanSegment(buf: Uint8Array, after = -1): SegmentScan {
     const p = at + HEADER_BYTES;
     const end = p + h.length;
     if (end > buf.length) {
-      bad(at, buf.length - at, "torn tail");
+      bad(at, buf.length - at, "torn tail", h.first + h.count);
       break;
     }
     if (crc32c(buf, p, end) !== h.crc || !framesFit(buf, p, end, h.count)) {
-      bad(at, end - at, "checksum mismatch");
+      bad(at, end - at, "checksum mismatch", h.first + h.count);
     } else if (h.first < next) {
       bad(at, end - at, "out of sequence");
     } else {

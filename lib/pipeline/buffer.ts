@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { FrameBatch } from "../outputs/contract.ts";
+import type { OutputBatch } from "../outputs/contract.ts";
 
 /** One reader's position in a {@linkcode Buffer} (a memory buffer has exactly one). */
 export interface Cursor {
@@ -17,7 +17,7 @@ export interface Cursor {
 }
 
 /** A sealed run of records, as read from a {@linkcode Buffer}. */
-export interface BufferBatch extends FrameBatch {
+export interface BufferBatch extends OutputBatch {
   /** Sequence number of its first record (monotonic per buffer, never reused). */
   readonly first: number;
   /** `first + count`: the sequence number the next batch starts at. */

@@ -33,6 +33,13 @@ export interface DeliveryOptions {
   retryInitialMs: number;
   /** Longest retry delay in ms (default 30 s). */
   retryMaxMs: number;
+  /**
+   * Where a network output keeps its backlog (`buffer`, default `memory` here; the
+   * application's delivery factory gives `disk` outputs a `JournalDelivery`).
+   */
+  buffer: "disk" | "memory";
+  /** Disk budget of a `buffer=disk` output's backlog (`buffer_bytes`, default 1 GiB). */
+  bufferBytes: number;
 }
 
 /** Defaults of {@linkcode DeliveryOptions}. */
@@ -44,6 +51,8 @@ export const DEFAULT_DELIVERY_OPTIONS: Readonly<DeliveryOptions> = {
   lingerMs: 0,
   retryInitialMs: 100,
   retryMaxMs: 30_000,
+  buffer: "memory",
+  bufferBytes: 1024 ** 3,
 };
 
 /**
@@ -140,9 +149,14 @@ export class Delivery implements OutputPort {
 
   /**
    * Creates the delivery of `sink`, storing in `buffer` (default: a {@linkcode MemoryBuffer} of
-   * `maxBytes` in chunks of `batchBytes`).
+   * `maxBytes` in chunks of `batchBytes`) and reading it as `cursorName` (default the sink's name).
    */
-  constructor(sink: Sink, options: Partial<DeliveryOptions> = {}, buffer?: Buffer) {
+  constructor(
+    sink: Sink,
+    options: Partial<DeliveryOptions> = {},
+    buffer?: Buffer,
+    cursorName: string = sink.name,
+  ) {
     this.sink = sink;
     this.options = { ...DEFAULT_DELIVERY_OPTIONS, ...options };
     sink.onReady?.(() => this.#destinationReady());
@@ -150,7 +164,7 @@ export class Delivery implements OutputPort {
       maxBytes: this.options.maxBytes,
       chunkBytes: this.options.batchBytes,
     });
-    this.cursor = this.buffer.cursor(sink.name);
+    this.cursor = this.buffer.cursor(cursorName);
     this.#backoff = new Backoff(this.options.retryInitialMs, this.options.retryMaxMs);
   }
 
@@ -227,6 +241,11 @@ export class Delivery implements OutputPort {
     buffer.appendFrame(buf, start, end);
     if (buffer.openBytes >= this.options.batchBytes) buffer.seal();
     return true;
+  }
+
+  /** Acknowledges `batch` in the buffer (a filtered view: the batch it was read as). */
+  protected release(batch: BufferBatch): void {
+    this.buffer.ack(this.cursor, batch);
   }
 
   /** Counts (and logs, once per full period) an event dropped by a full buffer; false. */
@@ -320,7 +339,7 @@ export class Delivery implements OutputPort {
    */
   async flush(timeoutMs: number): Promise<boolean> {
     this.buffer.seal();
-    if (this.events === 0) return true;
+    if (this.unsettled === 0) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
     const expired = new Promise<boolean>((resolve) => {
@@ -348,13 +367,32 @@ export class Delivery implements OutputPort {
     // Once no send can still read a batch (the sink is closed and the pump has ended), the
     // buffer gives its memory back; `events` and `bytes` stay (the unflushed count).
     if (this.sending) await new Promise<void>((r) => this.#pumpEnded.push(r));
+    await this.releaseStorage();
+  }
+
+  /** Gives the buffer's storage back once nothing can read it (a shared journal: its own rule). */
+  protected async releaseStorage(): Promise<void> {
     await this.buffer.close();
+  }
+
+  /** What a flush waits for: events held (a journal reader: also its backlog not read yet). */
+  protected get unsettled(): number {
+    return this.events;
   }
 
   /** Resolves the flushes waiting once nothing is held. */
   protected settleIdle(): void {
-    if (this.events === 0) { for (const w of this.#idle.splice(0)) w(); }
+    if (this.unsettled === 0) { for (const w of this.#idle.splice(0)) w(); }
   }
+
+  /**
+   * The router's selection of this output (hook mask by `HOOKS` index, optional filter), given
+   * at every (re)configuration; a reader of a shared journal applies it to what it reads.
+   */
+  selects(
+    _hookMask: Uint8Array,
+    _filter: ((frame: Uint8Array, hookIndex: number) => boolean) | undefined,
+  ): void {}
 
   /**
    * The next batch to send (sealing the open one when nothing else is sealed), or undefined.
@@ -453,7 +491,7 @@ export class Delivery implements OutputPort {
 
   /** Done with `batch` (counted): acknowledged in the buffer, latency observed, writers woken. */
   protected acked(batch: BufferBatch): void {
-    this.buffer.ack(this.cursor, batch);
+    this.release(batch);
     if (this.onAck) {
       const now = performance.now();
       const age = batch.eventMs === Infinity

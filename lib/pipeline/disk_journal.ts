@@ -13,6 +13,14 @@
 import { getLogger } from "../_deps/logtape.ts";
 import type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import { HEADER_BYTES, type ScannedBlock, scanSegment, writeHeader } from "./_journal_format.ts";
+
+/** For `decode FILE.seg`: the block header size and the scan that checks a segment's blocks. */
+export {
+  HEADER_BYTES,
+  type ScannedBlock,
+  scanSegment,
+  type SegmentScan,
+} from "./_journal_format.ts";
 import { crc32c } from "./_journal_crc32c.ts";
 import {
   cursorFileName,
@@ -444,12 +452,20 @@ export class DiskJournal implements Buffer {
       const scan = scanSegment(bytes, Math.max(next, 0));
       let expect = Math.max(n.first, next);
       let bi = 0;
+      let knownTo = -1; // past the records damaged blocks' headers announced
       for (const d of scan.damaged) {
         while (bi < scan.blocks.length && scan.blocks[bi].offset < d.offset) {
           expect = scan.blocks[bi].first + scan.blocks[bi].count;
           bi++;
         }
-        const following = bi < scan.blocks.length ? scan.blocks[bi].first : expect;
+        // A good header in the damage says how far its records went (a torn tail has no
+        // following block to tell); a header past the next good block is not believed.
+        const following = bi < scan.blocks.length
+          ? scan.blocks[bi].first
+          : Math.max(expect, d.lostTo ?? expect);
+        if (d.lostTo !== undefined && bi >= scan.blocks.length) {
+          knownTo = Math.max(knownTo, d.lostTo);
+        }
         const q = `${dir}/quarantine/${n.name}.${d.offset}.bad`;
         let qName = q;
         try {
@@ -497,7 +513,10 @@ export class DiskJournal implements Buffer {
         }
       }
       const last = scan.blocks[scan.blocks.length - 1];
-      const segNext = last ? last.first + last.count : Math.max(n.first, next);
+      const segNext = Math.max(
+        last ? last.first + last.count : Math.max(n.first, next),
+        knownTo,
+      );
       segments.push({ first: n.first, path, size: bytes.length, next: segNext, gone: false });
       blocks.push(scan.blocks);
       next = Math.max(next, segNext);
@@ -1284,6 +1303,11 @@ export class DiskJournal implements Buffer {
     };
   }
 
+  /** Sequence number of the first record appended since open: records below it are replayed. */
+  get replayHead(): number {
+    return this.#openHead;
+  }
+
   /** Journal-wide metrics. */
   get stats(): JournalStats {
     let disk = 0;
@@ -1305,4 +1329,4 @@ export class DiskJournal implements Buffer {
 /** CRC-32C of `buf[start, end)` (exported for `decode` of a segment and for tests). */
 export { crc32c };
 export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
-export type { FrameBatch } from "../outputs/contract.ts";
+export type { OutputBatch } from "../outputs/contract.ts";

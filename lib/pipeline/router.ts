@@ -7,7 +7,7 @@
 import { getLogger } from "../_deps/logtape.ts";
 import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "../wire/envelope.ts";
 import { eventTimeMs } from "../codec/slots.ts";
-import { warmCache } from "../wire/_warm_cache.ts";
+import { warmCache } from "../wire/warm_cache.ts";
 import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
 import type { Histogram, Metrics } from "../app/metrics.ts";
@@ -27,11 +27,11 @@ export interface OutputConfig {
   queue?: Partial<DeliveryOptions>;
 }
 
-/** {@linkcode Pipeline.dispatch} result: all frames taken. */
+/** {@linkcode Router.dispatch} result: all frames taken. */
 export const DISPATCH_OK = 0;
-/** {@linkcode Pipeline.dispatch} result: taken; wait for {@linkcode Pipeline.writable} before reading more. */
+/** {@linkcode Router.dispatch} result: taken; wait for {@linkcode Router.writable} before reading more. */
 export const DISPATCH_BACKPRESSURE = 1;
-/** {@linkcode Pipeline.dispatch} result: a frame is not a valid `Any`; close the connection. */
+/** {@linkcode Router.dispatch} result: a frame is not a valid `Any`; close the connection. */
 export const DISPATCH_MALFORMED = 2;
 
 /** What the ingest server calls: one read's frames in, backpressure out. */
@@ -66,15 +66,15 @@ const log = getLogger(["vmq_sidecar", "pipeline"]);
  *
  * @example
  * ```ts
- * import { DELIVERED, Pipeline } from "../internal.ts";
+ * import { DELIVERED, Router } from "../internal.ts";
  * const seen: number[] = [];
  * const sink = { name: "count", send: async (b: { count: number }) => (seen.push(b.count), DELIVERED), close: async () => {} };
- * const p = new Pipeline([{ sink }]);
+ * const p = new Router([{ sink }]);
  * p.dispatch([new Uint8Array(0)]); // an empty frame: counted, not forwarded
  * await p.close(1000);
  * ```
  */
-export class Pipeline implements RouterPort {
+export class Router implements RouterPort {
   /** Events received per hook (index into `HOOKS`). */
   readonly received: Float64Array = new Float64Array(HOOKS.length);
   /** Frame bytes received (the `Any` bytes, length prefixes included). */
@@ -112,7 +112,7 @@ export class Pipeline implements RouterPort {
 
   /**
    * Replaces the outputs (config reload). Takes effect between two reads, never inside one:
-   * {@linkcode Pipeline.dispatch} sees the old or the new set. An output whose `sink` is
+   * {@linkcode Router.dispatch} sees the old or the new set. An output whose `sink` is
    * already in the pipeline keeps its queue and what it holds (its hooks and filter are
    * replaced; its queue options stay); other sinks get new queues. Returns the queues no
    * longer used, still holding their events: flush and close them.
@@ -155,7 +155,7 @@ export class Pipeline implements RouterPort {
   }
 
   /**
-   * {@linkcode Pipeline.dispatch} for the frames of one {@linkcode FrameSlab} (the hot path:
+   * {@linkcode Router.dispatch} for the frames of one {@linkcode FrameSlab} (the hot path:
    * no per-frame objects).
    */
   dispatchSlab(slab: FrameSlab): number {
@@ -196,7 +196,7 @@ export class Pipeline implements RouterPort {
 
   /**
    * Routes the frame `buf[start, end)`: 1 an event, 0 skipped (empty or unknown type), -1 not
-   * a valid `Any`. With `runs`, outputs that take runs are left to {@linkcode Pipeline.#run}.
+   * a valid `Any`. With `runs`, outputs that take runs are left to {@linkcode Router.#run}.
    */
   #route(buf: Uint8Array, start: number, end: number, runs: boolean): number {
     this.bytesReceived += end - start + 4;
@@ -240,7 +240,7 @@ export class Pipeline implements RouterPort {
     return result;
   }
 
-  /** Whether a blocking output's queue is full: readers should await {@linkcode Pipeline.writable}. */
+  /** Whether a blocking output's queue is full: readers should await {@linkcode Router.writable}. */
   get blocked(): boolean {
     const outputs = this.#outputs;
     for (let o = 0; o < outputs.length; o++) {
@@ -396,6 +396,7 @@ export class Pipeline implements RouterPort {
 function outputOf(o: OutputConfig, queue: Delivery): Output {
   const hookMask = new Uint8Array(HOOKS.length);
   HOOKS.forEach((h, i) => hookMask[i] = !o.hooks || o.hooks.has(h) ? 1 : 0);
+  queue.selects(hookMask, o.filter);
   return {
     port: queue,
     queue,

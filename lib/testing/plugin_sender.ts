@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readLength, writeLength } from "../wire/length_prefix.ts";
+import { FRAME_HEADER, readLength, writeLength } from "../wire/length_prefix.ts";
 
 /** Options of {@linkcode PluginSender.connect}. */
 export interface PluginSenderOptions {
@@ -179,9 +179,9 @@ export class PluginSender {
   async sendFrames(wire: Uint8Array): Promise<void> {
     const starts: number[] = [];
     let p = 0;
-    while (p + 4 <= wire.length) {
+    while (p + FRAME_HEADER <= wire.length) {
       starts.push(p);
-      p += 4 + readLength(wire, p);
+      p += FRAME_HEADER + readLength(wire, p);
     }
     if (p !== wire.length) throw new RangeError("frames data ends inside a frame");
     for (let i = 0; i < starts.length; i++) {

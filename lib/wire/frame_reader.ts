@@ -29,6 +29,27 @@ export interface ReadFramesOptions {
    * brings in are still in the CPU cache when they are parsed).
    */
   maxReadBytes?: number;
+  /**
+   * Where {@linkcode readFrameSlabs} reserves the memory of a read buffer larger than
+   * `maxReadBytes` (one that holds a large frame) before allocating it, releasing it when the
+   * buffer is replaced or the stream ends. While the reservation waits, the stream is not read
+   * (backpressure). The reservation is the whole frame at once, taken while holding no other
+   * reserved buffer, so readers never deadlock on the budget. Ignored by the other readers.
+   */
+  budget?: ReadBudget;
+}
+
+/**
+ * A byte budget for {@linkcode ReadFramesOptions.budget}, e.g. a `MemoryBudget`
+ * (lib/memory_budget.ts).
+ */
+export interface ReadBudget {
+  /** Reserves `bytes` if they fit now (true), else nothing (false). */
+  tryReserve(bytes: number): boolean;
+  /** Reserves `bytes`, waiting until they fit; a rejection ends the stream with that error. */
+  reserve(bytes: number): Promise<void>;
+  /** Gives back `bytes` reserved before. */
+  release(bytes: number): void;
 }
 
 /**
@@ -112,6 +133,7 @@ async function* frameSlabs(
   const maxSlab = Math.max(MIN_SLAB, options.maxReadBytes ?? DEFAULT_MAX_READ);
   const peer = options.peer ?? "";
   const read = readerOf(source);
+  const budget = reuse ? options.budget : undefined;
   let slabSize = MIN_SLAB;
   // A reused buffer comes from a region (lib/_regions.ts): given back when the stream ends or
   // the buffer is replaced, its memory returns to the system once the region is unused.
@@ -126,6 +148,10 @@ async function* frameSlabs(
   let start = 0; // first unconsumed byte
   let end = 0; // end of valid data
   let shortReads = 0; // consecutive reads that filled less than 1/8 of the space offered
+  // A reused buffer larger than maxSlab holds one large frame: reads into it stop at that
+  // frame's end, and it is replaced by a regular one once the frame is handed out.
+  let oneFrame = false;
+  let reserved = 0; // bytes of `budget` reserved for buf
   try {
     while (true) {
       // Cut every complete frame out of buf[start, end).
@@ -155,12 +181,26 @@ async function* frameSlabs(
         // The frames handed out are dead now: keep the buffer, move the partial frame to the
         // front. A new buffer only to grow, to take a big frame, or to shrink after one.
         const want = Math.max(slabSize, need);
-        if (want > buf.length || buf.length > 2 * want) {
-          const next = takeBuffer(want <= slabSize ? want : pooledSize(want));
+        if (want > buf.length || buf.length > 2 * want || (oneFrame && want <= maxSlab)) {
+          const size = want <= slabSize ? want : pooledSize(want);
+          // A large frame's buffer is reserved whole before it is allocated; meanwhile this
+          // reader holds only its regular buffer (the one after a large frame was given back).
+          const charge = budget && size > maxSlab ? size : 0;
+          if (charge > 0 && !budget!.tryReserve(charge)) await budget!.reserve(charge);
+          let next: Uint8Array;
+          try {
+            next = takeBuffer(size);
+          } catch (e) {
+            if (charge > 0) budget!.release(charge);
+            throw e;
+          }
           next.set(buf.subarray(start, end));
           reusedSlabBytes += next.length - buf.length;
           releaseBuffer(buf);
+          if (reserved > 0) budget!.release(reserved);
           buf = next;
+          reserved = charge;
+          oneFrame = size > maxSlab;
         } else if (start > 0 && have > 0) buf.copyWithin(0, start, end);
         start = 0;
         end = have;
@@ -172,8 +212,9 @@ async function* frameSlabs(
         start = 0;
         end = have;
       }
-      const space = buf.length - end;
-      const n = await read(end === 0 ? buf : buf.subarray(end));
+      const limit = oneFrame ? need : buf.length;
+      const space = limit - end;
+      const n = await read(end === 0 && limit === buf.length ? buf : buf.subarray(end, limit));
       if (n === null) {
         if (end > start) {
           throw new TruncatedFrameError(peer, end - start, need - (end - start));
@@ -183,7 +224,8 @@ async function* frameSlabs(
       end += n;
       // Reads that fill the space offered mean a busy stream: use larger slabs from now on;
       // a run of short reads means it calmed down: give memory back.
-      if (n === space && slabSize < maxSlab) {
+      if (oneFrame) { /* a large frame's reads say nothing about the stream's pace */ }
+      else if (n === space && slabSize < maxSlab) {
         if (!reuse) slabSize = Math.min(maxSlab, slabSize * 2);
         else if (reusedSlabBytes + maxSlab - buf.length <= REUSED_SLAB_BUDGET) slabSize = maxSlab;
         else if (reusedSlabBytes + slabSize <= REUSED_SLAB_BUDGET) {
@@ -198,6 +240,7 @@ async function* frameSlabs(
     if (reuse) {
       reusedSlabBytes -= buf.length;
       releaseBuffer(buf);
+      if (reserved > 0) budget!.release(reserved);
     }
     await closeReader(source);
   }

@@ -39,7 +39,7 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
 
 /**
  * Calls `fn` for each frame of `batch` — `count` length-prefixed frames back to back in `bytes`
- * (a `FrameBatch`) — with the frame's `Any` bytes (a view) and its index.
+ * (a `OutputBatch`) — with the frame's `Any` bytes (a view) and its index.
  *
  * @example
  * ```ts

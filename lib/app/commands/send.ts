@@ -10,7 +10,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DEFAULTS, parseHostPort, parseIntIn } from "../config.ts";
+import { DEFAULTS } from "../config.ts";
+import { parseHostPort, parseIntIn } from "../../parse.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   type ChunkSource,

@@ -8,7 +8,7 @@ import { type FormatOptions, type FrameEncoder, frameEncoder } from "../encoding
 import {
   DELIVERED,
   type EncodingSink,
-  type FrameBatch,
+  type OutputBatch,
   type SendResult,
   type SyncSink,
 } from "../contract.ts";
@@ -46,7 +46,7 @@ export class FileSink implements EncodingSink, SyncSink {
   readonly encoder: FrameEncoder;
   readonly #opts: FileSinkOptions;
   /** A batch partly written when a write failed, and how far: its retry resumes there. */
-  #partial: { batch: FrameBatch; off: number } | undefined;
+  #partial: { batch: OutputBatch; off: number } | undefined;
   #file: Deno.FsFile;
   #size: number;
   /** Rotated files `path.1`…`path.N` known to exist; -1 until the first rotation looks. */
@@ -70,7 +70,7 @@ export class FileSink implements EncodingSink, SyncSink {
    * Writes the batch (already encoded by the queue), rotating as needed. The write itself runs
    * off the main thread, so a slow disk does not hold up reading.
    */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#resume(batch);
     try {
@@ -91,7 +91,7 @@ export class FileSink implements EncodingSink, SyncSink {
   }
 
   /** {@linkcode FileSink.send}, synchronously (the queue's path when the disk falls behind). */
-  sendSync(batch: FrameBatch): void {
+  sendSync(batch: OutputBatch): void {
     const bytes = batch.bytes;
     let off = this.#resume(batch);
     try {
@@ -110,7 +110,7 @@ export class FileSink implements EncodingSink, SyncSink {
   }
 
   /** Where a batch's write starts: after what a failed attempt already wrote. */
-  #resume(batch: FrameBatch): number {
+  #resume(batch: OutputBatch): number {
     const off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;
     return off;
@@ -219,7 +219,7 @@ export class StdoutSink implements EncodingSink {
   readonly name = "stdout";
   /** JSON lines or frames, as configured. */
   readonly encoder: FrameEncoder;
-  #partial: { batch: FrameBatch; off: number } | undefined;
+  #partial: { batch: OutputBatch; off: number } | undefined;
 
   /** Creates the sink. */
   constructor(opts: FormatOptions) {
@@ -227,7 +227,7 @@ export class StdoutSink implements EncodingSink {
   }
 
   /** Writes the batch (already encoded by the queue). */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     const bytes = batch.bytes;
     let off = this.#partial?.batch === batch ? this.#partial.off : 0;
     this.#partial = undefined;

@@ -9,16 +9,18 @@ import type { OutputKindDescriptor } from "../registry.ts";
 import {
   type BatchOptions,
   batchSchema,
+  type BufferOptions,
+  bufferSchema,
   intOption,
   parseUrl,
   textOption,
   textTableOption,
 } from "../options.ts";
 import { DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
-import { readCaFile } from "../redis/kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 /** Options of an HTTP output. */
-export interface HttpOptions extends BatchOptions {
+export interface HttpOptions extends BatchOptions, BufferOptions {
   /** Extra request headers, by name as given (`header.NAME`; every value is a secret). */
   header: Record<string, string>;
   /** Query parameters appended to the URL (`query.NAME`). */
@@ -72,6 +74,7 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
     },
     tls_ca: { parse: textOption, default: undefined, help: "CA file to trust (https://)" },
     ...batchSchema({ events: 1000, bytes: 1024 * 1024, lingerMs: 100 }),
+    ...bufferSchema(),
     header: {
       parse: textTableOption,
       default: {},

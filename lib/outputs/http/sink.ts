@@ -10,14 +10,20 @@
  */
 import { getLogger } from "../../_deps/logtape.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import { appendBatch, type FormatOptions } from "../encoding.ts";
-import { DELIVERED, type FrameBatch, retryLater, type SendResult, type Sink } from "../contract.ts";
+import {
+  DELIVERED,
+  type OutputBatch,
+  retryLater,
+  type SendResult,
+  type Sink,
+} from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
 import { bodyId, publicName, queueOptionsOf } from "../options.ts";
 import { type HttpOptions, requestHeaders } from "./kind.ts";
-import { readCaFile } from "../redis/kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "http"]);
 
@@ -134,7 +140,7 @@ export class HttpSink implements Sink {
   }
 
   /** POSTs the batch; see the module for what each answer does. */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     const o = this.#opts;
     let body: Uint8Array, undecodable = 0;
     if (o.format === "protobuf") body = batch.bytes;

@@ -5,10 +5,11 @@
 // -ERR, …) from arbitrary chunks; AckTracker settles a batch's publishes from the
 // acknowledgements' bytes, with one promise per batch and none per message. Standalone for
 // now: NatsSink still publishes through the client (see docs/performance.md for the plan).
+import { readLength } from "../../wire/length_prefix.ts";
 import type { ByteBuffer } from "../../codec/byte_buffer.ts";
-import { writeEventJson } from "../../codec/json.ts";
+import { writeEventJson } from "../../codec/json_writer.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
-import type { FrameBatch } from "../contract.ts";
+import type { OutputBatch } from "../contract.ts";
 import { type FormatOptions, reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
 import { writeEventId } from "../_event_id.ts";
@@ -84,14 +85,14 @@ export class HpubEncoder {
    * Appends one `HPUB` per event of `batch` to `out` (reply subjects of generation `gen`) and
    * returns how many; frames that are no event are skipped (undecodable values counted).
    */
-  encode(batch: FrameBatch, gen: number, out: ByteBuffer): number {
+  encode(batch: OutputBatch, gen: number, out: ByteBuffer): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, inbox = this.#inbox;
     const genAscii = `${gen}_`;
     this.bodyStarts.length = this.bodyEnds.length = 0;
     let p = 0, n = 0;
     for (let i = 0; i < batch.count; i++) {
-      const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+      const len = readLength(b, p);
       const start = p + 4, end = start + len;
       p = end;
       const hook = parseEnvelopeAt(b, start, end, ranges);

@@ -10,6 +10,8 @@ import {
   type BatchOptions,
   batchSchema,
   boolOption,
+  type BufferOptions,
+  bufferSchema,
   intOption,
   parseUrl,
   textOption,
@@ -47,7 +49,7 @@ export function unescapeSubjectToken(token: string): string {
 }
 
 /** Options of a NATS output. */
-export interface NatsOptions extends BatchOptions {
+export interface NatsOptions extends BatchOptions, BufferOptions {
   /** Subject template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   subject: string;
   /** User name (default: the URL's user info). */
@@ -121,6 +123,7 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
       help: "file of events refused for good",
     },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
+    ...bufferSchema(),
   },
   check(target, o, key) {
     const url = parseUrl(key, target, NATS_EXAMPLE);

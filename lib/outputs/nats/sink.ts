@@ -18,13 +18,13 @@ import {
 } from "../../_deps/nats_transport_node.ts";
 import { nodeResolveHost, NodeTransport } from "../../_deps/nats_transport_node.ts";
 import { jetstreamManager } from "../../_deps/nats_jetstream.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import {
   type DeadLetter,
   DELIVERED,
   forEachFrame,
-  type FrameBatch,
+  type OutputBatch,
   type SendResult,
   type Sink,
 } from "../contract.ts";
@@ -409,7 +409,7 @@ export class NatsSink implements Sink {
    * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
    * waits for all acknowledgements.
    */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     await this.connect();
     const nc = this.#nc;
     if (!nc) throw new NatsOutputError(`${this.name} is closed`);

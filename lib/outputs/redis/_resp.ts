@@ -3,11 +3,12 @@
 // by the JSON writer in place, right after its bulk-string header — so a batch costs one
 // buffer and one socket write instead of three chunks and several strings per event.
 // RespReader parses replies from arbitrary chunks (pipelined replies may split anywhere).
+import { readLength } from "../../wire/length_prefix.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
-import { writeEventJson } from "../../codec/json.ts";
+import { writeEventJson } from "../../codec/json_writer.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
 import { HOOKS } from "../../schema/hooks.ts";
-import type { FrameBatch } from "../contract.ts";
+import type { OutputBatch } from "../contract.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
@@ -116,12 +117,12 @@ export class XaddEncoder {
    * When `frames` is given, the `[start, end)` of each encoded command's frame in `batch.bytes`
    * is appended to it (two numbers per command), so a reply can be mapped back to its event.
    */
-  encode(batch: FrameBatch, out: ByteBuffer, frames?: number[]): number {
+  encode(batch: OutputBatch, out: ByteBuffer, frames?: number[]): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;
     for (let i = 0; i < batch.count; i++) {
-      const len = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+      const len = readLength(b, p);
       const start = p + 4, end = start + len;
       p = end;
       const hook = parseEnvelopeAt(b, start, end, ranges);

@@ -7,14 +7,23 @@
  */
 import { ConfigError } from "../../errors.ts";
 import type { OutputKindDescriptor } from "../registry.ts";
-import { type BatchOptions, batchSchema, intOption, parseUrl, textOption } from "../options.ts";
+import {
+  type BatchOptions,
+  batchSchema,
+  type BufferOptions,
+  bufferSchema,
+  intOption,
+  parseUrl,
+  textOption,
+} from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
+import { readCaFile } from "../_ca_file.ts";
 
 /** Default stream key template: one stream per hook. */
 export const DEFAULT_KEY = "vmq:events:{hook}";
 
 /** Options of a Redis output. */
-export interface RedisOptions extends BatchOptions {
+export interface RedisOptions extends BatchOptions, BufferOptions {
   /** Stream key template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   key: string;
   /** Approximate stream length cap (`MAXLEN ~ N`); 0 = none. */
@@ -40,15 +49,6 @@ export function redisDatabase(url: URL, key: string): number {
   return db === "" ? 0 : intOption(0, 1_000_000)(key, db);
 }
 
-/** Reads a CA file named by option `tls_ca`; throws ConfigError naming it. */
-export function readCaFile(path: string, key: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new ConfigError(`${key} tls_ca`, `cannot read ${path}: ${(e as Error).message}`);
-  }
-}
-
 /** The Redis output kind. */
 export const redisKind: OutputKindDescriptor<RedisOptions> = {
   kind: "redis",
@@ -63,6 +63,7 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
     tls_ca: { parse: textOption, default: undefined, help: "CA file to trust (rediss://)" },
     timeout_ms: { parse: intOption(100, 600_000), default: 10_000, help: "EXEC reply timeout" },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
+    ...bufferSchema(),
   },
   check(target, o, key) {
     const url = parseUrl(key, target, REDIS_EXAMPLE);

@@ -9,13 +9,13 @@
  * @module
  */
 import { getLogger } from "../../_deps/logtape.ts";
-import type { OutputSpec } from "../../app/config.ts";
+import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import {
   type DeadLetter,
   DELIVERED,
-  type FrameBatch,
+  type OutputBatch,
   retryLater,
   type SendResult,
   type Sink,
@@ -23,7 +23,8 @@ import {
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { EventEncoder, queueOptionsOf } from "../options.ts";
 import { NameTemplate } from "../name_template.ts";
-import { readCaFile, redisDatabase, type RedisOptions } from "./kind.ts";
+import { redisDatabase, type RedisOptions } from "./kind.ts";
+import { readCaFile } from "../_ca_file.ts";
 import { XaddEncoder } from "./_resp.ts";
 import {
   type EntryError,
@@ -225,7 +226,7 @@ export class RedisSink implements Sink {
    * delivered (entries refused for good by the server as `rejected`), or `retry` when the
    * connection is down or fails first, or the server answered an error that may pass.
    */
-  async send(batch: FrameBatch): Promise<SendResult> {
+  async send(batch: OutputBatch): Promise<SendResult> {
     const conn = this.#conn;
     if (conn === undefined || conn.failure !== undefined) {
       return retryLater(
@@ -257,7 +258,7 @@ export class RedisSink implements Sink {
   }
 
   /** The dead-letter records of the entries the server refused for good, one per event. */
-  #refused(batch: FrameBatch, errors: readonly EntryError[]): DeadLetter[] {
+  #refused(batch: OutputBatch, errors: readonly EntryError[]): DeadLetter[] {
     const json = this.#opts.format === "json", frames = this.#frames;
     const enc = new EventEncoder(this.name, this.#opts);
     return errors.map((e) => {

@@ -13,8 +13,8 @@ import {
   readFrames,
   type ReadFramesOptions,
   TruncatedFrameError,
-  writeFrameJson,
-} from "../lib/mod.ts";
+  writeFrameJsonCode,
+} from "../lib/internal.ts";
 import {
   assert,
   assertBytesEqual,
@@ -379,7 +379,7 @@ Deno.test({
       const v = upstream[i];
       const expected = toOurJson(v.expected);
       out.reset();
-      const hook = writeFrameJson(out, frames[i], "base64");
+      const hook = writeFrameJsonCode(out, frames[i], "base64");
       const r = decodeEvent(frames[i]);
       if (expected === null) {
         assert(hook < 0 && !r.ok && r.error.kind === "empty", v.name);

@@ -8,8 +8,9 @@
 import { ByteBuffer } from "./byte_buffer.ts";
 import { encodeEvent, hookIndexOf } from "./event_encoder.ts";
 import type { SidecarEvent } from "../schema/events.ts";
-import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
-import { HOOKS } from "../schema/hooks.ts";
+import { type EnvelopeRanges, MALFORMED_ENVELOPE, parseEnvelopeAt } from "../wire/envelope.ts";
+import { type Hook, HOOKS } from "../schema/hooks.ts";
+import type { DecodeErrorKind } from "./event_decoder.ts";
 import { type FieldTable, Kind } from "../schema/tables.ts";
 import { WireError } from "../wire/cursor.ts";
 import {
@@ -242,20 +243,69 @@ function writeTextString(
 }
 
 /**
+ * What {@linkcode writeFrameJson} did: the event's hook when its JSON was written, else why
+ * nothing was written. The results are shared frozen objects (one per hook and per reason), so
+ * writing allocates nothing for them; compare fields, not identity.
+ */
+export type FrameJsonResult =
+  | { readonly ok: true; readonly hook: Hook }
+  | { readonly ok: false; readonly error: DecodeErrorKind };
+
+const WRITTEN: readonly FrameJsonResult[] = HOOKS.map((hook) =>
+  Object.freeze({ ok: true as const, hook })
+);
+const notWritten = (error: DecodeErrorKind): FrameJsonResult =>
+  Object.freeze({ ok: false as const, error });
+const NOT_WRITTEN = {
+  empty: notWritten("empty"),
+  unknownType: notWritten("unknown_type"),
+  malformedEnvelope: notWritten("malformed_envelope"),
+  malformedValue: notWritten("malformed_value"),
+};
+
+/**
  * Appends the JSON form of the event in `frame` (the `Any` bytes of one frame, without the
- * length prefix) to `out`, without a trailing newline. Returns the hook index (into `HOOKS`)
- * on success, else `UNKNOWN_TYPE`, `MALFORMED_ENVELOPE` or {@linkcode MALFORMED_VALUE}, in
- * which case nothing was written.
+ * length prefix) to `out`, without a trailing newline. Says which hook it was, or why nothing
+ * was written (the same failure kinds {@linkcode decodeEvent} reports for the same frame).
  *
  * @example
  * ```ts
  * import { ByteBuffer, writeFrameJson } from "../mod.ts";
  * const out = new ByteBuffer();
  * const frameBody = new Uint8Array(0); // the Any bytes of one frame
- * if (writeFrameJson(out, frameBody, "base64") >= 0) console.log(new TextDecoder().decode(out.bytes()));
+ * const r = writeFrameJson(out, frameBody, "base64");
+ * if (r.ok) console.log(r.hook, new TextDecoder().decode(out.bytes()));
+ * else console.log(r.error); // "empty"
  * ```
  */
-export function writeFrameJson(out: ByteBuffer, frame: Uint8Array, payload: PayloadMode): number {
+export function writeFrameJson(
+  out: ByteBuffer,
+  frame: Uint8Array,
+  payload: PayloadMode,
+): FrameJsonResult {
+  const code = writeFrameJsonAt(out, frame, 0, frame.length, payload);
+  if (code >= 0) return WRITTEN[code];
+  if (code === MALFORMED_VALUE) return NOT_WRITTEN.malformedValue;
+  if (code === MALFORMED_ENVELOPE) return NOT_WRITTEN.malformedEnvelope;
+  return frame.length === 0 ? NOT_WRITTEN.empty : NOT_WRITTEN.unknownType;
+}
+
+/**
+ * {@linkcode writeFrameJson} with the numeric result of the hot path: the hook index (into
+ * `HOOKS`), else `UNKNOWN_TYPE`, `MALFORMED_ENVELOPE` or {@linkcode MALFORMED_VALUE}, in which
+ * case nothing was written. Internal (lib/internal.ts).
+ *
+ * @example
+ * ```ts
+ * import { ByteBuffer, writeFrameJsonCode } from "../internal.ts";
+ * console.log(writeFrameJsonCode(new ByteBuffer(), new Uint8Array(0), "base64")); // -1
+ * ```
+ */
+export function writeFrameJsonCode(
+  out: ByteBuffer,
+  frame: Uint8Array,
+  payload: PayloadMode,
+): number {
   return writeFrameJsonAt(out, frame, 0, frame.length, payload);
 }
 

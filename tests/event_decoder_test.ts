@@ -1,5 +1,5 @@
 // Typed decoding: every vector to the expected typed event; bad inputs of every kind, for
-// decodeEvent and writeFrameJson; the decoder stays usable after errors.
+// decodeEvent and writeFrameJsonCode; the decoder stays usable after errors.
 import {
   ByteBuffer,
   DecodeError,
@@ -8,7 +8,7 @@ import {
   MALFORMED_ENVELOPE,
   MALFORMED_VALUE,
   UNKNOWN_TYPE,
-  writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
 import { assert, assertBytesEqual, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
@@ -216,7 +216,7 @@ function checkBad(bad: Bad): void {
   const out = new ByteBuffer(16);
   out.writeAscii("kept\n");
   const before = out.bytes().slice();
-  assertStrictEquals(writeFrameJson(out, bad.frame, "base64"), bad.code, `${bad.what}: code`);
+  assertStrictEquals(writeFrameJsonCode(out, bad.frame, "base64"), bad.code, `${bad.what}: code`);
   assertStrictEquals(out.pos, before.length, `${bad.what}: bytes written`);
   assertBytesEqual(out.bytes(), before, `${bad.what}: buffer`);
 }
@@ -249,7 +249,7 @@ Deno.test("the decoder and the JSON writer stay usable after every kind of error
     const v = good[i % good.length];
     checkTyped(v);
     out.reset();
-    const hook = writeFrameJson(out, v.body, "utf8");
+    const hook = writeFrameJsonCode(out, v.body, "utf8");
     assert(hook >= 0, `${v.name} after ${bad.what}`);
     assertEquals(
       JSON.parse(new TextDecoder().decode(out.bytes())),
@@ -270,7 +270,7 @@ Deno.test("a value cut anywhere: both paths agree, never throw, never write on f
       const frame = anyOf(typeUrlFor(v.expected.hook), value.subarray(0, n));
       const r = decodeEvent(frame);
       const out = new ByteBuffer(64);
-      const code = writeFrameJson(out, frame, "base64");
+      const code = writeFrameJsonCode(out, frame, "base64");
       assertStrictEquals(r.ok, code >= 0, `${v.name} cut at ${n}: paths disagree`);
       if (!r.ok) {
         assertStrictEquals(r.error.kind, "malformed_value", `${v.name} cut at ${n}`);
@@ -305,7 +305,7 @@ Deno.test({
     for (const [hook, value] of cases) {
       const frame = anyOf(typeUrlFor(hook), value);
       const out = new ByteBuffer(64);
-      const code = writeFrameJson(out, frame, "base64");
+      const code = writeFrameJsonCode(out, frame, "base64");
       assertStrictEquals(decodeEvent(frame).ok, code >= 0, `${hook} ${value}`);
     }
   },

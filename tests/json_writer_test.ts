@@ -8,6 +8,7 @@ import {
   MALFORMED_VALUE,
   type PayloadMode,
   writeFrameJson,
+  writeFrameJsonCode,
 } from "../lib/internal.ts";
 import { assert, assertEquals, assertStrictEquals } from "./_assert.ts";
 import {
@@ -37,10 +38,10 @@ const MODES: readonly PayloadMode[] = ["base64", "utf8", "omit"];
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8 = new TextEncoder();
 
-/** writeFrameJson into a fresh buffer: the hook index and the text (undefined on failure). */
+/** writeFrameJsonCode into a fresh buffer: the hook index and the text (undefined on failure). */
 function wireJson(body: Uint8Array, mode: PayloadMode = "base64"): { hook: number; text?: string } {
   const out = new ByteBuffer(64);
-  const hook = writeFrameJson(out, body, mode);
+  const hook = writeFrameJsonCode(out, body, mode);
   if (hook < 0) {
     assertStrictEquals(out.pos, 0, "nothing may be written on failure");
     return { hook };
@@ -59,7 +60,7 @@ function typedJson(body: Uint8Array, mode: PayloadMode = "base64"): string {
 /** Both paths on `body`: asserts they are byte-identical and valid JSON; returns the text. */
 function bothPaths(body: Uint8Array, mode: PayloadMode = "base64", what = "frame"): string {
   const wire = wireJson(body, mode);
-  assert(wire.text !== undefined, `${what}: writeFrameJson failed with ${wire.hook}`);
+  assert(wire.text !== undefined, `${what}: writeFrameJsonCode failed with ${wire.hook}`);
   const typed = typedJson(body, mode);
   assertStrictEquals(typed, wire.text, `${what} (${mode}): the two JSON paths differ`);
   JSON.parse(wire.text); // valid JSON
@@ -73,7 +74,7 @@ function checkVector(v: Vector, mode: PayloadMode): void {
     assert(wire.hook < 0, `${v.name}: the empty frame is not an event`);
     return;
   }
-  assert(wire.text !== undefined, `${v.name}: writeFrameJson failed with ${wire.hook}`);
+  assert(wire.text !== undefined, `${v.name}: writeFrameJsonCode failed with ${wire.hook}`);
   assertStrictEquals(HOOKS[wire.hook], v.expected.hook, `${v.name}: hook index`);
   const parsed = JSON.parse(wire.text);
   assertEquals(parsed, expected, `${v.name} (${mode}): fields`);
@@ -110,13 +111,13 @@ Deno.test("protocol.md examples, byte for byte", () => {
   }
 });
 
-Deno.test("writeFrameJson appends: two events in one buffer are the two outputs back to back", () => {
+Deno.test("writeFrameJsonCode appends: two events in one buffer are the two outputs back to back", () => {
   const [a, b] = fixtureVectors().filter((v) => v.no === 27 || v.no === 101);
   const out = new ByteBuffer(16);
   out.writeAscii("prefix\n");
-  assert(writeFrameJson(out, a.body, "base64") >= 0);
+  assert(writeFrameJsonCode(out, a.body, "base64") >= 0);
   out.byte(0x0a);
-  assert(writeFrameJson(out, b.body, "base64") >= 0);
+  assert(writeFrameJsonCode(out, b.body, "base64") >= 0);
   const text = new TextDecoder().decode(out.bytes());
   assertStrictEquals(text, `prefix\n${wireJson(a.body).text}\n${wireJson(b.body).text}`);
 });
@@ -522,9 +523,46 @@ Deno.test("subscriptions: refused topics (qos 128) and empty matched_acl", () =>
 });
 
 Deno.test("a value that is not an event is MALFORMED_VALUE for the JSON writer", () => {
-  // Detailed bad-input coverage lives in decode_test.ts; this pins the exported constant.
+  // Detailed bad-input coverage lives in event_decoder_test.ts; this pins the exported constant.
   const body = anyOf(typeUrlFor("on_publish"), Uint8Array.from([0x0a, 0x05, 0x01]));
   const out = new ByteBuffer(8);
-  assertStrictEquals(writeFrameJson(out, body, "base64"), MALFORMED_VALUE);
+  assertStrictEquals(writeFrameJsonCode(out, body, "base64"), MALFORMED_VALUE);
   assertStrictEquals(out.pos, 0);
+});
+
+Deno.test("writeFrameJson (public): a typed result — the hook, or the same failure kind decodeEvent reports — and the same bytes as the numeric path, from shared frozen results", () => {
+  const frames: Uint8Array[] = [
+    ...fixtureVectors().map((v) => v.body),
+    new Uint8Array(0), // empty
+    anyOf("type.googleapis.com/other.v1.Thing", new Uint8Array([8, 1])), // unknown type
+    new Uint8Array([0x0a, 0x7f]), // malformed envelope (length past the end)
+    anyOf(typeUrlFor("on_publish"), new Uint8Array([0x40, 0x80])), // malformed value
+  ];
+  const seen = new Map<string, unknown>();
+  let failures = 0;
+  for (const frame of frames) {
+    const typed = new ByteBuffer(), numeric = new ByteBuffer();
+    const r = writeFrameJson(typed, frame, "base64");
+    const code = writeFrameJsonCode(numeric, frame, "base64");
+    assertEquals(typed.bytes(), numeric.bytes());
+    const d = decodeEvent(frame);
+    assertEquals(r.ok, d.ok, "writer and decoder accept the same frames");
+    if (r.ok) {
+      assertEquals(r.hook, HOOKS[code]);
+      assertEquals(d.ok && d.event.hook, r.hook);
+    } else {
+      failures++;
+      assertEquals(typed.pos, 0, "nothing written");
+      assertEquals(r.error, d.ok ? "" : d.error.kind);
+    }
+    assert(Object.isFrozen(r));
+    const key = r.ok ? r.hook : r.error;
+    if (seen.has(key)) assertStrictEquals(r, seen.get(key), "one shared result per hook/reason");
+    seen.set(key, r);
+  }
+  assert(failures >= 4, `failures: ${failures}`); // the four built above (and any refusing vector)
+  assertEquals(
+    [...seen.keys()].filter((k) => !(HOOKS as readonly string[]).includes(k)).sort(),
+    ["empty", "malformed_envelope", "malformed_value", "unknown_type"],
+  );
 });

@@ -1,58 +1,21 @@
 /**
- * The command line: flags (and `--config FILE`) → {@linkcode SidecarConfig} (validated here,
- * once), then run; plus the `decode` and `check-config` subcommands.
- * Exit codes: 0 clean stop, 1 cannot start or run, 2 bad flags/values/config.
+ * `vmq-sidecar check-config FILE`: validates a config file (and flags over it) exactly as a
+ * start would, checks this host's output and dead-letter paths, prints the effective
+ * configuration (every default shown, secrets masked). Exit codes: 0 valid, 2 invalid.
  *
  * @module
  */
-import { parseChoice, type SidecarConfig } from "./config.ts";
-import { flagsHelp, parseSettingFlags } from "./settings.ts";
+import { parseChoice } from "../../parse.ts";
+import { parseSettingFlags } from "../settings.ts";
 import {
   type ConfigFile,
   type EffectiveConfig,
-  type Overrides,
   readConfigFile,
   renderEffectiveConfig,
   resolveConfig,
-} from "./config_file.ts";
-import { ConfigError } from "../errors.ts";
-import { preflight } from "./preflight.ts";
-import { VERSION } from "./version.ts";
-
-/** The version printed by `--version`. */
-export { VERSION };
-
-/** Usage text. */
-export const USAGE =
-  `vmq-sidecar ${VERSION} — events sidecar for VerneMQ's vmq_events_sidecar plugin
-
-Usage: vmq-sidecar [flags]
-       vmq-sidecar decode [FILE|-] [--on-error stop|skip] ...   (see decode --help)
-       vmq-sidecar check-config FILE [--emit json|toml] [--file-only] [flags]
-       vmq-sidecar send [--vectors | FILE] [--to HOST:PORT] ...   (see send --help)
-
-${flagsHelp()}
-  -h, --help                this text
-  -V, --version             the version
-
-Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens output files (logrotate) and, with
---config, reloads the file (outputs, hooks, topics, log level; a bad file changes nothing).
-Exit status: 0 clean stop, 1 cannot start or run, 2 bad flags or config.
-`;
-
-/** Parsed command line: a config to run, or text to print. */
-export type Command =
-  | {
-    /** The validated configuration. */
-    run: SidecarConfig;
-    /** The flags as given, applied again over the file on reload. */
-    overrides: Overrides;
-    /** The config file, if any. */
-    file?: ConfigFile;
-    /** Every output with its origin (for reload and check-config). */
-    effective: EffectiveConfig;
-  }
-  | { print: string };
+} from "../config_file.ts";
+import { ConfigError } from "../../errors.ts";
+import { preflight } from "../preflight.ts";
 
 const CHECK_FLAGS = {
   emit: { type: "string" },
@@ -74,21 +37,8 @@ function preflightLines(effective: EffectiveConfig, file: ConfigFile | undefined
   });
 }
 
-/**
- * Parses and validates flags (and the `--config` file); throws {@linkcode ConfigError} naming
- * the flag, or the file, line and key.
- */
-export function parseCommandLine(args: string[]): Command {
-  const { values, overrides, config } = parseSettingFlags(args);
-  if (values.help) return { print: USAGE };
-  if (values.version) return { print: `vmq-sidecar ${VERSION}` };
-  const file = config === undefined ? undefined : readConfigFile(config);
-  const effective = resolveConfig(overrides, file);
-  return { run: effective.config, overrides, file, effective };
-}
-
 /** `check-config FILE [--emit json|toml] [flags]`: validates and prints the effective config. */
-export function checkConfig(args: string[]): number {
+export function runCheckConfig(args: string[]): number {
   try {
     const { values, positionals, overrides, config } = parseSettingFlags(args, CHECK_FLAGS);
     if (values.help) {
