@@ -2,9 +2,9 @@
  * Redis Streams output: every event is appended with `XADD` to a stream whose key comes from a
  * template (default `vmq:events:{hook}`, one stream per hook), with the fields `hook`, `id`
  * (the event's stable id) and `event` (the JSON form) or `frame` (the `Any` bytes, for
- * `format=protobuf`). Each batch is written as one pipelined run of `XADD`s (RESP written
- * straight into a buffer, no `MULTI`/`EXEC`: see `_pipeline_connection.ts` for why) on the
- * sink's own connection. See docs/outputs.md.
+ * `format=protobuf`). Each batch is written as one transaction — `MULTI`, its `XADD`s, `EXEC`,
+ * RESP written straight into one buffer and pipelined (see `_pipeline_connection.ts` for why) —
+ * on the sink's own connection. See docs/outputs.md.
  *
  * @module
  */
@@ -21,13 +21,17 @@ import {
   type Sink,
 } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
-import { EventEncoder, queueOptionsOf } from "../options.ts";
+import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
+import { type EnvelopeRanges, parseEnvelope } from "../../wire/envelope.ts";
 import { NameTemplate } from "../name_template.ts";
 import { redisDatabase, type RedisOptions } from "./kind.ts";
 import { readCaFile } from "../_ca_file.ts";
-import { XaddEncoder } from "./_resp.ts";
+import { RespError, type RespValue, writeCommand, XaddEncoder } from "./_resp.ts";
 import {
   type EntryError,
+  EXEC,
+  MULTI,
+  type PipelineResult,
   RedisPipelineConnection,
   RedisPipelineError,
 } from "./_pipeline_connection.ts";
@@ -85,12 +89,35 @@ const OUT_BYTES = 512 * 1024;
 const PERMANENT = /^(WRONGTYPE|NOPERM|ERR) /;
 /** Error replies about this connection (re-authenticate, or reach the new primary): reconnect. */
 const RECONNECT = /^(NOAUTH|READONLY|MASTERDOWN) /;
+/** `EXEC`'s answer when a queued command was refused: nothing ran, the connection is fine. */
+const EXECABORT = /^EXECABORT /;
+/**
+ * Transactions sent for one batch at most: the first, then again without the entries refused
+ * for good when those aborted it (each attempt refuses at least one more entry, or stops).
+ */
+const MAX_ATTEMPTS = 3;
+/** Newest entries of a stream searched for the last entry of an unanswered transaction. */
+const CHECK_ENTRIES = 1000;
+
+/**
+ * A transaction sent but not answered (the connection failed first): its `EXEC` may have run.
+ * When the same batch comes back (same entries, first and last id), the stream is searched for
+ * its last entry before the batch is sent again.
+ */
+interface Unanswered {
+  readonly count: number;
+  readonly span: number;
+  readonly first: string;
+  readonly last: string;
+  /** The stream of the last entry. */
+  readonly key: string;
+}
 
 /**
  * Appends events to Redis Streams over one pipelined connection of its own, reconnecting with
- * backoff: a batch is acknowledged once the server answered every `XADD`, and retried whole
- * when the connection fails first (a prefix of it may then be stored twice, with the same `id`
- * field: the at-least-once contract).
+ * backoff: a batch is one `MULTI`/`EXEC` transaction, acknowledged once `EXEC` answered, and
+ * retried whole when the connection fails first (it is stored twice, with the same `id`
+ * fields, only when the server ran `EXEC` but its reply was lost: the at-least-once contract).
  *
  * @example
  * ```ts ignore
@@ -119,6 +146,9 @@ export class RedisSink implements Sink {
   readonly #running: Promise<void>;
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
+  /** The last transaction, when the connection failed before its `EXEC` was answered. */
+  #unanswered: Unanswered | undefined;
+  readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink and starts connecting (in the background, retrying). */
   constructor(opts: RedisSinkOptions) {
@@ -222,47 +252,118 @@ export class RedisSink implements Sink {
   }
 
   /**
-   * Writes every event of the batch as pipelined `XADD`s and waits for all their replies:
-   * delivered (entries refused for good by the server as `rejected`), or `retry` when the
-   * connection is down or fails first, or the server answered an error that may pass.
+   * Writes every event of the batch as one transaction of pipelined `XADD`s and waits for its
+   * `EXEC`: delivered (entries refused for good by the server as `rejected`), or `retry` when
+   * the connection is down or fails first, or the server answered an error that may pass.
    */
   async send(batch: OutputBatch): Promise<SendResult> {
-    const conn = this.#conn;
-    if (conn === undefined || conn.failure !== undefined) {
-      return retryLater(
-        `${this.name}: not connected${this.#lastError ? ` (${this.#lastError})` : ""}`,
+    const rejected: DeadLetter[] = [];
+    let undecodable = 0, entries = batch;
+    for (let attempt = 1;; attempt++) {
+      const conn = this.#conn;
+      if (conn === undefined || conn.failure !== undefined) {
+        return retryLater(
+          `${this.name}: not connected${this.#lastError ? ` (${this.#lastError})` : ""}`,
+        );
+      }
+      const out = this.#out, frames = this.#frames;
+      out.reset();
+      frames.length = 0;
+      out.write(MULTI);
+      const n = this.#xadd.encode(entries, out, frames);
+      if (attempt === 1) undecodable = batch.count - n;
+      if (n === 0) return delivered(rejected, undecodable);
+      if (this.#unanswered) {
+        const stored = await this.#storedBefore(conn, entries.bytes, n);
+        if (stored === undefined) {
+          return retryLater(`${this.name}: cannot tell whether the unanswered batch was stored`);
+        }
+        if (stored) return delivered(rejected, undecodable);
+      }
+      out.write(EXEC);
+      const sent = conn.send(out.bytes(), n, { transaction: true });
+      // Both settle (never reject); the buffer is reused only once the socket is done with it.
+      const [, r] = await Promise.all([sent.written, sent.result]);
+      if (out.buf.length > 4 * OUT_BYTES) this.#out = new ByteBuffer(OUT_BYTES);
+      if (!r.ok) {
+        this.#unanswered = this.#fingerprint(entries.bytes, n);
+        return retryLater(r.error.message);
+      }
+      if (r.errors.length === 0 && r.aborted === undefined) return delivered(rejected, undecodable);
+      const passing = r.errors.find((e) => !PERMANENT.test(e.message));
+      if (passing || r.errors.length === 0) {
+        const reason = passing?.message ?? r.aborted!;
+        // A connection in a state this sink did not ask for (e.g. still in MULTI) starts over.
+        if (RECONNECT.test(reason) || (r.aborted && !EXECABORT.test(r.aborted))) conn.destroy();
+        return retryLater(`${this.name}: ${describeFailure(r, n)}, e.g. ${reason}`);
+      }
+      rejected.push(...this.#refused(entries.bytes, r.errors));
+      if (r.aborted === undefined) return delivered(rejected, undecodable); // the rest is stored
+      // The refused entries aborted the transaction: nothing is stored; send the others again.
+      if (attempt === MAX_ATTEMPTS) {
+        return retryLater(`${this.name}: ${describeFailure(r, n)} (${attempt} attempts)`);
+      }
+      entries = without(entries.bytes, frames, r.errors);
+    }
+  }
+
+  /** What identifies the transaction just encoded (`n` entries of `bytes`, at `#frames`). */
+  #fingerprint(bytes: Uint8Array, n: number): Unanswered {
+    const frames = this.#frames;
+    const first = bytes.subarray(frames[0], frames[1]);
+    const lastFrame = bytes.subarray(frames[2 * n - 2], frames[2 * n - 1]);
+    return {
+      count: n,
+      span: frames[2 * n - 1] - frames[0],
+      first: eventId(first),
+      last: eventId(lastFrame),
+      key: this.#opts.key.render(parseEnvelope(lastFrame, this.#ranges), lastFrame),
+    };
+  }
+
+  /**
+   * Whether the batch just encoded is the unanswered transaction and the server stored it
+   * (its last entry is among the newest of its stream): true, false (not the same batch, or
+   * not found: send it), or undefined when the server cannot tell yet (connection failed,
+   * `LOADING`…: retry later).
+   */
+  async #storedBefore(
+    conn: RedisPipelineConnection,
+    bytes: Uint8Array,
+    n: number,
+  ): Promise<boolean | undefined> {
+    const u = this.#unanswered!, now = this.#fingerprint(bytes, n);
+    if (
+      now.count !== u.count || now.span !== u.span || now.first !== u.first ||
+      now.last !== u.last || now.key !== u.key
+    ) {
+      this.#unanswered = undefined;
+      return false;
+    }
+    const q = new ByteBuffer(256);
+    writeCommand(q, ["XREVRANGE", u.key, "+", "-", "COUNT", String(CHECK_ENTRIES)]);
+    const r = await conn.send(q.bytes(), 1, { values: true }).result;
+    if (!r.ok) return undefined;
+    const reply = r.values?.[0];
+    // An error that may pass (e.g. LOADING while the server reads its data back): ask again.
+    if (reply instanceof RespError && !PERMANENT.test(reply.message)) return undefined;
+    this.#unanswered = undefined;
+    const stored = hasEntryId(reply, u.last);
+    if (stored) {
+      log.info(
+        "output {output}: the transaction of {count} XADD unanswered when the connection failed was stored; not sent again",
+        { output: this.name, count: n },
       );
     }
-    const out = this.#out, frames = this.#frames;
-    out.reset();
-    frames.length = 0;
-    const n = this.#xadd.encode(batch, out, frames);
-    if (n === 0) return { outcome: "delivered", undecodable: batch.count };
-    const sent = conn.send(out.bytes(), n);
-    // Both settle (never reject); the buffer is reused only once the socket is done with it.
-    const [, r] = await Promise.all([sent.written, sent.result]);
-    if (out.buf.length > 4 * OUT_BYTES) this.#out = new ByteBuffer(OUT_BYTES);
-    if (!r.ok) return retryLater(r.error.message);
-    const undecodable = batch.count - n;
-    if (r.errors.length === 0) {
-      return undecodable === 0 ? DELIVERED : { outcome: "delivered", undecodable };
-    }
-    const passing = r.errors.find((e) => !PERMANENT.test(e.message));
-    if (passing) {
-      if (RECONNECT.test(passing.message)) conn.destroy();
-      return retryLater(
-        `${this.name}: ${r.errors.length} of ${n} XADD failed, e.g. ${passing.message}`,
-      );
-    }
-    return { outcome: "delivered", rejected: this.#refused(batch, r.errors), undecodable };
+    return stored;
   }
 
   /** The dead-letter records of the entries the server refused for good, one per event. */
-  #refused(batch: OutputBatch, errors: readonly EntryError[]): DeadLetter[] {
+  #refused(bytes: Uint8Array, errors: readonly EntryError[]): DeadLetter[] {
     const json = this.#opts.format === "json", frames = this.#frames;
     const enc = new EventEncoder(this.name, this.#opts);
     return errors.map((e) => {
-      const frame = batch.bytes.subarray(frames[2 * e.index], frames[2 * e.index + 1]);
+      const frame = bytes.subarray(frames[2 * e.index], frames[2 * e.index + 1]);
       enc.begin(frame.length);
       enc.encode(frame); // it encoded once already: it does again
       const body = json ? withNewline(enc.body) : frame.slice();
@@ -283,6 +384,62 @@ export class RedisSink implements Sink {
     await this.#conn?.close();
     await this.#running;
   }
+}
+
+function delivered(rejected: DeadLetter[], undecodable: number): SendResult {
+  if (rejected.length === 0) {
+    return undecodable === 0 ? DELIVERED : { outcome: "delivered", undecodable };
+  }
+  return { outcome: "delivered", rejected, undecodable };
+}
+
+const ascii = new TextDecoder();
+
+/** Whether an `XREVRANGE` reply holds an entry whose field `id` is `id`. */
+function hasEntryId(reply: RespValue | undefined, id: string): boolean {
+  if (!Array.isArray(reply)) return false; // an error reply (e.g. WRONGTYPE): not known stored
+  for (const entry of reply) {
+    const fields = Array.isArray(entry) ? entry[1] : undefined;
+    if (!Array.isArray(fields)) continue;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const k = fields[i], v = fields[i + 1];
+      if (
+        k instanceof Uint8Array && v instanceof Uint8Array && ascii.decode(k) === "id" &&
+        ascii.decode(v) === id
+      ) return true;
+    }
+  }
+  return false;
+}
+
+function describeFailure(r: PipelineResult & { ok: true }, n: number): string {
+  return r.aborted === undefined
+    ? `${r.errors.length} of ${n} XADD failed`
+    : `transaction of ${n} XADD not run (${r.errors.length} refused)`;
+}
+
+/** The frames of `bytes` at `frames` (two offsets per entry), but the entries of `errors`. */
+function without(
+  bytes: Uint8Array,
+  frames: readonly number[],
+  errors: readonly EntryError[],
+): OutputBatch {
+  const skip = new Set(errors.map((e) => e.index));
+  let size = 0, count = 0;
+  for (let i = 0; i < frames.length / 2; i++) {
+    if (!skip.has(i)) size += 4 + frames[2 * i + 1] - frames[2 * i];
+  }
+  const out = new Uint8Array(size), view = new DataView(out.buffer);
+  let p = 0;
+  for (let i = 0; i < frames.length / 2; i++) {
+    if (skip.has(i)) continue;
+    const frame = bytes.subarray(frames[2 * i], frames[2 * i + 1]);
+    view.setUint32(p, frame.length);
+    out.set(frame, p + 4);
+    p += 4 + frame.length;
+    count++;
+  }
+  return { bytes: out, count };
 }
 
 function withNewline(body: Uint8Array): Uint8Array {
