@@ -230,10 +230,13 @@ export {
   XaddEncoder,
 } from "./outputs/redis/_resp.ts";
 export {
+  EXEC,
+  MULTI,
   type PipelineResult,
   RedisPipelineConnection,
   RedisPipelineError,
   type RedisPipelineOptions,
+  type SendOptions,
 } from "./outputs/redis/_pipeline_connection.ts";
 export {
   ACKED,

@@ -35,6 +35,10 @@ export interface NetArgs {
   conns: number;
   /** Also profile the NATS and Redis relays (V8 sampling profiler, self time). */
   profile: boolean;
+  /** Destinations to run (`--only nats,redis,http`); all when empty. */
+  only: string[];
+  /** `--baseline DIR` (ends with `/`): every relay row also from that checkout, interleaved. */
+  baseline?: string;
 }
 
 /** A bad `--net` option (the message says which and what is allowed). */
@@ -49,11 +53,14 @@ export class NetArgsError extends Error {
 /** The `--net` part of the bench's usage text. */
 export const NET_USAGE =
   "network set: deno task bench --net [--size BYTES] [--count N] [--runs N] " +
-  "[--conns N] [--profile]\n" +
+  "[--conns N] [--profile] [--only nats,redis,http] [--baseline DIR]\n" +
   "  NATS JetStream (jspub ceiling), Redis Streams (redis-benchmark XADD ceiling) and an HTTP\n" +
   "  webhook, each relayed by main.ts; --size message bytes (default 650), --count events per\n" +
-  "  run (default 300000); --profile adds where the NATS and Redis relays spend their time.\n" +
+  "  run (default 300000); --profile adds where the NATS and Redis relays spend their time;\n" +
+  "  --only runs those destinations; --baseline DIR runs every relay row also from checkout DIR.\n" +
   "  Only the network set runs with --net.";
+
+const DESTS = ["nats", "redis", "http"];
 
 function intIn(name: string, text: string | undefined, def: number, min: number, max: number) {
   if (text === undefined) return def;
@@ -68,9 +75,30 @@ function intIn(name: string, text: string | undefined, def: number, min: number,
 
 /** Reads the `--net` options (strings as `parseArgs` gives them); throws {@linkcode NetArgsError}. */
 export function parseNetArgs(
-  v: { size?: string; count?: string; runs?: string; conns?: string; profile?: boolean },
+  v: {
+    size?: string;
+    count?: string;
+    runs?: string;
+    conns?: string;
+    profile?: boolean;
+    only?: string;
+    baseline?: string;
+  },
 ): NetArgs {
+  const only = v.only?.split(",").map((d) => d.trim()).filter(Boolean) ?? [];
+  for (const d of only) {
+    if (!DESTS.includes(d)) {
+      throw new NetArgsError(`--only ${JSON.stringify(d)}: expected some of ${DESTS.join(",")}`);
+    }
+  }
+  const baseline = v.baseline === undefined
+    ? undefined
+    : v.baseline.endsWith("/")
+    ? v.baseline
+    : `${v.baseline}/`;
   return {
+    only,
+    ...(baseline === undefined ? {} : { baseline }),
     size: intIn("size", v.size, 650, 200, 512 * 1024),
     count: intIn("count", v.count, 300_000, 1, 100_000_000),
     runs: intIn("runs", v.runs, 3, 1, 100),
@@ -130,8 +158,8 @@ export interface BenchKit {
   work: string;
   /** Where the Go peers' binaries are. */
   peerBin: string;
-  /** argv of main.ts with the start task's flags and `--admin off`, plus `extra`. */
-  mainTs(extra: string[]): string[];
+  /** argv of main.ts (of checkout `root`, default this one) with the start task's flags and `--admin off`, plus `extra`. */
+  mainTs(extra: string[], root?: string): string[];
   /** Makes (or reuses) a frames file of on_publish events with a fixed payload. */
   input(name: string, frames: number, o: { kind: "publish"; payload: number }): Promise<NetInput>;
   /** Runs scripts/loadgen.ts against the port. */
@@ -448,6 +476,7 @@ async function relayOnce(
   inp: NetInput,
   a: NetArgs,
   profile?: (p: unknown) => void,
+  root?: string,
 ): Promise<NetResult> {
   const port = freePort();
   // The journal of buffer=disk outputs in the scratch directory (a fresh one per run; the
@@ -460,7 +489,7 @@ async function relayOnce(
     dataDir,
     "--out",
     server.out,
-  ]);
+  ], root);
   const inspectPort = profile ? freePort() : 0;
   if (inspectPort) {
     argv = [argv[0], argv[1], `--inspect=127.0.0.1:${inspectPort}`, ...argv.slice(2)];
@@ -792,6 +821,35 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
     run: () =>
       withServer(() => startReceiver(kit), (s) => relayOnce(kit, "main.ts → HTTP", s, inp, a)),
   });
+  if (a.only.length > 0) {
+    rows.splice(
+      0,
+      rows.length,
+      ...rows.filter((r) => a.only.includes(r.dest)),
+    );
+  }
+  if (a.baseline) {
+    // Every relay row once more from the baseline checkout, right after its own row.
+    const starts = {
+      nats: () => startNats(kit),
+      redis: () => startRedis(kit),
+      http: () => startReceiver(kit),
+    };
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const row = rows[i];
+      if (row.ceiling) continue;
+      const name = `${row.name} (baseline)`, root = a.baseline;
+      rows.splice(i + 1, 0, {
+        dest: row.dest,
+        name,
+        run: () =>
+          withServer(
+            starts[row.dest as keyof typeof starts],
+            (s) => relayOnce(kit, name, s, inp, a, undefined, root),
+          ),
+      });
+    }
+  }
 
   const results = new Map<string, NetResult[]>();
   for (let r = 0; r < a.runs; r++) {
@@ -861,6 +919,7 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
       // Not HTTP: with an inspector attached, Deno reports every fetch (body included) to it,
       // which then takes most of the time (op_inspector_emit_protocol_event); use perf there.
       if (dest === "NATS" ? !have.nats : !have.redis) continue;
+      if (a.only.length > 0 && !a.only.includes(dest.toLowerCase())) continue;
       console.error(`profile: main.ts → ${dest}`);
       let prof: unknown;
       const res = await withServer(

@@ -11,11 +11,21 @@ Deno.test("bench --net options: defaults, and bad values are refused with the op
     runs: 3,
     conns: 100,
     profile: false,
+    only: [],
   });
   assertEquals(
     parseNetArgs({ size: "1024", count: "50_000", runs: "1", conns: "10", profile: true }),
-    { size: 1024, count: 50_000, runs: 1, conns: 10, profile: true },
+    { size: 1024, count: 50_000, runs: 1, conns: 10, profile: true, only: [] },
   );
+  assertEquals(parseNetArgs({ only: "redis,http", baseline: "/tmp/base" }), {
+    size: 650,
+    count: 300_000,
+    runs: 3,
+    conns: 100,
+    profile: false,
+    only: ["redis", "http"],
+    baseline: "/tmp/base/",
+  });
   for (
     const [bad, name] of [
       [{ size: "abc" }, "--size"],
@@ -24,6 +34,7 @@ Deno.test("bench --net options: defaults, and bad values are refused with the op
       [{ count: "1.5" }, "--count"],
       [{ runs: "-1" }, "--runs"],
       [{ conns: "" }, "--conns"],
+      [{ only: "redis,kafka" }, "--only"],
     ] as const
   ) {
     const e = assertThrows(() => parseNetArgs(bad), NetArgsError);

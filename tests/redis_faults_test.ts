@@ -75,3 +75,149 @@ Deno.test("redis: server killed (SIGKILL) mid-stream and restarted: no unhandled
     assert(!UNHANDLED.test(w.stderr), w.stderr);
   }
 });
+
+Deno.test("redis: WRONGTYPE for one entry refuses that event only (counted lost, logged); the rest of the batch is stored once and later events flow", async () => {
+  await using redis = await startRedis();
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  await client.set("ev:w-3", "not a stream"); // XADD to this key answers WRONGTYPE
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?key=ev:{client_id}`],
+    { stdout: "null" },
+  );
+  try {
+    const metric = async (m: string, labels: Record<string, string> = {}) =>
+      valueOf(await scrape(s.adminPort), `vmq_sidecar_output_events_${m}_total`, {
+        output: name,
+        ...labels,
+      });
+    await sendChunks(s.port, distinctFrames("w", 10));
+    await waitFor(
+      async () => await metric("lost", { reason: "dead_letter_failed" }) === 1,
+      "the WRONGTYPE event counted lost",
+      10_000,
+    );
+    await sendChunks(s.port, distinctFrames("x", 10));
+    await waitFor(async () => await metric("sent") === 19, "19 events sent", 10_000);
+    for (let i = 0; i < 10; i++) {
+      assertEquals(await xlen(client, `ev:x-${i}`), 1, `ev:x-${i}`);
+      if (i !== 3) assertEquals(await xlen(client, `ev:w-${i}`), 1, `ev:w-${i} stored once`);
+    }
+    assertEquals(String(await client.get("ev:w-3")), "not a stream");
+    assertEquals(valueOf(await scrape(s.adminPort), "vmq_sidecar_unhandled_errors_total"), 0);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/WRONGTYPE/.test(w.stderr), w.stderr);
+  }
+});
+
+Deno.test("redis: OOM replies (maxmemory reached) retry the batch: nothing lost, everything stored once memory is there again", async () => {
+  await using redis = await startRedis();
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  await client.configSet("maxmemory", "1"); // every XADD answers OOM
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?key=ev`],
+    { stdout: "null" },
+  );
+  try {
+    const value = async (m: string, labels: Record<string, string> = {}) =>
+      valueOf(await scrape(s.adminPort), m, { output: name, ...labels }) ?? 0;
+    await sendChunks(s.port, distinctFrames("m", 20));
+    await waitFor(
+      async () => await value("vmq_sidecar_output_errors_total") >= 2,
+      "the Redis output retrying",
+      10_000,
+    );
+    assertEquals(await xlen(client, "ev"), 0);
+    await client.configSet("maxmemory", "0");
+    await waitFor(async () => await xlen(client, "ev") >= 20, "20 events stored", 10_000);
+    await waitFor(
+      async () => await value("vmq_sidecar_output_events_sent_total") === 20,
+      "20 sent",
+      10_000,
+    );
+    assertEquals(await xlen(client, "ev"), 20);
+    const lost = await value("vmq_sidecar_output_events_lost_total", {
+      reason: "dead_letter_failed",
+    });
+    assertEquals(lost, 0);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/OOM/.test(w.stderr), w.stderr);
+  }
+});
+
+Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar refuses that event and sends the others again, each stored once", async () => {
+  // The ACL user may write only ev:ok-*: XADD ev:no-0 is refused when queued (EXECABORT).
+  await using redis = await startRedis(
+    [
+      "--user",
+      "writer",
+      "on",
+      ">pw-acl",
+      "~ev:ok-*",
+      "+@all",
+      "--user",
+      "default",
+      "on",
+      "nopass",
+      "~*",
+      "+@all",
+    ],
+  );
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  const s = await spawnSidecar(
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+      "--out",
+      `${name}?key=ev:{client_id}&username=writer&password_env=VMQ_SIDECAR_REDIS_PASSWORD`,
+    ],
+    { stdout: "null", env: { VMQ_SIDECAR_REDIS_PASSWORD: "pw-acl" } },
+  );
+  try {
+    const metric = async (m: string, labels: Record<string, string> = {}) =>
+      valueOf(await scrape(s.adminPort), `vmq_sidecar_output_events_${m}_total`, {
+        output: name,
+        ...labels,
+      }) ?? 0;
+    const ok = distinctFrames("ok", 10), no = distinctFrames("no", 1);
+    // One write: the refused event in the middle of one batch.
+    await sendChunks(s.port, [concat([...ok.slice(0, 5), ...no, ...ok.slice(5)])]);
+    await waitFor(
+      async () => await metric("lost", { reason: "dead_letter_failed" }) === 1,
+      "the NOPERM event counted lost",
+      10_000,
+    );
+    await waitFor(async () => await metric("sent") === 10, "10 events sent", 10_000);
+    for (let i = 0; i < 10; i++) assertEquals(await xlen(client, `ev:ok-${i}`), 1, `ev:ok-${i}`);
+    assertEquals(await xlen(client, "ev:no-0"), 0);
+    assertEquals(valueOf(await scrape(s.adminPort), "vmq_sidecar_unhandled_errors_total"), 0);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/NOPERM/.test(w.stderr), w.stderr);
+  }
+});
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let p = 0;
+  for (const part of parts) {
+    out.set(part, p);
+    p += part.length;
+  }
+  return out;
+}

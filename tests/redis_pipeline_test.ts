@@ -15,11 +15,14 @@ import {
 } from "./_servers.ts";
 import {
   ByteBuffer,
+  EXEC,
+  MULTI,
   NameTemplate,
   type PipelineResult,
   RedisPipelineConnection,
   RedisPipelineError,
   type RedisPipelineOptions,
+  writeCommand,
   XaddEncoder,
 } from "../lib/internal.ts";
 
@@ -247,5 +250,60 @@ Deno.test("redis pipeline: TLS (rediss) with the test CA stores the batch; witho
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("redis pipeline: a transaction batch (MULTI … EXEC) — errors per entry from EXEC (WRONGTYPE, the rest stored) or from queueing (NOPERM: aborted, nothing stored); values only when asked", async () => {
+  await using redis = await startRedis(
+    [
+      "--user",
+      "w",
+      "on",
+      ">pw",
+      "~s:*",
+      "+@all",
+      "--user",
+      "default",
+      "on",
+      "nopass",
+      "~*",
+      "+@all",
+    ],
+  );
+  const conn = await RedisPipelineConnection.connect(
+    options(redis.port, { username: "w", password: "pw" }),
+  );
+  const client = await redisClient(redis.port);
+  const tx = (...parts: Uint8Array[]) => concat([MULTI, ...parts, EXEC]);
+  try {
+    const good = await encodedBatch("t1", 3);
+    const r1 = await conn.send(tx(good.bytes), 3, { transaction: true }).result;
+    assertEquals(r1, { ok: true, replies: 5, errors: [] });
+    // A runtime error: only that entry fails, the others are stored.
+    await client.sendCommand(["SET", "s:bad", "x"]);
+    const wrong = await encodedBatch("t2", 1, "s:bad"), more = await encodedBatch("t3", 2);
+    const r2 = await conn.send(tx(more.bytes, wrong.bytes), 3, { transaction: true }).result;
+    assert(r2.ok && r2.aborted === undefined, JSON.stringify(r2));
+    assertEquals(r2.errors.map((e) => e.index), [2]);
+    assert(/^WRONGTYPE/.test(r2.errors[0].message), r2.errors[0].message);
+    assertEquals((await xrange(client, "s:on_publish")).length, 5);
+    // A queueing error (the ACL user may not write x:*): EXECABORT, nothing of the batch stored.
+    const denied = await encodedBatch("t4", 1, "x:{hook}"), rest = await encodedBatch("t5", 2);
+    const r3 = await conn.send(tx(rest.bytes, denied.bytes), 3, { transaction: true }).result;
+    assert(r3.ok && /^EXECABORT/.test(r3.aborted ?? ""), JSON.stringify(r3));
+    assertEquals(r3.errors.map((e) => e.index), [2]);
+    assert(/^NOPERM/.test(r3.errors[0].message), r3.errors[0].message);
+    assertEquals((await xrange(client, "s:on_publish")).length, 5, "nothing of the aborted batch");
+    // Bulk replies are kept only when asked for.
+    const q = new ByteBuffer(64);
+    writeCommand(q, ["GET", "s:bad"]);
+    const plain = await conn.send(q.bytes().slice(), 1).result;
+    assert(plain.ok && plain.values === undefined);
+    const kept = await conn.send(q.bytes().slice(), 1, { values: true }).result;
+    assert(kept.ok);
+    assertEquals(kept.values, [new TextEncoder().encode("x")]);
+  } finally {
+    client.destroy();
+    await conn.close();
   }
 });

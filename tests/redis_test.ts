@@ -137,6 +137,37 @@ Deno.test("redis: server stopped mid-stream and restarted: every event arrives a
   }
 });
 
+Deno.test("redis: server stopped cleanly (SIGTERM) mid-stream, 3 times: every event stored exactly once (each batch is one MULTI/EXEC)", async () => {
+  await using redis = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
+  const client = await redisClient(redis.port);
+  try {
+    const s = await runOutputs([`redis://127.0.0.1:${redis.port}?key=ev`]);
+    const n = 6000, rounds = 3, frames = distinctFrames("c", n);
+    const sending = (async () => {
+      for (let i = 0; i < n; i += 50) await sendChunks(s.port, frames.slice(i, i + 50));
+    })();
+    for (let round = 1; round <= rounds; round++) {
+      const want = (round * n) / (rounds + 1);
+      await waitFor(async () => await xlen(client, "ev") >= want, `${want} events stored`, 30_000);
+      await redis.stop(); // SIGTERM: the server shuts down cleanly, mid-batch
+      await new Promise((r) => setTimeout(r, 200));
+      await redis.start();
+    }
+    await sending;
+    const ids = async () =>
+      (await xrange(client, "ev").catch(() => [])).map((e) =>
+        JSON.parse(utf8.decode(e.fields.event)).client_id as string
+      );
+    await waitFor(async () => new Set(await ids()).size >= n, `${n} distinct events`, 60_000);
+    await stopOutputs(s);
+    const all = await ids();
+    assertEquals(new Set(all).size, n);
+    assertEquals(all.length - n, 0, `${all.length - n} duplicates after ${rounds} clean stops`);
+  } finally {
+    client.destroy();
+  }
+});
+
 Deno.test("redis: password from a VMQ_SIDECAR_* variable (requirepass); never in names or logs", async () => {
   const password = "pw-51d0-secret";
   await using redis = await startRedis(["--requirepass", password]);

@@ -3,20 +3,12 @@
 // reply back to its batch and command. It does not reconnect: when the socket fails, every
 // batch still outstanding is reported "retry" and the owner connects again.
 //
-// Why no MULTI/EXEC (the contract is at-least-once, each event with its stable `id` field):
-// - Replies come back in command order on one connection, so a batch is stored once its last
-//   reply arrived; per-command errors (e.g. WRONGTYPE) are reported per entry — EXEC does not
-//   roll those back either, it also returns them per command.
-// - What MULTI adds is all-or-nothing when the connection drops before EXEC reaches the
-//   server. That does not make a retry safe: when the connection drops after EXEC was sent but
-//   before its reply, the batch may be stored and is sent again anyway. Without MULTI a dropped
-//   connection may leave a prefix of the batch stored, so a retry may duplicate that prefix —
-//   the same kind of duplicate (same `id` field) the contract already allows, and consumers
-//   already have to handle.
-// - Without MULTI, batches are executed in the order they were written (one connection), so
-//   stream order is kept, and a retry re-sends from the first unacknowledged batch.
-// - MULTI costs one `+QUEUED` reply per command and the server's queued copy of the batch;
-//   and one transaction in flight at a time was the Redis relay's idle time (docs/performance.md).
+// A batch may be sent as one transaction (`MULTI`, the commands, `EXEC`, still one write and
+// pipelined): RedisSink does, because a server that stops (even cleanly, SIGTERM) while it is
+// reading a batch would otherwise keep the prefix it executed, and the retry would store that
+// prefix twice (measured: 77–462 duplicates of 4000–6000 events). With `EXEC` a batch is stored
+// whole or not at all; only a batch whose `EXEC` ran but whose reply was lost is sent again.
+// Costs: one `+QUEUED` reply per command and the server's queued copy of the batch.
 import { RespError, RespReader, type RespValue, writeCommand } from "./_resp.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
 
@@ -54,19 +46,36 @@ export interface EntryError {
 
 /**
  * What became of a batch: every command answered (`ok`, with the error replies if any), or
- * `retry`: the connection failed before the last reply, so any prefix of the batch may be
- * stored; send it again (on a new connection).
+ * `retry`: the connection failed before the last reply, so the batch may be stored (any prefix
+ * of it, unless it was a transaction); send it again (on a new connection).
+ *
+ * For a transaction, `errors` are the entries' error replies — when queued (`NOPERM`, `OOM`…,
+ * then `aborted` is set) or when run (`WRONGTYPE`…, inside the `EXEC` reply) — and `aborted`
+ * says why nothing of it was stored: the `EXEC` (or `MULTI`) error, e.g. `EXECABORT …`.
  */
 export type PipelineResult =
-  | { readonly ok: true; readonly replies: number; readonly errors: readonly EntryError[] }
+  | {
+    readonly ok: true;
+    readonly replies: number;
+    readonly errors: readonly EntryError[];
+    readonly aborted?: string;
+    /** Every reply, in order, when asked for (`values`). */
+    readonly values?: readonly RespValue[];
+  }
   | { readonly ok: false; readonly error: RedisPipelineError };
 
 /** The connection failed, or the server refused the handshake. */
 export class RedisPipelineError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
+  /**
+   * The message without the connection's name, for readiness: the server's own words when it
+   * refused the handshake (`WRONGPASS invalid username-password pair…`), else what failed.
+   */
+  readonly reason: string;
+  /** Creates the error; `reason` defaults to `message`. */
+  constructor(message: string, options?: ErrorOptions & { reason?: string }) {
     super(message, options);
     this.name = "RedisPipelineError";
+    this.reason = options?.reason ?? message;
   }
 }
 
@@ -74,12 +83,30 @@ export class RedisPipelineError extends Error {
 interface Outstanding {
   expected: number;
   got: number;
+  /** Sent as `MULTI`, `expected - 2` commands, `EXEC`. */
+  tx: boolean;
+  aborted: string | undefined;
   errors: EntryError[];
+  /** The replies, when the sender wants them (else bulk strings are not even copied). */
+  values: RespValue[] | undefined;
   resolve: (r: PipelineResult) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** The RESP of `MULTI`: a transaction batch starts with it. */
+export const MULTI: Uint8Array = new TextEncoder().encode("*1\r\n$5\r\nMULTI\r\n");
+/** The RESP of `EXEC`: a transaction batch ends with it. */
+export const EXEC: Uint8Array = new TextEncoder().encode("*1\r\n$4\r\nEXEC\r\n");
+
 const NOTHING_SENT: PipelineResult = { ok: true, replies: 0, errors: [] };
+
+/** How {@linkcode RedisPipelineConnection.send} sends a batch. */
+export interface SendOptions {
+  /** The batch is `MULTI`, the commands, `EXEC`. */
+  transaction?: boolean;
+  /** Keep the replies (`values` of the result); else only errors are kept. */
+  values?: boolean;
+}
 
 /** What {@linkcode RedisPipelineConnection.send} returns; neither promise ever rejects. */
 export interface SentBatch {
@@ -112,7 +139,11 @@ export class RedisPipelineConnection {
     this.#conn = conn;
     this.#window = Math.max(1, opts.window ?? 4);
     this.#replyTimeoutMs = opts.replyTimeoutMs ?? 10_000;
-    this.#reader = new RespReader((v) => this.#reply(v));
+    this.#reader = new RespReader(
+      (v) => this.#reply(v),
+      undefined,
+      () => this.#outstanding[0]?.values !== undefined,
+    );
     this.#readLoop();
   }
 
@@ -125,7 +156,10 @@ export class RedisPipelineConnection {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisPipelineError(`${opts.name}: no connection within ${timeoutMs} ms`)),
+        () => {
+          const reason = `no connection within ${timeoutMs} ms`;
+          reject(new RedisPipelineError(`${opts.name}: ${reason}`, { reason }));
+        },
         timeoutMs,
       );
     });
@@ -143,9 +177,8 @@ export class RedisPipelineConnection {
       clearTimeout(timer);
       connecting.then((c) => c.close(), () => {}); // arrives after the timeout: drop it
       if (e instanceof RedisPipelineError) throw e;
-      throw new RedisPipelineError(`${opts.name}: cannot connect: ${(e as Error).message}`, {
-        cause: e,
-      });
+      const reason = `cannot connect: ${(e as Error).message}`;
+      throw new RedisPipelineError(`${opts.name}: ${reason}`, { cause: e, reason });
     }
     if (!opts.tls) (conn as Deno.TcpConn).setNoDelay?.(true);
     const self = new RedisPipelineConnection(conn, {
@@ -175,7 +208,9 @@ export class RedisPipelineConnection {
       self.destroy();
       if (!r.ok) throw r.error;
       const e = r.errors[0];
-      throw new RedisPipelineError(`${opts.name}: ${steps[e.index]} refused: ${e.message}`);
+      throw new RedisPipelineError(`${opts.name}: ${steps[e.index]} refused: ${e.message}`, {
+        reason: e.message,
+      });
     }
     // The handshake ran under the connect timeout; batches get the reply timeout.
     self.#replyTimeoutMs = opts.replyTimeoutMs ?? 10_000;
@@ -207,9 +242,12 @@ export class RedisPipelineConnection {
    * Writes `count` commands held in `bytes` (reuse them once `written` settles). Callers wait
    * for {@linkcode whenWritable} first; a send past the window is still accepted (the window
    * is the caller's bound, not a hard limit). On a failed connection the result is `retry` at
-   * once.
+   * once. With `transaction`, `bytes` hold `MULTI`, the `count` commands, then `EXEC` (see
+   * {@linkcode MULTI} and {@linkcode EXEC}), and the result's errors are per command; with
+   * `values`, the result has the replies.
    */
-  send(bytes: Uint8Array, count: number): SentBatch {
+  send(bytes: Uint8Array, count: number, options: SendOptions = {}): SentBatch {
+    const transaction = options.transaction ?? false;
     if (this.#failure) {
       return { written: Promise.resolve(), result: Promise.resolve(this.#retry()) };
     }
@@ -217,7 +255,16 @@ export class RedisPipelineConnection {
       return { written: Promise.resolve(), result: Promise.resolve(NOTHING_SENT) };
     }
     const { promise, resolve } = Promise.withResolvers<PipelineResult>();
-    const o: Outstanding = { expected: count, got: 0, errors: [], resolve, timer: undefined };
+    const o: Outstanding = {
+      expected: transaction ? count + 2 : count,
+      got: 0,
+      tx: transaction,
+      aborted: undefined,
+      errors: [],
+      values: options.values ? [] : undefined,
+      resolve,
+      timer: undefined,
+    };
     this.#outstanding.push(o);
     // From now: the write and every reply must be done within the timeout (a server that
     // stops reading blocks the write, one that stops answering leaves the replies missing).
@@ -273,12 +320,32 @@ export class RedisPipelineConnection {
   #reply(v: RespValue): void {
     const o = this.#outstanding[0];
     if (!o) throw new RedisPipelineError(`${this.name}: a reply no command asked for`);
-    if (v instanceof RespError) o.errors.push({ index: o.got, message: v.message });
+    o.values?.push(v);
+    if (!o.tx) {
+      if (v instanceof RespError) o.errors.push({ index: o.got, message: v.message });
+    } else if (o.got === 0) { // MULTI
+      if (v instanceof RespError) o.aborted = `MULTI refused: ${v.message}`;
+    } else if (o.got < o.expected - 1) { // +QUEUED, or the command's error
+      if (v instanceof RespError) o.errors.push({ index: o.got - 1, message: v.message });
+    } else if (Array.isArray(v)) { // EXEC: one reply per command
+      for (let i = 0; i < v.length; i++) {
+        const e = v[i];
+        if (e instanceof RespError) o.errors.push({ index: i, message: e.message });
+      }
+    } else if (o.aborted === undefined) {
+      o.aborted = v instanceof RespError ? v.message : "EXEC returned no replies";
+    }
     o.got++;
     if (o.got < o.expected) return;
     clearTimeout(o.timer);
     this.#outstanding.shift();
-    o.resolve({ ok: true, replies: o.got, errors: o.errors });
+    o.resolve({
+      ok: true,
+      replies: o.got,
+      errors: o.errors,
+      ...(o.aborted === undefined ? {} : { aborted: o.aborted }),
+      ...(o.values === undefined ? {} : { values: o.values }),
+    });
     const wake = this.#slotWaiters.shift();
     if (wake) wake();
   }
@@ -301,7 +368,7 @@ export class RedisPipelineConnection {
 
   #fail(reason: string, cause?: unknown, byUs = false): void {
     if (this.#failure) return;
-    const error = new RedisPipelineError(`${this.name}: ${reason}`, { cause });
+    const error = new RedisPipelineError(`${this.name}: ${reason}`, { cause, reason });
     this.#failure = error;
     try {
       this.#conn.close();

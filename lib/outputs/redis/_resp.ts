@@ -114,8 +114,10 @@ export class XaddEncoder {
   /**
    * Appends one `XADD` per event of `batch` to `out` and returns how many: frames that are no
    * event are skipped (undecodable event values are also counted and logged, as RedisSink does).
+   * When `frames` is given, the `[start, end)` of each encoded command's frame in `batch.bytes`
+   * is appended to it (two numbers per command), so a reply can be mapped back to its event.
    */
-  encode(batch: OutputBatch, out: ByteBuffer): number {
+  encode(batch: OutputBatch, out: ByteBuffer, frames?: number[]): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;
@@ -164,6 +166,7 @@ export class XaddEncoder {
       out.ensure(2);
       out.buf[out.pos++] = CR;
       out.buf[out.pos++] = LF;
+      frames?.push(start, end);
       n++;
     }
     return n;
@@ -190,6 +193,12 @@ export class RespError {
 export type RespValue = string | number | Uint8Array | null | RespError | RespValue[];
 
 const INCOMPLETE = Symbol("incomplete");
+const NO_BYTES = new Uint8Array(0);
+
+function sameAscii(buf: Uint8Array, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (buf[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
 
 /**
  * An incremental reply parser: {@linkcode RespReader.push} any chunk of bytes as it arrives;
@@ -199,15 +208,27 @@ const INCOMPLETE = Symbol("incomplete");
 export class RespReader {
   readonly #onReply: (value: RespValue) => void;
   readonly #maxPending: number;
+  readonly #keepBulk: () => boolean;
+  #keep = true;
   #buf = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
   #pos = 0;
 
-  /** A reader calling `onReply` for every reply; at most `maxPending` bytes of one reply. */
-  constructor(onReply: (value: RespValue) => void, maxPending = 64 * 1024 * 1024) {
+  /**
+   * A reader calling `onReply` for every reply; at most `maxPending` bytes of one reply. When
+   * `keepBulk()` (asked before each reply) is false, every bulk string of that reply is passed
+   * as the same empty array (no copy: for callers that only look at errors, e.g. the ids `XADD`
+   * answers).
+   */
+  constructor(
+    onReply: (value: RespValue) => void,
+    maxPending = 64 * 1024 * 1024,
+    keepBulk: () => boolean = () => true,
+  ) {
     this.#onReply = onReply;
     this.#maxPending = maxPending;
+    this.#keepBulk = keepBulk;
   }
 
   /** Parses `chunk` (copied; it may be reused afterwards). Throws RespProtocolError on garbage. */
@@ -215,6 +236,7 @@ export class RespReader {
     this.#append(chunk);
     while (this.#start < this.#end) {
       this.#pos = this.#start;
+      this.#keep = this.#keepBulk();
       const v = this.#value();
       if (v === INCOMPLETE) break;
       this.#start = this.#pos;
@@ -272,8 +294,11 @@ export class RespReader {
   }
 
   #text(from: number, to: number): string {
-    let s = "";
     const buf = this.#buf;
+    // The replies a pipeline gets by the thousand: no string built for them.
+    if (to - from === 6 && sameAscii(buf, from, "QUEUED")) return "QUEUED";
+    if (to - from === 2 && sameAscii(buf, from, "OK")) return "OK";
+    let s = "";
     for (let i = from; i < to; i++) s += String.fromCharCode(buf[i]);
     return s;
   }
@@ -297,7 +322,7 @@ export class RespReader {
         const n = this.#integer(lineStart, lineEnd);
         if (n < 0) return null;
         if (this.#pos + n + 2 > this.#end) return INCOMPLETE;
-        const v = this.#buf.slice(this.#pos, this.#pos + n);
+        const v = this.#keep ? this.#buf.slice(this.#pos, this.#pos + n) : NO_BYTES;
         if (this.#buf[this.#pos + n] !== CR || this.#buf[this.#pos + n + 1] !== LF) {
           throw new RespProtocolError("bulk string without CRLF");
         }

@@ -2,28 +2,39 @@
  * Redis Streams output: every event is appended with `XADD` to a stream whose key comes from a
  * template (default `vmq:events:{hook}`, one stream per hook), with the fields `hook`, `id`
  * (the event's stable id) and `event` (the JSON form) or `frame` (the `Any` bytes, for
- * `format=protobuf`). Each batch is one `MULTI`/`EXEC` transaction. See docs/outputs.md.
+ * `format=protobuf`). Each batch is written as one transaction — `MULTI`, its `XADD`s, `EXEC`,
+ * RESP written straight into one buffer and pipelined (see `_pipeline_connection.ts` for why) —
+ * on the sink's own connection. See docs/outputs.md.
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { getLogger } from "../../_deps/logtape.ts";
-import { createClient } from "../../_deps/redis_client.ts";
 import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
-import { HOOKS } from "../../schema/hooks.ts";
+import { ByteBuffer } from "../../codec/byte_buffer.ts";
 import {
+  type DeadLetter,
   DELIVERED,
-  forEachFrame,
   type OutputBatch,
+  retryLater,
   type SendResult,
   type Sink,
 } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { EventEncoder, eventId, queueOptionsOf } from "../options.ts";
+import { type EnvelopeRanges, parseEnvelope } from "../../wire/envelope.ts";
 import { NameTemplate } from "../name_template.ts";
 import { redisDatabase, type RedisOptions } from "./kind.ts";
 import { readCaFile } from "../_ca_file.ts";
+import { RespError, type RespValue, writeCommand, XaddEncoder } from "./_resp.ts";
+import {
+  type EntryError,
+  EXEC,
+  MULTI,
+  type PipelineResult,
+  RedisPipelineConnection,
+  RedisPipelineError,
+} from "./_pipeline_connection.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "redis"]);
 
@@ -49,7 +60,7 @@ export interface RedisSinkOptions extends FormatOptions {
   key: NameTemplate;
   /** Approximate stream length cap (`MAXLEN ~ N`); 0 = none. */
   maxLen: number;
-  /** How long to wait for a batch's `EXEC` reply, in ms. */
+  /** How long to wait for a batch's last reply, in ms (the connection is dropped after it). */
   timeoutMs: number;
 }
 
@@ -62,11 +73,51 @@ export class RedisOutputError extends Error {
   }
 }
 
-const HOOK_ARGS = HOOKS.map((h) => Buffer.from(h));
+/** How long a connection attempt may take, ms. */
+const CONNECT_TIMEOUT_MS = 5000;
+/** The reconnect backoff: 100, 200, 400, then 500 ms between attempts. */
+const reconnectDelayMs = (retries: number) => Math.min(100 * 2 ** retries, 500);
+/** The sink's RESP buffer is shrunk back to this after a batch that grew it past 4×. */
+const OUT_BYTES = 512 * 1024;
 
 /**
- * Appends events to Redis Streams, one `MULTI`/`EXEC` per batch: the batch is applied whole or
- * not at all, and retried whole when the reply does not come.
+ * Error replies that another attempt of the same `XADD` would get again (the key holds another
+ * type, the ACL user may not write it, or the arguments are refused): those entries are refused
+ * for good. Any other error reply (`OOM`, `LOADING`, `BUSY`, `READONLY`, `NOAUTH`, …) is taken
+ * as passing: the batch is retried.
+ */
+const PERMANENT = /^(WRONGTYPE|NOPERM|ERR) /;
+/** Error replies about this connection (re-authenticate, or reach the new primary): reconnect. */
+const RECONNECT = /^(NOAUTH|READONLY|MASTERDOWN) /;
+/** `EXEC`'s answer when a queued command was refused: nothing ran, the connection is fine. */
+const EXECABORT = /^EXECABORT /;
+/**
+ * Transactions sent for one batch at most: the first, then again without the entries refused
+ * for good when those aborted it (each attempt refuses at least one more entry, or stops).
+ */
+const MAX_ATTEMPTS = 3;
+/** Newest entries of a stream searched for the last entry of an unanswered transaction. */
+const CHECK_ENTRIES = 1000;
+
+/**
+ * A transaction sent but not answered (the connection failed first): its `EXEC` may have run.
+ * When the same batch comes back (same entries, first and last id), the stream is searched for
+ * its last entry before the batch is sent again.
+ */
+interface Unanswered {
+  readonly count: number;
+  readonly span: number;
+  readonly first: string;
+  readonly last: string;
+  /** The stream of the last entry. */
+  readonly key: string;
+}
+
+/**
+ * Appends events to Redis Streams over one pipelined connection of its own, reconnecting with
+ * backoff: a batch is one `MULTI`/`EXEC` transaction, acknowledged once `EXEC` answered, and
+ * retried whole when the connection fails first (it is stored twice, with the same `id`
+ * fields, only when the server ran `EXEC` but its reply was lost: the at-least-once contract).
  *
  * @example
  * ```ts ignore
@@ -77,64 +128,106 @@ export class RedisSink implements Sink {
   /** `redis://host:port/db`. */
   readonly name: string;
   readonly #opts: RedisSinkOptions;
-  readonly #encoder: EventEncoder;
-  readonly #client;
-  #up = false;
+  readonly #xadd: XaddEncoder;
+  #out = new ByteBuffer(OUT_BYTES);
+  /** `[start, end)` in the batch of each command's frame (for entries refused by the server). */
+  readonly #frames: number[] = [];
+  /** The connection while it is up. */
+  #conn: RedisPipelineConnection | undefined;
   #everUp = false;
+  #wasUp = false;
   /** The last connection error (for readiness). */
   #lastError = "";
-  /** The `EXEC` still unanswered after a timeout; no new batch is sent while it is. */
-  #stale: Promise<unknown> | undefined;
+  #closing = false;
+  /** Ends the reconnect wait early (at close). */
+  #wake: () => void = () => {};
   readonly #firstAttempt = Promise.withResolvers<void>();
+  /** The reconnect loop (never rejects). */
+  readonly #running: Promise<void>;
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
+  /** The last transaction, when the connection failed before its `EXEC` was answered. */
+  #unanswered: Unanswered | undefined;
+  readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink and starts connecting (in the background, retrying). */
   constructor(opts: RedisSinkOptions) {
     this.name = opts.name;
     this.#opts = opts;
-    this.#encoder = new EventEncoder(opts.name, opts);
-    const common = {
-      host: opts.host,
-      port: opts.port,
-      connectTimeout: 5000,
-      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 500),
-    };
-    const client = createClient({
-      socket: opts.tls
-        ? { ...common, tls: true, ...(opts.tls === true ? {} : { ca: opts.tls.ca }) }
-        : common,
-      database: opts.database,
-      username: opts.username,
-      password: opts.password,
-      name: "vmq-sidecar",
-      // Commands fail at once while disconnected: the queue keeps the events, not the client.
-      disableOfflineQueue: true,
-      // RESP2 and no maintenance notifications: the client then needs no environment access.
-      RESP: 2,
-      maintNotifications: "disabled",
+    this.#xadd = new XaddEncoder(opts.name, opts);
+    this.#running = this.#run().catch((e) => {
+      // Not expected (connect and closed never reject); never let it reach the top level.
+      log.error("output {output}: reconnect loop ended: {error}", {
+        output: this.name,
+        error: String(e),
+      });
     });
-    client.on("ready", () => {
-      this.#firstAttempt.resolve();
-      this.#up = this.#everUp = true;
-      log.info("output {output}: connected", { output: this.name });
-      this.#ready();
-    });
-    client.on("error", (e: Error) => {
-      this.#firstAttempt.resolve();
-      this.#lastError = e.message || e.name;
-      if (this.#up || !this.#everUp) {
-        log.warn("output {output}: {error}; reconnecting", {
-          output: this.name,
-          error: e.message || e.name,
+  }
+
+  /** Connects, and again after each failure (backoff 100 → 500 ms), until closed. */
+  async #run(): Promise<void> {
+    const o = this.#opts;
+    let retries = 0;
+    while (!this.#closing) {
+      let conn: RedisPipelineConnection;
+      try {
+        conn = await RedisPipelineConnection.connect({
+          name: o.name,
+          host: o.host,
+          port: o.port,
+          tls: o.tls,
+          username: o.username,
+          password: o.password,
+          database: o.database,
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          replyTimeoutMs: o.timeoutMs,
         });
-        this.#everUp = true; // log the first failure only, then once per lost connection
+      } catch (e) {
+        this.#lost(e);
+        this.#firstAttempt.resolve();
+        await this.#sleep(reconnectDelayMs(retries++));
+        continue;
       }
-      this.#up = false;
+      if (this.#closing) {
+        conn.destroy();
+        break;
+      }
+      retries = 0;
+      this.#conn = conn;
+      this.#everUp = this.#wasUp = true;
+      log.info("output {output}: connected", { output: this.name });
+      this.#firstAttempt.resolve();
+      this.#ready();
+      const failure = await conn.closed;
+      this.#conn = undefined;
+      if (failure) {
+        this.#lost(failure);
+        await this.#sleep(reconnectDelayMs(retries++));
+      }
+    }
+    this.#firstAttempt.resolve();
+  }
+
+  /** Notes a failed attempt or a lost connection: logged once, then once per lost connection. */
+  #lost(e: unknown): void {
+    const reason = e instanceof RedisPipelineError ? e.reason : String(e);
+    this.#lastError = reason;
+    if (this.#wasUp || !this.#everUp) {
+      log.warn("output {output}: {error}; reconnecting", { output: this.name, error: reason });
+      this.#everUp = true;
+    }
+    this.#wasUp = false;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
-    client.on("end", () => this.#up = false);
-    this.#client = client;
-    client.connect().catch(() => {}); // failures arrive as "error" events; it keeps retrying
   }
 
   /** Resolves once the first connection attempt succeeded or failed. */
@@ -142,14 +235,15 @@ export class RedisSink implements Sink {
     return this.#firstAttempt.promise;
   }
 
-  /** `ready` is called each time the client is ready again: the queue then retries at once. */
+  /** `ready` is called each time the connection is up again: the queue then retries at once. */
   onReady(ready: () => void): void {
     this.#ready = ready;
   }
 
   /** Whether the connection is up. */
   connected(): boolean {
-    return this.#up && this.#client.isReady;
+    const c = this.#conn;
+    return c !== undefined && c.failure === undefined;
   }
 
   /** The last connection error while not connected (e.g. `WRONGPASS …`), for readiness. */
@@ -157,70 +251,202 @@ export class RedisSink implements Sink {
     return this.connected() ? "" : this.#lastError;
   }
 
-  /** Appends every event of the batch in one transaction and waits for its reply. */
+  /**
+   * Writes every event of the batch as one transaction of pipelined `XADD`s and waits for its
+   * `EXEC`: delivered (entries refused for good by the server as `rejected`), or `retry` when
+   * the connection is down or fails first, or the server answered an error that may pass.
+   */
   async send(batch: OutputBatch): Promise<SendResult> {
-    if (this.#stale) throw new RedisOutputError(`${this.name}: previous batch still unanswered`);
-    if (!this.#client.isReady) throw new RedisOutputError(`${this.name}: not connected`);
-    const enc = this.#encoder, key = this.#opts.key, maxLen = this.#opts.maxLen;
-    const field = this.#opts.format === "json" ? "event" : "frame";
-    enc.begin(batch.bytes.length);
-    const multi = this.#client.multi();
-    let n = 0;
-    forEachFrame(batch, (frame) => {
-      if (!enc.encode(frame)) return;
-      const args: (string | Buffer)[] = ["XADD", key.render(enc.hook, frame)];
-      if (maxLen > 0) args.push("MAXLEN", "~", String(maxLen));
-      const b = enc.body;
-      args.push(
-        "*",
-        "hook",
-        HOOK_ARGS[enc.hook],
-        "id",
-        eventId(frame),
-        field,
-        Buffer.from(b.buffer, b.byteOffset, b.length),
-      );
-      multi.addCommand(args);
-      n++;
-    });
-    if (n === 0) return { outcome: "delivered", undecodable: batch.count };
-    const exec = multi.exec();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), this.#opts.timeoutMs);
-    });
-    try {
-      const r = await Promise.race([exec, timeout]);
-      if (r === "timeout") {
-        this.#stale = exec.catch(() => {}).finally(() => this.#stale = undefined);
-        throw new RedisOutputError(
-          `${this.name}: no reply to a batch of ${n} XADD within ${this.#opts.timeoutMs} ms`,
+    const rejected: DeadLetter[] = [];
+    let undecodable = 0, entries = batch;
+    for (let attempt = 1;; attempt++) {
+      const conn = this.#conn;
+      if (conn === undefined || conn.failure !== undefined) {
+        return retryLater(
+          `${this.name}: not connected${this.#lastError ? ` (${this.#lastError})` : ""}`,
         );
       }
-    } catch (e) {
-      if (e instanceof RedisOutputError) throw e;
-      throw new RedisOutputError(`${this.name}: ${describe(e)}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
+      const out = this.#out, frames = this.#frames;
+      out.reset();
+      frames.length = 0;
+      out.write(MULTI);
+      const n = this.#xadd.encode(entries, out, frames);
+      if (attempt === 1) undecodable = batch.count - n;
+      if (n === 0) return delivered(rejected, undecodable);
+      if (this.#unanswered) {
+        const stored = await this.#storedBefore(conn, entries.bytes, n);
+        if (stored === undefined) {
+          return retryLater(`${this.name}: cannot tell whether the unanswered batch was stored`);
+        }
+        if (stored) return delivered(rejected, undecodable);
+      }
+      out.write(EXEC);
+      const sent = conn.send(out.bytes(), n, { transaction: true });
+      // Both settle (never reject); the buffer is reused only once the socket is done with it.
+      const [, r] = await Promise.all([sent.written, sent.result]);
+      if (out.buf.length > 4 * OUT_BYTES) this.#out = new ByteBuffer(OUT_BYTES);
+      if (!r.ok) {
+        this.#unanswered = this.#fingerprint(entries.bytes, n);
+        return retryLater(r.error.message);
+      }
+      if (r.errors.length === 0 && r.aborted === undefined) return delivered(rejected, undecodable);
+      const passing = r.errors.find((e) => !PERMANENT.test(e.message));
+      if (passing || r.errors.length === 0) {
+        const reason = passing?.message ?? r.aborted!;
+        // A connection in a state this sink did not ask for (e.g. still in MULTI) starts over.
+        if (RECONNECT.test(reason) || (r.aborted && !EXECABORT.test(r.aborted))) conn.destroy();
+        return retryLater(`${this.name}: ${describeFailure(r, n)}, e.g. ${reason}`);
+      }
+      rejected.push(...this.#refused(entries.bytes, r.errors));
+      if (r.aborted === undefined) return delivered(rejected, undecodable); // the rest is stored
+      // The refused entries aborted the transaction: nothing is stored; send the others again.
+      if (attempt === MAX_ATTEMPTS) {
+        return retryLater(`${this.name}: ${describeFailure(r, n)} (${attempt} attempts)`);
+      }
+      entries = without(entries.bytes, frames, r.errors);
     }
-    return n === batch.count ? DELIVERED : { outcome: "delivered", undecodable: batch.count - n };
   }
 
-  /** Closes the connection (waiting for replies in flight when connected). */
+  /** What identifies the transaction just encoded (`n` entries of `bytes`, at `#frames`). */
+  #fingerprint(bytes: Uint8Array, n: number): Unanswered {
+    const frames = this.#frames;
+    const first = bytes.subarray(frames[0], frames[1]);
+    const lastFrame = bytes.subarray(frames[2 * n - 2], frames[2 * n - 1]);
+    return {
+      count: n,
+      span: frames[2 * n - 1] - frames[0],
+      first: eventId(first),
+      last: eventId(lastFrame),
+      key: this.#opts.key.render(parseEnvelope(lastFrame, this.#ranges), lastFrame),
+    };
+  }
+
+  /**
+   * Whether the batch just encoded is the unanswered transaction and the server stored it
+   * (its last entry is among the newest of its stream): true, false (not the same batch, or
+   * not found: send it), or undefined when the server cannot tell yet (connection failed,
+   * `LOADING`…: retry later).
+   */
+  async #storedBefore(
+    conn: RedisPipelineConnection,
+    bytes: Uint8Array,
+    n: number,
+  ): Promise<boolean | undefined> {
+    const u = this.#unanswered!, now = this.#fingerprint(bytes, n);
+    if (
+      now.count !== u.count || now.span !== u.span || now.first !== u.first ||
+      now.last !== u.last || now.key !== u.key
+    ) {
+      this.#unanswered = undefined;
+      return false;
+    }
+    const q = new ByteBuffer(256);
+    writeCommand(q, ["XREVRANGE", u.key, "+", "-", "COUNT", String(CHECK_ENTRIES)]);
+    const r = await conn.send(q.bytes(), 1, { values: true }).result;
+    if (!r.ok) return undefined;
+    const reply = r.values?.[0];
+    // An error that may pass (e.g. LOADING while the server reads its data back): ask again.
+    if (reply instanceof RespError && !PERMANENT.test(reply.message)) return undefined;
+    this.#unanswered = undefined;
+    const stored = hasEntryId(reply, u.last);
+    if (stored) {
+      log.info(
+        "output {output}: the transaction of {count} XADD unanswered when the connection failed was stored; not sent again",
+        { output: this.name, count: n },
+      );
+    }
+    return stored;
+  }
+
+  /** The dead-letter records of the entries the server refused for good, one per event. */
+  #refused(bytes: Uint8Array, errors: readonly EntryError[]): DeadLetter[] {
+    const json = this.#opts.format === "json", frames = this.#frames;
+    const enc = new EventEncoder(this.name, this.#opts);
+    return errors.map((e) => {
+      const frame = bytes.subarray(frames[2 * e.index], frames[2 * e.index + 1]);
+      enc.begin(frame.length);
+      enc.encode(frame); // it encoded once already: it does again
+      const body = json ? withNewline(enc.body) : frame.slice();
+      return {
+        reason: e.message,
+        destination: this.#opts.key.render(enc.hook, frame),
+        events: 1,
+        contentType: json ? "application/x-ndjson" : "application/x-protobuf",
+        body,
+      };
+    });
+  }
+
+  /** Closes the connection (waiting for replies in flight) and stops reconnecting. */
   async close(): Promise<void> {
-    const client = this.#client;
-    this.#up = false;
-    if (client.isReady && !this.#stale) await client.close().catch(() => client.destroy());
-    else if (client.isOpen) client.destroy();
+    this.#closing = true;
+    this.#wake();
+    await this.#conn?.close();
+    await this.#running;
   }
 }
 
-function describe(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  // A transaction with failed commands: say what the server answered.
-  const replies = (e as { replies?: unknown[] }).replies;
-  const first = replies?.find((r) => r instanceof Error) as Error | undefined;
-  return first ? `${e.message}: ${first.message}` : e.message;
+function delivered(rejected: DeadLetter[], undecodable: number): SendResult {
+  if (rejected.length === 0) {
+    return undecodable === 0 ? DELIVERED : { outcome: "delivered", undecodable };
+  }
+  return { outcome: "delivered", rejected, undecodable };
+}
+
+const ascii = new TextDecoder();
+
+/** Whether an `XREVRANGE` reply holds an entry whose field `id` is `id`. */
+function hasEntryId(reply: RespValue | undefined, id: string): boolean {
+  if (!Array.isArray(reply)) return false; // an error reply (e.g. WRONGTYPE): not known stored
+  for (const entry of reply) {
+    const fields = Array.isArray(entry) ? entry[1] : undefined;
+    if (!Array.isArray(fields)) continue;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const k = fields[i], v = fields[i + 1];
+      if (
+        k instanceof Uint8Array && v instanceof Uint8Array && ascii.decode(k) === "id" &&
+        ascii.decode(v) === id
+      ) return true;
+    }
+  }
+  return false;
+}
+
+function describeFailure(r: PipelineResult & { ok: true }, n: number): string {
+  return r.aborted === undefined
+    ? `${r.errors.length} of ${n} XADD failed`
+    : `transaction of ${n} XADD not run (${r.errors.length} refused)`;
+}
+
+/** The frames of `bytes` at `frames` (two offsets per entry), but the entries of `errors`. */
+function without(
+  bytes: Uint8Array,
+  frames: readonly number[],
+  errors: readonly EntryError[],
+): OutputBatch {
+  const skip = new Set(errors.map((e) => e.index));
+  let size = 0, count = 0;
+  for (let i = 0; i < frames.length / 2; i++) {
+    if (!skip.has(i)) size += 4 + frames[2 * i + 1] - frames[2 * i];
+  }
+  const out = new Uint8Array(size), view = new DataView(out.buffer);
+  let p = 0;
+  for (let i = 0; i < frames.length / 2; i++) {
+    if (skip.has(i)) continue;
+    const frame = bytes.subarray(frames[2 * i], frames[2 * i + 1]);
+    view.setUint32(p, frame.length);
+    out.set(frame, p + 4);
+    p += 4 + frame.length;
+    count++;
+  }
+  return { bytes: out, count };
+}
+
+function withNewline(body: Uint8Array): Uint8Array {
+  const b = new Uint8Array(body.length + 1);
+  b.set(body);
+  b[body.length] = 10;
+  return b;
 }
 
 /** The sink options of a validated Redis output. */
