@@ -142,6 +142,13 @@ export class NatsOutputError extends Error {
 }
 
 const JS_MESSAGE_TOO_LARGE = 10054;
+/** How a JetStream publish acknowledgement that is no error begins. */
+const ACK_PREFIX = new TextEncoder().encode('{"stream":');
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  for (let j = 0; j < prefix.length; j++) if (data[j] !== prefix[j]) return false;
+  return true;
+}
 /** The HPUB buffer's first size; one grown past 4× this is not kept for the next batch. */
 const OUT_BYTES = 512 * 1024;
 const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
@@ -395,9 +402,16 @@ export class NatsSink implements Sink {
       );
       return;
     }
+    // A success is `{"stream":…,"seq":…[,"duplicate":true]}` (errors lead with "error"): no
+    // JSON.parse for it.
+    const data = m.data;
+    if (data.length > ACK_PREFIX.length && startsWith(data, ACK_PREFIX)) {
+      b.settle(i, ACKED);
+      return;
+    }
     let ack: { stream?: string; error?: { err_code?: number; description?: string } };
     try {
-      ack = JSON.parse(utf8.decode(m.data));
+      ack = JSON.parse(utf8.decode(data));
     } catch {
       b.settle(i, FAILED, "unreadable acknowledgement");
       return;
