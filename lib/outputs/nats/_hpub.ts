@@ -3,8 +3,9 @@
 // header, the body written in place by the JSON writer — into one ByteBuffer (no protocol line
 // strings, no header objects). NatsOpReader parses what the server sends (MSG/HMSG, PING,
 // -ERR, …) from arbitrary chunks; AckTracker settles a batch's publishes from the
-// acknowledgements' bytes, with one promise per batch and none per message. Standalone for
-// now: NatsSink still publishes through the client (see docs/performance.md for the plan).
+// acknowledgements' bytes, with one promise per batch and none per message. NatsSink writes
+// HpubEncoder's buffer through the client's connection (one write per batch); NatsOpReader and
+// AckTracker are for a connection of its own (not used by the sink yet).
 import { readLength } from "../../wire/length_prefix.ts";
 import type { ByteBuffer } from "../../codec/byte_buffer.ts";
 import { writeEventJson } from "../../codec/json_writer.ts";
@@ -61,6 +62,8 @@ export class HpubEncoder {
   readonly bodyStarts: number[] = [];
   /** End offsets of the bodies in the output buffer, by publish index. */
   readonly bodyEnds: number[] = [];
+  /** Publish indexes of the last batch not written: above `maxPayload`. */
+  readonly tooLarge: number[] = [];
 
   /** An encoder for output `output` (its name, for the undecodable count). */
   constructor(output: string, opts: FormatOptions & { subject: NameTemplate }) {
@@ -83,13 +86,23 @@ export class HpubEncoder {
 
   /**
    * Appends one `HPUB` per event of `batch` to `out` (reply subjects of generation `gen`) and
-   * returns how many; frames that are no event are skipped (undecodable values counted).
+   * returns how many; frames that are no event are skipped (undecodable values counted). A
+   * message above `maxPayload` bytes (header and body: the server's `max_payload`) is not
+   * written, its index is in {@linkcode HpubEncoder.tooLarge} (and its body offsets are -1).
+   * When `frames` is given, the `[start, end)` of each index's frame in `batch.bytes` is
+   * appended to it (two numbers per index).
    */
-  encode(batch: OutputBatch, gen: number, out: ByteBuffer): number {
+  encode(
+    batch: OutputBatch,
+    gen: number,
+    out: ByteBuffer,
+    maxPayload = Infinity,
+    frames?: number[],
+  ): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
     const payload = this.#opts.payload, inbox = this.#inbox;
     const genAscii = `${gen}_`;
-    this.bodyStarts.length = this.bodyEnds.length = 0;
+    this.bodyStarts.length = this.bodyEnds.length = this.tooLarge.length = 0;
     let p = 0, n = 0;
     for (let i = 0; i < batch.count; i++) {
       const len = readLength(b, p);
@@ -120,6 +133,15 @@ export class HpubEncoder {
         }
       } else out.write(frame);
       const bodyLen = out.pos - bodyStart, total = HEADER_LEN + bodyLen, d = digits(total);
+      if (total > maxPayload) {
+        out.pos = begin;
+        this.tooLarge.push(n);
+        this.bodyStarts.push(-1);
+        this.bodyEnds.push(-1);
+        frames?.push(start, end);
+        n++;
+        continue;
+      }
       if (d !== guess) {
         out.ensure(d - guess);
         const from = head + guess + 2, to = head + d + 2;
@@ -136,6 +158,7 @@ export class HpubEncoder {
       out.ensure(2);
       out.buf[out.pos++] = CR;
       out.buf[out.pos++] = LF;
+      frames?.push(start, end);
       n++;
     }
     return n;

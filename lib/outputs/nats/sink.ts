@@ -9,7 +9,6 @@
 import { getLogger } from "../../_deps/logtape.ts";
 import {
   createInbox,
-  headers,
   type Msg,
   type NatsConnection,
   NatsConnectionImpl,
@@ -23,14 +22,16 @@ import type { FormatOptions } from "../encoding.ts";
 import {
   type DeadLetter,
   DELIVERED,
-  forEachFrame,
   type OutputBatch,
   type SendResult,
   type Sink,
 } from "../contract.ts";
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
-import { EventEncoder, eventId, publicName, queueOptionsOf } from "../options.ts";
+import { EventEncoder, publicName, queueOptionsOf } from "../options.ts";
+import { ByteBuffer } from "../../codec/byte_buffer.ts";
+import { type EnvelopeRanges, parseEnvelope } from "../../wire/envelope.ts";
+import { HpubEncoder } from "./_hpub.ts";
 import type { NameTemplate } from "../name_template.ts";
 import { type NatsOptions, subjectTemplate } from "./kind.ts";
 
@@ -141,6 +142,15 @@ export class NatsOutputError extends Error {
 }
 
 const JS_MESSAGE_TOO_LARGE = 10054;
+/** How a JetStream publish acknowledgement that is no error begins. */
+const ACK_PREFIX = new TextEncoder().encode('{"stream":');
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  for (let j = 0; j < prefix.length; j++) if (data[j] !== prefix[j]) return false;
+  return true;
+}
+/** The HPUB buffer's first size; one grown past 4× this is not kept for the next batch. */
+const OUT_BYTES = 512 * 1024;
 const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
 const utf8 = new TextDecoder();
 
@@ -148,8 +158,8 @@ const utf8 = new TextDecoder();
 class PendingAcks {
   readonly gen: number;
   readonly state: Uint8Array;
-  readonly subjects: string[] = [];
-  readonly bodies: Uint8Array[] = [];
+  /** The subject of publish `i` (for error messages). */
+  subjectOf: (i: number) => string = () => "";
   /** Publishes issued (set once all are). */
   total = -1;
   settled = 0;
@@ -216,12 +226,17 @@ export class NatsSink implements Sink {
   #streamChecked = false;
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
+  readonly #hpub: HpubEncoder;
+  /** The HPUB buffer, free for the next batch (see `send`). */
+  #out: ByteBuffer | undefined;
+  readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink; it connects on the first send. */
   constructor(opts: NatsSinkOptions) {
     this.name = opts.name;
     this.#opts = opts;
     this.#encoder = new EventEncoder(opts.name, opts);
+    this.#hpub = new HpubEncoder(opts.name, opts);
   }
 
   /** Whether the connection to the server is up. */
@@ -381,15 +396,22 @@ export class NatsSink implements Sink {
         i,
         FAILED,
         m.headers.code === 503
-          ? `no JetStream stream captures subject ${b.subjects[i]} (create one, e.g. with` +
+          ? `no JetStream stream captures subject ${b.subjectOf(i)} (create one, e.g. with` +
             ` nats stream add, or set create_stream=NAME)`
           : `${m.headers.code} ${m.headers.description}`,
       );
       return;
     }
+    // A success is `{"stream":…,"seq":…[,"duplicate":true]}` (errors lead with "error"): no
+    // JSON.parse for it.
+    const data = m.data;
+    if (data.length > ACK_PREFIX.length && startsWith(data, ACK_PREFIX)) {
+      b.settle(i, ACKED);
+      return;
+    }
     let ack: { stream?: string; error?: { err_code?: number; description?: string } };
     try {
-      ack = JSON.parse(utf8.decode(m.data));
+      ack = JSON.parse(utf8.decode(data));
     } catch {
       b.settle(i, FAILED, "unreadable acknowledgement");
       return;
@@ -424,23 +446,24 @@ export class NatsSink implements Sink {
       });
     }
     if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
-    const enc = this.#encoder, subject = this.#opts.subject, inbox = this.#inbox;
     const b = this.#batch = new PendingAcks(++this.#gen, batch.count);
-    enc.begin(batch.bytes.length);
-    let n = 0;
-    forEachFrame(batch, (frame) => {
-      if (!enc.encode(frame)) return;
-      const i = n++, subj = subject.render(enc.hook, frame);
-      b.subjects[i] = subj;
-      b.bodies[i] = enc.body;
-      const h = headers();
-      h.set("Nats-Msg-Id", eventId(frame));
-      try {
-        nc.publish(subj, enc.body, { reply: `${inbox}.${b.gen}_${i}`, headers: h });
-      } catch (e) {
-        b.settle(i, isTooLarge(e) ? TOO_LARGE : FAILED, describe(e));
-      }
-    });
+    // All the batch's HPUBs in one buffer, handed to the client's connection in one write. The
+    // buffer is reused only after a batch acknowledged in full (the server has every byte); after
+    // an abandoned one the client may still hold it (and send it once reconnected: the message
+    // ids deduplicate that), so the next batch gets a new one.
+    const out = this.#out ?? new ByteBuffer(OUT_BYTES);
+    this.#out = undefined;
+    out.reset();
+    const hpub = this.#hpub, frames: number[] = [];
+    hpub.inbox = this.#inbox;
+    const n = hpub.encode(batch, b.gen, out, nc.info?.max_payload ?? Infinity, frames);
+    const frameOf = (i: number) => batch.bytes.subarray(frames[2 * i], frames[2 * i + 1]);
+    b.subjectOf = (i) => {
+      const frame = frameOf(i);
+      return this.#opts.subject.render(parseEnvelope(frame, this.#ranges), frame);
+    };
+    for (const i of hpub.tooLarge) b.settle(i, TOO_LARGE);
+    if (out.pos > 0) (nc as NatsConnectionImpl).protocol.sendCommand(out.bytes());
     b.issued(n);
     // A dropped connection loses the acknowledgements in flight: the status watcher abandons
     // the batch at once rather than after the timeout; the retry is deduplicated by the
@@ -452,6 +475,7 @@ export class NatsSink implements Sink {
     clearTimeout(timer);
     this.#batch = undefined;
     const outcome = b.abandoned;
+    if (outcome === "" && out.buf.length <= 4 * OUT_BYTES) this.#out = out;
     if (outcome !== "") {
       throw new NatsOutputError(
         outcome === "down"
@@ -469,18 +493,20 @@ export class NatsSink implements Sink {
     }
     // Messages above the server's size limit are refused for good: the queue dead-letters them.
     let rejected: DeadLetter[] | undefined;
+    const enc = this.#encoder, json = this.#opts.format === "json";
     for (let i = 0; i < n; i++) {
       if (b.state[i] !== TOO_LARGE) continue;
+      const frame = frameOf(i);
+      enc.begin(frame.length);
+      enc.encode(frame); // it encoded once already: it does again
       (rejected ??= []).push({
-        reason: `message of ${b.bodies[i].length} bytes exceeds the server's limit (${
+        reason: `message of ${enc.body.length} bytes exceeds the server's limit (${
           nc.info?.max_payload ?? "?"
         } bytes max_payload, or the stream's max_msg_size)`,
-        destination: b.subjects[i],
+        destination: b.subjectOf(i),
         events: 1,
-        contentType: this.#opts.format === "json"
-          ? "application/x-ndjson"
-          : "application/x-protobuf",
-        body: this.#opts.format === "json" ? withNewline(b.bodies[i]) : b.bodies[i],
+        contentType: json ? "application/x-ndjson" : "application/x-protobuf",
+        body: json ? withNewline(enc.body) : enc.body.slice(),
       });
     }
     const undecodable = batch.count - n;
@@ -509,10 +535,6 @@ function withNewline(body: Uint8Array): Uint8Array {
   out.set(body);
   out[body.length] = 0x0a;
   return out;
-}
-
-function isTooLarge(e: unknown): boolean {
-  return e instanceof Error && e.name === "InvalidArgumentError" && /max_payload/.test(e.message);
 }
 
 function describe(e: unknown): string {
