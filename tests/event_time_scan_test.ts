@@ -2,8 +2,15 @@
 // must read exactly what the decoder of record reads — a full parse of the slots, then the
 // merged timestamp (parseEvent + readTimestamp) — on the vectors, every prefix cut of their
 // values, and seeded fuzzed frames (accept/reject and value).
-import { parseEvent, readTimestamp } from "../lib/codec/slots.ts";
-import { eventTimeMs, HOOK_TABLES, HOOKS, Kind, parseEnvelope } from "../lib/internal.ts";
+import {
+  eventTimeMs,
+  HOOK_TABLES,
+  HOOKS,
+  Kind,
+  parseEnvelope,
+  parseEvent,
+  readTimestamp,
+} from "../lib/internal.ts";
 import { assert, assertStrictEquals } from "./_assert.ts";
 import { fuzzCase, fuzzCount, fuzzSeed, hex, wrapAny } from "./_fuzz.ts";
 import { allVectors, encodeEvent, fixtureVectors, typeUrlFor } from "./_vectors.ts";
