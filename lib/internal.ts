@@ -251,7 +251,13 @@ export {
 export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";
 // Reached by this repository's tests, benches and scripts (they import lib/ only through the
 // entries: tests/layering_test.ts).
-export { eventTimeMs, forEachTopic, stringField } from "./codec/slots.ts";
+export {
+  eventTimeMs,
+  forEachTopic,
+  parseEvent,
+  readTimestamp,
+  stringField,
+} from "./codec/slots.ts";
 export { HOOK_TABLES, Kind } from "./schema/tables.ts";
 export { netFlagValue, permissionHint } from "./_permissions.ts";
 export { formatHeld, LogLimiter } from "./_log_limiter.ts";

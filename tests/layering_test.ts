@@ -26,30 +26,6 @@ const EXCEPTIONS: readonly { from: string; to: string; reason: string }[] = [
     to: "outputs/stdout/kind.ts",
     reason: "the same: file/sink.ts builds the stdout sink from stdout's options type",
   },
-  {
-    from: "handlers/handler_delivery.ts",
-    to: "app/metrics.ts",
-    reason: "handler deliveries register their own metrics (type import), as the server does, " +
-      "until metric registration moves to app/observe.ts",
-  },
-  {
-    from: "pipeline/journal_delivery.ts",
-    to: "app/metrics.ts",
-    reason: "the journal registers its buffer metrics (type import), as the router does, " +
-      "until metric registration moves to app/observe.ts",
-  },
-  {
-    from: "pipeline/router.ts",
-    to: "app/metrics.ts",
-    reason: "the router registers its received/dispatch metrics (type import), as the server " +
-      "does, until metric registration moves to app/observe.ts",
-  },
-  {
-    from: "ingest/server.ts",
-    to: "app/metrics.ts",
-    reason: "the server registers its own metrics (type import) until plan step D4 moves " +
-      "metric registration to app/observe.ts",
-  },
 ];
 
 /**

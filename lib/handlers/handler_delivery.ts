@@ -19,7 +19,7 @@ import {
 import { forEachFrame } from "../wire/length_prefix.ts";
 import { decodeEvent } from "../codec/event_decoder.ts";
 import type { SidecarEvent } from "../schema/events.ts";
-import type { Metrics } from "../app/metrics.ts";
+import type { MetricsRegistry as Metrics } from "../metrics_registry.ts";
 import { type ReorderClock, ReorderStage } from "./reorder.ts";
 import { OrderedFront } from "./ordered_front.ts";
 import { EventTime } from "./timestamps.ts";

@@ -7,7 +7,7 @@
 import { getLogger } from "../_deps/logtape.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "../errors.ts";
 import { readFrameSlabs } from "../wire/frame_reader.ts";
-import type { Metrics } from "../app/metrics.ts";
+import type { MetricsRegistry as Metrics } from "../metrics_registry.ts";
 import { DISPATCH_BACKPRESSURE, DISPATCH_MALFORMED, type RouterPort } from "../pipeline/router.ts";
 import { type Cidr, isLoopbackHost, LOOPBACK_PEERS, parseCidr, peerAllowed } from "./peers.ts";
 import { formatHeld, LogLimiter } from "../_log_limiter.ts";

@@ -608,16 +608,6 @@ export class Delivery implements OutputPort {
     }
   }
 
-  /** `sink.send`, a throw taken as a retry. */
-  async #send(batch: BufferBatch): Promise<SendResult> {
-    try {
-      return await this.sink.send(batch);
-    } catch (e) {
-      this.failed(e);
-      return THROWN;
-    }
-  }
-
   /**
    * The sink says its destination is back (see {@linkcode Sink.onReady}): a backoff in progress
    * ends now, and the next one starts again from `retryInitialMs`.
@@ -644,7 +634,15 @@ export class Delivery implements OutputPort {
         if (this.closed) return null;
         this.stats.retries++;
       }
-      const result = await this.#send(batch);
+      // `sink.send` awaited here, not in a helper: one async frame less per batch (measured
+      // on the file path, where a sink that keeps up gets a batch per socket read).
+      let result: SendResult;
+      try {
+        result = await this.sink.send(batch);
+      } catch (e) {
+        this.failed(e);
+        result = THROWN;
+      }
       if (result.outcome === "retry") {
         if (result !== THROWN) this.failed(result.reason);
         retryAfterMs = result.retryAfterMs ?? 0;

@@ -9,7 +9,10 @@
  * @module
  */
 import { getLogger } from "../_deps/logtape.ts";
-import type { Histogram, Metrics } from "../app/metrics.ts";
+import type {
+  HistogramMetric as Histogram,
+  MetricsRegistry as Metrics,
+} from "../metrics_registry.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
 import { readLength } from "../wire/length_prefix.ts";

@@ -10,7 +10,10 @@ import { eventTimeMs } from "../codec/slots.ts";
 import { warmCache } from "../wire/warm_cache.ts";
 import type { FrameSlab } from "../wire/frame_reader.ts";
 import { type Hook, HOOKS } from "../schema/hooks.ts";
-import type { Histogram, Metrics } from "../app/metrics.ts";
+import type {
+  HistogramMetric as Histogram,
+  MetricsRegistry as Metrics,
+} from "../metrics_registry.ts";
 import type { Sink } from "../outputs/contract.ts";
 import { Delivery, type DeliveryFactory, type DeliveryOptions } from "./delivery.ts";
 import type { OutputPort } from "./output_port.ts";
