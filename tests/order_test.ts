@@ -94,14 +94,20 @@ Deno.test("order=client: each client's events in broker-time order over 100 conn
     await sender.send(publish(0, 0, "late"));
     await sender.close({ timeoutMs: 30_000 });
     const label = { output: `file:${ordered}` };
+    let lateSeen: number | undefined;
     await waitFor(
       async () => {
         const m = await scrape(s.adminPort);
-        return valueOf(m, "vmq_sidecar_reorder_late_total", label) === 1;
+        lateSeen = valueOf(m, "vmq_sidecar_reorder_late_total", label);
+        return lateSeen === 1;
       },
       "the late event counted",
       30_000,
-    );
+    ).catch((e) => {
+      // More than 1: events of the stream itself reached the sidecar later than the window
+      // after a later one of their client (an overloaded machine), not only the extra one.
+      throw new Error(`${e.message}: vmq_sidecar_reorder_late_total = ${lateSeen}`);
+    });
     const m = await scrape(s.adminPort);
     assertEquals(valueOf(m, "vmq_sidecar_reorder_early_total", label), 0);
     assertEquals(valueOf(m, "vmq_sidecar_reorder_held_events", label), 0);
