@@ -645,6 +645,26 @@ export class DiskJournal implements Buffer {
   }
 
   /**
+   * Whether the blocks that could not be written (disk full, I/O error) exceed the memory
+   * bound (`cacheBytes`): outputs with `on_full=block` pause reading until
+   * {@linkcode DiskJournal.retryWrites} gets them written.
+   */
+  get writesHeld(): boolean {
+    return this.#unwrittenBytes > this.#cacheBytes;
+  }
+
+  /**
+   * Retries writing the blocks held after a failed write (each seal does it too; a paused
+   * input seals nothing, so the paused side calls this on a timer). Never throws.
+   */
+  retryWrites(): void {
+    if (this.#unwritten.length && !this.#closed) {
+      this.#writeOut();
+      this.#evict();
+    }
+  }
+
+  /**
    * The records of the open block (appended until the next seal) are not for `c`: its budget is
    * full and its policy is `drop`. They are skipped when `c` reads and counted in its `dropped`.
    */

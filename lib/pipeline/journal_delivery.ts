@@ -29,6 +29,9 @@ import {
 
 const log = getLogger(["vmq_sidecar", "journal"]);
 
+/** How often a paused input retries the journal's held writes (a disk that stays full). */
+export const WRITE_RETRY_MS = 250;
+
 /** Options of a {@linkcode JournalPort}. */
 export interface JournalPortOptions {
   /** The journal directory (`<data_dir>/journal`). */
@@ -337,6 +340,27 @@ export class JournalDelivery extends Delivery {
   /** A flush waits for the cursor to catch up with everything in the journal. */
   protected override get unsettled(): number {
     return this.journal.cursorStats(this.cursor).events;
+  }
+
+  /**
+   * `on_full=block` and the journal holds more unwritten blocks than its memory bound (a disk
+   * that stays full): readers pause, so memory stays bounded and backpressure reaches the
+   * plugin's connections.
+   */
+  protected override get pausing(): boolean {
+    return this.blocking && this.journal.writesHeld;
+  }
+
+  /**
+   * Resolves once there is room: while the disk is full, the held blocks are retried every
+   * {@linkcode WRITE_RETRY_MS} (no read seals anything meanwhile), then as a memory delivery.
+   */
+  override async writable(): Promise<void> {
+    while (this.journal.writesHeld && !this.closed) {
+      await new Promise((r) => setTimeout(r, WRITE_RETRY_MS));
+      this.journal.retryWrites();
+    }
+    return super.writable();
   }
 
   /** Frames go through {@linkcode JournalDelivery.pushAt} (one append for all outputs). */
