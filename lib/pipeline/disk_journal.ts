@@ -121,6 +121,11 @@ export interface JournalStats {
   readonly fsyncSeconds: number;
   /** Failed segment writes (the block stays in memory and is written again at the next seal). */
   readonly writeErrors: number;
+  /**
+   * Bytes of append chunks the journal references: the open one, retired ones still holding
+   * cached or unwritten blocks, and the pool — bounded by the cache, not by the backlog.
+   */
+  readonly memoryBytes: number;
 }
 
 interface Segment {
@@ -695,8 +700,16 @@ export class DiskJournal implements Buffer {
   #recycle(): void {
     while (this.#retired.length) {
       const r = this.#retired[0];
-      if (r.end > r.first && !this.#doneByAll(r.first, r.end)) return;
       if (this.#unwritten.length && this.#unwritten[0].first < r.end) return;
+      if (r.end > r.first && !this.#doneByAll(r.first, r.end)) {
+        // An output is behind (an outage): once every block of the chunk is written and
+        // evicted from the cache, nothing here refers to it — let it go, so the backlog lives
+        // on disk, not in memory. Not pooled: batches in flight may still view it (they keep
+        // it alive until they are done).
+        if (!this.#evictedAll(r.first, r.end)) return;
+        this.#retired.shift();
+        continue;
+      }
       this.#retired.shift();
       for (let i = this.#indexAt(r.first); i < this.#blocks.length; i++) {
         const b = this.#blocks[i];
@@ -707,6 +720,16 @@ export class DiskJournal implements Buffer {
       }
       if (r.buf.length === CHUNK_BYTES && this.#free.length < FREE_CHUNKS) this.#free.push(r.buf);
     }
+  }
+
+  /** Whether no block in `[from, to)` has its payload cached. */
+  #evictedAll(from: number, to: number): boolean {
+    for (let i = this.#indexAt(from); i < this.#blocks.length; i++) {
+      const b = this.#blocks[i];
+      if (b.first >= to) break;
+      if (b.payload !== undefined) return false;
+    }
+    return true;
   }
 
   /** Appends one frame: a length prefix and `src[start, end)`. */
@@ -881,6 +904,7 @@ export class DiskJournal implements Buffer {
       this.#evictAt++;
     }
     if (this.#evictAt < this.#base) this.#evictAt = this.#base;
+    if (this.#retired.length) this.#recycle();
   }
 
   // ── Buffer: read side ──────────────────────────────────────────────────────────────────────
@@ -1342,6 +1366,8 @@ export class DiskJournal implements Buffer {
       fsyncs: this.#fsyncs,
       fsyncSeconds: this.#fsyncSeconds,
       writeErrors: this.#writeErrors,
+      memoryBytes: this.#chunk.length + this.#retired.reduce((n, r) => n + r.buf.length, 0) +
+        this.#free.reduce((n, b) => n + b.length, 0),
     };
   }
 }
