@@ -9,7 +9,15 @@ import { assert, assertEquals } from "./_assert.ts";
 import { runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { adminGet, type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
-import { distinctFrames, freePort, redisClient, startRedis, xlen, xrange } from "./_servers.ts";
+import {
+  distinctFrames,
+  freePort,
+  redisClient,
+  startReceiver,
+  startRedis,
+  xlen,
+  xrange,
+} from "./_servers.ts";
 
 const utf8 = new TextDecoder();
 
@@ -490,5 +498,46 @@ Deno.test("journal e2e: fsync=batch, kill -9 under load with the output up: ever
   } finally {
     await killed(s2);
     client.destroy();
+  }
+});
+
+Deno.test("journal e2e: a backlog of many small reads goes out in batches of up to batch_bytes, not one request per read", async () => {
+  const dir = await sidecarTempDir();
+  const port = freePort(); // the receiver comes up once the backlog is journaled
+  const url = `http://127.0.0.1:${port}/events`;
+  const output = { output: url };
+  const frames = distinctFrames("small", 2000);
+  const s = await start(dir, [url]);
+  try {
+    // 200 reads of 10 events: 200 blocks of ≈ 4.4 KB, ≈ 880 KB in all.
+    for (let i = 0; i < 200; i++) {
+      await sendChunks(s.port, [concatBytes(frames.slice(i * 10, i * 10 + 10))]);
+      await waitFor(
+        async () => await metric(s, "vmq_sidecar_buffer_events", output) >= (i + 1) * 10,
+        `read ${i + 1}`,
+      );
+    }
+    await using receiver = startReceiver(undefined, port);
+    await waitFor(
+      async () => await metric(s, "vmq_sidecar_output_events_sent_total", output) >= 2000,
+      "the backlog sent",
+      60_000,
+    );
+    const ids = new Set<string>();
+    let lines = 0;
+    for (const r of receiver.requests) {
+      for (const l of utf8.decode(r.body).split("\n").filter((l) => l)) {
+        ids.add(JSON.parse(l).client_id);
+        lines++;
+      }
+    }
+    assertEquals([ids.size, lines], [2000, 2000], "every event once");
+    // batch_bytes (256 KiB of frames) per request: ≈ 4 requests, plus the first read's
+    // batch that was failing when the receiver came up — not ~200.
+    const requests = receiver.requests.filter((r) => r.status === 204).length;
+    assert(requests <= 12, `${requests} requests for 200 journaled reads`);
+    console.log(`200 journaled reads of 10 events: ${requests} requests`);
+  } finally {
+    await killed(s);
   }
 });

@@ -269,6 +269,8 @@ export class DiskJournal implements Buffer {
   /** Full chunks whose blocks may still be read: `[first, end)` sealed into `buf`. */
   #retired: { buf: Uint8Array<ArrayBuffer>; first: number; end: number }[] = [];
   #free: Uint8Array<ArrayBuffer>[] = [];
+  /** The read handle of the segment last read back synchronously. */
+  #reader: { seg: Segment; file: Deno.FsFile } | undefined;
   #openAt = 0;
   #pos = HEADER_BYTES;
   #openRecords = 0;
@@ -1060,19 +1062,37 @@ export class DiskJournal implements Buffer {
 
   #loadSync(b: Block): Uint8Array {
     const p = new Uint8Array(b.length);
-    const f = Deno.openSync(b.seg!.path, { read: true });
+    // One read handle, kept for the segment last read (a cursor behind reads block after
+    // block of it: no open/close per block). Sync only: nothing interleaves its seek + read.
+    const seg = b.seg!;
+    let r = this.#reader;
+    if (r?.seg !== seg) {
+      this.#closeReader();
+      r = this.#reader = { seg, file: Deno.openSync(seg.path, { read: true }) };
+    }
     try {
-      f.seekSync(b.offset + HEADER_BYTES, Deno.SeekMode.Start);
+      r.file.seekSync(b.offset + HEADER_BYTES, Deno.SeekMode.Start);
       let done = 0;
       while (done < p.length) {
-        const n = f.readSync(p.subarray(done));
+        const n = r.file.readSync(p.subarray(done));
         if (n === null) break;
         done += n;
       }
-    } finally {
-      f.close();
+    } catch (e) {
+      this.#closeReader();
+      throw e;
     }
     return p;
+  }
+
+  /** Closes the kept read handle ({@linkcode DiskJournal.#loadSync}). */
+  #closeReader(seg?: Segment): void {
+    const r = this.#reader;
+    if (!r || (seg && r.seg !== seg)) return;
+    this.#reader = undefined;
+    try {
+      r.file.close();
+    } catch { /* closed */ }
   }
 
   async #load(b: Block): Promise<Uint8Array> {
@@ -1228,6 +1248,7 @@ export class DiskJournal implements Buffer {
       }
       seg.gone = true;
       deleted = true;
+      this.#closeReader(seg);
       try {
         if (!front) Deno.writeFileSync(seg.path.replace(/\.seg$/, ".gone"), new Uint8Array(0));
         Deno.removeSync(seg.path);
@@ -1321,6 +1342,7 @@ export class DiskJournal implements Buffer {
       s.file?.close();
       s.file = undefined;
     }
+    this.#closeReader();
     for (const c of this.#cursors.values()) c.file.close();
     this.#lock.close();
   }
