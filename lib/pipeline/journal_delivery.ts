@@ -442,8 +442,10 @@ export class JournalDelivery extends Delivery {
   /** `first` (read as `source`) and the frames of the blocks readable after it, in one batch. */
   #extend(source: BufferBatch, first: BufferBatch): BufferBatch {
     const maxBytes = this.options.batchBytes, maxRecords = this.options.batchEvents;
-    let count = first.count, at = first.bytes.length;
-    if (at >= maxBytes || count >= maxRecords) return first;
+    // `scanned`: bytes of the blocks read for it (frames it does not select included), so a
+    // batch never reads more than `batch_bytes` of journal however little it selects.
+    let count = first.count, at = first.bytes.length, scanned = source.bytes.length;
+    if (scanned >= maxBytes || count >= maxRecords) return first;
     let out: Uint8Array | undefined, since = first.since, eventMs = first.eventMs;
     const sources = [source];
     for (let last = source; count < maxRecords;) {
@@ -452,7 +454,8 @@ export class JournalDelivery extends Delivery {
         { maxRecords: maxRecords - count, coalesce: false },
         last,
       );
-      if (b === undefined || at + b.bytes.length > maxBytes) break;
+      if (b === undefined || scanned + b.bytes.length > maxBytes) break;
+      scanned += b.bytes.length;
       if (!out) {
         out = this.#mergeRoom(at + b.bytes.length);
         out.set(first.bytes, 0); // before #select reuses its buffer
