@@ -630,6 +630,11 @@ async function redisBenchmarkOnce(kit: BenchKit, a: NetArgs): Promise<NetResult>
   }
 }
 
+/** `s` with its output's backlog in memory (`buffer=memory`) instead of the disk journal. */
+function inMemory(s: Server): Server {
+  return { ...s, out: `${s.out}${s.out.includes("?") ? "&" : "?"}buffer=memory` };
+}
+
 async function withServer(
   start: () => Promise<Server>,
   run: (s: Server) => Promise<NetResult>,
@@ -799,6 +804,18 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
         withServer(() => startNats(kit), (s) => relayOnce(kit, "main.ts → NATS", s, inp, a)),
     });
   }
+  if (have.nats) {
+    // The same relay with the in-memory queue: the journal's cost (issue 12 item 7: within 10 %).
+    rows.push({
+      dest: "nats",
+      name: "main.ts → NATS (buffer=memory)",
+      run: () =>
+        withServer(
+          () => startNats(kit).then(inMemory),
+          (s) => relayOnce(kit, "main.ts → NATS (buffer=memory)", s, inp, a),
+        ),
+    });
+  }
   if (have.redis && have.redisBenchmark) {
     rows.push({
       dest: "redis",
@@ -813,6 +830,17 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
       name: "main.ts → Redis",
       run: () =>
         withServer(() => startRedis(kit), (s) => relayOnce(kit, "main.ts → Redis", s, inp, a)),
+    });
+  }
+  if (have.redis) {
+    rows.push({
+      dest: "redis",
+      name: "main.ts → Redis (buffer=memory)",
+      run: () =>
+        withServer(
+          () => startRedis(kit).then(inMemory),
+          (s) => relayOnce(kit, "main.ts → Redis (buffer=memory)", s, inp, a),
+        ),
     });
   }
   rows.push({
@@ -913,20 +941,21 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
     for (
       const [dest, start] of [
         ["NATS", () => startNats(kit)],
+        ["NATS (buffer=memory)", () => startNats(kit).then(inMemory)],
         ["Redis", () => startRedis(kit)],
       ] as [string, () => Promise<Server>][]
     ) {
       // Not HTTP: with an inspector attached, Deno reports every fetch (body included) to it,
       // which then takes most of the time (op_inspector_emit_protocol_event); use perf there.
-      if (dest === "NATS" ? !have.nats : !have.redis) continue;
-      if (a.only.length > 0 && !a.only.includes(dest.toLowerCase())) continue;
+      if (dest.startsWith("NATS") ? !have.nats : !have.redis) continue;
+      if (a.only.length > 0 && !a.only.includes(dest.split(" ")[0].toLowerCase())) continue;
       console.error(`profile: main.ts → ${dest}`);
       let prof: unknown;
       const res = await withServer(
         start,
         (s) => relayOnce(kit, `main.ts → ${dest}`, s, inp, a, (p) => prof = p),
       );
-      const file = `${kit.work}/net-${dest.toLowerCase()}.cpuprofile`;
+      const file = `${kit.work}/net-${dest.toLowerCase().replace(/[^a-z]+/g, "-")}.cpuprofile`;
       await Deno.writeTextFile(file, JSON.stringify(prof));
       report.push(
         `\n### Where the time goes (main.ts → ${dest}, ${fmtInt(res.eventsPerSec)} events/s ` +

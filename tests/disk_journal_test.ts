@@ -522,6 +522,43 @@ Deno.test("journal: a journal in use by another open is a JournalDirError", asyn
   });
 });
 
+Deno.test("journal: an output that acknowledges nothing (outage) keeps its backlog on disk: the memory held stays bounded by the cache, and every record reads back", async () => {
+  await withDir(async (dir) => {
+    const j = await open(dir, { cacheBytes: 1 << 20 });
+    const c = j.cursor("down");
+    const frame = new Uint8Array(1000);
+    const view = new DataView(frame.buffer);
+    const reads = 1000, perRead = 40; // 40 MB of frames, 40 000 records
+    let peak = 0;
+    for (let r = 0; r < reads; r++) {
+      for (let i = 0; i < perRead; i++) {
+        view.setUint32(0, r * perRead + i);
+        j.appendFrame(frame, 0, frame.length);
+      }
+      j.seal();
+      peak = Math.max(peak, j.stats.memoryBytes);
+    }
+    assert(
+      peak <= 16 * 2 ** 20,
+      `the journal holds ${(peak / 2 ** 20).toFixed(0)} MiB of chunks for a 40 MB backlog ` +
+        "(1 MiB cache): the outage must be on disk, not in memory",
+    );
+    const got: number[] = [];
+    await j.readable(c);
+    for (let b = j.read(c, { maxRecords: Infinity, coalesce: false }); b;) {
+      for (let i = 0, p = 0; i < b.count; i++) {
+        got.push(new DataView(b.bytes.buffer, b.bytes.byteOffset).getUint32(p + 4));
+        p += 4 + new DataView(b.bytes.buffer, b.bytes.byteOffset).getUint32(p);
+      }
+      j.ack(c, b);
+      b = j.read(c, { maxRecords: Infinity, coalesce: false });
+    }
+    assertEquals(got.length, reads * perRead);
+    assert(got.every((id, i) => id === i), "every record, in order");
+    await j.close();
+  });
+});
+
 /** Runs tests/_journal_full.ts under `ulimit -f blocks` (512-byte blocks), SIGXFSZ ignored. */
 async function underFileLimit(dir: string, blocks: number, mode: string) {
   const script = new URL("./_journal_full.ts", import.meta.url).pathname;

@@ -1,21 +1,20 @@
 // The disk journal behind the network outputs (issue 12 phase 2), end to end: the real main.ts
-// with a --data-dir, real redis-server / nats-server, unique ids counted at the destination.
-// kill -9 with the output down and up, one journal shared by outputs with different
-// selections (written once), a budget reached (on_full=drop: that output only, counters add
-// up), damage quarantined at restart, an unusable data dir (exit 1).
+// with a --data-dir, real redis-server, unique ids counted at the destination. kill -9 with
+// the output down and up (fsync=interval and batch), one journal shared by outputs with
+// different selections (written once), a budget reached (on_full=drop: that output only,
+// counters add up), damage quarantined at restart (flipped bytes, a torn tail, a zero-filled
+// block, a missing segment), an unusable data dir (exit 1). The 60 s outages of NATS, Redis
+// and HTTP are tests/journal_outage_test.ts; a disk that stays full, journal_disk_full_test.ts.
 import { assert, assertEquals } from "./_assert.ts";
 import { runSidecar, sendChunks, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { adminGet, type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import {
-  addStream,
   distinctFrames,
   freePort,
-  natsClient,
   redisClient,
-  startNats,
+  startReceiver,
   startRedis,
-  streamCount,
   xlen,
   xrange,
 } from "./_servers.ts";
@@ -344,64 +343,6 @@ function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-Deno.test("journal e2e: NATS down 20 s under 10k events/s: every event delivered after, none dropped, memory bounded", async () => {
-  const dir = await sidecarTempDir();
-  await using nats = await startNats();
-  const nc = await natsClient(nats.port);
-  try {
-    // JetStream deduplicates by Nats-Msg-Id (window 2 min): the stored count is the distinct ids.
-    await addStream(nc, "OUT", ["vmq.events.>"]);
-    const name = `nats://127.0.0.1:${nats.port}`;
-    const s = await start(dir, [name]);
-    const output = { output: name };
-    const n = 300_000, perTick = 500, tickMs = 50; // 10k events/s for 30 s
-    const frames = distinctFrames("out", n);
-    let rssMax = 0;
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
-      const t0 = performance.now();
-      const sending = (async () => {
-        try {
-          for (let i = 0; i < n; i += perTick) {
-            const due = t0 + (i / perTick) * tickMs;
-            const wait = due - performance.now();
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-            const chunk = concatBytes(frames.slice(i, i + perTick));
-            for (let at = 0; at < chunk.length;) at += await conn.write(chunk.subarray(at));
-          }
-        } finally {
-          conn.close();
-        }
-      })();
-      await new Promise((r) => setTimeout(r, 5000));
-      await nats.stop();
-      const downAt = performance.now();
-      while (performance.now() - downAt < 20_000) {
-        await new Promise((r) => setTimeout(r, 1000));
-        rssMax = Math.max(rssMax, await metric(s, "vmq_sidecar_process_resident_memory_bytes"));
-      }
-      const backlog = await metric(s, "vmq_sidecar_buffer_events", output);
-      assert(backlog > 100_000, `${backlog} events held on disk while NATS is down`);
-      await nats.start();
-      await sending;
-      await waitFor(async () => await streamCount(nc, "OUT") >= n, `${n} stored`, 120_000);
-      await waitFor(
-        async () => await metric(s, "vmq_sidecar_buffer_events", output) === 0,
-        "the backlog drained",
-      );
-      assertEquals(await streamCount(nc, "OUT"), n, "every event once");
-      assertEquals(await metric(s, "vmq_sidecar_output_events_dropped_total", output), 0);
-      assertEquals(await metric(s, "vmq_sidecar_output_events_sent_total", output), n);
-      // The outage's ~130 MB are on disk, not in memory (the journal caches 16 MiB).
-      assert(rssMax < 300 * 1024 * 1024, `RSS reached ${(rssMax / 2 ** 20).toFixed(0)} MiB`);
-    } finally {
-      await killed(s);
-    }
-  } finally {
-    await nc.close();
-  }
-});
-
 /** Writes `chunks` on one connection with `pauseMs` between them; rejects at the first failed write. */
 async function sendPaced(port: number, chunks: readonly Uint8Array[], pauseMs: number) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -415,3 +356,188 @@ async function sendPaced(port: number, chunks: readonly Uint8Array[], pauseMs: n
     conn.close();
   }
 }
+
+/**
+ * Runs main.ts on `dir` with the output down (`out`), sends `reads` writes of 100 events
+ * (ids `tag-from…`), each read before the next, then kill -9: `reads` blocks in one segment.
+ */
+async function journaledRun(
+  dir: string,
+  out: string,
+  output: Record<string, string>,
+  frames: readonly Uint8Array[],
+  from: number,
+  reads: number,
+): Promise<void> {
+  const s = await start(dir, [out]);
+  try {
+    const before = await metric(s, "vmq_sidecar_buffer_events", output);
+    assertEquals(before, from, "the earlier runs' records are held");
+    for (let i = 0; i < reads; i++) {
+      const at = from + i * 100;
+      await sendChunks(s.port, [concatBytes(frames.slice(at, at + 100))]);
+      await waitFor(
+        async () => await metric(s, "vmq_sidecar_buffer_events", output) >= at + 100,
+        `read ${i + 1}`,
+      );
+    }
+  } finally {
+    await killed(s);
+  }
+}
+
+Deno.test("journal e2e: a zero-filled disk block and a missing segment: startup not blocked, damage logged with file and offset, quarantined and counted, the rest delivered once", async () => {
+  const dir = await sidecarTempDir();
+  const port = freePort();
+  const out = `redis://127.0.0.1:${port}?key=zero`;
+  const output = { output: `redis://127.0.0.1:${port}/0` };
+  const frames = distinctFrames("zero", 9000);
+  // Three starts, each appending to a segment of its own: 3 × 3000 events.
+  for (let run = 0; run < 3; run++) await journaledRun(dir, out, output, frames, run * 3000, 30);
+  const segs = `${dir}/journal/segments`;
+  const names = [...Deno.readDirSync(segs)].map((e) => e.name).filter((n) => n.endsWith(".seg"))
+    .sort();
+  assertEquals(names.length, 3, names.join());
+  // The middle segment goes missing; a 4 KiB disk block in the middle of the first reads zero.
+  Deno.removeSync(`${segs}/${names[1]}`);
+  const first = Deno.readFileSync(`${segs}/${names[0]}`);
+  const zeroAt = Math.floor(first.length / 2 / 4096) * 4096;
+  first.fill(0, zeroAt, zeroAt + 4096);
+  Deno.writeFileSync(`${segs}/${names[0]}`, first);
+  await using redis = await startRedis([], undefined, port);
+  const client = await redisClient(redis.port);
+  const s = await start(dir, [out]); // resolves once it listens: the damage never blocks start-up
+  try {
+    await waitFor(
+      async () => await metric(s, "vmq_sidecar_buffer_events", output) === 0,
+      "the replay drained",
+      30_000,
+    );
+    const lost = await metric(s, "vmq_sidecar_buffer_lost_events_total");
+    const quarantined = await metric(s, "vmq_sidecar_buffer_quarantined_bytes_total");
+    const { ids, entries } = await idsIn(client, "zero");
+    // The missing segment's 3000 and the block(s) the zeroed 4 KiB touch (a block is one read:
+    // ≤ 100 events here, fewer when a read got part of a write; at most two blocks).
+    assert(lost > 3000 && lost <= 3200, `lost ${lost}`);
+    assert(quarantined >= 4096, `quarantined ${quarantined} bytes`);
+    assertEquals(ids.size + lost, 9000, `delivered + lost = journaled:\n${s.stderr()}`);
+    assertEquals(entries, ids.size, "each once");
+    for (let i = 3000; i < 6000; i++) {
+      assert(!ids.has(`zero-${i}`), `zero-${i}: in the missing segment`);
+    }
+    for (let i = 6000; i < 9000; i++) assert(ids.has(`zero-${i}`), `zero-${i}: after the gap`);
+    assertEquals(
+      await metric(s, "vmq_sidecar_output_events_received_total", output),
+      await metric(s, "vmq_sidecar_output_events_sent_total", output),
+      "received (replayed) = sent",
+    );
+    const err = s.stderr();
+    const zeroLine = err.split("\n").find((l) => l.includes(names[0]) && /offset \d+/.test(l));
+    assert(zeroLine, `no damage line naming ${names[0]} and an offset:\n${err}`);
+    const offset = Number(/offset (\d+)/.exec(zeroLine)![1]);
+    assert(
+      offset <= zeroAt && offset > zeroAt - 100 * 1024,
+      `offset ${offset} vs zeroed ${zeroAt}`,
+    );
+    assert(/missing segment/.test(err) && err.includes(names[1]), err);
+    const kept = [...Deno.readDirSync(`${dir}/journal/quarantine`)].map((e) => e.name);
+    assert(kept.includes(`${names[0]}.${offset}.bad`), kept.join());
+  } finally {
+    await killed(s);
+    client.destroy();
+  }
+});
+
+Deno.test("journal e2e: fsync=batch, kill -9 under load with the output up: every event counted as taken before the kill is delivered after restart", async () => {
+  const dir = await sidecarTempDir();
+  await using redis = await startRedis();
+  const client = await redisClient(redis.port);
+  const out = `redis://127.0.0.1:${redis.port}?key=batch`;
+  const output = { output: `redis://127.0.0.1:${redis.port}/0` };
+  const frames = distinctFrames("batch", 100_000);
+  const s1 = await start(dir, [out], ["--fsync", "batch"]);
+  let taken = 0, sentBefore = 0;
+  try {
+    // Paced (≈ 30k events/s) so that the kill comes while events still arrive (asserted below).
+    const sending = sendPaced(s1.port, [...chunked(frames, 500)], 15).catch(() => {});
+    await waitFor(
+      async () => await metric(s1, "vmq_sidecar_output_events_received_total", output) >= 20_000,
+      "20000 events taken",
+    );
+    const m = await scrape(s1.adminPort);
+    taken = valueOf(m, "vmq_sidecar_output_events_received_total", output) ?? 0;
+    sentBefore = valueOf(m, "vmq_sidecar_output_events_sent_total", output) ?? 0;
+    const fsyncs = valueOf(m, "vmq_sidecar_buffer_fsync_seconds_count") ?? 0;
+    s1.kill("SIGKILL");
+    await s1.wait();
+    await sending;
+    assert(fsyncs > 0, "fsyncs observed");
+  } finally {
+    try {
+      s1.kill("SIGKILL");
+    } catch { /* killed above */ }
+  }
+  assert(taken < frames.length, `the kill came before the end of the load (${taken} taken)`);
+  const s2 = await start(dir, [out], ["--fsync", "batch"]);
+  try {
+    await waitFor(
+      async () => await metric(s2, "vmq_sidecar_buffer_events", output) === 0,
+      "the replay drained",
+      60_000,
+    );
+    const { ids, entries } = await idsIn(client, "batch");
+    const missing: number[] = [];
+    for (let i = 0; i < taken; i++) if (!ids.has(`batch-${i}`)) missing.push(i);
+    assertEquals(missing.slice(0, 10), [], `${missing.length} of the ${taken} taken missing`);
+    assert(ids.size >= sentBefore, `${ids.size} delivered, ${sentBefore} counted sent before`);
+    assert(entries - ids.size <= 1000, `${entries - ids.size} duplicates: the batch in flight`);
+    console.log(
+      `fsync=batch kill -9: ${taken} taken (${sentBefore} sent) before the kill; ` +
+        `${ids.size} delivered after, ${entries - ids.size} duplicates`,
+    );
+  } finally {
+    await killed(s2);
+    client.destroy();
+  }
+});
+
+Deno.test("journal e2e: a backlog of many small reads goes out in batches of up to batch_bytes, not one request per read", async () => {
+  const dir = await sidecarTempDir();
+  const port = freePort(); // the receiver comes up once the backlog is journaled
+  const url = `http://127.0.0.1:${port}/events`;
+  const output = { output: url };
+  const frames = distinctFrames("small", 2000);
+  const s = await start(dir, [url]);
+  try {
+    // 200 reads of 10 events: 200 blocks of ≈ 4.4 KB, ≈ 880 KB in all.
+    for (let i = 0; i < 200; i++) {
+      await sendChunks(s.port, [concatBytes(frames.slice(i * 10, i * 10 + 10))]);
+      await waitFor(
+        async () => await metric(s, "vmq_sidecar_buffer_events", output) >= (i + 1) * 10,
+        `read ${i + 1}`,
+      );
+    }
+    await using receiver = startReceiver(undefined, port);
+    await waitFor(
+      async () => await metric(s, "vmq_sidecar_output_events_sent_total", output) >= 2000,
+      "the backlog sent",
+      60_000,
+    );
+    const ids = new Set<string>();
+    let lines = 0;
+    for (const r of receiver.requests) {
+      for (const l of utf8.decode(r.body).split("\n").filter((l) => l)) {
+        ids.add(JSON.parse(l).client_id);
+        lines++;
+      }
+    }
+    assertEquals([ids.size, lines], [2000, 2000], "every event once");
+    // batch_bytes (256 KiB of frames) per request: ≈ 4 requests, plus the first read's
+    // batch that was failing when the receiver came up — not ~200.
+    const requests = receiver.requests.filter((r) => r.status === 204).length;
+    assert(requests <= 12, `${requests} requests for 200 journaled reads`);
+    console.log(`200 journaled reads of 10 events: ${requests} requests`);
+  } finally {
+    await killed(s);
+  }
+});

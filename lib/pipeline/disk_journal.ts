@@ -121,6 +121,11 @@ export interface JournalStats {
   readonly fsyncSeconds: number;
   /** Failed segment writes (the block stays in memory and is written again at the next seal). */
   readonly writeErrors: number;
+  /**
+   * Bytes of append chunks the journal references: the open one, retired ones still holding
+   * cached or unwritten blocks, and the pool — bounded by the cache, not by the backlog.
+   */
+  readonly memoryBytes: number;
 }
 
 interface Segment {
@@ -264,6 +269,8 @@ export class DiskJournal implements Buffer {
   /** Full chunks whose blocks may still be read: `[first, end)` sealed into `buf`. */
   #retired: { buf: Uint8Array<ArrayBuffer>; first: number; end: number }[] = [];
   #free: Uint8Array<ArrayBuffer>[] = [];
+  /** The read handle of the segment last read back synchronously. */
+  #reader: { seg: Segment; file: Deno.FsFile } | undefined;
   #openAt = 0;
   #pos = HEADER_BYTES;
   #openRecords = 0;
@@ -645,6 +652,26 @@ export class DiskJournal implements Buffer {
   }
 
   /**
+   * Whether the blocks that could not be written (disk full, I/O error) exceed the memory
+   * bound (`cacheBytes`): outputs with `on_full=block` pause reading until
+   * {@linkcode DiskJournal.retryWrites} gets them written.
+   */
+  get writesHeld(): boolean {
+    return this.#unwrittenBytes > this.#cacheBytes;
+  }
+
+  /**
+   * Retries writing the blocks held after a failed write (each seal does it too; a paused
+   * input seals nothing, so the paused side calls this on a timer). Never throws.
+   */
+  retryWrites(): void {
+    if (this.#unwritten.length && !this.#closed) {
+      this.#writeOut();
+      this.#evict();
+    }
+  }
+
+  /**
    * The records of the open block (appended until the next seal) are not for `c`: its budget is
    * full and its policy is `drop`. They are skipped when `c` reads and counted in its `dropped`.
    */
@@ -675,8 +702,16 @@ export class DiskJournal implements Buffer {
   #recycle(): void {
     while (this.#retired.length) {
       const r = this.#retired[0];
-      if (r.end > r.first && !this.#doneByAll(r.first, r.end)) return;
       if (this.#unwritten.length && this.#unwritten[0].first < r.end) return;
+      if (r.end > r.first && !this.#doneByAll(r.first, r.end)) {
+        // An output is behind (an outage): once every block of the chunk is written and
+        // evicted from the cache, nothing here refers to it — let it go, so the backlog lives
+        // on disk, not in memory. Not pooled: batches in flight may still view it (they keep
+        // it alive until they are done).
+        if (!this.#evictedAll(r.first, r.end)) return;
+        this.#retired.shift();
+        continue;
+      }
       this.#retired.shift();
       for (let i = this.#indexAt(r.first); i < this.#blocks.length; i++) {
         const b = this.#blocks[i];
@@ -687,6 +722,16 @@ export class DiskJournal implements Buffer {
       }
       if (r.buf.length === CHUNK_BYTES && this.#free.length < FREE_CHUNKS) this.#free.push(r.buf);
     }
+  }
+
+  /** Whether no block in `[from, to)` has its payload cached. */
+  #evictedAll(from: number, to: number): boolean {
+    for (let i = this.#indexAt(from); i < this.#blocks.length; i++) {
+      const b = this.#blocks[i];
+      if (b.first >= to) break;
+      if (b.payload !== undefined) return false;
+    }
+    return true;
   }
 
   /** Appends one frame: a length prefix and `src[start, end)`. */
@@ -861,6 +906,7 @@ export class DiskJournal implements Buffer {
       this.#evictAt++;
     }
     if (this.#evictAt < this.#base) this.#evictAt = this.#base;
+    if (this.#retired.length) this.#recycle();
   }
 
   // ── Buffer: read side ──────────────────────────────────────────────────────────────────────
@@ -1016,19 +1062,37 @@ export class DiskJournal implements Buffer {
 
   #loadSync(b: Block): Uint8Array {
     const p = new Uint8Array(b.length);
-    const f = Deno.openSync(b.seg!.path, { read: true });
+    // One read handle, kept for the segment last read (a cursor behind reads block after
+    // block of it: no open/close per block). Sync only: nothing interleaves its seek + read.
+    const seg = b.seg!;
+    let r = this.#reader;
+    if (r?.seg !== seg) {
+      this.#closeReader();
+      r = this.#reader = { seg, file: Deno.openSync(seg.path, { read: true }) };
+    }
     try {
-      f.seekSync(b.offset + HEADER_BYTES, Deno.SeekMode.Start);
+      r.file.seekSync(b.offset + HEADER_BYTES, Deno.SeekMode.Start);
       let done = 0;
       while (done < p.length) {
-        const n = f.readSync(p.subarray(done));
+        const n = r.file.readSync(p.subarray(done));
         if (n === null) break;
         done += n;
       }
-    } finally {
-      f.close();
+    } catch (e) {
+      this.#closeReader();
+      throw e;
     }
     return p;
+  }
+
+  /** Closes the kept read handle ({@linkcode DiskJournal.#loadSync}). */
+  #closeReader(seg?: Segment): void {
+    const r = this.#reader;
+    if (!r || (seg && r.seg !== seg)) return;
+    this.#reader = undefined;
+    try {
+      r.file.close();
+    } catch { /* closed */ }
   }
 
   async #load(b: Block): Promise<Uint8Array> {
@@ -1184,6 +1248,7 @@ export class DiskJournal implements Buffer {
       }
       seg.gone = true;
       deleted = true;
+      this.#closeReader(seg);
       try {
         if (!front) Deno.writeFileSync(seg.path.replace(/\.seg$/, ".gone"), new Uint8Array(0));
         Deno.removeSync(seg.path);
@@ -1277,6 +1342,7 @@ export class DiskJournal implements Buffer {
       s.file?.close();
       s.file = undefined;
     }
+    this.#closeReader();
     for (const c of this.#cursors.values()) c.file.close();
     this.#lock.close();
   }
@@ -1322,6 +1388,8 @@ export class DiskJournal implements Buffer {
       fsyncs: this.#fsyncs,
       fsyncSeconds: this.#fsyncSeconds,
       writeErrors: this.#writeErrors,
+      memoryBytes: this.#chunk.length + this.#retired.reduce((n, r) => n + r.buf.length, 0) +
+        this.#free.reduce((n, b) => n + b.length, 0),
     };
   }
 }

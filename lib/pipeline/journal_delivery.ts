@@ -32,6 +32,9 @@ import {
 
 const log = getLogger(["vmq_sidecar", "journal"]);
 
+/** How often a paused input retries the journal's held writes (a disk that stays full). */
+export const WRITE_RETRY_MS = 250;
+
 /** Options of a {@linkcode JournalPort}. */
 export interface JournalPortOptions {
   /** The journal directory (`<data_dir>/journal`). */
@@ -273,6 +276,11 @@ interface SelectedBatch extends BufferBatch {
   readonly source: BufferBatch;
 }
 
+/** The frames of several blocks read back to back: acknowledged as each of `sources`. */
+interface MergedBatch extends BufferBatch {
+  readonly sources: readonly BufferBatch[];
+}
+
 /**
  * The delivery of a `buffer=disk` network output: the router's pushes go to the shared
  * journal (once per frame, whichever outputs select it), the pump reads this output's cursor.
@@ -296,6 +304,7 @@ export class JournalDelivery extends Delivery {
   #countedTo = 0;
   #watching = false;
   #out = new Uint8Array(64 * 1024);
+  #merged = new Uint8Array(64 * 1024);
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the delivery of `sink` reading `port`'s journal (opened when not yet). */
@@ -342,6 +351,27 @@ export class JournalDelivery extends Delivery {
     return this.journal.cursorStats(this.cursor).events;
   }
 
+  /**
+   * `on_full=block` and the journal holds more unwritten blocks than its memory bound (a disk
+   * that stays full): readers pause, so memory stays bounded and backpressure reaches the
+   * plugin's connections.
+   */
+  protected override get pausing(): boolean {
+    return this.blocking && this.journal.writesHeld;
+  }
+
+  /**
+   * Resolves once there is room: while the disk is full, the held blocks are retried every
+   * {@linkcode WRITE_RETRY_MS} (no read seals anything meanwhile), then as a memory delivery.
+   */
+  override async writable(): Promise<void> {
+    while (this.journal.writesHeld && !this.closed) {
+      await new Promise((r) => setTimeout(r, WRITE_RETRY_MS));
+      this.journal.retryWrites();
+    }
+    return super.writable();
+  }
+
   /** Frames go through {@linkcode JournalDelivery.pushAt} (one append for all outputs). */
   override get takesRuns(): boolean {
     return false;
@@ -385,26 +415,92 @@ export class JournalDelivery extends Delivery {
     super.kick();
   }
 
-  /** The next batch of its frames (batches with none of them are acknowledged on the way). */
+  /**
+   * The next batch of its frames (batches with none of them are acknowledged on the way): the
+   * frames of the blocks readable back to back, up to `batch_bytes` / `batch_events` — as the
+   * memory queue batches across reads; a block is one read, often a few events with many
+   * connections, and a send per block cost NATS ~20 % more CPU per event.
+   */
   protected override next(): BufferBatch | undefined {
     const journal = this.journal;
     for (let guard = 0; guard < 1_000_000; guard++) {
       const b = journal.read(this.cursor, this.#limits);
       if (b === undefined) return undefined;
       const selected = this.#mask ? this.#select(b) : b;
-      if (b.first < journal.replayHead && b.first >= this.#countedTo) {
-        this.stats.received += selected?.count ?? 0;
-        this.#countedTo = b.next;
-      }
-      if (selected) return selected;
+      this.#countReplayed(b, selected);
+      if (selected) return this.#extend(b, selected);
       journal.ack(this.cursor, b);
     }
     return undefined;
   }
 
-  /** Acknowledges the batch it was read as. */
+  /** Replayed records are counted as given when first read. */
+  #countReplayed(b: BufferBatch, selected: BufferBatch | undefined): void {
+    if (b.first < this.journal.replayHead && b.first >= this.#countedTo) {
+      this.stats.received += selected?.count ?? 0;
+      this.#countedTo = b.next;
+    }
+  }
+
+  /** `first` (read as `source`) and the frames of the blocks readable after it, in one batch. */
+  #extend(source: BufferBatch, first: BufferBatch): BufferBatch {
+    const maxBytes = this.options.batchBytes, maxRecords = this.options.batchEvents;
+    // `scanned`: bytes of the blocks read for it (frames it does not select included), so a
+    // batch never reads more than `batch_bytes` of journal however little it selects.
+    let count = first.count, at = first.bytes.length, scanned = source.bytes.length;
+    if (scanned >= maxBytes || count >= maxRecords) return first;
+    let out: Uint8Array | undefined, since = first.since, eventMs = first.eventMs;
+    const sources = [source];
+    for (let last = source; count < maxRecords;) {
+      const b = this.journal.read(
+        this.cursor,
+        { maxRecords: maxRecords - count, coalesce: false },
+        last,
+      );
+      if (b === undefined || scanned + b.bytes.length > maxBytes) break;
+      scanned += b.bytes.length;
+      if (!out) {
+        out = this.#mergeRoom(at + b.bytes.length);
+        out.set(first.bytes, 0); // before #select reuses its buffer
+      }
+      const selected = this.#mask ? this.#select(b) : b;
+      this.#countReplayed(b, selected);
+      sources.push(b);
+      last = b;
+      if (!selected) continue;
+      out = this.#mergeRoom(at + selected.bytes.length);
+      out.set(selected.bytes, at);
+      at += selected.bytes.length;
+      count += selected.count;
+      if (selected.since < since) since = selected.since;
+      if (selected.eventMs < eventMs) eventMs = selected.eventMs;
+    }
+    if (sources.length === 1) return first;
+    const merged: MergedBatch = {
+      bytes: out!.subarray(0, at),
+      count,
+      first: source.first,
+      next: sources[sources.length - 1].next,
+      since,
+      eventMs,
+      sources,
+    };
+    return merged;
+  }
+
+  #mergeRoom(need: number): Uint8Array {
+    if (need <= this.#merged.length) return this.#merged;
+    const bigger = new Uint8Array(Math.max(need, this.#merged.length * 2));
+    bigger.set(this.#merged);
+    this.#merged = bigger;
+    return bigger;
+  }
+
+  /** Acknowledges the batch(es) it was read as, in order. */
   protected override release(batch: BufferBatch): void {
-    this.journal.ack(this.cursor, (batch as Partial<SelectedBatch>).source ?? batch);
+    const sources = (batch as Partial<MergedBatch>).sources;
+    if (sources) { for (const b of sources) this.journal.ack(this.cursor, b); }
+    else this.journal.ack(this.cursor, (batch as Partial<SelectedBatch>).source ?? batch);
   }
 
   /** Resolves flushes; then waits (off the pump) for the journal to have more for it. */
