@@ -94,14 +94,20 @@ Deno.test("order=client: each client's events in broker-time order over 100 conn
     await sender.send(publish(0, 0, "late"));
     await sender.close({ timeoutMs: 30_000 });
     const label = { output: `file:${ordered}` };
+    let lateSeen: number | undefined;
     await waitFor(
       async () => {
         const m = await scrape(s.adminPort);
-        return valueOf(m, "vmq_sidecar_reorder_late_total", label) === 1;
+        lateSeen = valueOf(m, "vmq_sidecar_reorder_late_total", label);
+        return lateSeen === 1;
       },
       "the late event counted",
       30_000,
-    );
+    ).catch((e) => {
+      // More than 1: events of the stream itself reached the sidecar later than the window
+      // after a later one of their client (an overloaded machine), not only the extra one.
+      throw new Error(`${e.message}: vmq_sidecar_reorder_late_total = ${lateSeen}`);
+    });
     const m = await scrape(s.adminPort);
     assertEquals(valueOf(m, "vmq_sidecar_reorder_early_total", label), 0);
     assertEquals(valueOf(m, "vmq_sidecar_reorder_held_events", label), 0);
@@ -142,14 +148,13 @@ Deno.test("order options: declared in the output schema (bad values and unknown 
     [`file:${dir}/a.jsonl?order=sorted`, /order: expected client or none, got "sorted"/],
     [`file:${dir}/a.jsonl?order=client&order_window_ms=0`, /order_window_ms: .*1 to 60000/],
     [`file:${dir}/a.jsonl?order_windows=5`, /unknown option for file output; accepted: .*order/],
-    ["http://127.0.0.1:9/x?order=client", /order=client needs buffer=memory/],
   ];
   for (const [url, expected] of cases) {
     const r = await runSidecar(["--listen", "127.0.0.1:0", "--out", url]);
     assert(r.code !== 0, `${url}: started`);
     assert(expected.test(r.stderr), `${url}: ${r.stderr}`);
   }
-  // With buffer=memory an HTTP output may order; a config file takes the same keys.
+  // An HTTP output with buffer=memory orders; a config file takes the same keys.
   const file = `${dir}/ordered.toml`;
   await Deno.writeTextFile(
     file,
@@ -162,6 +167,16 @@ Deno.test("order options: declared in the output schema (bad values and unknown 
     /"order": "client"/.test(ok.stdout) && /"order_window_ms": 250/.test(ok.stdout),
     ok.stdout,
   );
+  // With buffer=disk (a network output's default) too: ordered on the journal's read side.
+  const disk = `${dir}/ordered-disk.toml`;
+  await Deno.writeTextFile(
+    disk,
+    `data_dir = "${dir}/data"\n[[outputs]]\nurl = "http://127.0.0.1:9/x"\norder = "client"\n` +
+      `dead_letter = "${dir}/dead.ndjson"\n`,
+  );
+  const okDisk = await runSidecar(["check-config", disk]);
+  assertEquals(okDisk.code, 0, okDisk.stderr);
+  assert(/"order": "client"/.test(okDisk.stdout), okDisk.stdout);
 });
 
 /** A delivery to a sink recording the topics it was sent, in order. */

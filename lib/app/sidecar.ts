@@ -24,6 +24,7 @@ import {
   registerReorderMetrics,
 } from "../handlers/handler_delivery.ts";
 import { orderedDeliveries } from "../handlers/ordered_front.ts";
+import { orderedJournalReader } from "../handlers/ordered_journal.ts";
 import {
   deliveryWithHandlers,
   type HandlerBuffer,
@@ -337,7 +338,7 @@ export class Sidecar {
       const pipeline = new Router(
         outputs,
         metrics,
-        orderedDeliveries(journals.factory(deliveryWithHandlers(bufferOf))),
+        orderedDeliveries(journals.factory(deliveryWithHandlers(bufferOf), orderedJournalReader)),
         queued,
       );
       journals.forgetUnclaimed();

@@ -22,6 +22,7 @@ import type { SidecarEvent } from "../schema/events.ts";
 import type { MetricsRegistry as Metrics } from "../metrics_registry.ts";
 import { type ReorderClock, ReorderStage } from "./reorder.ts";
 import { OrderedFront } from "./ordered_front.ts";
+import { OrderedJournalDelivery } from "./ordered_journal.ts";
 import { EventTime } from "./timestamps.ts";
 import { type Handler, type HandlerContext, Reject } from "./handler.ts";
 
@@ -557,6 +558,8 @@ export function registerReorderMetrics(m: Metrics, list: () => readonly Delivery
         ? d.stage
         : d.front instanceof OrderedFront
         ? d.front.stage
+        : d instanceof OrderedJournalDelivery
+        ? d.stage
         : undefined;
       if (!stage && !(d instanceof HandlerDelivery)) continue; // an output that does not order
       const name = d.sink.name;

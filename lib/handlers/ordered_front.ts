@@ -10,6 +10,7 @@
 import { getLogger } from "../_deps/logtape.ts";
 import type { Delivery, DeliveryFactory, DeliveryFront } from "../pipeline/delivery.ts";
 import { readLength } from "../wire/length_prefix.ts";
+import { OrderedJournalDelivery } from "./ordered_journal.ts";
 import { ReorderStage } from "./reorder.ts";
 
 const log = getLogger(["vmq_sidecar", "output"]);
@@ -162,7 +163,9 @@ export class OrderedFront implements DeliveryFront {
 export function orderedDeliveries(factory: DeliveryFactory): DeliveryFactory {
   return (sink, options) => {
     const d = factory(sink, options);
-    if (options.order === "client" && d.front === undefined) {
+    if (
+      options.order === "client" && d.front === undefined && !(d instanceof OrderedJournalDelivery)
+    ) {
       d.front = new OrderedFront(d, options.orderWindowMs ?? 100);
     }
     return d;

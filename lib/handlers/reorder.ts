@@ -193,6 +193,13 @@ export interface ReorderOptions {
   readonly clock?: ReorderClock;
   /** Where exceptions of `release` go (default `console.error`). */
   readonly onError?: (error: unknown) => void;
+  /**
+   * A stall: the stage did not run for more than this long (real time) while a window ended more
+   * than this long ago (a stopped or CPU-starved process, whose sockets hold frames not read yet). That
+   * time is taken out of every window (counted in `stalls`, `stalledMs`), so what reached the
+   * sockets within the window is still ordered. Default `windowMs / 4`, at most 50 ms; 0: off.
+   */
+  readonly stallMs?: number;
 }
 
 /**
@@ -227,6 +234,13 @@ export class ReorderStage {
   readonly #copy: boolean;
   readonly #clock: ReorderClock;
   readonly #onError: (error: unknown) => void;
+  readonly #stallMs: number;
+  /** Clock time taken out of the windows (stalls); the stage's time is `clock.now() - this`. */
+  #stalledMs = 0;
+  #stalls = 0;
+  /** Real time (`performance.now()`) and the stage's time at its last entry (push, poll, flush, timer). */
+  #lastReal = -Infinity;
+  #lastNow = -Infinity;
   readonly #clients = new Map<string, ClientState>();
   /** Clients with nothing held, longest idle first (Map order = insertion order). */
   readonly #idle = new Map<string, ClientState>();
@@ -258,8 +272,13 @@ export class ReorderStage {
     this.#copy = options.copy ?? true;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#onError = options.onError ?? ((e) => console.error("reorder: release failed:", e));
+    this.#stallMs = options.stallMs ?? Math.min(50, this.#windowMs / 4);
     for (
-      const [name, v] of Object.entries({ windowMs: this.#windowMs, rememberMs: this.#rememberMs })
+      const [name, v] of Object.entries({
+        windowMs: this.#windowMs,
+        rememberMs: this.#rememberMs,
+        stallMs: this.#stallMs,
+      })
     ) {
       if (!(v >= 0 && v < Infinity)) throw new RangeError(`${name} must be ≥ 0 ms, not ${v}`);
     }
@@ -298,6 +317,14 @@ export class ReorderStage {
   get unordered(): number {
     return this.#unordered;
   }
+  /** Stalls detected (see {@linkcode ReorderOptions.stallMs}). */
+  get stalls(): number {
+    return this.#stalls;
+  }
+  /** Milliseconds taken out of the windows by stalls. */
+  get stalledMs(): number {
+    return this.#stalledMs;
+  }
   /** Clients the stage remembers (holding frames, or idle and remembered for late detection). */
   get clients(): number {
     return this.#clients.size;
@@ -311,8 +338,11 @@ export class ReorderStage {
   push(frame: Uint8Array, arrivedMs?: number): void {
     if (this.#closed) throw new Error("ReorderStage is closed");
     this.#received++;
-    const now = this.#clock.now();
-    const arrived = Math.max(arrivedMs ?? now, this.#lastArrival);
+    const now = this.#now();
+    const arrived = Math.max(
+      arrivedMs === undefined ? now : arrivedMs - this.#stalledMs,
+      this.#lastArrival,
+    );
     this.#lastArrival = arrived;
     // What was due when this frame arrived goes first (it is earlier in arrival).
     this.#releaseDue(Math.min(now, arrived));
@@ -355,7 +385,7 @@ export class ReorderStage {
 
   /** Releases every frame whose window has ended; returns ms until the next one ends (or Infinity). */
   poll(): number {
-    const now = this.#clock.now();
+    const now = this.#now();
     this.#releaseDue(now);
     this.#arm(now);
     const next = this.#oldest();
@@ -364,7 +394,7 @@ export class ReorderStage {
 
   /** Releases everything held now, in order per client (at stop, or to hand over). */
   flush(): void {
-    const now = this.#clock.now();
+    const now = this.#now();
     for (let h = this.#oldest(); h; h = this.#oldest()) this.#releaseThrough(h, now, false);
     this.#disarm();
   }
@@ -374,6 +404,33 @@ export class ReorderStage {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+  }
+
+  /**
+   * The stage's time: the clock's, less the stalls. A stall (see
+   * {@linkcode ReorderOptions.stallMs}) found here sets the stage's time back to just before
+   * the window that ended during it, so frames read right after it are still ordered; the timer
+   * then releases `stallMs` later.
+   */
+  #now(): number {
+    const raw = this.#clock.now(), real = performance.now();
+    let now = raw - this.#stalledMs;
+    const stall = this.#stallMs;
+    // The gap is real time (an injected clock may jump: a read horizon, a test's hand).
+    if (stall > 0 && real - this.#lastReal > stall) {
+      const oldest = this.#oldest();
+      if (oldest && now - oldest.deadline > stall) {
+        const to = Math.max(this.#lastNow, oldest.deadline - stall);
+        if (to < now) {
+          this.#stalledMs += now - to;
+          this.#stalls++;
+          now = to; // the timer, due now, fires and re-arms itself for the stage's time
+        }
+      }
+    }
+    this.#lastReal = real;
+    this.#lastNow = now;
+    return now;
   }
 
   #clientOf(key: string, now: number): ClientState {

@@ -217,20 +217,6 @@ export function orderSchema(): OptionSchema<OrderOptions> {
   };
 }
 
-/**
- * Rejects `order=client` with `buffer=disk`: an ordered output's events wait out their window
- * in memory in front of its buffer, and the shared journal cannot hold one output's reordered
- * copies apart from the frames the other outputs read.
- */
-export function checkOrder(o: Partial<OrderOptions & BufferOptions>, key: string): void {
-  if (o.order === "client" && o.buffer === "disk") {
-    throw new ConfigError(
-      `${key} order`,
-      "order=client needs buffer=memory (the disk journal does not order events yet); add buffer=memory",
-    );
-  }
-}
-
 /** The delivery options of parsed {@linkcode OrderOptions} (none when the kind has none). */
 export function orderQueueOptions(o: Readonly<Record<string, unknown>>): Partial<DeliveryOptions> {
   if (o.order !== "client") return {};

@@ -35,6 +35,14 @@ const log = getLogger(["vmq_sidecar", "journal"]);
 /** How often a paused input retries the journal's held writes (a disk that stays full). */
 export const WRITE_RETRY_MS = 250;
 
+/** Makes the reader of one `buffer=disk` output of a {@linkcode JournalPort} (its cursor named `cursorName`). */
+export type JournalReaderFactory = (
+  sink: Sink,
+  options: Partial<DeliveryOptions>,
+  port: JournalPort,
+  cursorName: string,
+) => JournalDelivery;
+
 /** Options of a {@linkcode JournalPort}. */
 export interface JournalPortOptions {
   /** The journal directory (`<data_dir>/journal`). */
@@ -110,10 +118,11 @@ export class JournalPort {
 
   /**
    * The delivery factory: outputs whose options say `buffer: "disk"` read the journal; the
-   * others (local outputs, `buffer=memory`) get `fallback`'s. A journal that cannot be opened
+   * others (local outputs, `buffer=memory`) get `fallback`'s; those with `order: "client"` get
+   * `ordered`'s, when given (a reader ordering what it reads). A journal that cannot be opened
    * at a reload (the start checked it) gives that output a memory queue, with an error logged.
    */
-  factory(fallback: DeliveryFactory): DeliveryFactory {
+  factory(fallback: DeliveryFactory, ordered?: JournalReaderFactory): DeliveryFactory {
     return (sink, options) => {
       if (options.buffer !== "disk") return fallback(sink, options);
       try {
@@ -131,7 +140,9 @@ export class JournalPort {
       const taken = new Set(this.members.map((m) => m.cursorName));
       let name = sink.name;
       for (let n = 2; taken.has(name); n++) name = `${sink.name}#${n}`;
-      return new JournalDelivery(sink, options, this, name);
+      return options.order === "client" && ordered
+        ? ordered(sink, options, this, name)
+        : new JournalDelivery(sink, options, this, name);
     };
   }
 
@@ -496,6 +507,22 @@ export class JournalDelivery extends Delivery {
     return bigger;
   }
 
+  /**
+   * Reads the batch after `after` (default: at its acknowledged position) and selects its
+   * frames: the batch as read (`source`, what to acknowledge) and this output's frames of it
+   * (`selected`, undefined when none; its bytes valid until the next read); replayed records
+   * are counted as given when first read.
+   */
+  protected readSelected(
+    after?: BufferBatch,
+  ): { source: BufferBatch; selected: BufferBatch | undefined } | undefined {
+    const b = this.journal.read(this.cursor, this.#limits, after);
+    if (b === undefined) return undefined;
+    const selected = this.#mask ? this.#select(b) : b;
+    this.#countReplayed(b, selected);
+    return { source: b, selected };
+  }
+
   /** Acknowledges the batch(es) it was read as, in order. */
   protected override release(batch: BufferBatch): void {
     const sources = (batch as Partial<MergedBatch>).sources;
@@ -506,6 +533,11 @@ export class JournalDelivery extends Delivery {
   /** Resolves flushes; then waits (off the pump) for the journal to have more for it. */
   protected override settleIdle(): void {
     super.settleIdle();
+    this.waitForMore();
+  }
+
+  /** Once idle: waits (off the pump) for the journal to have a batch at its position. */
+  protected waitForMore(): void {
     this.#watch();
   }
 

@@ -11,7 +11,6 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
-  checkOrder,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -89,7 +88,6 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
     query: { parse: textTableOption, default: {}, prefix: true, help: "a query parameter" },
   },
   check(target, o, key) {
-    checkOrder(o, key);
     const url = parseUrl(key, target, HTTP_EXAMPLE);
     const headers = requestHeaders(o, key);
     if ((url.username || url.password) && headers.authorization !== undefined) {

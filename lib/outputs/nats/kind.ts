@@ -12,7 +12,6 @@ import {
   boolOption,
   type BufferOptions,
   bufferSchema,
-  checkOrder,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -130,7 +129,6 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
     ...orderSchema(),
   },
   check(target, o, key) {
-    checkOrder(o, key);
     const url = parseUrl(key, target, NATS_EXAMPLE);
     if (url.pathname !== "" && url.pathname !== "/") {
       throw new ConfigError(key, `a nats:// URL has no path; give the subject as ?subject=...`);

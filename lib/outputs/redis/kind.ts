@@ -12,7 +12,6 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
-  checkOrder,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -70,7 +69,6 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
     ...orderSchema(),
   },
   check(target, o, key) {
-    checkOrder(o, key);
     const url = parseUrl(key, target, REDIS_EXAMPLE);
     redisDatabase(url, key);
     if (o.tls_ca !== undefined) {
