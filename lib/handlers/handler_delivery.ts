@@ -133,8 +133,12 @@ export class HandlerDelivery extends Delivery {
   #retrying = 0;
   #flushing = false;
   #waiting = false;
-  /** While a batch's frames are pushed into the stage: its append time (else -1). */
-  #pushing = -1;
+  /**
+   * While a batch's frames are pushed into the stage: its append time (else undefined; a block
+   * appended before a restart has a negative time on this process's clock, so no number can
+   * mark "not pushing").
+   */
+  #pushing: number | undefined;
 
   /** The delivery of `sink`'s handler, storing in `buffer` (default: a memory buffer). */
   constructor(sink: HandlerSink, options: Partial<DeliveryOptions> = {}, buffer?: Buffer) {
@@ -179,7 +183,7 @@ export class HandlerDelivery extends Delivery {
       now: () => {
         const now = performance.now();
         if (this.closed || this.#flushing) return now;
-        if (this.#pushing >= 0) return Math.min(now, this.#pushing);
+        if (this.#pushing !== undefined) return Math.min(now, this.#pushing);
         const unread = this.buffer.read(this.cursor, ONE_BATCH, this.#last);
         if (unread) return Math.min(now, unread.since);
         return now;
@@ -264,7 +268,7 @@ export class HandlerDelivery extends Delivery {
           } else this.#start(task);
         });
       } finally {
-        this.#pushing = -1;
+        this.#pushing = undefined;
       }
       if (this.#flushing) stage?.flush();
       if (batch.count === 0) this.#ackDone();
