@@ -212,6 +212,111 @@ Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar
   }
 });
 
+Deno.test("redis: an ACL user without MULTI/EXEC is refused at connect with what to grant, nothing is stored (not once per retry); once granted every event is stored once", async () => {
+  // Without +multi, Redis refuses MULTI and runs the batch's XADDs one by one; each retry of the
+  // batch then stored it again (review finding: duplicates without end).
+  await using redis = await startRedis([
+    "--user",
+    "writer",
+    "on",
+    ">pw-acl",
+    "~*",
+    "+@all",
+    "-multi",
+    "-exec",
+    "--user",
+    "default",
+    "on",
+    "nopass",
+    "~*",
+    "+@all",
+  ]);
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  const s = await spawnSidecar(
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+      "--out",
+      `${name}?key=ev:{client_id}&username=writer&password_env=VMQ_SIDECAR_REDIS_PASSWORD`,
+    ],
+    { stdout: "null", env: { VMQ_SIDECAR_REDIS_PASSWORD: "pw-acl" } },
+  );
+  try {
+    const ok = distinctFrames("ok", 10);
+    await sendChunks(s.port, [concat(ok)]);
+    const stored = async () => {
+      let n = 0;
+      for (let i = 0; i < 10; i++) n += await xlen(client, `ev:ok-${i}`);
+      return n;
+    };
+    await waitFor(
+      async () => {
+        const r = await adminGet(s.adminPort, "/readyz");
+        return r.status === 503 && /\+multi \+exec/.test(r.body);
+      },
+      "readiness naming the missing ACL rights",
+      10_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    assertEquals(await stored(), 0, "nothing stored while MULTI is refused");
+    await client.sendCommand(["ACL", "SETUSER", "writer", "+multi", "+exec"]);
+    await waitFor(async () => await stored() === 10, "10 events stored", 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 10; i++) assertEquals(await xlen(client, `ev:ok-${i}`), 1, `ev:ok-${i}`);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/'multi' command.*give the ACL user \+multi \+exec/.test(w.stderr), w.stderr);
+  }
+});
+
+Deno.test("redis: a server answering READONLY (a replica after failover) is not hammered: reconnects back off; once it is primary every event is stored once", async () => {
+  await using redis = await startRedis();
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  // A replica of a primary nobody runs: every write is answered READONLY.
+  await client.sendCommand(["REPLICAOF", "127.0.0.1", "1"]);
+  const s = await spawnSidecar(
+    ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--out", `${name}?key=ev:{client_id}`],
+    { stdout: "null" },
+  );
+  const connections = async () => {
+    const info = String(await client.sendCommand(["INFO", "stats"]));
+    return Number(/total_connections_received:(\d+)/.exec(info)![1]);
+  };
+  try {
+    await sendChunks(s.port, [concat(distinctFrames("ro", 10))]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = await connections();
+    await new Promise((r) => setTimeout(r, 3000));
+    const made = await connections() - before - 2; // the two INFO calls use the test's client
+    console.log(`connections made in 3 s against READONLY: ${made}`);
+    assert(made <= 15, `${made} connections in 3 s: a reconnect loop without backoff`);
+    await client.sendCommand(["REPLICAOF", "NO", "ONE"]);
+    await waitFor(
+      async () => {
+        let n = 0;
+        for (let i = 0; i < 10; i++) n += await xlen(client, `ev:ro-${i}`);
+        return n === 10;
+      },
+      "10 events stored",
+      40_000,
+    );
+    for (let i = 0; i < 10; i++) assertEquals(await xlen(client, `ev:ro-${i}`), 1, `ev:ro-${i}`);
+  } finally {
+    client.destroy();
+    s.kill("SIGTERM");
+    const w = await s.wait();
+    assert(!UNHANDLED.test(w.stderr), w.stderr);
+    assert(/READONLY/.test(w.stderr), w.stderr);
+  }
+});
+
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let p = 0;

@@ -200,6 +200,12 @@ export class RedisPipelineConnection {
     steps.push("CLIENT SETNAME");
     writeCommand(hs, ["SELECT", String(opts.database)]);
     steps.push("SELECT");
+    // Every batch is one MULTI … EXEC: an ACL user without them would have its XADDs run one by
+    // one outside a transaction (MULTI refused) and every retry store the batch again.
+    writeCommand(hs, ["MULTI"]);
+    steps.push("MULTI");
+    writeCommand(hs, ["EXEC"]);
+    steps.push("EXEC");
     const r = await Promise.race([self.send(hs.bytes(), steps.length).result, timeout]).catch(
       (e: RedisPipelineError) => ({ ok: false as const, error: e }),
     );
@@ -207,9 +213,12 @@ export class RedisPipelineConnection {
     if (!r.ok || r.errors.length > 0) {
       self.destroy();
       if (!r.ok) throw r.error;
-      const e = r.errors[0];
-      throw new RedisPipelineError(`${opts.name}: ${steps[e.index]} refused: ${e.message}`, {
-        reason: e.message,
+      const e = r.errors[0], step = steps[e.index];
+      const hint = step === "MULTI" || step === "EXEC"
+        ? " (each batch is one MULTI/EXEC transaction: give the ACL user +multi +exec, e.g. +@transaction)"
+        : "";
+      throw new RedisPipelineError(`${opts.name}: ${step} refused: ${e.message}${hint}`, {
+        reason: `${e.message}${hint}`,
       });
     }
     // The handshake ran under the connect timeout; batches get the reply timeout.

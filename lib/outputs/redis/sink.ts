@@ -148,6 +148,15 @@ export class RedisSink implements Sink {
   #ready: () => void = () => {};
   /** The last transaction, when the connection failed before its `EXEC` was answered. */
   #unanswered: Unanswered | undefined;
+  /**
+   * Why {@linkcode RedisSink.send} dropped the connection itself (a reply such as `READONLY`
+   * that needs a new one), until a batch is stored again: the reconnect then backs off and does
+   * not cut the queue's retry backoff short, so a server that keeps answering so is not
+   * hammered in a tight reconnect loop.
+   */
+  #dropped: string | undefined;
+  /** Connections dropped by `send` in a row (the reconnect delay's exponent). */
+  #drops = 0;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink and starts connecting (in the background, retrying). */
@@ -197,12 +206,15 @@ export class RedisSink implements Sink {
       this.#everUp = this.#wasUp = true;
       log.info("output {output}: connected", { output: this.name });
       this.#firstAttempt.resolve();
-      this.#ready();
+      if (this.#dropped === undefined) this.#ready();
       const failure = await conn.closed;
       this.#conn = undefined;
       if (failure) {
         this.#lost(failure);
         await this.#sleep(reconnectDelayMs(retries++));
+      } else if (this.#dropped !== undefined && !this.#closing) {
+        this.#lost(this.#dropped);
+        await this.#sleep(reconnectDelayMs(this.#drops));
       }
     }
     this.#firstAttempt.resolve();
@@ -289,12 +301,20 @@ export class RedisSink implements Sink {
         this.#unanswered = this.#fingerprint(entries.bytes, n);
         return retryLater(r.error.message);
       }
-      if (r.errors.length === 0 && r.aborted === undefined) return delivered(rejected, undecodable);
+      if (r.errors.length === 0 && r.aborted === undefined) {
+        this.#dropped = undefined;
+        this.#drops = 0;
+        return delivered(rejected, undecodable);
+      }
       const passing = r.errors.find((e) => !PERMANENT.test(e.message));
       if (passing || r.errors.length === 0) {
         const reason = passing?.message ?? r.aborted!;
         // A connection in a state this sink did not ask for (e.g. still in MULTI) starts over.
-        if (RECONNECT.test(reason) || (r.aborted && !EXECABORT.test(r.aborted))) conn.destroy();
+        if (RECONNECT.test(reason) || (r.aborted && !EXECABORT.test(r.aborted))) {
+          this.#dropped = reason;
+          this.#drops++;
+          conn.destroy();
+        }
         return retryLater(`${this.name}: ${describeFailure(r, n)}, e.g. ${reason}`);
       }
       rejected.push(...this.#refused(entries.bytes, r.errors));
