@@ -9,6 +9,7 @@ import {
   forEachFrame,
   frameEncoder,
   LocalDelivery,
+  MemoryBudget,
   type OutputBatch,
   releaseBuffer,
   type SendResult,
@@ -213,4 +214,24 @@ Deno.test("local: deliveryOf gives encoding or sync-capable sinks the local fast
   assertEquals(plain.frames.length, 1);
   assertEquals(made[0].stats.sent, 1);
   for (const d of made) await d.close();
+});
+
+Deno.test("local: an on_full=drop JSON output whose sink never answers stays within half of the shared budget (readers paused until half is free cannot wait for ever behind it)", async () => {
+  const budget = new MemoryBudget({ capacity: 256 * 1024 });
+  let answer: (r: SendResult) => void = () => {};
+  const stuck: EncodingSink = {
+    name: "stuck",
+    encoder: frameEncoder({ format: "json", payload: "base64" }, "stuck"),
+    send: () => new Promise<SendResult>((r) => answer = r),
+    close: () => Promise.resolve(),
+  };
+  const q = deliveryOf(stuck, { onFull: "drop", maxBytes: 64 << 20, budget });
+  assert(q instanceof LocalDelivery);
+  let dropped = 0;
+  for (let i = 0; i < 2000; i++) if (!q.push(publish(i, 3000))) dropped++;
+  q.kick();
+  assert(dropped > 0, "beyond half of the budget it drops");
+  assert(budget.held <= budget.capacity / 2, `the drop output holds ${budget.held} bytes`);
+  answer(DELIVERED);
+  await q.close();
 });

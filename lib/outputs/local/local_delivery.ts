@@ -99,7 +99,10 @@ export class LocalDelivery extends Delivery {
     // event over `maxBytes`).
     if (this.options.onFull === "drop") {
       if (!memory.hasRoom(1)) return this.drop();
-      if (this.overBudget(1)) return this.drop(true);
+      // The budget by the room reserved for the encoding, not 1 byte: drop outputs together
+      // must stay within half of it, or readers paused until half is free could wait for ever
+      // behind a stuck drop output (review finding).
+      if (this.overBudget(encoder.sizeHint(end - start))) return this.drop(true);
     }
     if (memory.openRecords >= this.options.batchEvents) memory.seal();
     const out = memory.tail(this.#out, encoder.sizeHint(end - start));
