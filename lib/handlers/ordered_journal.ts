@@ -25,6 +25,12 @@ const log = getLogger(["vmq_sidecar", "output"]);
 const MAX_HELD_BYTES = 32 << 20;
 /** Most released frames waiting to be sent before it stops reading ahead. */
 const MAX_READY = 50_000;
+/**
+ * Most bytes of blocks read ahead and not acknowledged (each read batch keeps its block until
+ * every earlier one is settled): a filtered output behind one held frame would otherwise keep
+ * reading the whole backlog into memory (review finding).
+ */
+const MAX_READ_AHEAD_BYTES = 64 << 20;
 
 /** A journal batch read ahead: acknowledged once none of its frames is held or unsent. */
 interface ReadBatch {
@@ -58,6 +64,8 @@ export class OrderedJournalDelivery extends JournalDelivery {
   #readHead = 0;
   /** Records of the batches read ahead and not acknowledged. */
   #readRecords = 0;
+  /** Bytes of the batches read ahead and not acknowledged (bounded by MAX_READ_AHEAD_BYTES). */
+  #readBytes = 0;
   /** The last batch read ahead (reading goes on after it). */
   #last: BufferBatch | undefined;
   /**
@@ -107,6 +115,9 @@ export class OrderedJournalDelivery extends JournalDelivery {
         const now = performance.now();
         if (this.closed || this.#flushing) return now;
         if (this.#pushing !== undefined) return Math.min(now, this.#pushing);
+        // Reading ahead stopped at its byte bound: what is unread cannot hold windows back (it
+        // is read only once something is acknowledged, which needs windows to end).
+        if (this.#readBytes >= MAX_READ_AHEAD_BYTES) return now;
         const unread = this.journal.read(this.cursor, ONE, this.#last ?? undefined);
         if (unread) return Math.min(now, appendedAt(unread));
         // Records not readable yet (a replay's blocks still loading, a block not yet sealed or
@@ -157,12 +168,14 @@ export class OrderedJournalDelivery extends JournalDelivery {
     const stage = this.stage;
     for (let guard = 0; guard < 100_000; guard++) {
       if (this.#ready.length - this.#readyHead >= MAX_READY) return;
+      if (this.#readBytes >= MAX_READ_AHEAD_BYTES) return;
       const r = this.readSelected(this.#last);
       if (r === undefined) return;
       this.#last = r.source;
       const rb: ReadBatch = { source: r.source, pending: r.selected?.count ?? 0 };
       this.#read.push(rb);
       this.#readRecords += r.source.count;
+      this.#readBytes += r.source.bytes.length;
       if (!r.selected) continue;
       const arrived = appendedAt(r.source);
       this.#pushing = arrived;
@@ -227,6 +240,7 @@ export class OrderedJournalDelivery extends JournalDelivery {
     while (this.#readHead < read.length && read[this.#readHead].pending === 0) {
       const done = read[this.#readHead++].source;
       this.#readRecords -= done.count;
+      this.#readBytes -= done.bytes.length;
       this.journal.ack(this.cursor, done);
     }
     if (this.#readHead > 1024 && this.#readHead * 2 > read.length) {
