@@ -292,8 +292,8 @@ export class Router implements RouterPort {
   }
 
   /**
-   * Resolves when every blocking queue has room again and, when more than half of the shared
-   * budget is held, once half of it is free.
+   * Resolves when every blocking queue has room again and, when the shared budget is full,
+   * once half of it is free.
    */
   async writable(): Promise<void> {
     // Each queue once, as before; the outputs are re-read each round because a reload may
@@ -308,7 +308,9 @@ export class Router implements RouterPort {
     const b = this.#budget;
     if (b === undefined || !this.#anyBlocking) return;
     if (this.#budgetRoom === undefined) {
-      if (b.held <= b.capacity / 2 && !b.full) return;
+      // Only a full budget pauses the readers (then until half is free): one congested output
+      // while more than half is held is that output's own wait above, not everyone's.
+      if (!b.full) return;
       this.budgetWaits++;
       this.#logBudgetWait(b);
       // One waiter in the budget for all readers, resolved (in order with any other waiter)
