@@ -92,3 +92,34 @@ export class LogLimiter {
 export function formatHeld(held: ReadonlyMap<string, number>): string {
   return [...held].map(([k, v]) => `${k}=${v}`).join(", ");
 }
+
+/**
+ * At most one line per interval for one recurring condition (e.g. "dropping: over the
+ * budget"); what happened in between is counted into the next line.
+ */
+export class LineThrottle {
+  readonly #intervalMs: number;
+  #loggedAt = -Infinity;
+  #since = 0;
+
+  /** A throttle of one line per `intervalMs` (default 10 s). */
+  constructor(intervalMs = 10_000) {
+    this.#intervalMs = intervalMs;
+  }
+
+  /**
+   * `n` more occurrences: undefined when no line may be logged now (they are counted), else
+   * how many occurred since the last line and were not logged (for its "N more" suffix).
+   */
+  take(n = 1): number | undefined {
+    const now = performance.now();
+    if (now - this.#loggedAt < this.#intervalMs) {
+      this.#since += n;
+      return undefined;
+    }
+    const since = this.#since;
+    this.#loggedAt = now;
+    this.#since = 0;
+    return since;
+  }
+}

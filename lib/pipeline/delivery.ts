@@ -13,6 +13,7 @@ import type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
 import { MemoryBuffer } from "./memory_buffer.ts";
 import type { MemoryBudget } from "../memory_budget.ts";
 import { Backoff } from "./backoff.ts";
+import { LineThrottle } from "../_log_limiter.ts";
 import type { OutputPort } from "./output_port.ts";
 
 /** What happens when a queue holds `maxBytes`: pause reading sockets, or drop and count. */
@@ -176,12 +177,10 @@ export class Delivery implements OutputPort {
   readonly #backoff: Backoff;
   /** The shared budget its memory buffer charges (undefined: none, or not in memory). */
   readonly #budget: MemoryBudget | undefined;
-  /** When the last "dropping: over the shared budget" line was logged, and drops since that. */
-  #budgetLoggedAt = -Infinity;
-  #budgetUnlogged = 0;
-  /** When the last "events lost" line was logged, and events lost since that were not. */
-  #lostLoggedAt = -Infinity;
-  #lostUnlogged = 0;
+  /** "dropping: over the shared budget" lines: at most one per 10 s. */
+  readonly #budgetLines = new LineThrottle();
+  /** "events lost" lines: at most one per 10 s, counting the events lost meanwhile. */
+  readonly #lostLines = new LineThrottle();
 
   /**
    * Creates the delivery of `sink`, storing in `buffer` (default: a {@linkcode MemoryBuffer} of
@@ -322,11 +321,9 @@ export class Delivery implements OutputPort {
   }
 
   #budgetDrop(): void {
-    const now = performance.now(), b = this.#budget!;
-    if (now - this.#budgetLoggedAt < 10_000) {
-      this.#budgetUnlogged++;
-      return;
-    }
+    const more = this.#budgetLines.take();
+    if (more === undefined) return;
+    const b = this.#budget!;
     log.warn(
       "output {output}: dropping events: the outputs' in-memory queues hold {held} of {capacity} bytes of {budget} (on_full=drop outputs drop beyond half of it){more}",
       {
@@ -334,13 +331,9 @@ export class Delivery implements OutputPort {
         held: b.held,
         capacity: b.capacity,
         budget: b.name,
-        more: this.#budgetUnlogged > 0
-          ? `; ${this.#budgetUnlogged} more dropped since the last such line`
-          : "",
+        more: more > 0 ? `; ${more} more dropped since the last such line` : "",
       },
     );
-    this.#budgetLoggedAt = now;
-    this.#budgetUnlogged = 0;
   }
 
   /**
@@ -555,22 +548,15 @@ export class Delivery implements OutputPort {
     }
     this.stats.lost += events;
     // At most one line per 10 s per output; the events lost meanwhile are counted in it.
-    const now = performance.now();
-    if (now - this.#lostLoggedAt < 10_000) {
-      this.#lostUnlogged += events;
-      return;
-    }
+    const more = this.#lostLines.take(events);
+    if (more === undefined) return;
     log.error("output {output}: {events} events refused ({reason}) and dropped: {error}{more}", {
       output: this.sink.name,
       events,
       reason: letter.reason,
       error,
-      more: this.#lostUnlogged > 0
-        ? `; ${this.#lostUnlogged} more lost since the last such line`
-        : "",
+      more: more > 0 ? `; ${more} more lost since the last such line` : "",
     });
-    this.#lostLoggedAt = now;
-    this.#lostUnlogged = 0;
   }
 
   /** Done with `batch` (counted): acknowledged in the buffer, latency observed, writers woken. */

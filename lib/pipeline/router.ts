@@ -18,6 +18,7 @@ import type { Sink } from "../outputs/contract.ts";
 import { Delivery, type DeliveryFactory, type DeliveryOptions } from "./delivery.ts";
 import type { OutputPort } from "./output_port.ts";
 import type { MemoryBudget } from "../memory_budget.ts";
+import { LineThrottle } from "../_log_limiter.ts";
 
 /** One output of the pipeline: a sink, what it receives, and its queue settings. */
 export interface OutputConfig {
@@ -108,9 +109,8 @@ export class Router implements RouterPort {
   #budgetRoom: Promise<void> | undefined;
   /** Times readers were paused because the budget was full. */
   budgetWaits = 0;
-  /** When the last "paused for the budget" line was logged, and pauses since that were not. */
-  #budgetLoggedAt = -Infinity;
-  #budgetUnlogged = 0;
+  /** "paused for the budget" lines: at most one per 10 s, counting the pauses meanwhile. */
+  readonly #budgetLines = new LineThrottle();
 
   /**
    * Creates the pipeline; `metrics` (optional) gets the pipeline's and outputs' metrics;
@@ -325,24 +325,17 @@ export class Router implements RouterPort {
 
   /** Logs a pause for the budget: at most one line per 10 s, counting the pauses not logged. */
   #logBudgetWait(b: MemoryBudget): void {
-    const now = performance.now();
-    if (now - this.#budgetLoggedAt < 10_000) {
-      this.#budgetUnlogged++;
-      return;
-    }
+    const more = this.#budgetLines.take();
+    if (more === undefined) return;
     log.warn(
       "plugin connections are not read until half of {budget} is free: the outputs' in-memory queues hold {held} of {capacity} bytes{more}",
       {
         budget: b.name,
         held: b.held,
         capacity: b.capacity,
-        more: this.#budgetUnlogged > 0
-          ? `; ${this.#budgetUnlogged} more pauses since the last such line`
-          : "",
+        more: more > 0 ? `; ${more} more pauses since the last such line` : "",
       },
     );
-    this.#budgetLoggedAt = now;
-    this.#budgetUnlogged = 0;
   }
 
   /** Total events received (all hooks). */
