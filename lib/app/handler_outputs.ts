@@ -59,9 +59,10 @@ export function openHandlerJournals(
       if (journals.has(name)) continue; // a name used twice fails in handlerOutputs
       journals.set(
         name,
+        // The journal's own defaults (interval, 500 ms) apply to what is not set.
         DiskJournal.openSync(handlerJournalDir(dataDir, name), {
-          fsync: fsync.fsync ?? "interval",
-          fsyncMs: fsync.fsyncMs ?? 500,
+          fsync: fsync.fsync,
+          fsyncMs: fsync.fsyncMs,
         }),
       );
     }
