@@ -149,14 +149,13 @@ export class RedisSink implements Sink {
   /** The last transaction, when the connection failed before its `EXEC` was answered. */
   #unanswered: Unanswered | undefined;
   /**
-   * Why {@linkcode RedisSink.send} dropped the connection itself (a reply such as `READONLY`
-   * that needs a new one), until a batch is stored again: the reconnect then backs off and does
-   * not cut the queue's retry backoff short, so a server that keeps answering so is not
-   * hammered in a tight reconnect loop.
+   * Connections {@linkcode RedisSink.send} dropped itself in a row (a reply such as `READONLY`
+   * that needs a new one), until a batch is stored again: the reconnect then backs off by it and
+   * does not cut the queue's retry backoff short, so a server that keeps answering so is not
+   * hammered in a tight reconnect loop. `#dropReason` is the last such reply.
    */
-  #dropped: string | undefined;
-  /** Connections dropped by `send` in a row (the reconnect delay's exponent). */
   #drops = 0;
+  #dropReason = "";
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink and starts connecting (in the background, retrying). */
@@ -206,14 +205,14 @@ export class RedisSink implements Sink {
       this.#everUp = this.#wasUp = true;
       log.info("output {output}: connected", { output: this.name });
       this.#firstAttempt.resolve();
-      if (this.#dropped === undefined) this.#ready();
+      if (this.#drops === 0) this.#ready();
       const failure = await conn.closed;
       this.#conn = undefined;
       if (failure) {
         this.#lost(failure);
         await this.#sleep(reconnectDelayMs(retries++));
-      } else if (this.#dropped !== undefined && !this.#closing) {
-        this.#lost(this.#dropped);
+      } else if (this.#drops > 0 && !this.#closing) {
+        this.#lost(this.#dropReason);
         await this.#sleep(reconnectDelayMs(this.#drops));
       }
     }
@@ -302,7 +301,6 @@ export class RedisSink implements Sink {
         return retryLater(r.error.message);
       }
       if (r.errors.length === 0 && r.aborted === undefined) {
-        this.#dropped = undefined;
         this.#drops = 0;
         return delivered(rejected, undecodable);
       }
@@ -311,7 +309,7 @@ export class RedisSink implements Sink {
         const reason = passing?.message ?? r.aborted!;
         // A connection in a state this sink did not ask for (e.g. still in MULTI) starts over.
         if (RECONNECT.test(reason) || (r.aborted && !EXECABORT.test(r.aborted))) {
-          this.#dropped = reason;
+          this.#dropReason = reason;
           this.#drops++;
           conn.destroy();
         }
