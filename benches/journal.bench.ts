@@ -6,6 +6,7 @@
 // the frame count in the name divided by the time per iteration. The journal lives in a temp
 // dir on the machine's disk (fsync=never: fsync is off the append path under `interval`).
 // Write amplification (bytes written to segments / bytes of frames) is printed at the start.
+import { crc32 } from "node:zlib";
 import { crc32c, DiskJournal } from "../lib/internal.ts";
 import { MixGenerator } from "../scripts/_mix.ts";
 
@@ -83,9 +84,17 @@ Deno.bench(`journal appendFrame × ${N} + seal + fsync (await sync()): ${READ}`,
   drain(syncJournal, syncCursor);
 });
 
-Deno.bench(`crc32c alone: ${READ}`, { group: "journal", baseline: false }, () => {
+Deno.bench(`crc32c alone (JS; blocks of earlier builds): ${READ}`, { group: "journal" }, () => {
   crc32c(read);
 });
+
+Deno.bench(
+  `crc32 alone (node:zlib, native; what blocks carry): ${READ}`,
+  { group: "journal" },
+  () => {
+    crc32(read);
+  },
+);
 
 Deno.bench(`memcpy alone (Uint8Array.set): ${READ}`, { group: "journal" }, () => {
   journalScratch.set(read);

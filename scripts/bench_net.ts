@@ -943,6 +943,7 @@ export async function runNet(a: NetArgs, kit: BenchKit): Promise<string> {
         ["NATS", () => startNats(kit)],
         ["NATS (buffer=memory)", () => startNats(kit).then(inMemory)],
         ["Redis", () => startRedis(kit)],
+        ["Redis (buffer=memory)", () => startRedis(kit).then(inMemory)],
       ] as [string, () => Promise<Server>][]
     ) {
       // Not HTTP: with an inspector attached, Deno reports every fetch (body included) to it,

@@ -2,7 +2,12 @@
 // budgets, saved positions, recovery from each kind of damage (quarantined, the rest replayed),
 // directory errors, and a real child process killed with SIGKILL while appending.
 import { assert, assertBytesEqual, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
-import { HEADER_BYTES } from "../lib/pipeline/_journal_format.ts";
+import {
+  BLOCK_MAGIC,
+  BLOCK_MAGIC_CRC32C,
+  blockCrc32,
+  HEADER_BYTES,
+} from "../lib/pipeline/_journal_format.ts";
 import type { BufferBatch, Cursor } from "../lib/pipeline/buffer.ts";
 import {
   crc32c,
@@ -120,6 +125,82 @@ Deno.test("crc32c equals a bit-by-bit reference at every alignment and length (t
   const enc = new TextEncoder().encode("123456789");
   const big = new Uint8Array(9 * 116509).map((_, i) => enc[i % 9]);
   assertEquals(crc32c(big), ref(big));
+});
+
+Deno.test("blockCrc32 is CRC-32 (IEEE 802.3 / zlib): the published check value and a bitwise reference", () => {
+  assertEquals(blockCrc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+  const ref = (v: Uint8Array) => {
+    let c = 0xffffffff;
+    for (const x of v) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const data = new Uint8Array(700).map((_, i) => (i * 131 + 7) & 0xff);
+  for (const [s, e] of [[0, 0], [0, 1], [3, 650], [1, 700], [64, 65]]) {
+    assertEquals(blockCrc32(data, s, e), ref(data.subarray(s, e)), `range ${s}..${e}`);
+  }
+});
+
+/** A copy of tests/fixtures/journal_v1 (written by the CRC-32C build: 300 records, 50 acked). */
+async function v1Journal(dir: string): Promise<void> {
+  const from = new URL("./fixtures/journal_v1/", import.meta.url).pathname;
+  for (const sub of ["segments", "cursors"]) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+    for await (const e of Deno.readDir(`${from}${sub}`)) {
+      await Deno.copyFile(`${from}${sub}/${e.name}`, `${dir}/${sub}/${e.name}`);
+    }
+  }
+}
+
+Deno.test("journal: a journal written by an earlier build (VMQj blocks, CRC-32C) is replayed from its saved position; new blocks are VMQk (CRC-32) and both read back after a reopen", async () => {
+  await withDir(async (dir) => {
+    await v1Journal(dir);
+    const seg = `${dir}/segments/00000000000000000000.seg`;
+    const old = await Deno.readFile(seg);
+    assertEquals(new DataView(old.buffer).getUint32(0), BLOCK_MAGIC_CRC32C, "the fixture is old");
+    const damage: JournalDamage[] = [];
+    let j = await open(dir, {}, damage);
+    let c = j.cursor("out");
+    assertEquals(drain(j, c, false), range(50, 300), "replayed from the saved position");
+    assertEquals(damage, []);
+    append(j, 300, 320);
+    await j.close();
+    const segs = await segmentFiles(dir);
+    assertEquals(segs.length, 2, "the old segment stays as it was; new blocks go to a new one");
+    assertBytesEqual(await Deno.readFile(seg), old);
+    const fresh = await Deno.readFile(`${dir}/segments/${segs[1]}`);
+    assertEquals(new DataView(fresh.buffer).getUint32(0), BLOCK_MAGIC, "new blocks: VMQk");
+    j = await open(dir, { cacheBytes: 0 }, damage);
+    c = j.cursor("out");
+    assertEquals(drain(j, c), range(50, 320), "old and new blocks read back from disk");
+    assertEquals(damage, []);
+    await j.close();
+  });
+});
+
+Deno.test("journal damage: a flipped byte in an earlier build's block (CRC-32C) is still found and quarantined", async () => {
+  await withDir(async (dir) => {
+    await v1Journal(dir);
+    const seg = `${dir}/segments/00000000000000000000.seg`;
+    const bytes = await Deno.readFile(seg);
+    const v = new DataView(bytes.buffer);
+    const offs: number[] = [];
+    for (let at = 0; at + HEADER_BYTES <= bytes.length; at += HEADER_BYTES + v.getUint32(at + 4)) {
+      offs.push(at);
+    }
+    bytes[offs[10] + HEADER_BYTES + 17] ^= 0x01; // block 10: ids 100..109
+    await Deno.writeFile(seg, bytes);
+    const damage: JournalDamage[] = [];
+    const j = await open(dir, {}, damage);
+    const c = j.cursor("out");
+    assertEquals(drain(j, c), [...range(50, 100), ...range(110, 300)]);
+    assertEquals(damage.length, 1);
+    assertEquals(damage[0].offset, offs[10]);
+    assertEquals(damage[0].reason, "checksum mismatch");
+    await j.close();
+  });
 });
 
 Deno.test("journal: sealed blocks read in order with continuous sequence numbers; bytes count prefixes", async () => {

@@ -3,21 +3,46 @@
  * docs/design/journal.md): a segment file is a run of blocks, one per sealed batch,
  *
  * ```
- * 0  u32 magic "VMQj"        4  u32 payload length    8  u64 first sequence number
+ * 0  u32 magic "VMQk"        4  u32 payload length    8  u64 first sequence number
  * 16 u32 record count       20  f64 wall ms (append)  28  f64 event ms (broker; Infinity)
- * 36 u32 CRC-32C of payload 40  u32 CRC-32C of bytes 0..40
+ * 36 u32 CRC-32 of payload  40  u32 CRC-32 of bytes 0..40
  * 44 payload: `count` frames [u32 big-endian length][Any bytes]
  * ```
  *
+ * CRC-32 is IEEE 802.3's (zlib's, `node:zlib` `crc32`: native, ~10 GB/s). Journals written by
+ * earlier builds have the magic "VMQj" and CRC-32C (Castagnoli, in JavaScript, ~1 GB/s) in the same
+ * places: they are read and replayed as before, never written.
+ *
  * @module
  */
+import { crc32 } from "node:zlib";
 import { crc32c } from "./_journal_crc32c.ts";
 import { readLength } from "../wire/length_prefix.ts";
 
 /** Block header size in bytes. */
 export const HEADER_BYTES = 44;
-/** "VMQj", big-endian. */
-export const BLOCK_MAGIC = 0x564d516a;
+/** "VMQk", big-endian: a block checksummed with CRC-32 (what the journal writes). */
+export const BLOCK_MAGIC = 0x564d516b;
+/** "VMQj", big-endian: a block of a journal from an earlier build, checksummed with CRC-32C. */
+export const BLOCK_MAGIC_CRC32C = 0x564d516a;
+
+/** Which checksum a block carries: `crc32` (written now) or `crc32c` (read from old journals). */
+export type BlockChecksum = "crc32" | "crc32c";
+
+/** CRC-32 (IEEE, zlib's) of `buf[start, end)`, computed natively. */
+export function blockCrc32(buf: Uint8Array, start = 0, end = buf.length): number {
+  return crc32(buf.subarray(start, end)) >>> 0;
+}
+
+/** The checksum `kind` of `buf[start, end)`. */
+export function blockChecksum(
+  kind: BlockChecksum,
+  buf: Uint8Array,
+  start = 0,
+  end = buf.length,
+): number {
+  return kind === "crc32" ? blockCrc32(buf, start, end) : crc32c(buf, start, end);
+}
 /** Largest payload a header may announce (a longer one is damage). */
 export const MAX_BLOCK_PAYLOAD = 1 << 30;
 
@@ -33,8 +58,10 @@ export interface BlockHeader {
   readonly wallMs: number;
   /** Broker time of the block's oldest read's first event (Infinity: unknown). */
   readonly eventMs: number;
-  /** CRC-32C of the payload. */
+  /** The payload's checksum. */
   readonly crc: number;
+  /** Which checksum `crc` is (the block's magic says). */
+  readonly checksum: BlockChecksum;
 }
 
 /** Writes the header of the payload `buf[at + HEADER_BYTES, at + HEADER_BYTES + length)`. */
@@ -56,15 +83,21 @@ export function writeHeader(
   view.setUint32(at + 16, count);
   view.setFloat64(at + 20, wallMs);
   view.setFloat64(at + 28, eventMs);
-  view.setUint32(at + 36, crc32c(buf, p, p + length));
-  view.setUint32(at + 40, crc32c(buf, at, at + 40));
+  view.setUint32(at + 36, blockCrc32(buf, p, p + length));
+  view.setUint32(at + 40, blockCrc32(buf, at, at + 40));
 }
 
 /** The header at `buf[at…]` when its magic and CRC hold and it fits `buf`'s length field rules. */
 export function readHeader(buf: Uint8Array, view: DataView, at: number): BlockHeader | undefined {
   if (buf.length - at < HEADER_BYTES) return undefined;
-  if (view.getUint32(at) !== BLOCK_MAGIC) return undefined;
-  if (view.getUint32(at + 40) !== crc32c(buf, at, at + 40)) return undefined;
+  const magic = view.getUint32(at);
+  const checksum: BlockChecksum | undefined = magic === BLOCK_MAGIC
+    ? "crc32"
+    : magic === BLOCK_MAGIC_CRC32C
+    ? "crc32c"
+    : undefined;
+  if (checksum === undefined) return undefined;
+  if (view.getUint32(at + 40) !== blockChecksum(checksum, buf, at, at + 40)) return undefined;
   const length = view.getUint32(at + 4);
   if (length > MAX_BLOCK_PAYLOAD) return undefined;
   return {
@@ -74,6 +107,7 @@ export function readHeader(buf: Uint8Array, view: DataView, at: number): BlockHe
     wallMs: view.getFloat64(at + 20),
     eventMs: view.getFloat64(at + 28),
     crc: view.getUint32(at + 36),
+    checksum,
   };
 }
 
@@ -148,7 +182,7 @@ export function scanSegment(buf: Uint8Array, after = -1): SegmentScan {
       let q = at + 1;
       while (q <= buf.length - HEADER_BYTES) {
         if (
-          buf[q] === 0x56 && buf[q + 1] === 0x4d && view.getUint32(q) === BLOCK_MAGIC &&
+          buf[q] === 0x56 && buf[q + 1] === 0x4d && buf[q + 2] === 0x51 &&
           readHeader(buf, view, q)
         ) break;
         q++;
@@ -168,7 +202,7 @@ export function scanSegment(buf: Uint8Array, after = -1): SegmentScan {
       bad(at, buf.length - at, "torn tail", h.first + h.count);
       break;
     }
-    if (crc32c(buf, p, end) !== h.crc || !framesFit(buf, p, end, h.count)) {
+    if (blockChecksum(h.checksum, buf, p, end) !== h.crc || !framesFit(buf, p, end, h.count)) {
       bad(at, end - at, "checksum mismatch", h.first + h.count);
     } else if (h.first < next) {
       bad(at, end - at, "out of sequence");

@@ -12,7 +12,14 @@
  */
 import { getLogger } from "../_deps/logtape.ts";
 import type { Buffer, BufferBatch, Cursor, ReadLimits } from "./buffer.ts";
-import { HEADER_BYTES, type ScannedBlock, scanSegment, writeHeader } from "./_journal_format.ts";
+import {
+  type BlockChecksum,
+  blockChecksum,
+  HEADER_BYTES,
+  type ScannedBlock,
+  scanSegment,
+  writeHeader,
+} from "./_journal_format.ts";
 
 /** For `decode FILE.seg`: the block header size and the scan that checks a segment's blocks. */
 export {
@@ -150,8 +157,10 @@ interface Block {
   readonly since: number;
   seg: Segment | undefined;
   offset: number;
-  /** CRC-32C of the payload (checked when read back from disk). */
+  /** The payload's checksum (checked when read back from disk). */
   readonly crc: number;
+  /** Which checksum `crc` is: `crc32c` for blocks of a journal written by earlier builds. */
+  readonly checksum: BlockChecksum;
   /** Failed its checksum (or could not be read) when read back: skipped by every cursor. */
   bad: boolean;
   /** The payload while in memory (cache, or not yet written). */
@@ -575,6 +584,7 @@ export class DiskJournal implements Buffer {
           seg,
           offset: b.offset,
           crc: b.crc,
+          checksum: b.checksum,
           bad: false,
           payload: undefined,
           unwritten: undefined,
@@ -775,6 +785,7 @@ export class DiskJournal implements Buffer {
       seg: undefined,
       offset: 0,
       crc: this.#view.getUint32(at + 36),
+      checksum: "crc32",
       bad: false,
       payload: this.#chunk.subarray(at + HEADER_BYTES, this.#pos),
       unwritten: this.#chunk.subarray(at, this.#pos),
@@ -1018,7 +1029,7 @@ export class DiskJournal implements Buffer {
 
   /** Whether `p`, read back from disk, is `b`'s payload; marks `b` bad when not. */
   #verified(b: Block, p: Uint8Array): boolean {
-    if (crc32c(p) === b.crc) return true;
+    if (blockChecksum(b.checksum, p) === b.crc) return true;
     this.#markBad(b, p, "checksum mismatch (read back)");
     return false;
   }
