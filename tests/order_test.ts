@@ -13,6 +13,7 @@ import {
   DELIVERED,
   Delivery,
   forEachFrame,
+  MemoryBudget,
   orderedDeliveries,
   OrderedFront,
 } from "../lib/internal.ts";
@@ -180,7 +181,7 @@ Deno.test("order options: declared in the output schema (bad values and unknown 
 });
 
 /** A delivery to a sink recording the topics it was sent, in order. */
-function recording(onFull: "block" | "drop" = "block", maxBytes = 1 << 20) {
+function recording(onFull: "block" | "drop" = "block", maxBytes = 1 << 20, budget?: MemoryBudget) {
   const topics: string[] = [];
   const sink = {
     name: "rec",
@@ -198,6 +199,7 @@ function recording(onFull: "block" | "drop" = "block", maxBytes = 1 << 20) {
     orderWindowMs: 60_000, // nothing is due by itself: only flush and close release
     onFull,
     maxBytes,
+    budget,
   });
   return { d, topics };
 }
@@ -234,6 +236,26 @@ Deno.test("order: the front holds events out of the delivery's counts until rele
   await d.flush(5000);
   await d.close();
   assertEquals([d.stats.received, d.stats.sent, front.held], [6, 6, 0]);
+});
+
+Deno.test("order: what the front holds is charged to the shared budget (max_queued_bytes) while held, moved to the queue at release, all given back once sent", async () => {
+  const budget = new MemoryBudget({ capacity: 1 << 20 });
+  const { d } = recording("block", 1 << 20, budget);
+  const front = d.front as OrderedFront;
+  let bytes = 0;
+  for (let i = 0; i < 100; i++) {
+    const f = publish(i % 7, i, String(i));
+    front.pushAt(f, 0, f.length);
+    bytes += f.length;
+  }
+  // Before: the stage's copies were outside the budget (held 0 with 100 events in the stage).
+  assertEquals([front.held, budget.held], [100, bytes]);
+  front.release(); // into the delivery's queue: charged there (with the length prefixes) instead
+  assertEquals([front.held, budget.held], [0, bytes + 4 * 100]);
+  assert(await d.flush(5000));
+  assertEquals(budget.held, 0);
+  await d.close();
+  assertEquals(budget.held, 0);
 });
 
 Deno.test("order: on_full=drop behind the front drops (and counts) at release, never in the front", async () => {

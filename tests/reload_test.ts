@@ -292,3 +292,36 @@ dead_letter = "${dir}/missing/dead-letter.ndjson"
     assertEquals(r.code, 0, r.stderr);
   }
 });
+
+Deno.test("an order=client output added by a reload reports vmq_sidecar_reorder_*; a reload that removes it drops its series", async () => {
+  const dir = await sidecarTempDir();
+  const [a, c] = ["a", "c"].map((n) => `${dir}/${n}.jsonl`);
+  const config = `${dir}/vmq-sidecar.toml`;
+  await Deno.writeTextFile(config, `[[outputs]]\nurl = "file:${a}"\n`);
+  const s = await start(config);
+  const label = { output: `file:${c}` };
+  try {
+    await Deno.writeTextFile(
+      config,
+      `[[outputs]]\nurl = "file:${a}"\n\n[[outputs]]\nurl = "file:${c}"\norder = "client"\n`,
+    );
+    await reload(s, "success", 1);
+    await sendChunks(s.port, [stream.bytes]);
+    await waitFor(() => fileLines(c).length === stream.events, "the ordered output's events");
+    let m = await scrape(s.adminPort);
+    // Before: registered only at start when some output ordered — all three were absent here.
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_held_events", label), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_late_total", label), 0);
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_early_total", label), 0);
+    await Deno.writeTextFile(config, `[[outputs]]\nurl = "file:${a}"\n`);
+    await reload(s, "success", 2);
+    m = await scrape(s.adminPort);
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_held_events", label), undefined);
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_late_total", label), undefined);
+    assertEquals(valueOf(m, "vmq_sidecar_reorder_early_total", label), undefined);
+  } finally {
+    s.kill("SIGTERM");
+    const { code, stderr } = await s.wait();
+    assertEquals(code, 0, stderr);
+  }
+});

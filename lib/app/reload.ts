@@ -22,6 +22,7 @@ import type { Delivery } from "../pipeline/delivery.ts";
 import { factoryOf } from "../outputs/registry.ts";
 import { orderQueueOptions } from "../outputs/options.ts";
 import { topicFilter } from "../pipeline/topic_filter.ts";
+import { registerReorderMetrics } from "../handlers/handler_delivery.ts";
 
 const log = getLogger(["vmq_sidecar", "reload"]);
 
@@ -62,6 +63,7 @@ function outputConfig(spec: OutputSpec, sink: Sink, queue: Record<string, unknow
  */
 export class ConfigReloader {
   readonly #pipeline: Router;
+  readonly #metrics: Metrics;
   /** Outputs every configuration keeps (handlers: code, not configuration). */
   readonly #fixed: readonly OutputConfig[];
   #config: SidecarConfig;
@@ -83,6 +85,7 @@ export class ConfigReloader {
     fixed: readonly OutputConfig[] = [],
   ) {
     this.#fixed = fixed;
+    this.#metrics = metrics;
     this.#pipeline = pipeline;
     this.#config = config;
     const queues = pipeline.queues;
@@ -182,6 +185,10 @@ export class ConfigReloader {
       configureLogging(config.logLevel, config.logFormat);
     }
     this.#retire(removed, previous.shutdownGraceMs);
+    // An output with order=client may be the first one: its vmq_sidecar_reorder_* (once).
+    if (config.outputs.some((o) => o.options.order === "client")) {
+      registerReorderMetrics(this.#metrics, () => this.#pipeline.queues);
+    }
     this.#reloads.inc(["success"]);
     this.#lastOk.set([], 1);
     this.#lastOkTime.set([], Date.now() / 1000);

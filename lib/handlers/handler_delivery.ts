@@ -534,12 +534,16 @@ export function registerHandlerMetrics(m: Metrics, list: () => HandlerDelivery[]
   });
 }
 
+const reorderRegistered = new WeakSet<Metrics>();
+
 /**
  * Registers the ordering metrics (`vmq_sidecar_reorder_*`, by `output`) of the deliveries
  * `list` returns at each scrape that order (handlers with `order: "client"`, outputs with
- * `order=client`).
+ * `order=client`); once per registry, later calls do nothing.
  */
 export function registerReorderMetrics(m: Metrics, list: () => readonly Delivery[]): void {
+  if (reorderRegistered.has(m)) return; // once per registry (the start and any reload may ask)
+  reorderRegistered.add(m);
   const held = m.gauge(
     "vmq_sidecar_reorder_held_events",
     "Events held for per-client order (waiting for their window), by output.",
@@ -556,7 +560,10 @@ export function registerReorderMetrics(m: Metrics, list: () => readonly Delivery
     ["output"],
   );
   m.onCollect(() => {
-    held.values.clear(); // outputs removed by a reload disappear
+    // Outputs removed by a reload disappear (each series is set again from its stage's totals).
+    held.values.clear();
+    late.values.clear();
+    early.values.clear();
     for (const d of list()) {
       const stage = d instanceof HandlerDelivery
         ? d.stage

@@ -20,7 +20,8 @@ const MAX_HELD_BYTES = 32 << 20;
 
 /**
  * The ordering stage in front of one output's delivery. Frames wait out the window in memory
- * (copied), then go to the delivery, which counts them as `received` from then on; what the
+ * (copied; charged to the delivery's shared budget, `max_queued_bytes`, while held), then go
+ * to the delivery, which counts them as `received` from then on; what the
  * stage holds is `held` (`vmq_sidecar_reorder_held_events`). A flush or close of the delivery
  * releases everything held first, so no event is stranded in the stage.
  *
@@ -48,6 +49,7 @@ export class OrderedFront implements DeliveryFront {
     this.stage = new ReorderStage({
       windowMs,
       copy: true, // the router's read buffer is reused after the dispatch
+      budget: delivery.options.budget, // what the stage holds counts in max_queued_bytes
       maxBytes: Math.max(1 << 20, Math.min(MAX_HELD_BYTES, delivery.options.maxBytes / 2)),
       release: (frame) => this.#give(frame),
       onError: (e) =>

@@ -8,6 +8,7 @@
 import { type EnvelopeRanges, parseEnvelopeAt } from "../wire/envelope.ts";
 import { LEN, WireCursor, WireError } from "../wire/cursor.ts";
 import { HOOK_TABLES } from "../schema/tables.ts";
+import type { MemoryBudget } from "../memory_budget.ts";
 
 /** Field numbers of `mountpoint` and `client_id` per hook index (0: the hook has none). */
 const MOUNTPOINT_NO = HOOK_TABLES.map((t) =>
@@ -189,6 +190,12 @@ export interface ReorderOptions {
   readonly maxIdleClients?: number;
   /** Copy pushed frames (default true); false when the caller's bytes stay valid until released. */
   readonly copy?: boolean;
+  /**
+   * The sidecar's shared memory budget (`max_queued_bytes`): the bytes of the frames held are
+   * charged to it while held and released with them, so readers pause when the ordering stages
+   * and the queues together fill it. None by default.
+   */
+  readonly budget?: Pick<MemoryBudget, "charge" | "release">;
   /** The time source (default: `performance.now()` and the global timers). */
   readonly clock?: ReorderClock;
   /** Where exceptions of `release` go (default `console.error`). */
@@ -232,6 +239,7 @@ export class ReorderStage {
   readonly #rememberMs: number;
   readonly #maxIdle: number;
   readonly #copy: boolean;
+  readonly #budget: Pick<MemoryBudget, "charge" | "release"> | undefined;
   readonly #clock: ReorderClock;
   readonly #onError: (error: unknown) => void;
   readonly #stallMs: number;
@@ -270,6 +278,7 @@ export class ReorderStage {
     this.#rememberMs = options.rememberMs ?? 60_000;
     this.#maxIdle = options.maxIdleClients ?? 100_000;
     this.#copy = options.copy ?? true;
+    this.#budget = options.budget;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#onError = options.onError ?? ((e) => console.error("reorder: release failed:", e));
     this.#stallMs = options.stallMs ?? Math.min(50, this.#windowMs / 4);
@@ -374,6 +383,7 @@ export class ReorderStage {
     heapPush(client.heap, held);
     this.#fifo.push(held);
     this.#heldBytes += frame.length;
+    this.#budget?.charge(frame.length);
     while (this.held > this.#maxEvents || this.#heldBytes > this.#maxBytes) {
       const oldest = this.#oldest();
       if (!oldest) break;
@@ -484,6 +494,7 @@ export class ReorderStage {
       const x = heapPop(c.heap);
       x.released = true;
       this.#heldBytes -= x.frame.length;
+      this.#budget?.release(x.frame.length);
       c.relSeconds = x.seconds;
       c.relNanos = x.nanos;
       if (early && x.deadline > now) this.#early++;
