@@ -324,7 +324,7 @@ export class RedisSink implements Sink {
       }
       const written = this.#unanswered.length === 0 && this.#turns === 0
         ? this.#write(enc, ++this.#order)
-        : await this.#turn(() => this.#recover(entries.bytes, enc));
+        : await this.#turn(() => this.#recover(entries.bytes, enc, attempt === 1));
       if (typeof written === "number") {
         this.#release(enc.out);
         if (written === STORED) return delivered(rejected, undecodable);
@@ -405,12 +405,13 @@ export class RedisSink implements Sink {
    * A call's turn while batches are unanswered: when its batch is one of them, the stream is
    * asked whether it was stored (STORED: not sent again; UNKNOWN: the server cannot tell yet);
    * an earlier unanswered batch that could not be told yet holds it back (UNKNOWN). Else (or not
-   * stored) it is written, behind everything sent before.
+   * stored) it is written, behind everything sent before. `lookup` is false for what is left of
+   * a batch after refused entries aborted its transaction (not one of them, nor a new batch).
    */
-  async #recover(bytes: Uint8Array, enc: Encoded): Promise<Written> {
+  async #recover(bytes: Uint8Array, enc: Encoded, lookup: boolean): Promise<Written> {
     const list = this.#unanswered;
     let order = 0;
-    if (list.length > 0) {
+    if (lookup && list.length > 0) {
       const now = this.#fingerprint(bytes, enc, 0);
       const i = list.findIndex((u) => sameBatch(u, now));
       if (i < 0) list.length = 0; // no retry of them (the queue gave them up): forget them
