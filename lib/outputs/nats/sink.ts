@@ -151,6 +151,8 @@ function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
 }
 /** The HPUB buffer's first size; one grown past 4× this is not kept for the next batch. */
 const OUT_BYTES = 512 * 1024;
+/** The sink keeps at most this many HPUB buffers of acknowledged batches for the next ones. */
+const FREE_BUFFERS = 8;
 const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
 const utf8 = new TextDecoder();
 
@@ -199,7 +201,8 @@ class PendingAcks {
 /**
  * Publishes events to JetStream. A batch is published pipelined (every publish issued, then
  * every acknowledgement awaited); it resolves only when all were acknowledged, otherwise it
- * rejects and the queue retries the whole batch, which the `Nats-Msg-Id` deduplicates.
+ * rejects and the queue retries the whole batch, which the `Nats-Msg-Id` deduplicates. Several
+ * batches may be in flight (`send` called again before earlier calls settled).
  *
  * @example
  * ```ts ignore
@@ -215,7 +218,8 @@ export class NatsSink implements Sink {
   /** Reply subjects of publishes are `<inbox>.<batch generation>_<index>`. */
   #inbox = "";
   #gen = 0;
-  #batch: PendingAcks | undefined;
+  /** The batches waiting for acknowledgements, by generation (several calls of `send` at once). */
+  readonly #batches = new Map<number, PendingAcks>();
   #up = false;
   #connecting: Promise<void> | undefined;
   /** The last connect failure (for readiness); empty once connected. */
@@ -224,11 +228,13 @@ export class NatsSink implements Sink {
   #loggedFix = "";
   #closed = false;
   #streamChecked = false;
+  /** The check (or creation) of the stream under way, shared by the calls of `send` meanwhile. */
+  #streamCheck: Promise<void> | undefined;
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
   readonly #hpub: HpubEncoder;
-  /** The HPUB buffer, free for the next batch (see `send`). */
-  #out: ByteBuffer | undefined;
+  /** HPUB buffers free for the next batches (see `send`). */
+  readonly #free: ByteBuffer[] = [];
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink; it connects on the first send. */
@@ -307,7 +313,7 @@ export class NatsSink implements Sink {
       // Without status updates the state is unknown: start over on the next send.
       this.#nc = undefined;
       this.#up = false;
-      this.#batch?.abandon("down");
+      this.#abandonAll();
       nc.close().catch(() => {});
       log.error("output {output}: status watcher failed: {error}", {
         output: this.name,
@@ -349,7 +355,7 @@ export class NatsSink implements Sink {
       if (this.#nc !== nc) break;
       if (s.type === "disconnect" && this.#up) {
         this.#up = false;
-        this.#batch?.abandon("down");
+        this.#abandonAll();
         log.warn("output {output}: disconnected; reconnecting", { output: this.name });
       } else if (s.type === "reconnect") {
         this.#up = true;
@@ -360,13 +366,23 @@ export class NatsSink implements Sink {
     // Closed for good (e.g. refused credentials): the next send connects anew.
     if (this.#nc === nc) {
       this.#up = false;
-      this.#batch?.abandon("down");
+      this.#abandonAll();
     }
   }
 
-  async #ensureStream(nc: NatsConnection): Promise<void> {
-    const name = this.#opts.createStream;
-    if (!name || this.#streamChecked) return;
+  /** The connection dropped: the acknowledgements in flight are lost; every batch ends. */
+  #abandonAll(): void {
+    for (const b of this.#batches.values()) b.abandon("down");
+  }
+
+  /** Checks (creates) the stream once; the calls of `send` meanwhile share the check. */
+  #ensureStream(nc: NatsConnection): Promise<void> {
+    if (!this.#opts.createStream || this.#streamChecked) return Promise.resolve();
+    return this.#streamCheck ??= this.#checkStream(nc).finally(() => this.#streamCheck = undefined);
+  }
+
+  async #checkStream(nc: NatsConnection): Promise<void> {
+    const name = this.#opts.createStream!;
     const jsm = await jetstreamManager(nc, { timeout: this.#opts.ackTimeoutMs });
     try {
       await jsm.streams.info(name);
@@ -385,10 +401,9 @@ export class NatsSink implements Sink {
 
   /** A publish acknowledgement (or a "no responders" status) arrived. */
   #onAck(m: Msg): void {
-    const b = this.#batch;
-    if (!b) return;
     const token = m.subject.slice(this.#inbox.length + 1), sep = token.indexOf("_");
-    if (Number(token.slice(0, sep)) !== b.gen) return; // a late answer to an earlier attempt
+    const b = this.#batches.get(Number(token.slice(0, sep)));
+    if (!b) return; // a late answer to an earlier attempt
     const i = Number(token.slice(sep + 1));
     if (m.headers?.hasError) {
       if (m.headers.code === 503) b.noStream = true;
@@ -429,9 +444,20 @@ export class NatsSink implements Sink {
 
   /**
    * Publishes every event of the batch (each with a reply subject on the sink's inbox), then
-   * waits for all acknowledgements.
+   * waits for all acknowledgements. Re-entrant: each call has its own buffer and its own
+   * acknowledgements (reply subjects of its own generation), and the publishes of calls made
+   * before earlier ones settled go out behind theirs, in call order while connected.
    */
-  async send(batch: OutputBatch): Promise<SendResult> {
+  send(batch: OutputBatch): Promise<SendResult> {
+    const nc = this.#nc;
+    // Connected and the stream checked: published at once (calls keep their order).
+    if (nc && this.#up && !nc.isClosed() && (this.#streamChecked || !this.#opts.createStream)) {
+      return this.#publish(nc, batch);
+    }
+    return this.#connectThenPublish(batch);
+  }
+
+  async #connectThenPublish(batch: OutputBatch): Promise<SendResult> {
     await this.connect();
     const nc = this.#nc;
     if (!nc) throw new NatsOutputError(`${this.name} is closed`);
@@ -445,18 +471,28 @@ export class NatsSink implements Sink {
         cause: e,
       });
     }
+    return await this.#publish(nc, batch);
+  }
+
+  async #publish(nc: NatsConnection, batch: OutputBatch): Promise<SendResult> {
     if (!this.#up) throw new NatsOutputError(`${this.name}: not connected (reconnecting)`);
-    const b = this.#batch = new PendingAcks(++this.#gen, batch.count);
-    // All the batch's HPUBs in one buffer, handed to the client's connection in one write. The
-    // buffer is reused only after a batch acknowledged in full (the server has every byte); after
-    // an abandoned one the client may still hold it (and send it once reconnected: the message
-    // ids deduplicate that), so the next batch gets a new one.
-    const out = this.#out ?? new ByteBuffer(OUT_BYTES);
-    this.#out = undefined;
+    const b = new PendingAcks(++this.#gen, batch.count);
+    this.#batches.set(b.gen, b);
+    // All the batch's HPUBs in one buffer of its own, handed to the client's connection in one
+    // write. A buffer is reused only after its batch was acknowledged in full (the server has
+    // every byte); after an abandoned one the client may still hold it (and send it once
+    // reconnected: the message ids deduplicate that), so it is dropped.
+    const out = this.#free.pop() ?? new ByteBuffer(OUT_BYTES);
     out.reset();
     const hpub = this.#hpub, frames: number[] = [];
     hpub.inbox = this.#inbox;
-    const n = hpub.encode(batch, b.gen, out, nc.info?.max_payload ?? Infinity, frames);
+    let n: number;
+    try {
+      n = hpub.encode(batch, b.gen, out, nc.info?.max_payload ?? Infinity, frames);
+    } catch (e) {
+      this.#batches.delete(b.gen);
+      throw e;
+    }
     const frameOf = (i: number) => batch.bytes.subarray(frames[2 * i], frames[2 * i + 1]);
     b.subjectOf = (i) => {
       const frame = frameOf(i);
@@ -473,9 +509,11 @@ export class NatsSink implements Sink {
     const timer = setTimeout(() => b.abandon("timeout"), this.#opts.ackTimeoutMs);
     await b.done.promise;
     clearTimeout(timer);
-    this.#batch = undefined;
+    this.#batches.delete(b.gen);
     const outcome = b.abandoned;
-    if (outcome === "" && out.buf.length <= 4 * OUT_BYTES) this.#out = out;
+    if (outcome === "" && out.buf.length <= 4 * OUT_BYTES && this.#free.length < FREE_BUFFERS) {
+      this.#free.push(out);
+    }
     if (outcome !== "") {
       throw new NatsOutputError(
         outcome === "down"

@@ -34,6 +34,7 @@ import {
   type PipelineResult,
   RedisPipelineConnection,
   RedisPipelineError,
+  type SentBatch,
 } from "./_pipeline_connection.ts";
 
 const log = getLogger(["vmq_sidecar", "output", "redis"]);
@@ -96,21 +97,52 @@ const EXECABORT = /^EXECABORT /;
  * for good when those aborted it (each attempt refuses at least one more entry, or stops).
  */
 const MAX_ATTEMPTS = 3;
-/** Newest entries of a stream searched for the last entry of an unanswered transaction. */
+/**
+ * Newest entries of a stream searched for the last entry of an unanswered transaction, besides
+ * its own and those of the unanswered transactions sent after it.
+ */
 const CHECK_ENTRIES = 1000;
+
+/** Unanswered batches remembered at most (the oldest is forgotten: it may be stored twice). */
+const MAX_UNANSWERED = 64;
+/**
+ * How long after its last try an unanswered batch whose lookup could not tell yet holds later
+ * ones back, ms: a batch the queue does not try again within it was given up by the queue.
+ */
+const HOLD_MS = 30_000;
+/** The sink keeps at most this many RESP buffers of finished batches for the next ones. */
+const FREE_BUFFERS = 8;
 
 /**
  * A transaction sent but not answered (the connection failed first): its `EXEC` may have run.
- * When the same batch comes back (same entries, first and last id), the stream is searched for
- * its last entry before the batch is sent again.
+ * When the same batch comes back (same entries, first and last id), the stream of its last
+ * entry is searched for that entry and, at the expected distance before it, the batch's first
+ * entry of that stream, before the batch is sent again.
  */
 interface Unanswered {
+  /** Where it was in the order of sending (the order lookups and resends keep). */
+  readonly order: number;
   readonly count: number;
   readonly span: number;
   readonly first: string;
   readonly last: string;
   /** The stream of the last entry. */
   readonly key: string;
+  /** The id of the batch's first entry in `key`. */
+  readonly keyFirst: string;
+  /** The batch's entries in `key` (consecutive there: one transaction). */
+  readonly inKey: number;
+  /** When it was last tried and the lookup could not tell (it holds later batches back). */
+  triedAt: number;
+}
+
+/** One encoded transaction of {@linkcode RedisSink.send}: its own buffer and frame offsets. */
+interface Encoded {
+  readonly out: ByteBuffer;
+  /** `[start, end)` in the batch of each command's frame (for entries refused by the server). */
+  readonly frames: number[];
+  /** Commands (entries) in it. */
+  readonly n: number;
 }
 
 /**
@@ -129,9 +161,8 @@ export class RedisSink implements Sink {
   readonly name: string;
   readonly #opts: RedisSinkOptions;
   readonly #xadd: XaddEncoder;
-  #out = new ByteBuffer(OUT_BYTES);
-  /** `[start, end)` in the batch of each command's frame (for entries refused by the server). */
-  readonly #frames: number[] = [];
+  /** RESP buffers of settled batches, for the next ones. */
+  readonly #free: ByteBuffer[] = [];
   /** The connection while it is up. */
   #conn: RedisPipelineConnection | undefined;
   #everUp = false;
@@ -146,8 +177,17 @@ export class RedisSink implements Sink {
   readonly #running: Promise<void>;
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
-  /** The last transaction, when the connection failed before its `EXEC` was answered. */
-  #unanswered: Unanswered | undefined;
+  /**
+   * The transactions sent whose connection failed before their `EXEC` was answered, in the
+   * order they were sent (see {@linkcode Unanswered}).
+   */
+  readonly #unanswered: Unanswered[] = [];
+  /** The order of the last transaction written. */
+  #order = 0;
+  /** Calls waiting for or in their turn (see `#turn`). */
+  #turns = 0;
+  /** The last turn (never rejects). */
+  #lastTurn: Promise<void> = Promise.resolve();
   /**
    * Connections {@linkcode RedisSink.send} dropped itself in a row (a reply such as `READONLY`
    * that needs a new one), until a batch is stored again: the reconnect then backs off by it and
@@ -266,45 +306,45 @@ export class RedisSink implements Sink {
    * Writes every event of the batch as one transaction of pipelined `XADD`s and waits for its
    * `EXEC`: delivered (entries refused for good by the server as `rejected`), or `retry` when
    * the connection is down or fails first, or the server answered an error that may pass.
+   * Re-entrant: each call has its own buffer and state, and the transactions of calls made
+   * before earlier ones settled are pipelined behind them, each settled by its own `EXEC` reply.
+   * After a lost connection, the calls go one at a time, in call order, until every batch left
+   * unanswered has been looked up (see {@linkcode Unanswered}).
    */
   async send(batch: OutputBatch): Promise<SendResult> {
     const rejected: DeadLetter[] = [];
     let undecodable = 0, entries = batch;
     for (let attempt = 1;; attempt++) {
-      const conn = this.#conn;
-      if (conn === undefined || conn.failure !== undefined) {
-        return retryLater(
-          `${this.name}: not connected${this.#lastError ? ` (${this.#lastError})` : ""}`,
-        );
+      if (!this.connected()) return this.#notConnected();
+      const enc = this.#encode(entries);
+      if (attempt === 1) undecodable = batch.count - enc.n;
+      if (enc.n === 0) {
+        this.#release(enc.out);
+        return delivered(rejected, undecodable);
       }
-      const out = this.#out, frames = this.#frames;
-      out.reset();
-      frames.length = 0;
-      out.write(MULTI);
-      const n = this.#xadd.encode(entries, out, frames);
-      if (attempt === 1) undecodable = batch.count - n;
-      if (n === 0) return delivered(rejected, undecodable);
-      if (this.#unanswered) {
-        const stored = await this.#storedBefore(conn, entries.bytes, n);
-        if (stored === undefined) {
-          return retryLater(`${this.name}: cannot tell whether the unanswered batch was stored`);
-        }
-        if (stored) return delivered(rejected, undecodable);
+      const written = this.#unanswered.length === 0 && this.#turns === 0
+        ? this.#write(enc, ++this.#order)
+        : await this.#turn(() => this.#recover(entries.bytes, enc, attempt === 1));
+      if (typeof written === "number") {
+        this.#release(enc.out);
+        if (written === STORED) return delivered(rejected, undecodable);
+        return written === DOWN
+          ? this.#notConnected()
+          : retryLater(`${this.name}: cannot tell yet whether an unanswered batch was stored`);
       }
-      out.write(EXEC);
-      const sent = conn.send(out.bytes(), n, { transaction: true });
+      const { conn, sent, order } = written;
       // Both settle (never reject); the buffer is reused only once the socket is done with it.
       const [, r] = await Promise.all([sent.written, sent.result]);
-      if (out.buf.length > 4 * OUT_BYTES) this.#out = new ByteBuffer(OUT_BYTES);
+      this.#release(enc.out);
       if (!r.ok) {
-        this.#unanswered = this.#fingerprint(entries.bytes, n);
+        this.#remember(this.#fingerprint(entries.bytes, enc, order));
         return retryLater(r.error.message);
       }
       if (r.errors.length === 0 && r.aborted === undefined) {
         this.#drops = 0;
         return delivered(rejected, undecodable);
       }
-      const passing = r.errors.find((e) => !PERMANENT.test(e.message));
+      const n = enc.n, passing = r.errors.find((e) => !PERMANENT.test(e.message));
       if (passing || r.errors.length === 0) {
         const reason = passing?.message ?? r.aborted!;
         // A connection in a state this sink did not ask for (e.g. still in MULTI) starts over.
@@ -315,58 +355,147 @@ export class RedisSink implements Sink {
         }
         return retryLater(`${this.name}: ${describeFailure(r, n)}, e.g. ${reason}`);
       }
-      rejected.push(...this.#refused(entries.bytes, r.errors));
+      rejected.push(...this.#refused(entries.bytes, enc.frames, r.errors));
       if (r.aborted === undefined) return delivered(rejected, undecodable); // the rest is stored
       // The refused entries aborted the transaction: nothing is stored; send the others again.
       if (attempt === MAX_ATTEMPTS) {
         return retryLater(`${this.name}: ${describeFailure(r, n)} (${attempt} attempts)`);
       }
-      entries = without(entries.bytes, frames, r.errors);
+      entries = without(entries.bytes, enc.frames, r.errors);
     }
   }
 
-  /** What identifies the transaction just encoded (`n` entries of `bytes`, at `#frames`). */
-  #fingerprint(bytes: Uint8Array, n: number): Unanswered {
-    const frames = this.#frames;
-    const first = bytes.subarray(frames[0], frames[1]);
-    const lastFrame = bytes.subarray(frames[2 * n - 2], frames[2 * n - 1]);
+  #notConnected(): SendResult {
+    return retryLater(
+      `${this.name}: not connected${this.#lastError ? ` (${this.#lastError})` : ""}`,
+    );
+  }
+
+  /** `MULTI` and the batch's `XADD`s in a buffer of the call's own (`EXEC` is added by `#write`). */
+  #encode(batch: OutputBatch): Encoded {
+    const out = this.#free.pop() ?? new ByteBuffer(OUT_BYTES), frames: number[] = [];
+    out.reset();
+    out.write(MULTI);
+    const n = this.#xadd.encode(batch, out, frames);
+    return { out, frames, n };
+  }
+
+  /** Keeps a buffer the socket is done with for a later batch (not one grown past 4×). */
+  #release(out: ByteBuffer): void {
+    if (out.buf.length <= 4 * OUT_BYTES && this.#free.length < FREE_BUFFERS) this.#free.push(out);
+  }
+
+  /** Pipelines the transaction on the connection (synchronously: calls keep their order). */
+  #write(enc: Encoded, order: number): Written {
+    const conn = this.#conn;
+    if (conn === undefined || conn.failure !== undefined) return DOWN;
+    enc.out.write(EXEC);
+    return { conn, sent: conn.send(enc.out.bytes(), enc.n, { transaction: true }), order };
+  }
+
+  /** Runs `f` once every earlier turn has finished: the recovery goes one call at a time. */
+  #turn<T>(f: () => Promise<T>): Promise<T> {
+    this.#turns++;
+    const run = this.#lastTurn.then(f).finally(() => this.#turns--);
+    this.#lastTurn = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /**
+   * A call's turn while batches are unanswered: when its batch is one of them, the stream is
+   * asked whether it was stored (STORED: not sent again; UNKNOWN: the server cannot tell yet);
+   * an earlier unanswered batch that could not be told yet holds it back (UNKNOWN). Else (or not
+   * stored) it is written, behind everything sent before. `lookup` is false for what is left of
+   * a batch after refused entries aborted its transaction (not one of them, nor a new batch).
+   */
+  async #recover(bytes: Uint8Array, enc: Encoded, lookup: boolean): Promise<Written> {
+    const list = this.#unanswered;
+    let order = 0;
+    if (lookup && list.length > 0) {
+      const now = this.#fingerprint(bytes, enc, 0);
+      const i = list.findIndex((u) => sameBatch(u, now));
+      if (i < 0) list.length = 0; // no retry of them (the queue gave them up): forget them
+      else {
+        const at = Date.now();
+        if (list.slice(0, i).some((u) => at - u.triedAt < HOLD_MS)) return UNKNOWN;
+        const u = list[i], conn = this.#conn;
+        u.triedAt = at;
+        if (conn === undefined || conn.failure !== undefined) return DOWN;
+        // Those after it were sent after it: if it was stored, they may be newer in its stream.
+        let after = 0;
+        for (let j = i + 1; j < list.length; j++) after += list[j].count;
+        const stored = await this.#storedBefore(conn, u, enc.n, after);
+        if (stored === undefined) return UNKNOWN;
+        // Earlier ones not retried before it were given up by the queue.
+        list.splice(0, list.indexOf(u) + 1);
+        if (stored) return STORED;
+        order = u.order;
+      }
+    }
+    return this.#write(enc, order || ++this.#order);
+  }
+
+  /** Adds an unanswered batch, in the order of sending (one already there keeps its place). */
+  #remember(u: Unanswered): void {
+    const list = this.#unanswered;
+    const same = list.findIndex((v) => sameBatch(v, u));
+    if (same >= 0) {
+      list[same].triedAt = 0;
+      return;
+    }
+    let at = list.length;
+    while (at > 0 && list[at - 1].order > u.order) at--;
+    list.splice(at, 0, u);
+    if (list.length > MAX_UNANSWERED) list.shift();
+  }
+
+  /** What identifies a transaction (`enc.n` entries of `bytes`, at `enc.frames`). */
+  #fingerprint(bytes: Uint8Array, enc: Encoded, order: number): Unanswered {
+    const { frames, n } = enc, ranges = this.#ranges, template = this.#opts.key;
+    const frame = (i: number) => bytes.subarray(frames[2 * i], frames[2 * i + 1]);
+    const keyOf = (i: number) => template.render(parseEnvelope(frame(i), ranges), frame(i));
+    const key = keyOf(n - 1);
+    let firstInKey = n - 1, inKey = 1;
+    if (template.fill("") !== template.fill("x")) { // a key per entry
+      for (let i = n - 2; i >= 0; i--) {
+        if (keyOf(i) === key) (firstInKey = i, inKey++);
+      }
+    } else (firstInKey = 0, inKey = n); // one stream for every entry
     return {
+      order,
       count: n,
       span: frames[2 * n - 1] - frames[0],
-      first: eventId(first),
-      last: eventId(lastFrame),
-      key: this.#opts.key.render(parseEnvelope(lastFrame, this.#ranges), lastFrame),
+      first: eventId(frame(0)),
+      last: eventId(frame(n - 1)),
+      key,
+      keyFirst: eventId(frame(firstInKey)),
+      inKey,
+      triedAt: 0,
     };
   }
 
   /**
-   * Whether the batch just encoded is the unanswered transaction and the server stored it
-   * (its last entry is among the newest of its stream): true, false (not the same batch, or
-   * not found: send it), or undefined when the server cannot tell yet (connection failed,
+   * Whether the server stored the unanswered transaction `u` (its last entry among the newest
+   * of its stream — the newest 1000 besides `after` entries of the unanswered batches sent after
+   * it — and its first entry there at the expected distance before it): true, false
+   * (not found: send it), or undefined when the server cannot tell yet (connection failed,
    * `LOADING`…: retry later).
    */
   async #storedBefore(
     conn: RedisPipelineConnection,
-    bytes: Uint8Array,
+    u: Unanswered,
     n: number,
+    after: number,
   ): Promise<boolean | undefined> {
-    const u = this.#unanswered!, now = this.#fingerprint(bytes, n);
-    if (
-      now.count !== u.count || now.span !== u.span || now.first !== u.first ||
-      now.last !== u.last || now.key !== u.key
-    ) {
-      this.#unanswered = undefined;
-      return false;
-    }
     const q = new ByteBuffer(256);
-    writeCommand(q, ["XREVRANGE", u.key, "+", "-", "COUNT", String(CHECK_ENTRIES)]);
+    const count = CHECK_ENTRIES + u.inKey + after;
+    writeCommand(q, ["XREVRANGE", u.key, "+", "-", "COUNT", String(count)]);
     const r = await conn.send(q.bytes(), 1, { values: true }).result;
     if (!r.ok) return undefined;
     const reply = r.values?.[0];
     // An error that may pass (e.g. LOADING while the server reads its data back): ask again.
     if (reply instanceof RespError && !PERMANENT.test(reply.message)) return undefined;
-    this.#unanswered = undefined;
-    const stored = hasEntryId(reply, u.last);
+    const stored = storedInOrder(reply, u.last, u.keyFirst, u.inKey);
     if (stored) {
       log.info(
         "output {output}: the transaction of {count} XADD unanswered when the connection failed was stored; not sent again",
@@ -377,8 +506,12 @@ export class RedisSink implements Sink {
   }
 
   /** The dead-letter records of the entries the server refused for good, one per event. */
-  #refused(bytes: Uint8Array, errors: readonly EntryError[]): DeadLetter[] {
-    const json = this.#opts.format === "json", frames = this.#frames;
+  #refused(
+    bytes: Uint8Array,
+    frames: readonly number[],
+    errors: readonly EntryError[],
+  ): DeadLetter[] {
+    const json = this.#opts.format === "json";
     const enc = new EventEncoder(this.name, this.#opts);
     return errors.map((e) => {
       const frame = bytes.subarray(frames[2 * e.index], frames[2 * e.index + 1]);
@@ -411,21 +544,58 @@ function delivered(rejected: DeadLetter[], undecodable: number): SendResult {
   return { outcome: "delivered", rejected, undecodable };
 }
 
+/** The transaction is on the connection: its result, and where it is in the order of sending. */
+interface Sent {
+  readonly conn: RedisPipelineConnection;
+  readonly sent: SentBatch;
+  readonly order: number;
+}
+/** The unanswered batch was stored (not sent again). */
+const STORED = 1;
+/** Not written: not connected. */
+const DOWN = 2;
+/** Not written: the server cannot tell yet whether an unanswered batch was stored. */
+const UNKNOWN = 3;
+/** What became of a call's transaction before its reply. */
+type Written = Sent | typeof STORED | typeof DOWN | typeof UNKNOWN;
+
+/** Whether two fingerprints are of the same batch. */
+function sameBatch(a: Unanswered, b: Unanswered): boolean {
+  return a.count === b.count && a.span === b.span && a.first === b.first && a.last === b.last &&
+    a.key === b.key && a.keyFirst === b.keyFirst && a.inKey === b.inKey;
+}
+
 const ascii = new TextDecoder();
 
-/** Whether an `XREVRANGE` reply holds an entry whose field `id` is `id`. */
-function hasEntryId(reply: RespValue | undefined, id: string): boolean {
-  if (!Array.isArray(reply)) return false; // an error reply (e.g. WRONGTYPE): not known stored
-  for (const entry of reply) {
+/** The `id` field of each entry of an `XREVRANGE` reply (undefined for an entry without). */
+function entryIds(reply: RespValue[]): (string | undefined)[] {
+  return reply.map((entry) => {
     const fields = Array.isArray(entry) ? entry[1] : undefined;
-    if (!Array.isArray(fields)) continue;
+    if (!Array.isArray(fields)) return undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const k = fields[i], v = fields[i + 1];
-      if (
-        k instanceof Uint8Array && v instanceof Uint8Array && ascii.decode(k) === "id" &&
-        ascii.decode(v) === id
-      ) return true;
+      if (k instanceof Uint8Array && v instanceof Uint8Array && ascii.decode(k) === "id") {
+        return ascii.decode(v);
+      }
     }
+    return undefined;
+  });
+}
+
+/**
+ * Whether an `XREVRANGE` reply (newest first) holds an entry whose `id` is `last` with, `count - 1`
+ * entries older, one whose `id` is `first`: the `count` entries of one transaction.
+ */
+function storedInOrder(
+  reply: RespValue | undefined,
+  last: string,
+  first: string,
+  count: number,
+): boolean {
+  if (!Array.isArray(reply)) return false; // an error reply (e.g. WRONGTYPE): not known stored
+  const ids = entryIds(reply);
+  for (let j = 0; j + count - 1 < ids.length; j++) {
+    if (ids[j] === last && ids[j + count - 1] === first) return true;
   }
   return false;
 }
