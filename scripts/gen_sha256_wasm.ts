@@ -19,7 +19,8 @@
  *   256   per lane (128 bytes): the padded tail (last partial block, 0x80, zeros, bit length)
  *   768   "0123456789abcdef"
  *   1024  the round constants K, each in all four lanes (64 × 16 bytes)
- *   2048  the frames (`in`), then the hex (`out`): placed by the caller
+ *   2048  the message schedule (16 words, v128 each)
+ *   2304  the frames (`in`), then the hex (`out`): placed by the caller
  *
  * @module
  */
@@ -28,11 +29,11 @@
 export const SHA256_WASM_FILE = "lib/outputs/_sha256_wasm.generated.ts";
 
 /** First byte the caller may use for frames and hex. */
-export const DATA_START = 2048;
+export const DATA_START = 2304;
 /** The memory's maximum, in 64 KiB pages (4 MiB): a frame larger than that is hashed in JS. */
 export const MAX_PAGES = 64;
 
-const ZERO = 0, LANES = 64, HST = 128, TAIL = 256, HEXT = 768, KT = 1024;
+const ZERO = 0, LANES = 64, HST = 128, TAIL = 256, HEXT = 768, KT = 1024, WS = 2048;
 const IV = [
   0x6a09e667,
   0xbb67ae85,
@@ -44,14 +45,70 @@ const IV = [
   0x5be0cd19,
 ];
 const K = [
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  0x428a2f98,
+  0x71374491,
+  0xb5c0fbcf,
+  0xe9b5dba5,
+  0x3956c25b,
+  0x59f111f1,
+  0x923f82a4,
+  0xab1c5ed5,
+  0xd807aa98,
+  0x12835b01,
+  0x243185be,
+  0x550c7dc3,
+  0x72be5d74,
+  0x80deb1fe,
+  0x9bdc06a7,
+  0xc19bf174,
+  0xe49b69c1,
+  0xefbe4786,
+  0x0fc19dc6,
+  0x240ca1cc,
+  0x2de92c6f,
+  0x4a7484aa,
+  0x5cb0a9dc,
+  0x76f988da,
+  0x983e5152,
+  0xa831c66d,
+  0xb00327c8,
+  0xbf597fc7,
+  0xc6e00bf3,
+  0xd5a79147,
+  0x06ca6351,
+  0x14292967,
+  0x27b70a85,
+  0x2e1b2138,
+  0x4d2c6dfc,
+  0x53380d13,
+  0x650a7354,
+  0x766a0abb,
+  0x81c2c92e,
+  0x92722c85,
+  0xa2bfe8a1,
+  0xa81a664b,
+  0xc24b8b70,
+  0xc76c51a3,
+  0xd192e819,
+  0xd6990624,
+  0xf40e3585,
+  0x106aa070,
+  0x19a4c116,
+  0x1e376c08,
+  0x2748774c,
+  0x34b0bcb5,
+  0x391c0cb3,
+  0x4ed8aa4a,
+  0x5b9cca4f,
+  0x682e6ff3,
+  0x748f82ee,
+  0x78a5636f,
+  0x84c87814,
+  0x8cc70208,
+  0x90befffa,
+  0xa4506ceb,
+  0xbef9a3f7,
+  0xc67178f2,
 ];
 
 // --- encoding ---------------------------------------------------------------------------------
@@ -212,7 +269,11 @@ class Fn {
       if (last && last[1] === t) last[0]++;
       else groups.push([1, t]);
     }
-    const b = [...uleb(groups.length), ...groups.flatMap(([n, t]) => [...uleb(n), t]), ...this.code];
+    const b = [
+      ...uleb(groups.length),
+      ...groups.flatMap(([n, t]) => [...uleb(n), t]),
+      ...this.code,
+    ];
     return [...uleb(b.length), ...b];
   }
 }
@@ -225,50 +286,50 @@ const G_CURSOR = 0, G_NEXT = 1, G_COUNT = 2, G_OUT = 3;
 /** block(p0, p1, p2, p3): one 64-byte block of each lane's message into the state at HST. */
 function blockFn(): Fn {
   const f = new Fn(4);
-  const w = Array.from({ length: 16 }, () => f.local(V128));
   const s = Array.from({ length: 8 }, () => f.local(V128));
-  const [q0, q1, q2, q3, t1] = Array.from({ length: 5 }, () => f.local(V128));
+  const [q0, q1, q2, q3, t1, x] = Array.from({ length: 6 }, () => f.local(V128));
   // The message words, lane j from p_j: 4 words of each lane per load, transposed (and made
-  // big-endian) by two rounds of shuffles.
+  // big-endian) by two rounds of shuffles, stored at WS (16 words, reused as the schedule).
   const lo = [3, 2, 1, 0, 19, 18, 17, 16, 7, 6, 5, 4, 23, 22, 21, 20];
   const hi = [11, 10, 9, 8, 27, 26, 25, 24, 15, 14, 13, 12, 31, 30, 29, 28];
   const first = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
   const second = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+  const wAt = (i: number) => WS + 16 * (i % 16);
   for (let g = 0; g < 4; g++) {
     const o = 16 * g;
-    f.get(0).vload(o).get(1).vload(o).shuffle(lo).set(q0);
-    f.get(2).vload(o).get(3).vload(o).shuffle(lo).set(q1);
-    f.get(0).vload(o).get(1).vload(o).shuffle(hi).set(q2);
-    f.get(2).vload(o).get(3).vload(o).shuffle(hi).set(q3);
-    f.get(q0).get(q1).shuffle(first).set(w[4 * g]);
-    f.get(q0).get(q1).shuffle(second).set(w[4 * g + 1]);
-    f.get(q2).get(q3).shuffle(first).set(w[4 * g + 2]);
-    f.get(q2).get(q3).shuffle(second).set(w[4 * g + 3]);
+    f.get(0).vload(o).set(q0).get(1).vload(o).set(q1).get(2).vload(o).set(q2);
+    f.get(3).vload(o).set(q3);
+    f.get(q0).get(q1).shuffle(lo).set(t1).get(q2).get(q3).shuffle(lo).set(x);
+    f.i32(0).get(t1).get(x).shuffle(first).vstore(wAt(4 * g));
+    f.i32(0).get(t1).get(x).shuffle(second).vstore(wAt(4 * g + 1));
+    f.get(q0).get(q1).shuffle(hi).set(t1).get(q2).get(q3).shuffle(hi).set(x);
+    f.i32(0).get(t1).get(x).shuffle(first).vstore(wAt(4 * g + 2));
+    f.i32(0).get(t1).get(x).shuffle(second).vstore(wAt(4 * g + 3));
   }
   for (let k = 0; k < 8; k++) f.i32(0).vload(HST + 16 * k).set(s[k]);
   // v = [a, b, c, d, e, f, g, h]: the locals renamed per round instead of moved.
   let v = [...s];
   for (let i = 0; i < 64; i++) {
-    const wi = w[i % 16];
     if (i >= 16) {
-      const w1 = w[(i + 1) % 16], w9 = w[(i + 9) % 16], w14 = w[(i + 14) % 16];
-      f.get(wi);
-      f.rotr(w1, 7).rotr(w1, 18).vxor().get(w1).vshrU(3).vxor().vadd(); // σ0
-      f.get(w9).vadd();
-      f.rotr(w14, 17).rotr(w14, 19).vxor().get(w14).vshrU(10).vxor().vadd(); // σ1
-      f.set(wi);
+      // W[i] = W[i-16] + σ0(W[i-15]) + W[i-7] + σ1(W[i-2])
+      f.i32(0);
+      f.i32(0).vload(wAt(i)).i32(0).vload(wAt(i + 9)).vadd();
+      f.i32(0).vload(wAt(i + 1)).set(x);
+      f.rotr(x, 7).rotr(x, 18).vxor().get(x).vshrU(3).vxor().vadd();
+      f.i32(0).vload(wAt(i + 14)).set(x);
+      f.rotr(x, 17).rotr(x, 19).vxor().get(x).vshrU(10).vxor().vadd();
+      f.vstore(wAt(i));
     }
     const [a, b, c, d, e, ff, g, h] = v;
-    // T1 = h + Σ1(e) + Ch(e, f, g) + K[i] + W[i]
-    f.get(h);
-    f.rotr(e, 6).rotr(e, 11).vxor().rotr(e, 25).vxor().vadd();
+    // T1 = h + W[i] + K[i] + Ch(e, f, g) + Σ1(e)
+    f.get(h).i32(0).vload(wAt(i)).vadd().i32(0).vload(KT + 16 * i).vadd();
     f.get(ff).get(g).get(e).bitselect().vadd(); // Ch: f where e, else g
-    f.i32(0).vload(KT + 16 * i).vadd().get(wi).vadd().set(t1);
+    f.rotr(e, 6).rotr(e, 11).vxor().rotr(e, 25).vxor().vadd().set(t1);
     f.get(d).get(t1).vadd().set(d); // the new e
-    // a = T1 + Σ0(a) + Maj(a, b, c)
+    // a = T1 + Maj(a, b, c) + Σ0(a)
     f.get(t1);
-    f.rotr(a, 2).rotr(a, 13).vxor().rotr(a, 22).vxor().vadd();
     f.get(c).get(b).get(a).get(b).vxor().bitselect().vadd(); // Maj: c where a ≠ b, else b
+    f.rotr(a, 2).rotr(a, 13).vxor().rotr(a, 22).vxor().vadd();
     f.set(h);
     v = [h, a, b, c, d, e, ff, g];
   }
@@ -403,7 +464,14 @@ export function buildSha256Wasm(): Uint8Array {
     return [...b, ...b, ...b, ...b];
   });
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
     ...section(1, vec(types)),
     ...section(3, vec(fnTypes.map((t) => uleb(t)))),
     ...section(5, vec([[0x01, ...uleb(1), ...uleb(MAX_PAGES)]])),
@@ -434,7 +502,8 @@ export function renderSha256WasmModule(): string {
     " * The 4-lane WebAssembly SHA-256 of the event id (exports `memory` and",
     " * `hash(in, count, out)`; layout in scripts/gen_sha256_wasm.ts), base64.",
     " */",
-    `export const SHA256_WASM_BASE64: string = ${lines.join(" +\n").trimStart()};`,
+    "export const SHA256_WASM_BASE64: string =",
+    `${lines.join(" +\n")};`,
     "",
     "/** First byte of the module's memory free for frames and hex. */",
     `export const SHA256_WASM_DATA_START = ${DATA_START};`,
