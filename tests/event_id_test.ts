@@ -58,15 +58,16 @@ Deno.test("EventIds: the module's memory grows only to the largest call, never p
   assertEquals(eventIdBackend("wasm"), "wasm");
   assertEquals(eventIdWasmBytes(), 64 * 1024, "instantiated with its initial page");
   const ids = new EventIds();
-  ids.of([new Uint8Array(100)]);
+  ids.of([new Uint8Array(100), new Uint8Array(100)]);
   assertEquals(eventIdWasmBytes(), 64 * 1024);
   const frames = Array.from({ length: 400 }, () => new Uint8Array(650));
   ids.of(frames);
   // 2304 bytes of tables, 400 × (4 + 650) of frames, 400 × 32 of hex: 5 pages.
   assertEquals(eventIdWasmBytes(), 5 * 64 * 1024);
-  ids.of([new Uint8Array(100)]);
+  ids.of([new Uint8Array(100), new Uint8Array(100)]);
   assertEquals(eventIdWasmBytes(), 5 * 64 * 1024, "it does not shrink, nor grow for less");
-  ids.of([new Uint8Array(8 * 1024 * 1024)]); // larger than the memory: hashed in JavaScript
+  const small = new Uint8Array(100), huge = new Uint8Array(8 * 1024 * 1024);
+  ids.of([small, small, huge, small, small]); // huge: larger than the memory, hashed in JS
   assertEquals(eventIdWasmBytes(), 5 * 64 * 1024, "a frame above the cap does not grow it");
   ids.of(Array.from({ length: 100 }, () => new Uint8Array(100_000))); // in chunks of ~40
   const grown = eventIdWasmBytes();
@@ -96,6 +97,9 @@ for (const backend of ["wasm", "js"] as const) {
     const want = await webCryptoIds(frames);
     for (let n = 0; n <= 300; n++) {
       assertEquals(split(ids.of([frames[n]]), 1), [want[n]], `${n} bytes alone`);
+      // Two lanes busy (a frame alone is hashed in JavaScript: one lane of four is slower).
+      const pair = split(ids.of([frames[n], frames[300 - n]]), 2);
+      assertEquals(pair, [want[n], want[300 - n]], `${n} and ${300 - n} bytes`);
     }
   });
 

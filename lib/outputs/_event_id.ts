@@ -158,9 +158,9 @@ export class EventIds {
    */
   ofBatch(bytes: Uint8Array, count: number): Uint8Array {
     const hex = this.#room(count), w = wasmLanes();
-    // Chunks of whole frames that fit the module's memory with their hex; a frame too large
-    // for it alone (or cut short by the batch's end) is hashed in JavaScript, as is everything
-    // without the module.
+    // Chunks of whole frames that fit the module's memory with their hex. A frame alone (one
+    // lane of four busy: JavaScript is faster), a frame too large for the memory or cut short
+    // by the batch's end, and everything without the module are hashed in JavaScript.
     for (let i = 0, p = 0; i < count;) {
       let j = i, q = p;
       if (w !== null) {
@@ -171,7 +171,7 @@ export class EventIds {
           j++;
         }
       }
-      const mem = j > i ? memoryFor(w!, q - p, j - i) : null;
+      const mem = j - i > 1 ? memoryFor(w!, q - p, j - i) : null;
       if (mem === null) {
         const start = p + 4, end = start + readLength(bytes, p);
         sha256(bytes.subarray(start, end));
@@ -188,7 +188,10 @@ export class EventIds {
     return hex;
   }
 
-  /** Computes the ids of `frames` (each an `Any`'s bytes) and returns {@linkcode EventIds.hex}. */
+  /**
+   * Computes the ids of `frames` (each an `Any`'s bytes) and returns {@linkcode EventIds.hex};
+   * chunked and with JavaScript where {@linkcode EventIds.ofBatch} is.
+   */
   of(frames: readonly Uint8Array[]): Uint8Array {
     const count = frames.length, hex = this.#room(count), w = wasmLanes();
     for (let i = 0; i < count;) {
@@ -199,7 +202,7 @@ export class EventIds {
           j++;
         }
       }
-      const mem = j > i ? memoryFor(w!, bytes, j - i) : null;
+      const mem = j - i > 1 ? memoryFor(w!, bytes, j - i) : null;
       if (mem === null) {
         sha256(frames[i]);
         putHex(hex, 32 * i);
