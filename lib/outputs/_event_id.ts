@@ -2,7 +2,7 @@
 // `Any` bytes, lower-case hex), the same value as `eventId` in options.ts. A batch's ids
 // ({@linkcode EventIds}) come from a WebAssembly SHA-256 that hashes four frames at once, one
 // per 32-bit lane of v128 (_sha256_wasm.generated.ts, emitted by scripts/gen_sha256_wasm.ts):
-// ~3.5× faster per frame than JavaScript, with no per-call native allocation. Where WebAssembly
+// ~3× faster per frame than JavaScript, with no per-call native allocation. Where WebAssembly
 // or its SIMD is missing, and for a single frame (`eventIdFast`, `writeEventId`), the SHA-256
 // compression function is JavaScript, fully unrolled (constants inline, the message schedule in
 // sixteen locals, the working variables renamed per round instead of shifted): ~2× faster than
