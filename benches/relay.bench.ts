@@ -12,7 +12,10 @@ import encoder from "@redis/client/dist/lib/RESP/encoder.js";
 import { connect, headers } from "@nats-io/transport-node";
 import {
   ByteBuffer,
+  encodeFrame,
+  eventIdBackend,
   eventIdFast,
+  EventIds,
   forEachFrame,
   HOOKS,
   HpubEncoder,
@@ -39,6 +42,13 @@ const MAXLEN = 100_000; // keeps the server's streams bounded over long runs
 // --- what RedisSink and NatsSink do per event today (JSON into a buffer, the id, arguments) ---
 
 const json = new ByteBuffer(N * 1024);
+const ids = new EventIds();
+// 650-byte bodies (the size issue 13 measures with), their batch.
+const bodies650 = Array.from(
+  { length: N },
+  (_, i) => new Uint8Array(650).fill(i & 255).fill(7, 0, 4),
+);
+const batch650 = concat(bodies650.map((b) => encodeFrame(b)));
 const HOOK_ARGS = HOOKS.map((h) => Buffer.from(h));
 
 /** RedisSink's per-event arguments (as it passes them to `multi.addCommand`). */
@@ -152,6 +162,23 @@ const variants: Variant[] = [
   },
   {
     group: "event id",
+    name: "EventIds.ofBatch (WebAssembly, 4 lanes; what the writers use)",
+    fn: () => {
+      eventIdBackend("wasm");
+      ids.ofBatch(batch.bytes, N);
+    },
+  },
+  {
+    group: "event id",
+    name: "EventIds.ofBatch (its JS fallback)",
+    fn: () => {
+      eventIdBackend("js");
+      ids.ofBatch(batch.bytes, N);
+      eventIdBackend("wasm");
+    },
+  },
+  {
+    group: "event id",
     name: "node:crypto hash() per event",
     fn: () => {
       for (const b of bodies) hash("sha256", b, "hex").slice(0, 32);
@@ -162,6 +189,32 @@ const variants: Variant[] = [
     name: "WebCrypto digest per event (all awaited together)",
     fn: () =>
       Promise.all(bodies.map((b) => crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>))),
+  },
+  // Event id, 1000 frames of 650 bytes.
+  {
+    group: "event id, 650 B",
+    name: "eventIdFast (JS, unrolled)",
+    baseline: true,
+    fn: () => {
+      for (const b of bodies650) eventIdFast(b);
+    },
+  },
+  {
+    group: "event id, 650 B",
+    name: "EventIds.ofBatch (WebAssembly, 4 lanes)",
+    fn: () => {
+      eventIdBackend("wasm");
+      ids.ofBatch(batch650, N);
+    },
+  },
+  {
+    group: "event id, 650 B",
+    name: "EventIds.ofBatch (its JS fallback)",
+    fn: () => {
+      eventIdBackend("js");
+      ids.ofBatch(batch650, N);
+      eventIdBackend("wasm");
+    },
   },
   // Encoding a batch of XADDs, no socket.
   {

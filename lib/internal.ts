@@ -248,7 +248,13 @@ export {
   PENDING,
   TOO_LARGE,
 } from "./outputs/nats/_hpub.ts";
-export { eventIdFast, writeEventId } from "./outputs/_event_id.ts";
+export {
+  eventIdBackend,
+  eventIdFast,
+  EventIds,
+  eventIdWasmBytes,
+  writeEventId,
+} from "./outputs/_event_id.ts";
 // Reached by this repository's tests, benches and scripts (they import lib/ only through the
 // entries: tests/layering_test.ts).
 export {

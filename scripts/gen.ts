@@ -2,7 +2,8 @@
  * Codegen: parses `proto/` with protobufjs and writes `lib/schema/_generated.ts`, the static
  * descriptors the sidecar decodes with (no `.proto` file is read at run time); and bakes the
  * conformance vectors (`tests/fixtures/vectors/*.bin`) into `lib/app/commands/_vectors_generated.ts`, the
- * sample events `vmq-sidecar send` plays.
+ * sample events `vmq-sidecar send` plays; and writes the event id's WebAssembly SHA-256
+ * (`lib/outputs/_sha256_wasm.generated.ts`, emitted by scripts/gen_sha256_wasm.ts).
  *
  *   deno task gen            write the module
  *   deno task gen --check    exit 1 when the committed module is stale
@@ -10,6 +11,7 @@
  * @module
  */
 import protobuf from "protobufjs";
+import { renderSha256WasmModule, SHA256_WASM_FILE } from "./gen_sha256_wasm.ts";
 
 /** Proto files that make up the schema, relative to the repository root. */
 export const PROTO_FILES = ["proto/eventssidecar/v1/events.proto"];
@@ -70,10 +72,11 @@ export async function renderSchemaModule(): Promise<string> {
 if (import.meta.main) {
   let stale = false;
   for (
-    const [file, text] of [[OUTPUT_FILE, await renderSchemaModule()], [
-      VECTORS_FILE,
-      renderVectorsModule(),
-    ]]
+    const [file, text] of [
+      [OUTPUT_FILE, await renderSchemaModule()],
+      [VECTORS_FILE, renderVectorsModule()],
+      [SHA256_WASM_FILE, renderSha256WasmModule()],
+    ]
   ) {
     const target = new URL(file, root);
     if (Deno.args.includes("--check")) {

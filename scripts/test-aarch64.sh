@@ -5,7 +5,8 @@
 # a cache directory), then runs under `qemu-aarch64 -L /usr/aarch64-linux-gnu`:
 #   1. the end-to-end conformance check (tests/aarch64_conformance.ts): main.ts under the
 #      aarch64 Deno and under x86_64 Deno, every vector frame over TCP, outputs byte-identical;
-#   2. unless --e2e-only, the protocol unit tests (frames, envelope, decode, json).
+#   2. unless --e2e-only, the protocol unit tests (frames, envelope, decode, json) and the event
+#      id's WebAssembly SHA-256 (V8's WASM SIMD on arm64).
 # Both Denos share DENO_DIR: the npm packages in its cache are JavaScript, and the aarch64 Deno
 # reuses the modules the x86_64 one already fetched (so nothing is downloaded at test time).
 set -uo pipefail
@@ -47,7 +48,7 @@ if [ "${1:-}" != "--e2e-only" ]; then
   start=$SECONDS
   # Type checking is the same on every CPU (deno task check does it); only run here.
   "$deno_aarch64" test --no-check -P=test tests/frame_reader_test.ts tests/envelope_test.ts \
-    tests/event_decoder_test.ts tests/json_writer_test.ts || status=1
+    tests/event_decoder_test.ts tests/json_writer_test.ts tests/event_id_test.ts || status=1
   echo "aarch64 protocol unit tests: $((SECONDS - start)) s"
 fi
 exit $status

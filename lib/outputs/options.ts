@@ -511,8 +511,9 @@ export function parseBool(key: string, value: string | undefined, fallback: bool
 /**
  * The stable id of an event: the first 128 bits of the SHA-256 of its `Any` bytes, in hex.
  * The same frame always gets the same id, so a retried event can be recognised downstream.
- * Computed in JavaScript (the unrolled SHA-256 of _event_id.ts, which the relay writers also use):
- * node:crypto's per-call native hasher held ~70 MiB until the garbage collector got to its wrappers.
+ * Computed in JavaScript (the unrolled SHA-256 of _event_id.ts; the NATS and Redis writers hash a
+ * batch's frames together, four at a time in WebAssembly, to the same value): node:crypto's
+ * per-call native hasher held ~70 MiB until the garbage collector got to its wrappers.
  */
 export function eventId(frame: Uint8Array): string {
   return eventIdFast(frame);

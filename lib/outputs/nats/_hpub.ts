@@ -13,7 +13,7 @@ import { type EnvelopeRanges, parseEnvelopeAt } from "../../wire/envelope.ts";
 import type { OutputBatch } from "../contract.ts";
 import { type FormatOptions, reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
-import { writeEventId } from "../_event_id.ts";
+import { EventIds } from "../_event_id.ts";
 import { HOOKS } from "../../schema/hooks.ts";
 
 const utf8 = new TextEncoder();
@@ -55,6 +55,8 @@ export class HpubEncoder {
   readonly #opts: FormatOptions & { subject: NameTemplate };
   readonly #output: string;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+  /** The batch's event ids, computed together before its events are encoded. */
+  readonly #ids = new EventIds();
   readonly #subjectByHook: (Uint8Array | undefined)[] = HOOKS.map(() => undefined);
   #inbox = new Uint8Array(0);
   #guess = 3;
@@ -100,6 +102,8 @@ export class HpubEncoder {
     frames?: number[],
   ): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
+    const ids = this.#ids;
+    ids.ofBatch(b, batch.count);
     const payload = this.#opts.payload, inbox = this.#inbox;
     const genAscii = `${gen}_`;
     this.bodyStarts.length = this.bodyEnds.length = this.tooLarge.length = 0;
@@ -122,7 +126,7 @@ export class HpubEncoder {
       out.ensure(guess + 2 + HEADER_LEN);
       out.pos = head + guess + 2;
       out.write(HEADER_START);
-      writeEventId(out, frame);
+      ids.write(out, i);
       out.writeAscii("\r\n\r\n");
       let bodyStart = out.pos;
       if (json) {

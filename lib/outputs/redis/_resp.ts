@@ -12,7 +12,7 @@ import type { OutputBatch } from "../contract.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { reportUndecodable } from "../encoding.ts";
 import type { NameTemplate } from "../name_template.ts";
-import { writeEventId } from "../_event_id.ts";
+import { EventIds } from "../_event_id.ts";
 
 const utf8 = new TextEncoder();
 const CR = 13, LF = 10;
@@ -71,6 +71,8 @@ export class XaddEncoder {
   readonly #opts: XaddOptions;
   readonly #output: string;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
+  /** The batch's event ids, computed together before its events are encoded. */
+  readonly #ids = new EventIds();
   /** Per hook: every byte of the command up to the id's value (when the key is per hook only). */
   readonly #prefixByHook: (Uint8Array | undefined)[];
   /** `$5\r\nevent\r\n` or `$5\r\nframe\r\n`, after the id. */
@@ -119,6 +121,8 @@ export class XaddEncoder {
    */
   encode(batch: OutputBatch, out: ByteBuffer, frames?: number[]): number {
     const b = batch.bytes, ranges = this.#ranges, json = this.#opts.format === "json";
+    const ids = this.#ids;
+    ids.ofBatch(b, batch.count);
     const payload = this.#opts.payload, field = this.#fieldBytes;
     let p = 0, n = 0;
     for (let i = 0; i < batch.count; i++) {
@@ -130,7 +134,7 @@ export class XaddEncoder {
       const frame = b.subarray(start, end);
       const begin = out.pos;
       out.write(this.#prefix(hook, frame));
-      writeEventId(out, frame);
+      ids.write(out, i);
       out.ensure(2);
       out.buf[out.pos++] = CR;
       out.buf[out.pos++] = LF;
