@@ -557,7 +557,7 @@ export class JournalDelivery extends Delivery {
     const merged: MergedBatch = {
       bytes: out!.subarray(0, at),
       count,
-      first: source.first,
+      first: (skipped[0] ?? source).first,
       next: sources[sources.length - 1].next,
       since,
       eventMs,
@@ -569,7 +569,11 @@ export class JournalDelivery extends Delivery {
   /** `batch` (read as `sources`), acknowledged after the blocks `skipped` before it. */
   #after(skipped: BufferBatch[], batch: BufferBatch, sources: BufferBatch[]): BufferBatch {
     if (skipped.length === 0) return batch;
-    const merged: MergedBatch = { ...batch, sources: [...skipped, ...sources] };
+    const merged: MergedBatch = {
+      ...batch,
+      first: skipped[0].first,
+      sources: [...skipped, ...sources],
+    };
     return merged;
   }
 
