@@ -13,9 +13,10 @@ const utf8 = new TextDecoder();
 /** A webhook receiver answering each request after `delayMs`; counts requests open at once. */
 function slowReceiver(delayMs: number, port = 0) {
   const ids = new Map<string, number>();
-  const state = { open: 0, maxOpen: 0, requests: 0 };
+  const state = { open: 0, maxOpen: 0, requests: 0, first: 0, last: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     state.open++;
+    if (state.first === 0) state.first = performance.now();
     state.maxOpen = Math.max(state.maxOpen, state.open);
     try {
       const body = utf8.decode(await req.arrayBuffer());
@@ -26,6 +27,7 @@ function slowReceiver(delayMs: number, port = 0) {
         ids.set(id, (ids.get(id) ?? 0) + 1);
       }
       state.requests++;
+      state.last = performance.now();
       return new Response(null, { status: 204 });
     } finally {
       state.open--;
@@ -81,15 +83,17 @@ for (const buffer of ["disk", "memory"]) {
         "every event sent",
         60_000,
       );
+      console.log(
+        `buffer=${buffer}: ${receiver.state.requests} requests, at most ${receiver.state.maxOpen} open at once, ${
+          Math.round(8000 / ((receiver.state.last - receiver.state.first) / 1000))
+        } events/s`,
+      );
       assertEquals(receiver.ids.size, 8000, "every unique id delivered");
       assert([...receiver.ids.values()].every((n) => n === 1), "each once");
       assertEquals(
         receiver.state.maxOpen,
         4,
         `requests open at once (${receiver.state.requests} requests)`,
-      );
-      console.log(
-        `buffer=${buffer}: ${receiver.state.requests} requests, at most ${receiver.state.maxOpen} open at once`,
       );
     } finally {
       s.kill("SIGKILL");
