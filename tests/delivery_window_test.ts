@@ -325,3 +325,37 @@ Deno.test("window: a journal reader acknowledges in order (blocks it skips inclu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("window: a journal reader's retry mid-window keeps the saved position at the failed batch; each event delivered once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmq-window-" });
+  try {
+    const sink = new ScriptedSink();
+    const port = new JournalPort({ dir, fsync: "never" });
+    const d = new JournalDelivery(sink, { ...WINDOW, buffer: "disk" }, port);
+    for (let b = 0; b < 6; b++) {
+      for (let i = 0; i < 10; i++) {
+        const f = publish(b * 10 + i, 10);
+        d.pushAt(f, 0, f.length);
+      }
+      d.kick();
+    }
+    const backlog = () => port.journal!.cursorStats(d.cursorHandle).events;
+    await until("4 sends", () => sink.sends.length === 4);
+    sink.sends[1].answer(retryLater("down"));
+    for (const i of [3, 2, 0]) sink.sends[i].answer(DELIVERED_RESULT);
+    await until("the retry", () => sink.sends.length === 5);
+    assertEquals(sink.sends[4].ids, ids(10, 20));
+    assertEquals(backlog(), 50, "acknowledged up to the failed batch only");
+    assertEquals(d.stats.sent, 10);
+    assertAddsUp(d);
+    sink.auto = true;
+    sink.sends[4].answer(DELIVERED_RESULT);
+    assert(await d.flush(5000));
+    assertEquals(backlog(), 0);
+    assertEquals(sink.delivered.toSorted(), ids(0, 60).toSorted(), "each event once");
+    assertAddsUp(d);
+    await d.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -10,17 +10,25 @@ import { distinctFrames, freePort } from "./_servers.ts";
 
 const utf8 = new TextDecoder();
 
-/** A webhook receiver answering each request after `delayMs`; counts requests open at once. */
-function slowReceiver(delayMs: number, port = 0) {
+/**
+ * A webhook receiver answering each request after `delayMs`; counts requests open at once.
+ * Requests for which `refuse(index)` is true are answered 503 (their events not stored).
+ */
+function slowReceiver(delayMs: number, port = 0, refuse: (index: number) => boolean = () => false) {
   const ids = new Map<string, number>();
-  const state = { open: 0, maxOpen: 0, requests: 0, first: 0, last: 0 };
+  const state = { open: 0, maxOpen: 0, requests: 0, first: 0, last: 0, refused: 0, index: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     state.open++;
     if (state.first === 0) state.first = performance.now();
     state.maxOpen = Math.max(state.maxOpen, state.open);
     try {
+      const index = state.index++;
       const body = utf8.decode(await req.arrayBuffer());
       await new Promise((r) => setTimeout(r, delayMs));
+      if (refuse(index)) {
+        state.refused++;
+        return new Response("busy", { status: 503 });
+      }
       for (const line of body.split("\n")) {
         if (line === "") continue;
         const id = JSON.parse(line).client_id as string;
@@ -101,6 +109,39 @@ for (const buffer of ["disk", "memory"]) {
     }
   });
 }
+
+Deno.test("http concurrency: 503s mid-window are retried in order; every id delivered exactly once", async () => {
+  const dir = await sidecarTempDir();
+  // Every 9th request refused: with 4 in flight, later batches succeed before the failed one.
+  await using receiver = slowReceiver(10, 0, (i) => i % 9 === 4);
+  const base = `http://127.0.0.1:${receiver.port}/events`;
+  const s = await start(dir, `${base}?concurrency=4&batch_events=50`);
+  try {
+    const frames = distinctFrames("r", 6000);
+    await Promise.all([0, 1, 2].map((c) => {
+      const mine = frames.slice(c * 2000, (c + 1) * 2000);
+      const chunks = Array.from(
+        { length: 20 },
+        (_, i) => concat(mine.slice(i * 100, i * 100 + 100)),
+      );
+      return sendChunks(s.port, chunks);
+    }));
+    await waitFor(
+      async () => await metric(s, "vmq_sidecar_output_events_sent_total", { output: base }) >= 6000,
+      "every event sent",
+      60_000,
+    );
+    assert(receiver.state.refused >= 5, `${receiver.state.refused} requests refused`);
+    assertEquals(receiver.ids.size, 6000, "every unique id delivered");
+    const twice = [...receiver.ids.entries()].filter(([, n]) => n > 1).map(([id]) => id);
+    assertEquals(twice.slice(0, 5), [], `${twice.length} ids delivered more than once`);
+    assertEquals(await metric(s, "vmq_sidecar_buffer_events", { output: base }), 0);
+    assertEquals(receiver.state.maxOpen, 4);
+  } finally {
+    s.kill("SIGKILL");
+    await s.wait();
+  }
+});
 
 Deno.test("http concurrency: kill -9 under load with buffer=disk and 4 requests in flight; after a restart every id the metrics counted as taken is delivered", async () => {
   const dir = await sidecarTempDir();
