@@ -265,19 +265,22 @@ Deno.test("window: a journal reader acknowledges in order (blocks it skips inclu
     };
     d.selects(new Uint8Array(HOOKS.length).fill(1), (f) => !hasSkip(f));
     o.selects(new Uint8Array(HOOKS.length).fill(1), hasSkip);
-    // Blocks (one per read): 10 selected frames, then 3 not selected, ... 8 times.
+    // Blocks (one per read): 10 selected frames, then 3 not selected, ... 8 times; journaled
+    // before the reader is kicked (a journal reader fills its window when a send settles, or
+    // at a kick with nothing in flight).
     for (let b = 0; b < 8; b++) {
       for (let i = 0; i < 10; i++) {
         const f = publish(b * 10 + i, 10);
         d.pushAt(f, 0, f.length);
       }
-      d.kick();
+      port.seal();
       for (let i = 0; i < 3; i++) {
         const f = other(b * 3 + i);
         o.pushAt(f, 0, f.length);
       }
       o.kick();
     }
+    d.kick();
     const backlog = () => port.journal!.cursorStats(d.cursorHandle).events;
     await until("4 sends", () => sink.sends.length === 4);
     await settle();
@@ -337,8 +340,9 @@ Deno.test("window: a journal reader's retry mid-window keeps the saved position 
         const f = publish(b * 10 + i, 10);
         d.pushAt(f, 0, f.length);
       }
-      d.kick();
+      port.seal();
     }
+    d.kick();
     const backlog = () => port.journal!.cursorStats(d.cursorHandle).events;
     await until("4 sends", () => sink.sends.length === 4);
     sink.sends[1].answer(retryLater("down"));
@@ -358,4 +362,19 @@ Deno.test("window: a journal reader's retry mid-window keeps the saved position 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("window: an order=client delivery sends one batch at a time whatever its concurrency", async () => {
+  const sink = new ScriptedSink();
+  sink.auto = false;
+  const d = memoryDelivery(sink, 100, { order: "client" });
+  await until("a send", () => sink.sends.length === 1);
+  await settle();
+  assertEquals(sink.sends.length, 1, "one in flight");
+  sink.auto = true;
+  sink.sends[0].answer(DELIVERED_RESULT);
+  assert(await d.flush(5000));
+  assertEquals(sink.maxOutstanding, 1);
+  assertEquals(sink.delivered, ids(0, 100), "in order");
+  await d.close();
 });

@@ -1,7 +1,7 @@
 /**
  * Delivery of one output: frames are copied into batches held by a {@linkcode Buffer}, sent one
- * batch at a time (or up to `concurrency` at once, acknowledged in order), retried with backoff ({@linkcode Backoff}) until the sink settles them
- * (delivered, refused for good — dead-lettered here, once, per output instance — or skipped
+ * batch at a time (or up to `concurrency` at once, acknowledged in order), retried with backoff
+ * ({@linkcode Backoff}) until the sink settles them (delivered, refused for good — dead-lettered here, once, per output instance — or skipped
  * as undecodable), and forgotten only then. Generic: what the local outputs add (encoding at
  * enqueue, synchronous writes, coalesced sends) lives in outputs/local/local_delivery.ts.
  *
@@ -375,7 +375,10 @@ export class Delivery implements OutputPort {
    */
   kick(): void {
     if (this.closed) return;
-    if (this.sending) return this.#wake();
+    if (this.sending) {
+      if (this.fillsOnKick) this.#wake();
+      return;
+    }
     if (this.lingerOver()) {
       if (this.sendNow()) return;
     }
@@ -501,11 +504,20 @@ export class Delivery implements OutputPort {
   }
 
   /**
-   * How many batches it may have in flight (`concurrency`); a subclass whose batches must
-   * settle one by one says 1.
+   * How many batches it may have in flight (`concurrency`); 1 with `order: "client"` (a retry
+   * mid-window would deliver later batches of a client before an earlier one), and for a
+   * subclass whose batches must settle one by one.
    */
   protected get window(): number {
-    return Math.max(1, this.options.concurrency);
+    return this.options.order === "client" ? 1 : Math.max(1, this.options.concurrency);
+  }
+
+  /**
+   * Whether a kick while batches are in flight looks for another one to send at once (cheap
+   * for a memory buffer: sealed batches only); otherwise the window fills when a send settles.
+   */
+  protected get fillsOnKick(): boolean {
+    return true;
   }
 
   /**

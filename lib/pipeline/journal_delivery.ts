@@ -484,6 +484,15 @@ export class JournalDelivery extends Delivery {
   }
 
   /**
+   * A kick does not look for a batch beyond those in flight: reading ahead merges the blocks
+   * readable after them, and doing that per read (per kick) would copy a partial batch again
+   * and again; the window fills when a send settles.
+   */
+  protected override get fillsOnKick(): boolean {
+    return false;
+  }
+
+  /**
    * `batch`, owning its bytes when they lie in a buffer the next read reuses and several
    * batches may be in flight: that buffer goes with it (back to the pool at its ack).
    */
