@@ -243,6 +243,84 @@ export function bufferConformance(
     assertEquals(buf.records, 0);
   });
 
+  test("a window of batches in flight: read after read without ack, acknowledged in order while more is appended", (buf) => {
+    // What a delivery with `concurrency` 4 does: up to 4 batches read and not acknowledged,
+    // the next read after the newest one, the oldest acknowledged first, appends meanwhile
+    // (enough to roll chunks, segments and the cache over: ~2 MiB).
+    const c = buf.cursor("out");
+    const frames = Array.from({ length: 2000 }, (_, i) => frame(i, lenOf(i)));
+    const inFlight: { batch: BufferBatch; copy: Uint8Array }[] = [];
+    const got: Uint8Array[] = [];
+    let appended = 0, held = 0, heldBytes = 0;
+    const take = () => {
+      const last = inFlight.at(-1)?.batch;
+      const b = last ? buf.read(c, ONE, last) : buf.read(c, ONE);
+      if (!b) return false;
+      if (last) assertEquals(b.first, last.next, "the read after the newest batch in flight");
+      inFlight.push({ batch: b, copy: b.bytes.slice() });
+      return true;
+    };
+    for (let turn = 0; turn < 100_000 && (appended < frames.length || inFlight.length); turn++) {
+      // Append a few reads' worth, each sealed.
+      for (let k = 0; k < 3 && appended < frames.length; k++) {
+        const n = Math.min(1 + (turn % 7), frames.length - appended);
+        const part = frames.slice(appended, appended + n);
+        appendFrames(buf, part);
+        buf.seal();
+        appended += n;
+        held += n;
+        heldBytes += wireBytes(part);
+      }
+      while (inFlight.length < 4 && take());
+      assertEquals([buf.records, buf.bytes], [held, heldBytes], "in flight is still held");
+      // The oldest batch in flight settles: its bytes are as read, then it is acknowledged.
+      const head = inFlight.shift();
+      if (!head) continue;
+      assertBytesEqual(head.batch.bytes, head.copy, `batch ${head.batch.first} changed in flight`);
+      got.push(...framesOf(head.batch));
+      buf.ack(c, head.batch);
+      held -= head.batch.count;
+      heldBytes -= head.batch.bytes.length;
+    }
+    assertFrames(got, frames);
+    assertEquals([buf.records, buf.bytes], [0, 0]);
+  });
+
+  test("batches in flight keep their bytes while later ones are appended and read; a later one is not acknowledged first", (buf) => {
+    const c = buf.cursor("out");
+    const frames = Array.from({ length: 1200 }, (_, i) => frame(i, 1000 + (i % 50)));
+    // Four batches read, none acknowledged.
+    const first: BufferBatch[] = [];
+    for (let i = 0; i < 4; i++) {
+      appendFrames(buf, frames.slice(i * 10, i * 10 + 10));
+      buf.seal();
+      const last = first.at(-1);
+      first.push(last ? buf.read(c, ONE, last)! : buf.read(c, ONE)!);
+    }
+    const copies = first.map((b) => b.bytes.slice());
+    // ~1.1 MiB more appended and read (not acknowledged: the oldest is still in flight).
+    let last = first[3];
+    for (let i = 40; i < frames.length; i += 20) {
+      appendFrames(buf, frames.slice(i, i + 20));
+      buf.seal();
+      last = buf.read(c, ONE, last)!;
+      assert(last !== undefined, `the read after batch in flight ${i}`);
+    }
+    for (let i = 0; i < 4; i++) {
+      assertBytesEqual(first[i].bytes, copies[i], `batch ${i} in flight changed`);
+    }
+    let threw = false;
+    try {
+      buf.ack(c, first[1]);
+    } catch {
+      threw = true;
+    }
+    assert(threw, "a later batch in flight cannot be acknowledged before the oldest");
+    for (const b of first) buf.ack(c, b);
+    const rest = drain(buf, c).frames;
+    assertFrames([...first.flatMap(framesOf), ...rest], frames);
+  });
+
   test("an acknowledgement out of order throws and changes nothing", (buf) => {
     const c = buf.cursor("out");
     appendFrames(buf, [frame(1, 10)]);

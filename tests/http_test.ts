@@ -24,10 +24,13 @@ function accepted(requests: Received[]): any[] {
   return requests.filter((r) => r.status < 300).flatMap((r) => jsonLines(r.body));
 }
 
+// Tests that check the order across requests run with one request at a time (`concurrency=1`):
+// with several in flight, requests may arrive in any order (docs/outputs.md); the window itself
+// is tests/http_concurrency_test.ts.
 Deno.test("http: every fixture event is POSTed as ndjson in order, batches bounded by batch_events, headers from options and env", async () => {
   await using rx = startReceiver();
   const s = await runOutputs([
-    `http://127.0.0.1:${rx.port}/ingest?batch_events=20&header.X-Tenant=t1` +
+    `http://127.0.0.1:${rx.port}/ingest?batch_events=20&concurrency=1&header.X-Tenant=t1` +
     `&header_env.Authorization=VMQ_SIDECAR_WEBHOOK_AUTH&query.source=vmq`,
   ], { env: { VMQ_SIDECAR_WEBHOOK_AUTH: "Bearer tok-secret" } });
   await sendChunks(s.port, [fixtureStream().bytes]);
@@ -51,7 +54,7 @@ Deno.test("http: every fixture event is POSTed as ndjson in order, batches bound
 
 Deno.test("http: format=protobuf POSTs the length-prefixed frames exactly as received", async () => {
   await using rx = startReceiver();
-  const s = await runOutputs([`http://127.0.0.1:${rx.port}/raw?format=protobuf`]);
+  const s = await runOutputs([`http://127.0.0.1:${rx.port}/raw?format=protobuf&concurrency=1`]);
   await sendChunks(s.port, [fixtureStream().bytes]);
   const want = events();
   const frames = () => {
@@ -103,7 +106,7 @@ Deno.test("http: a 400 puts the batch in the dead-letter file (counted), later b
     i === 0 ? new Response('{"error":"bad tenant"}', { status: 400 }) : ok()
   );
   const s = await runOutputs([
-    `http://127.0.0.1:${rx.port}/?batch_events=10&linger_ms=0&dead_letter=${deadLetter}`,
+    `http://127.0.0.1:${rx.port}/?batch_events=10&linger_ms=0&concurrency=1&dead_letter=${deadLetter}`,
   ]);
   const n = 50;
   await sendChunks(s.port, distinctFrames("d", n));

@@ -150,6 +150,11 @@ export class OrderedJournalDelivery extends JournalDelivery {
   readonly #owner = new Map<Uint8Array, ReadBatch>();
   #inPump = false;
 
+  /** One batch in flight: its read-ahead and release bookkeeping assume sends settle in order. */
+  protected override get window(): number {
+    return 1;
+  }
+
   /** Reads ahead into the stage, then the next batch of what it released (in client order). */
   protected override next(): BufferBatch | undefined {
     this.#inPump = true;

@@ -95,9 +95,11 @@ export interface DeadLetterWriter {
 }
 
 /**
- * A destination of events. Its queue calls {@linkcode Sink.send} with one batch at a time
- * (never concurrently) and keeps the batch until the returned promise settles (the queue
- * reuses `batch.bytes` afterwards: a sink must not keep a reference to them). The result says
+ * A destination of events. Its queue calls {@linkcode Sink.send} with one batch at a time —
+ * or, when its kind declares `maxConcurrency` > 1, with up to the output's `concurrency`
+ * batches outstanding, started in order (a sink must then keep no per-send state between
+ * calls) — and keeps each batch until its promise settles (the queue reuses `batch.bytes`
+ * afterwards: a sink must not keep a reference to them). The result says
  * what became of the batch ({@linkcode SendResult}); a `send` that throws counts as
  * {@linkcode RetryLater} with the error's message. The queue counts every event once: sent,
  * dead-lettered (or lost, when the dead-letter file cannot be written), or undecodable.

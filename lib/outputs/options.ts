@@ -183,6 +183,30 @@ export function bufferSchema(): OptionSchema<BufferOptions> {
   };
 }
 
+/** Default `concurrency` of a network output (batches in flight at once; 1: one at a time). */
+export const DEFAULT_CONCURRENCY = 4;
+
+/** `concurrency` of a network output: how many batches it may have in flight at once. */
+export interface ConcurrencyOptions {
+  /**
+   * Batches sent and not yet settled, at most (results are acknowledged in order; see
+   * docs/outputs.md). Capped by what the kind's sink supports
+   * (the kind descriptor's `maxConcurrency`).
+   */
+  concurrency: number;
+}
+
+/** The schema of {@linkcode ConcurrencyOptions} (default {@linkcode DEFAULT_CONCURRENCY}). */
+export function concurrencySchema(): OptionSchema<ConcurrencyOptions> {
+  return {
+    concurrency: {
+      parse: intOption(1, 64),
+      default: DEFAULT_CONCURRENCY,
+      help: "batches in flight at once (acknowledged in order; 1: one at a time)",
+    },
+  };
+}
+
 /** `order`, `order_window_ms` of an output: per-client broker-time order (every output kind). */
 export interface OrderOptions {
   /**
@@ -223,13 +247,19 @@ export function orderQueueOptions(o: Readonly<Record<string, unknown>>): Partial
   return { order: "client", orderWindowMs: (o.order_window_ms as number | undefined) ?? 100 };
 }
 
-/** The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions}). */
-export function queueOptionsOf(o: BatchOptions & Partial<BufferOptions>): Partial<DeliveryOptions> {
+/**
+ * The queue options of parsed {@linkcode BatchOptions} (and {@linkcode BufferOptions},
+ * {@linkcode ConcurrencyOptions}).
+ */
+export function queueOptionsOf(
+  o: BatchOptions & Partial<BufferOptions> & Partial<ConcurrencyOptions>,
+): Partial<DeliveryOptions> {
   return {
     batchEvents: o.batch_events,
     batchBytes: o.batch_bytes,
     lingerMs: o.linger_ms,
     ...(o.buffer ? { buffer: o.buffer, bufferBytes: o.buffer_bytes } : {}),
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
   };
 }
 

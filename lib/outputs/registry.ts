@@ -42,6 +42,11 @@ export interface OutputKindDescriptor<T> {
   readonly local: boolean;
   /** Its options, with their parsers and defaults. */
   readonly options: OptionSchema<T>;
+  /**
+   * How many batches its sink may be sent at once (the `concurrency` option is capped at it;
+   * absent: 1, the sink takes one `send` at a time).
+   */
+  readonly maxConcurrency?: number;
   /** An example URL, for messages. */
   readonly example: string;
   /**
@@ -105,7 +110,11 @@ export function factoryOf(spec: OutputSpec, key: string): SinkFactory {
       checkOptions(kind.kind, kind.options, [], s.options, k);
       const options = normalizeOptions(kind.options, { ...s.options }, k, OPTION_DEFAULTS);
       kind.check?.(s.target, options, k);
-      return await factory.create({ ...s, options }, k);
+      const made = await factory.create({ ...s, options }, k);
+      const wanted = made.queue.concurrency;
+      if (wanted === undefined) return made;
+      const concurrency = Math.min(wanted, kind.maxConcurrency ?? 1);
+      return { ...made, queue: { ...made.queue, concurrency } };
     },
   };
 }

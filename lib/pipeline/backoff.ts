@@ -7,7 +7,7 @@
  */
 
 /**
- * Backoff of one output's retries. One wait at a time (delivery sends one batch at a time).
+ * Backoff of one output's retries. One wait at a time (delivery retries one batch at a time).
  *
  * @example
  * ```ts

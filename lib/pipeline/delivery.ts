@@ -1,7 +1,7 @@
 /**
  * Delivery of one output: frames are copied into batches held by a {@linkcode Buffer}, sent one
- * batch at a time, retried with backoff ({@linkcode Backoff}) until the sink settles them
- * (delivered, refused for good — dead-lettered here, once, per output instance — or skipped
+ * batch at a time (or up to `concurrency` at once, acknowledged in order), retried with backoff
+ * ({@linkcode Backoff}) until the sink settles them (delivered, refused for good — dead-lettered here, once, per output instance — or skipped
  * as undecodable), and forgotten only then. Generic: what the local outputs add (encoding at
  * enqueue, synchronous writes, coalesced sends) lives in outputs/local/local_delivery.ts.
  *
@@ -55,6 +55,11 @@ export interface DeliveryOptions {
   order: "client" | "none";
   /** The ordering window in ms (`order_window_ms`, default 100). */
   orderWindowMs: number;
+  /**
+   * Batches sent and not yet settled, at most (`concurrency`; default 1: one at a time).
+   * Results are acknowledged in order, so the cursor never passes an unsettled batch.
+   */
+  concurrency: number;
 }
 
 /**
@@ -83,6 +88,7 @@ export const DEFAULT_DELIVERY_OPTIONS: Readonly<DeliveryOptions> = {
   bufferBytes: 1024 ** 3,
   order: "none",
   orderWindowMs: 100,
+  concurrency: 1,
 };
 
 /**
@@ -112,6 +118,12 @@ export interface OutputCounters {
 
 /** The result of a `send` that threw (counted and logged as it was caught). */
 const THROWN: SendResult = Object.freeze({ outcome: "retry" as const, reason: "" });
+
+/** A batch sent by the windowed pump, and what the sink said (undefined: not settled yet). */
+interface InFlight {
+  readonly batch: BufferBatch;
+  result: SendResult | undefined;
+}
 
 /** Reads of one batch as sealed. */
 export const ONE_BATCH: ReadLimits = { maxRecords: Infinity, coalesce: false };
@@ -174,6 +186,8 @@ export class Delivery implements OutputPort {
   #idle: (() => void)[] = [];
   /** Waiting for the pump in progress to end (see {@linkcode Delivery.close}). */
   #pumpEnded: (() => void)[] = [];
+  /** Wakes the windowed pump waiting for a result, a kick, a flush or a close. */
+  #wakePump: (() => void) | undefined;
   readonly #backoff: Backoff;
   /** The shared budget its memory buffer charges (undefined: none, or not in memory). */
   readonly #budget: MemoryBudget | undefined;
@@ -360,7 +374,11 @@ export class Delivery implements OutputPort {
    * after `lingerMs` for a partial one.
    */
   kick(): void {
-    if (this.sending || this.closed) return;
+    if (this.closed) return;
+    if (this.sending) {
+      if (this.fillsOnKick) this.#wake();
+      return;
+    }
     if (this.lingerOver()) {
       if (this.sendNow()) return;
     }
@@ -427,6 +445,7 @@ export class Delivery implements OutputPort {
       this.#timer = undefined;
     }
     this.pump();
+    this.#wake();
     const ok = await Promise.race([done, expired]);
     clearTimeout(timer);
     return ok;
@@ -439,6 +458,7 @@ export class Delivery implements OutputPort {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#backoff.wake(true);
     for (const w of this.#waiters.splice(0)) w();
+    this.#wake();
     await this.sink.close();
     this.sink.deadLetter?.close();
     // Once no send can still read a batch (the sink is closed and the pump has ended), the
@@ -483,11 +503,38 @@ export class Delivery implements OutputPort {
     return buffer.read(cursor, ONE_BATCH);
   }
 
-  /** Sends the batches held one at a time until none is left (or the output closes). */
+  /**
+   * How many batches it may have in flight (`concurrency`); 1 with `order: "client"` (a retry
+   * mid-window would deliver later batches of a client before an earlier one), and for a
+   * subclass whose batches must settle one by one.
+   */
+  protected get window(): number {
+    return this.options.order === "client" ? 1 : Math.max(1, this.options.concurrency);
+  }
+
+  /**
+   * Whether a kick while batches are in flight looks for another one to send at once (cheap
+   * for a memory buffer: sealed batches only); otherwise the window fills when a send settles.
+   */
+  protected get fillsOnKick(): boolean {
+    return true;
+  }
+
+  /**
+   * The next sealed batch after `after` (a batch in flight), or undefined: the windowed pump's
+   * read beyond its oldest batch in flight. Only a sealed batch (full, or sealed by a linger or
+   * a flush) — a partial one waits until the window is empty, as with one batch in flight.
+   */
+  protected nextAfter(after: BufferBatch): BufferBatch | undefined {
+    return this.buffer.read(this.cursor, ONE_BATCH, after);
+  }
+
+  /** Sends the batches held (one at a time, or windowed) until none is left or it closes. */
   protected async pump(): Promise<void> {
     if (this.sending) return;
     this.sending = true;
     try {
+      if (this.window > 1) return await this.#pumpWindow();
       while (!this.closed) {
         const batch = this.next();
         if (!batch) break;
@@ -507,6 +554,103 @@ export class Delivery implements OutputPort {
       this.#wakeWriters();
       this.settleIdle();
     }
+  }
+
+  #wake(): void {
+    const w = this.#wakePump;
+    this.#wakePump = undefined;
+    w?.();
+  }
+
+  /**
+   * The windowed pump: up to `window` sends outstanding, started in buffer order; results are
+   * counted and acknowledged in that order (a later batch that settles first waits for the
+   * earlier ones). A send that says retry stops new sends; once the others in flight settled,
+   * the failed batch(es) are retried in order, one at a time, with the backoff; then the window
+   * opens again. After a close, settled batches are still counted, retries are not made.
+   */
+  async #pumpWindow(): Promise<void> {
+    const inFlight: InFlight[] = [];
+    const max = this.window;
+    const unsettled = () => inFlight.some((f) => f.result === undefined);
+    let retrying = false;
+    const failed = () => retrying = true;
+    for (;;) {
+      // Settle the prefix of the window whose sends are done, in order.
+      let recovered = false;
+      while (inFlight.length > 0 && inFlight[0].result !== undefined) {
+        const head = inFlight[0];
+        let result = head.result!;
+        if (result.outcome === "retry") {
+          if (this.closed || unsettled()) break;
+          // After a retried batch went through, the next failed one goes at once.
+          const again = recovered
+            ? await this.#deliver(head.batch, false)
+            : await this.#deliver(head.batch, true, result.retryAfterMs ?? 0);
+          if (again === null) break; // closed
+          result = again;
+          recovered = true;
+        }
+        inFlight.shift();
+        await this.#settle(head.batch, result as Delivered | Rejected);
+      }
+      if (retrying && !inFlight.some((f) => f.result?.outcome === "retry")) retrying = false;
+      if (this.closed) {
+        if (!unsettled()) return;
+      } else if (!retrying) {
+        // Fill the window: the oldest batch (a partial one sealed, as with one in flight) when
+        // nothing is in flight, sealed batches after the newest one in flight otherwise.
+        while (inFlight.length < max) {
+          const batch = inFlight.length === 0
+            ? this.next()
+            : this.nextAfter(inFlight[inFlight.length - 1].batch);
+          if (batch === undefined) break;
+          const f: InFlight = { batch, result: undefined };
+          inFlight.push(f);
+          this.#start(f, failed);
+        }
+        if (inFlight.length === 0) return;
+      }
+      // Checked with nothing awaited since the window was last looked at: no wake is missed.
+      const head = inFlight[0];
+      const ready = head.result !== undefined &&
+        (head.result.outcome !== "retry" || (!this.closed && !unsettled()));
+      if (!ready) await new Promise<void>((resolve) => this.#wakePump = resolve);
+    }
+  }
+
+  /**
+   * Sends `f.batch` (the sink runs up to its first await now, so sends start in order) and
+   * records what it said; `failed` runs when it says retry.
+   */
+  #start(f: InFlight, failed: () => void): void {
+    let sent: Promise<SendResult>;
+    try {
+      sent = this.sink.send(f.batch);
+    } catch (e) {
+      sent = Promise.reject(e);
+    }
+    sent.then((result) => {
+      if (result.outcome === "retry") {
+        this.failed(result.reason);
+        failed();
+      }
+      f.result = result;
+      this.#wake();
+    }, (e) => {
+      this.failed(e);
+      failed();
+      f.result = THROWN;
+      this.#wake();
+    });
+  }
+
+  /** A batch settled for good: dead-lettered (what was refused), counted, acknowledged. */
+  async #settle(batch: BufferBatch, result: Delivered | Rejected): Promise<void> {
+    if (result.outcome === "rejected" || result.rejected !== undefined) {
+      await this.#deadLetter(batch, result);
+    } else this.count(batch, result.undecodable ?? 0, 0);
+    this.acked(batch);
   }
 
   /** Counts a settled batch: `undecodable` and `refused` (counted already) of it, the rest sent. */
@@ -607,10 +751,13 @@ export class Delivery implements OutputPort {
    * Sends `batch` until settled (after a backoff first when it `failedBefore`); what the sink
    * said, or null when the queue closed meanwhile.
    */
-  async #deliver(batch: BufferBatch, failedBefore: boolean): Promise<Delivered | Rejected | null> {
+  async #deliver(
+    batch: BufferBatch,
+    failedBefore: boolean,
+    retryAfterMs = 0,
+  ): Promise<Delivered | Rejected | null> {
     const backoff = this.#backoff;
     backoff.reset();
-    let retryAfterMs = 0;
     for (let attempt = failedBefore ? 1 : 0;; attempt++) {
       if (attempt > 0) {
         if (this.closed) return null;

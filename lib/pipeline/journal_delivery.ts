@@ -292,6 +292,14 @@ interface MergedBatch extends BufferBatch {
   readonly sources: readonly BufferBatch[];
 }
 
+/** A batch in flight whose bytes it owns (a buffer taken from the pool, given back at its ack). */
+interface OwningBatch extends BufferBatch {
+  readonly owned?: Uint8Array<ArrayBuffer>;
+}
+
+/** Merge buffers kept for reuse by the batches in flight (beyond them: garbage). */
+const POOL_BUFFERS = 8;
+
 /**
  * The delivery of a `buffer=disk` network output: the router's pushes go to the shared
  * journal (once per frame, whichever outputs select it), the pump reads this output's cursor.
@@ -316,6 +324,10 @@ export class JournalDelivery extends Delivery {
   #watching = false;
   #out = new Uint8Array(64 * 1024);
   #merged = new Uint8Array(64 * 1024);
+  /** Buffers given back by acknowledged batches that owned them (windowed sends). */
+  readonly #pool: Uint8Array<ArrayBuffer>[] = [];
+  /** The last {@linkcode JournalDelivery.#extend} stopped at `batch_bytes` / `batch_events`. */
+  #full = false;
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the delivery of `sink` reading `port`'s journal (opened when not yet). */
@@ -439,10 +451,64 @@ export class JournalDelivery extends Delivery {
       if (b === undefined) return undefined;
       const selected = this.#mask ? this.#select(b) : b;
       this.#countReplayed(b, selected);
-      if (selected) return this.#extend(b, selected);
+      if (selected) return this.#own(this.#extend(b, selected, []));
       journal.ack(this.cursor, b);
     }
     return undefined;
+  }
+
+  /**
+   * The windowed pump's next batch after `after` (in flight): a full one only (`batch_bytes`
+   * or `batch_events` reached; a partial one waits for the window to empty). Blocks with none
+   * of its frames cannot be acknowledged before `after` is: they go into the batch's sources.
+   */
+  protected override nextAfter(after: BufferBatch): BufferBatch | undefined {
+    const journal = this.journal;
+    const sources = (after as Partial<MergedBatch>).sources;
+    let last = sources ? sources[sources.length - 1] : (after as Partial<SelectedBatch>).source ??
+      after;
+    const skipped: BufferBatch[] = [];
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const b = journal.read(this.cursor, this.#limits, last);
+      if (b === undefined) return undefined;
+      const selected = this.#mask ? this.#select(b) : b;
+      this.#countReplayed(b, selected);
+      if (selected) {
+        const batch = this.#extend(b, selected, skipped);
+        return this.#full ? this.#own(batch) : undefined;
+      }
+      skipped.push(b);
+      last = b;
+    }
+    return undefined;
+  }
+
+  /**
+   * A kick does not look for a batch beyond those in flight: reading ahead merges the blocks
+   * readable after them, and doing that per read (per kick) would copy a partial batch again
+   * and again; the window fills when a send settles.
+   */
+  protected override get fillsOnKick(): boolean {
+    return false;
+  }
+
+  /**
+   * `batch`, owning its bytes when they lie in a buffer the next read reuses and several
+   * batches may be in flight: that buffer goes with it (back to the pool at its ack).
+   */
+  #own(batch: BufferBatch): BufferBatch {
+    if (this.window <= 1) return batch;
+    const buf = batch.bytes.buffer;
+    let owned: Uint8Array<ArrayBuffer>;
+    if (buf === this.#merged.buffer) {
+      owned = this.#merged;
+      this.#merged = this.#pool.pop() ?? new Uint8Array(64 * 1024);
+    } else if (buf === this.#out.buffer) {
+      owned = this.#out;
+      this.#out = this.#pool.pop() ?? new Uint8Array(64 * 1024);
+    } else return batch;
+    const out: OwningBatch = { ...batch, owned };
+    return out;
   }
 
   /** Replayed records are counted as given when first read. */
@@ -453,13 +519,18 @@ export class JournalDelivery extends Delivery {
     }
   }
 
-  /** `first` (read as `source`) and the frames of the blocks readable after it, in one batch. */
-  #extend(source: BufferBatch, first: BufferBatch): BufferBatch {
+  /**
+   * `first` (read as `source`, after the blocks `skipped` with none of its frames) and the frames
+   * of the blocks readable after it, in one batch; sets `#full` when it stopped at a limit.
+   */
+  #extend(source: BufferBatch, first: BufferBatch, skipped: BufferBatch[]): BufferBatch {
     const maxBytes = this.options.batchBytes, maxRecords = this.options.batchEvents;
     // `scanned`: bytes of the blocks read for it (frames it does not select included), so a
     // batch never reads more than `batch_bytes` of journal however little it selects.
     let count = first.count, at = first.bytes.length, scanned = source.bytes.length;
-    if (scanned >= maxBytes || count >= maxRecords) return first;
+    this.#full = true;
+    if (scanned >= maxBytes || count >= maxRecords) return this.#after(skipped, first, [source]);
+    this.#full = false;
     let out: Uint8Array | undefined, since = first.since, eventMs = first.eventMs;
     const sources = [source];
     for (let last = source; count < maxRecords;) {
@@ -468,7 +539,11 @@ export class JournalDelivery extends Delivery {
         { maxRecords: maxRecords - count, coalesce: false },
         last,
       );
-      if (b === undefined || scanned + b.bytes.length > maxBytes) break;
+      if (b === undefined) break;
+      if (scanned + b.bytes.length > maxBytes) {
+        this.#full = true;
+        break;
+      }
       scanned += b.bytes.length;
       if (!out) {
         out = this.#mergeRoom(at + b.bytes.length);
@@ -486,15 +561,27 @@ export class JournalDelivery extends Delivery {
       if (selected.since < since) since = selected.since;
       if (selected.eventMs < eventMs) eventMs = selected.eventMs;
     }
-    if (sources.length === 1) return first;
+    if (count >= maxRecords) this.#full = true;
+    if (sources.length === 1) return this.#after(skipped, first, sources);
     const merged: MergedBatch = {
       bytes: out!.subarray(0, at),
       count,
-      first: source.first,
+      first: (skipped[0] ?? source).first,
       next: sources[sources.length - 1].next,
       since,
       eventMs,
-      sources,
+      sources: skipped.length > 0 ? [...skipped, ...sources] : sources,
+    };
+    return merged;
+  }
+
+  /** `batch` (read as `sources`), acknowledged after the blocks `skipped` before it. */
+  #after(skipped: BufferBatch[], batch: BufferBatch, sources: BufferBatch[]): BufferBatch {
+    if (skipped.length === 0) return batch;
+    const merged: MergedBatch = {
+      ...batch,
+      first: skipped[0].first,
+      sources: [...skipped, ...sources],
     };
     return merged;
   }
@@ -528,6 +615,8 @@ export class JournalDelivery extends Delivery {
     const sources = (batch as Partial<MergedBatch>).sources;
     if (sources) { for (const b of sources) this.journal.ack(this.cursor, b); }
     else this.journal.ack(this.cursor, (batch as Partial<SelectedBatch>).source ?? batch);
+    const owned = (batch as OwningBatch).owned;
+    if (owned && this.#pool.length < POOL_BUFFERS) this.#pool.push(owned);
   }
 
   /** Resolves flushes; then waits (off the pump) for the journal to have more for it. */

@@ -11,6 +11,8 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
+  type ConcurrencyOptions,
+  concurrencySchema,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -22,7 +24,7 @@ import { DEFAULT_DEAD_LETTER } from "../dead_letter.ts";
 import { readCaFile } from "../_ca_file.ts";
 
 /** Options of an HTTP output. */
-export interface HttpOptions extends BatchOptions, BufferOptions, OrderOptions {
+export interface HttpOptions extends BatchOptions, BufferOptions, ConcurrencyOptions, OrderOptions {
   /** Extra request headers, by name as given (`header.NAME`; every value is a secret). */
   header: Record<string, string>;
   /** Query parameters appended to the URL (`query.NAME`). */
@@ -61,6 +63,8 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
   kind: "http",
   match: (base) => /^https?:\/\//.test(base) ? base : undefined,
   local: false,
+  // Each send is its own request, with no state shared between them.
+  maxConcurrency: 64,
   example: HTTP_EXAMPLE,
   options: {
     timeout_ms: { parse: intOption(100, 600_000), default: 30_000, help: "request timeout" },
@@ -77,6 +81,7 @@ export const httpKind: OutputKindDescriptor<HttpOptions> = {
     tls_ca: { parse: textOption, default: undefined, help: "CA file to trust (https://)" },
     ...batchSchema({ events: 1000, bytes: 1024 * 1024, lingerMs: 100 }),
     ...bufferSchema(),
+    ...concurrencySchema(),
     ...orderSchema(),
     header: {
       parse: textTableOption,

@@ -12,6 +12,8 @@ import {
   boolOption,
   type BufferOptions,
   bufferSchema,
+  type ConcurrencyOptions,
+  concurrencySchema,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -51,7 +53,7 @@ export function unescapeSubjectToken(token: string): string {
 }
 
 /** Options of a NATS output. */
-export interface NatsOptions extends BatchOptions, BufferOptions, OrderOptions {
+export interface NatsOptions extends BatchOptions, BufferOptions, ConcurrencyOptions, OrderOptions {
   /** Subject template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   subject: string;
   /** User name (default: the URL's user info). */
@@ -92,6 +94,9 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
   kind: "nats",
   match: (base) => /^nats:\/\//.test(base) ? base : undefined,
   local: false,
+  // One send at a time until its sink is safe for concurrent sends (the redisnats branch):
+  // `concurrency` is capped at this.
+  maxConcurrency: 1,
   example: NATS_EXAMPLE,
   options: {
     subject: { parse: textOption, default: DEFAULT_SUBJECT, help: "subject template" },
@@ -126,6 +131,7 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
     },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
     ...bufferSchema(),
+    ...concurrencySchema(),
     ...orderSchema(),
   },
   check(target, o, key) {

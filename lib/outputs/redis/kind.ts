@@ -12,6 +12,8 @@ import {
   batchSchema,
   type BufferOptions,
   bufferSchema,
+  type ConcurrencyOptions,
+  concurrencySchema,
   intOption,
   type OrderOptions,
   orderSchema,
@@ -25,7 +27,8 @@ import { readCaFile } from "../_ca_file.ts";
 export const DEFAULT_KEY = "vmq:events:{hook}";
 
 /** Options of a Redis output. */
-export interface RedisOptions extends BatchOptions, BufferOptions, OrderOptions {
+export interface RedisOptions
+  extends BatchOptions, BufferOptions, ConcurrencyOptions, OrderOptions {
   /** Stream key template (`{hook}`, `{mountpoint}`, `{client_id}`). */
   key: string;
   /** Approximate stream length cap (`MAXLEN ~ N`); 0 = none. */
@@ -56,6 +59,9 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
   kind: "redis",
   match: (base) => /^rediss?:\/\//.test(base) ? base : undefined,
   local: false,
+  // One send at a time until its sink is safe for concurrent sends (the redisnats branch):
+  // `concurrency` is capped at this.
+  maxConcurrency: 1,
   example: REDIS_EXAMPLE,
   options: {
     key: { parse: textOption, default: DEFAULT_KEY, help: "stream key template" },
@@ -66,6 +72,7 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
     timeout_ms: { parse: intOption(100, 600_000), default: 10_000, help: "EXEC reply timeout" },
     ...batchSchema({ events: 1000, bytes: 256 * 1024, lingerMs: 0 }),
     ...bufferSchema(),
+    ...concurrencySchema(),
     ...orderSchema(),
   },
   check(target, o, key) {
