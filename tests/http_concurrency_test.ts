@@ -239,8 +239,8 @@ Deno.test("http concurrency: the option is range-checked, defaults to 4, and is 
     await made.sink.close();
   }
   const kinds = Object.fromEntries(OUTPUT_KINDS.map((k) => [k.kind, k]));
-  assertEquals(kinds.redis.maxConcurrency, 1);
-  assertEquals(kinds.nats.maxConcurrency, 1);
+  assertEquals(kinds.redis.maxConcurrency, 64);
+  assertEquals(kinds.nats.maxConcurrency, 64);
   assert("concurrency" in kinds.redis.options && "concurrency" in kinds.nats.options);
   assert(!("concurrency" in kinds.file.options), "local outputs have no window");
 });

@@ -94,9 +94,8 @@ export const natsKind: OutputKindDescriptor<NatsOptions> = {
   kind: "nats",
   match: (base) => /^nats:\/\//.test(base) ? base : undefined,
   local: false,
-  // One send at a time until its sink is safe for concurrent sends (the redisnats branch):
-  // `concurrency` is capped at this.
-  maxConcurrency: 1,
+  // NatsSink tracks the acks of each batch in flight on its own (found by the batch in the reply subject).
+  maxConcurrency: 64,
   example: NATS_EXAMPLE,
   options: {
     subject: { parse: textOption, default: DEFAULT_SUBJECT, help: "subject template" },

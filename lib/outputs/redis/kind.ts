@@ -59,9 +59,8 @@ export const redisKind: OutputKindDescriptor<RedisOptions> = {
   kind: "redis",
   match: (base) => /^rediss?:\/\//.test(base) ? base : undefined,
   local: false,
-  // One send at a time until its sink is safe for concurrent sends (the redisnats branch):
-  // `concurrency` is capped at this.
-  maxConcurrency: 1,
+  // RedisSink pipelines one MULTI/EXEC block per batch in flight, each settled by its own EXEC.
+  maxConcurrency: 64,
   example: REDIS_EXAMPLE,
   options: {
     key: { parse: textOption, default: DEFAULT_KEY, help: "stream key template" },
