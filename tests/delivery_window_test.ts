@@ -378,3 +378,78 @@ Deno.test("window: an order=client delivery sends one batch at a time whatever i
   assertEquals(sink.delivered, ids(0, 100), "in order");
   await d.close();
 });
+
+Deno.test("window: a journal reader carries at most batch_bytes of blocks it skips in a batch in flight (they may be read back from disk); beyond, the window waits and they are acknowledged one by one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmq-window-" });
+  try {
+    // What each send holds of blocks with none of its frames (its `sources` other than its own).
+    const carried: number[] = [];
+    class CarriedSink extends ScriptedSink {
+      override send(batch: OutputBatch): Promise<SendResult> {
+        const sources = (batch as { sources?: { bytes: Uint8Array }[] }).sources ?? [];
+        carried.push(sources.reduce((n, s) => n + s.bytes.length, 0));
+        return super.send(batch);
+      }
+    }
+    const sink = new CarriedSink();
+    // A 1 MiB cache: the skipped blocks behind it are read back from disk, each its own buffer.
+    const port = new JournalPort({ dir, fsync: "never", journal: { cacheBytes: 1 << 20 } });
+    const d = new JournalDelivery(sink, { ...WINDOW, buffer: "disk" }, port);
+    const otherSink = new ScriptedSink("other");
+    otherSink.auto = true;
+    const o = new JournalDelivery(otherSink, { buffer: "disk" }, port);
+    const skip = new TextEncoder().encode("s-");
+    const hasSkip = (f: Uint8Array) => {
+      for (let i = 0; i + 1 < f.length; i++) {
+        if (f[i] === skip[0] && f[i + 1] === skip[1]) return true;
+      }
+      return false;
+    };
+    d.selects(new Uint8Array(HOOKS.length).fill(1), (f) => !hasSkip(f));
+    o.selects(new Uint8Array(HOOKS.length).fill(1), hasSkip);
+    const selected = (from: number) => {
+      for (let i = 0; i < 10; i++) {
+        const f = publish(from + i, 10);
+        d.pushAt(f, 0, f.length);
+      }
+      port.seal();
+    };
+    selected(0);
+    selected(10);
+    // 800 blocks of 8 events of ~1 KiB the reader does not select (~6.6 MB), then its 3rd batch.
+    const e = fixtureVectors().find((v) => v.name === "027_on_publish_typical")!.expected.event!;
+    for (let b = 0; b < 800; b++) {
+      for (let i = 0; i < 8; i++) {
+        const f = eventBody("on_publish", {
+          ...e,
+          client_id: `s-${b * 8 + i}`,
+          payload: new Uint8Array(1000),
+        });
+        o.pushAt(f, 0, f.length);
+      }
+      o.kick();
+    }
+    selected(20);
+    d.kick();
+    await until("2 sends", () => sink.sends.length === 2);
+    await settle();
+    // Before: the 3rd batch went out at once, carrying all 800 skipped blocks (6.6 MB) until
+    // its acknowledgement. Now it waits for the window to empty.
+    assertEquals(sink.sends.length, 2);
+    for (const s of sink.open) s.answer(DELIVERED_RESULT);
+    await until("the 3rd batch", () => sink.sends.length === 3, 20_000);
+    sink.sends[2].answer(DELIVERED_RESULT);
+    assert(await d.flush(20_000), "flushed");
+    assert(await o.flush(60_000), "the other output flushed");
+    assertEquals(sink.delivered, ids(0, 30));
+    for (const c of carried) {
+      assert(c <= 256 * 1024, `a batch carried ${c} bytes of skipped blocks`);
+    }
+    assertEquals(port.journal!.cursorStats(d.cursorHandle).events, 0);
+    assertAddsUp(d);
+    await d.close();
+    await o.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -460,7 +460,10 @@ export class JournalDelivery extends Delivery {
   /**
    * The windowed pump's next batch after `after` (in flight): a full one only (`batch_bytes`
    * or `batch_events` reached; a partial one waits for the window to empty). Blocks with none
-   * of its frames cannot be acknowledged before `after` is: they go into the batch's sources.
+   * of its frames cannot be acknowledged before `after` is: they go into the batch's sources —
+   * at most `batch_bytes` of them (each may be a block read back from disk, held until the
+   * batch is acknowledged); beyond, the window waits to empty and `next` acknowledges them as
+   * it reads them, holding one at a time.
    */
   protected override nextAfter(after: BufferBatch): BufferBatch | undefined {
     const journal = this.journal;
@@ -468,6 +471,7 @@ export class JournalDelivery extends Delivery {
     let last = sources ? sources[sources.length - 1] : (after as Partial<SelectedBatch>).source ??
       after;
     const skipped: BufferBatch[] = [];
+    let skippedBytes = 0;
     for (let guard = 0; guard < 1_000_000; guard++) {
       const b = journal.read(this.cursor, this.#limits, last);
       if (b === undefined) return undefined;
@@ -477,6 +481,8 @@ export class JournalDelivery extends Delivery {
         const batch = this.#extend(b, selected, skipped);
         return this.#full ? this.#own(batch) : undefined;
       }
+      skippedBytes += b.bytes.length;
+      if (skippedBytes > this.options.batchBytes) return undefined;
       skipped.push(b);
       last = b;
     }
