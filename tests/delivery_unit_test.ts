@@ -8,6 +8,7 @@ import {
   type EncodingSink,
   frameEncoder,
   LocalDelivery,
+  MemoryBuffer,
   type SendResult,
   type Sink,
 } from "../lib/internal.ts";
@@ -210,4 +211,28 @@ Deno.test("delivery: counters add up after mixed outcomes — received = sent + 
   await q.close();
   await q2.close();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("an unexpected error inside the pump (here: the buffer's read throws) is logged and counted, never an unhandled rejection; the next kick sends", async () => {
+  // Before: the pump's rejection reached the top level (the test failed with an uncaught error).
+  let calls = 0;
+  class FlakyBuffer extends MemoryBuffer {
+    override read(...args: Parameters<MemoryBuffer["read"]>): ReturnType<MemoryBuffer["read"]> {
+      // The 1st read is kick's look for a sealed batch; the 2nd is the pump's.
+      if (++calls === 2) throw new Error("read failed (test)");
+      return super.read(...args);
+    }
+  }
+  const sink = new RecordingSink();
+  const d = new Delivery(sink, {}, new FlakyBuffer({ maxBytes: 1 << 20, chunkBytes: 64 * 1024 }));
+  for (let i = 0; i < 5; i++) d.push(publish(i));
+  d.buffer.seal();
+  d.kick();
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(sink.frames.length, 0);
+  assertEquals(d.stats.errors, 1);
+  d.kick();
+  assert(await d.flush(5000));
+  assertEquals(clientIds(sink.frames), ["q-0", "q-1", "q-2", "q-3", "q-4"]);
+  await d.close();
 });

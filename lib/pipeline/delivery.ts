@@ -195,6 +195,8 @@ export class Delivery implements OutputPort {
   readonly #budgetLines = new LineThrottle();
   /** "events lost" lines: at most one per 10 s, counting the events lost meanwhile. */
   readonly #lostLines = new LineThrottle();
+  /** "sending stopped by an unexpected error" lines: at most one per 10 s. */
+  readonly #pumpLines = new LineThrottle();
 
   /**
    * Creates the delivery of `sink`, storing in `buffer` (default: a {@linkcode MemoryBuffer} of
@@ -407,7 +409,7 @@ export class Delivery implements OutputPort {
   protected sendNow(): boolean {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.pump();
+    this.startPump();
     return true;
   }
 
@@ -416,7 +418,7 @@ export class Delivery implements OutputPort {
     if (this.sending || this.#timer !== undefined || this.buffer.openRecords === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.pump();
+      this.startPump();
     }, this.options.lingerMs);
   }
 
@@ -444,7 +446,7 @@ export class Delivery implements OutputPort {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    this.pump();
+    this.startPump();
     this.#wake();
     const ok = await Promise.race([done, expired]);
     clearTimeout(timer);
@@ -527,6 +529,24 @@ export class Delivery implements OutputPort {
    */
   protected nextAfter(after: BufferBatch): BufferBatch | undefined {
     return this.buffer.read(this.cursor, ONE_BATCH, after);
+  }
+
+  /**
+   * Runs {@linkcode Delivery.pump} without awaiting it: an unexpected error of the buffer or the
+   * output's own code (not a send, which is caught as a retry) is logged — at most one line per
+   * 10 s per output — and counted as a failed attempt; the next kick or flush starts it again.
+   */
+  protected startPump(): void {
+    this.pump().catch((e) => {
+      this.stats.errors++;
+      const more = this.#pumpLines.take();
+      if (more === undefined) return;
+      log.error("output {output}: sending stopped by an unexpected error: {error}{more}", {
+        output: this.sink.name,
+        error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+        more: more > 0 ? `; ${more} more since the last such line` : "",
+      });
+    });
   }
 
   /** Sends the batches held (one at a time, or windowed) until none is left or it closes. */

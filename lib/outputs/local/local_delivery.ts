@@ -140,7 +140,7 @@ export class LocalDelivery extends Delivery {
     if (sync && !this.failing && this.#behind) {
       if (!this.#deliverSync(sync)) {
         this.retryFirst = true;
-        this.pump();
+        this.startPump();
       }
       return false;
     }
