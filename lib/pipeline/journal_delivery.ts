@@ -297,7 +297,8 @@ interface OwningBatch extends BufferBatch {
   readonly owned?: Uint8Array<ArrayBuffer>;
 }
 
-/** Merge buffers kept for reuse by the batches in flight (beyond them: garbage). */
+/** Merge buffers kept for reuse by the batches in flight (beyond them, or larger than twice
+ * `batch_bytes`: garbage). */
 const POOL_BUFFERS = 8;
 
 /**
@@ -622,7 +623,11 @@ export class JournalDelivery extends Delivery {
     if (sources) { for (const b of sources) this.journal.ack(this.cursor, b); }
     else this.journal.ack(this.cursor, (batch as Partial<SelectedBatch>).source ?? batch);
     const owned = (batch as OwningBatch).owned;
-    if (owned && this.#pool.length < POOL_BUFFERS) this.#pool.push(owned);
+    // Kept only up to twice a batch: one grown for a large frame goes (garbage), not pooled.
+    if (
+      owned && this.#pool.length < POOL_BUFFERS &&
+      owned.length <= Math.max(64 * 1024, 2 * this.options.batchBytes)
+    ) this.#pool.push(owned);
   }
 
   /** Resolves flushes; then waits (off the pump) for the journal to have more for it. */
