@@ -14,7 +14,12 @@ const utf8 = new TextDecoder();
  * A webhook receiver answering each request after `delayMs`; counts requests open at once.
  * Requests for which `refuse(index)` is true are answered 503 (their events not stored).
  */
-function slowReceiver(delayMs: number, port = 0, refuse: (index: number) => boolean = () => false) {
+function slowReceiver(
+  delayMs: number,
+  port = 0,
+  refuse: (index: number) => boolean = () => false,
+  refuseStatus = 503,
+) {
   const ids = new Map<string, number>();
   const state = { open: 0, maxOpen: 0, requests: 0, first: 0, last: 0, refused: 0, index: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
@@ -27,7 +32,7 @@ function slowReceiver(delayMs: number, port = 0, refuse: (index: number) => bool
       await new Promise((r) => setTimeout(r, delayMs));
       if (refuse(index)) {
         state.refused++;
-        return new Response("busy", { status: 503 });
+        return new Response("busy", { status: refuseStatus });
       }
       for (const line of body.split("\n")) {
         if (line === "") continue;
@@ -137,6 +142,49 @@ Deno.test("http concurrency: 503s mid-window are retried in order; every id deli
     assertEquals(twice.slice(0, 5), [], `${twice.length} ids delivered more than once`);
     assertEquals(await metric(s, "vmq_sidecar_buffer_events", { output: base }), 0);
     assertEquals(receiver.state.maxOpen, 4);
+  } finally {
+    s.kill("SIGKILL");
+    await s.wait();
+  }
+});
+
+Deno.test("http concurrency: 400s mid-window go to the dead-letter file intact while later bodies are encoded (pooled body buffers): every id stored or dead-lettered exactly once", async () => {
+  const dir = await sidecarTempDir();
+  await using receiver = slowReceiver(5, 0, (i) => i % 5 === 2, 400);
+  const base = `http://127.0.0.1:${receiver.port}/events`;
+  const dead = `${dir}/dead.ndjson`;
+  const s = await start(dir, `${base}?concurrency=4&batch_events=50&dead_letter=${dead}`);
+  try {
+    const frames = distinctFrames("d", 6000);
+    await Promise.all([0, 1, 2].map((c) => {
+      const mine = frames.slice(c * 2000, (c + 1) * 2000);
+      const chunks = Array.from(
+        { length: 20 },
+        (_, i) => concat(mine.slice(i * 100, i * 100 + 100)),
+      );
+      return sendChunks(s.port, chunks);
+    }));
+    const settled = async () =>
+      await metric(s, "vmq_sidecar_output_events_sent_total", { output: base }) +
+      await metric(s, "vmq_sidecar_output_events_dead_lettered_total", { output: base });
+    await waitFor(async () => await settled() >= 6000, "every event settled", 60_000);
+    const deadIds = new Map<string, number>();
+    for (const line of Deno.readTextFileSync(dead).split("\n")) {
+      if (line === "") continue;
+      const letter = JSON.parse(line) as { body: string; events: number };
+      const body = letter.body.split("\n").filter((l) => l !== "");
+      assertEquals(body.length, letter.events, "a letter's body holds its events");
+      for (const e of body) {
+        const id = JSON.parse(e).client_id as string;
+        deadIds.set(id, (deadIds.get(id) ?? 0) + 1);
+      }
+    }
+    assert(deadIds.size >= 250, `${deadIds.size} events dead-lettered`);
+    const both = [...deadIds.keys()].filter((id) => receiver.ids.has(id));
+    assertEquals(both.slice(0, 5), [], `${both.length} ids both stored and dead-lettered`);
+    assertEquals(receiver.ids.size + deadIds.size, 6000, "every id stored or dead-lettered");
+    const twice = [...receiver.ids.values(), ...deadIds.values()].filter((n) => n > 1);
+    assertEquals(twice.length, 0, "each once");
   } finally {
     s.kill("SIGKILL");
     await s.wait();

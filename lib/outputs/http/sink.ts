@@ -90,6 +90,8 @@ export class HttpSink implements Sink {
   #ready: () => void = () => {};
   /** The TCP probe running while the server cannot be reached. */
   #probing: Promise<void> | undefined;
+  /** JSON body buffers of finished requests, for the next ones. */
+  readonly #bodies: ByteBuffer[] = [];
 
   /** Creates the sink. */
   constructor(opts: HttpSinkOptions) {
@@ -139,16 +141,35 @@ export class HttpSink implements Sink {
     })().finally(() => this.#probing = undefined);
   }
 
-  /** POSTs the batch; see the module for what each answer does. */
+  /**
+   * POSTs the batch; see the module for what each answer does. A JSON body is encoded into a
+   * buffer of a small pool (one per request in flight, `concurrency`), taken back once the
+   * answer is in — unless the batch was refused: its body goes to the dead-letter file.
+   */
   async send(batch: OutputBatch): Promise<SendResult> {
     const o = this.#opts;
-    let body: Uint8Array, undecodable = 0;
-    if (o.format === "protobuf") body = batch.bytes;
-    else {
-      const buf = new ByteBuffer(Math.max(1024, batch.bytes.length * 2));
-      undecodable = appendBatch(buf, batch, o, this.name, Infinity, () => {});
-      body = buf.bytes();
+    if (o.format === "protobuf") return await this.#post(batch, batch.bytes, 0);
+    const initial = Math.max(1024, batch.bytes.length * 2);
+    let buf = this.#bodies.pop();
+    if (buf === undefined || buf.buf.length < initial) buf = new ByteBuffer(initial);
+    const undecodable = appendBatch(buf, batch, o, this.name, Infinity, () => {});
+    let result: SendResult | undefined;
+    try {
+      result = await this.#post(batch, buf.bytes(), undecodable);
+      return result;
+    } finally {
+      buf.pos = 0;
+      if (
+        result?.outcome !== "rejected" && this.#bodies.length < MAX_POOLED_BODIES &&
+        buf.buf.length <= Math.max(1 << 20, 4 * initial)
+      ) {
+        this.#bodies.push(buf);
+      }
     }
+  }
+
+  async #post(batch: OutputBatch, body: Uint8Array, undecodable: number): Promise<SendResult> {
+    const o = this.#opts;
     const events = batch.count - undecodable;
     if (events === 0) return { outcome: "delivered", undecodable };
     const contentType = CONTENT_TYPE[o.format];
@@ -234,6 +255,9 @@ export class HttpSink implements Sink {
     return Promise.resolve();
   }
 }
+
+/** Body buffers kept for reuse (the most requests in flight, `concurrency`, is 64). */
+const MAX_POOLED_BODIES = 8;
 
 /** How often a failing HTTP output probes its server's port, in ms. */
 const PROBE_INTERVAL_MS = 500;
