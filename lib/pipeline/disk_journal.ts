@@ -191,7 +191,8 @@ class JournalCursor implements Cursor {
   dropping = false;
   skips: Skip[] = [];
   file: PositionFile;
-  ahead: { block: Block; payload: Uint8Array } | undefined;
+  /** Payloads read back from disk ahead of the cursor (one span of consecutive blocks). */
+  ahead: Map<Block, Uint8Array> | undefined;
   wake: (() => void) | undefined;
   constructor(name: string, maxBytes: number, acked: number, file: PositionFile) {
     this.name = name;
@@ -202,6 +203,8 @@ class JournalCursor implements Cursor {
 }
 
 const CHUNK_BYTES = 4 << 20;
+/** Most bytes a cursor behind the cache reads back in one read (several blocks). */
+const READ_SPAN_BYTES = 256 << 10;
 const PEEK: ReadLimits = { maxRecords: 1, coalesce: false };
 /** Chunks kept for reuse. */
 const FREE_CHUNKS = 4;
@@ -1014,17 +1017,42 @@ export class DiskJournal implements Buffer {
   /** The payload of `b` (read back from disk when not in memory); undefined: `b` is bad. */
   #payload(c: JournalCursor, b: Block): Uint8Array | undefined {
     if (b.payload) return b.payload;
-    if (c.ahead?.block === b) return c.ahead.payload;
-    let p: Uint8Array;
+    const known = c.ahead?.get(b);
+    if (known) return known;
+    // Read back: `b` and the blocks written right after it in its segment (not in memory
+    // either), up to READ_SPAN_BYTES, in one read — a cursor behind the cache reads on.
+    const span: Block[] = [b];
+    let end = b.offset + HEADER_BYTES + b.length;
+    for (let i = this.#indexOf(b) + 1; i > 0 && i < this.#blocks.length; i++) {
+      const n = this.#blocks[i];
+      if (n.seg !== b.seg || n.offset !== end || n.payload || n.bad) break;
+      if (end + HEADER_BYTES + n.length - b.offset > READ_SPAN_BYTES) break;
+      span.push(n);
+      end += HEADER_BYTES + n.length;
+    }
+    let bytes: Uint8Array;
     try {
-      p = this.#loadSync(b);
+      bytes = this.#loadSync(b.seg!, b.offset, end - b.offset);
     } catch (e) {
       this.#markBad(b, undefined, `unreadable (${e instanceof Error ? e.message : String(e)})`);
       return undefined;
     }
-    if (!this.#verified(b, p)) return undefined;
-    c.ahead = { block: b, payload: p };
-    return p;
+    const ahead = new Map<Block, Uint8Array>();
+    for (const k of span) {
+      const at = k.offset - b.offset + HEADER_BYTES;
+      if (at + k.length > bytes.length) break; // short read: the rest is read when needed
+      const p = bytes.subarray(at, at + k.length);
+      if (this.#verified(k, p)) ahead.set(k, p);
+      else if (k === b) return undefined;
+    }
+    c.ahead = ahead;
+    return ahead.get(b);
+  }
+
+  /** Index of `b` in `#blocks` (-1: gone). */
+  #indexOf(b: Block): number {
+    const i = this.#indexAt(b.first);
+    return this.#blocks[i] === b ? i : -1;
   }
 
   /** Whether `p`, read back from disk, is `b`'s payload; marks `b` bad when not. */
@@ -1071,18 +1099,17 @@ export class DiskJournal implements Buffer {
     });
   }
 
-  #loadSync(b: Block): Uint8Array {
-    const p = new Uint8Array(b.length);
-    // One read handle, kept for the segment last read (a cursor behind reads block after
-    // block of it: no open/close per block). Sync only: nothing interleaves its seek + read.
-    const seg = b.seg!;
+  #loadSync(seg: Segment, offset: number, length: number): Uint8Array {
+    const p = new Uint8Array(length);
+    // One read handle, kept for the segment last read (a cursor behind reads span after
+    // span of it: no open/close per read). Sync only: nothing interleaves its seek + read.
     let r = this.#reader;
     if (r?.seg !== seg) {
       this.#closeReader();
       r = this.#reader = { seg, file: Deno.openSync(seg.path, { read: true }) };
     }
     try {
-      r.file.seekSync(b.offset + HEADER_BYTES, Deno.SeekMode.Start);
+      r.file.seekSync(offset, Deno.SeekMode.Start);
       let done = 0;
       while (done < p.length) {
         const n = r.file.readSync(p.subarray(done));
@@ -1167,14 +1194,14 @@ export class DiskJournal implements Buffer {
       const pos = this.#normalize(jc, jc.acked);
       if (pos < this.#readable) {
         const b = this.#blockAt(pos);
-        if (b && !b.payload && jc.ahead?.block !== b && b.seg) {
+        if (b && !b.payload && !jc.ahead?.has(b) && b.seg) {
           let p: Uint8Array | undefined;
           try {
             p = await this.#load(b);
           } catch { /* read() tries again synchronously (and reports it) */ }
           if (p && !b.bad) {
             if (!this.#verified(b, p)) continue;
-            jc.ahead = { block: b, payload: p };
+            jc.ahead = new Map([[b, p]]);
           }
         }
         if (this.read(c, PEEK) !== undefined) return;
@@ -1213,7 +1240,10 @@ export class DiskJournal implements Buffer {
     jc.held -= b.bytes.length;
     jc.heldRecords -= b.count;
     if (b.first < this.#openHead) jc.replayed += Math.min(b.next, this.#openHead) - b.first;
-    if (jc.ahead && jc.ahead.block.first + jc.ahead.block.count <= b.next) jc.ahead = undefined;
+    if (jc.ahead) {
+      for (const k of jc.ahead.keys()) if (k.first + k.count <= b.next) jc.ahead.delete(k);
+      if (jc.ahead.size === 0) jc.ahead = undefined;
+    }
     try {
       jc.file.save(b.next);
     } catch (e) {
