@@ -155,6 +155,7 @@ const OUT_BYTES = 512 * 1024;
 const FREE_BUFFERS = 8;
 const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
 const utf8 = new TextDecoder();
+const utf8Encoder = new TextEncoder();
 
 /** The acknowledgements of one batch of publishes. */
 class PendingAcks {
@@ -399,12 +400,43 @@ export class NatsSink implements Sink {
     this.#streamChecked = true;
   }
 
+  /** Generation and index of the last reply subject read by {@linkcode NatsSink.#readAckToken}. */
+  #ackGen = 0;
+  #ackIndex = 0;
+
+  /**
+   * Reads `<gen>_<i>` of an acknowledgement's subject `<inbox>.<gen>_<i>` into `#ackGen` and
+   * `#ackIndex`: from the client's raw subject bytes when it keeps them (no string decoded per
+   * acknowledgement — ~3 % of the NATS relay's CPU), else from `m.subject`. False when the
+   * subject is not of that form.
+   */
+  #readAckToken(m: Msg): boolean {
+    const raw = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+    const bytes = raw instanceof Uint8Array ? raw : utf8Encoder.encode(m.subject);
+    let p = this.#inbox.length + 1, gen = 0, i = 0, digits = 0;
+    for (; p < bytes.length && bytes[p] !== 0x5f; p++, digits++) {
+      const d = bytes[p] - 0x30;
+      if (d < 0 || d > 9) return false;
+      gen = gen * 10 + d;
+    }
+    if (digits === 0 || p >= bytes.length) return false;
+    for (p++, digits = 0; p < bytes.length; p++, digits++) {
+      const d = bytes[p] - 0x30;
+      if (d < 0 || d > 9) return false;
+      i = i * 10 + d;
+    }
+    if (digits === 0) return false;
+    this.#ackGen = gen;
+    this.#ackIndex = i;
+    return true;
+  }
+
   /** A publish acknowledgement (or a "no responders" status) arrived. */
   #onAck(m: Msg): void {
-    const token = m.subject.slice(this.#inbox.length + 1), sep = token.indexOf("_");
-    const b = this.#batches.get(Number(token.slice(0, sep)));
+    if (!this.#readAckToken(m)) return; // not one of its reply subjects
+    const b = this.#batches.get(this.#ackGen);
     if (!b) return; // a late answer to an earlier attempt
-    const i = Number(token.slice(sep + 1));
+    const i = this.#ackIndex;
     if (m.headers?.hasError) {
       if (m.headers.code === 503) b.noStream = true;
       b.settle(
