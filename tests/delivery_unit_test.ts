@@ -236,3 +236,39 @@ Deno.test("an unexpected error inside the pump (here: the buffer's read throws) 
   assertEquals(clientIds(sink.frames), ["q-0", "q-1", "q-2", "q-3", "q-4"]);
   await d.close();
 });
+
+Deno.test("counters add up while a batch's second dead letter is still being written (the first one's events are not counted twice)", async () => {
+  let release = () => {};
+  const gate = new Promise<void>((r) => release = r);
+  let appends = 0;
+  const sink: Sink = {
+    name: "two-letters",
+    send: () =>
+      Promise.resolve({
+        outcome: "delivered" as const,
+        rejected: [letter(2), letter(3)],
+        undecodable: 0,
+      }),
+    close: () => Promise.resolve(),
+    deadLetter: {
+      path: "(test)",
+      checkPermission: () => {},
+      append: () => ++appends === 1 ? Promise.resolve() : gate,
+      close: () => Promise.resolve(),
+    },
+  };
+  const d = new Delivery(sink, {});
+  for (let i = 0; i < 10; i++) d.push(publish(i));
+  d.kick();
+  const until = Date.now() + 5000;
+  while (appends < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 1));
+  assertEquals(appends, 2, "the second letter is being written");
+  await new Promise((r) => setTimeout(r, 10)); // what a scrape would see now
+  const s = d.stats;
+  // Before: deadLettered was 2 already while all 10 were still held (received 10 ≠ 2 + 10).
+  assertEquals(s.received, s.sent + s.deadLettered + s.undecodable + s.dropped + s.lost + d.events);
+  release();
+  assert(await d.flush(5000));
+  assertEquals([s.sent, s.deadLettered, s.lost, d.events], [5, 5, 0, 0]);
+  await d.close();
+});

@@ -685,35 +685,39 @@ export class Delivery implements OutputPort {
    */
   async #deadLetter(batch: BufferBatch, r: Delivered | Rejected): Promise<void> {
     const undecodable = r.undecodable ?? 0;
-    let refused = 0;
+    let refused = 0, dead = 0;
     if (r.outcome === "rejected") {
       refused = batch.count - undecodable;
-      await this.#append(r.letter, refused);
+      if (await this.#append(r.letter, refused)) dead += refused;
     } else {
       for (const letter of r.rejected ?? []) {
         refused += letter.events;
-        await this.#append(letter, letter.events);
+        if (await this.#append(letter, letter.events)) dead += letter.events;
       }
     }
+    // Counted together with the rest of the batch, right before it is acknowledged: while
+    // letters are still being written, all of its events count as held (the counters add up
+    // at every scrape).
+    this.stats.deadLettered += dead;
+    this.stats.lost += refused - dead;
     this.count(batch, undecodable, refused);
   }
 
-  async #append(letter: DeadLetter, events: number): Promise<void> {
+  /** Appends `letter` to the dead-letter file: true when written (false: lost, logged). */
+  async #append(letter: DeadLetter, events: number): Promise<boolean> {
     const writer = this.sink.deadLetter;
     let error = "the output has no dead-letter file";
     if (writer) {
       try {
         await writer.append(letter);
-        this.stats.deadLettered += events;
-        return;
+        return true;
       } catch (e) {
         error = e instanceof Error ? e.message : String(e);
       }
     }
-    this.stats.lost += events;
     // At most one line per 10 s per output; the events lost meanwhile are counted in it.
     const more = this.#lostLines.take(events);
-    if (more === undefined) return;
+    if (more === undefined) return false;
     log.error("output {output}: {events} events refused ({reason}) and dropped: {error}{more}", {
       output: this.sink.name,
       events,
@@ -721,6 +725,7 @@ export class Delivery implements OutputPort {
       error,
       more: more > 0 ? `; ${more} more lost since the last such line` : "",
     });
+    return false;
   }
 
   /** Done with `batch` (counted): acknowledged in the buffer, latency observed, writers woken. */
