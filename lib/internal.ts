@@ -151,7 +151,7 @@ export {
 } from "./pipeline/disk_journal.ts";
 export { appendBatch, frameEncoder } from "./outputs/encoding.ts";
 export { DeadLetterFile } from "./outputs/dead_letter.ts";
-export { sha256Hex } from "./outputs/_sha256.ts";
+export { SHA256_IV, SHA256_K, sha256Hex } from "./outputs/_sha256.ts";
 export { bodyId, eventId } from "./outputs/options.ts";
 export { IngestServer } from "./ingest/server.ts";
 export {

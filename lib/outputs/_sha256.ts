@@ -4,7 +4,8 @@
 // held ~70 MiB of native memory before collections caught up. This allocates nothing per call
 // but the hex string.
 
-const K = new Int32Array([
+/** SHA-256's 64 round constants (FIPS 180-4 §4.2.2); also what the WebAssembly generator embeds. */
+export const SHA256_K: readonly number[] = [
   0x428a2f98,
   0x71374491,
   0xb5c0fbcf,
@@ -69,7 +70,20 @@ const K = new Int32Array([
   0xa4506ceb,
   0xbef9a3f7,
   0xc67178f2,
-]);
+];
+/** SHA-256's initial hash value (FIPS 180-4 §5.3.3). */
+export const SHA256_IV: readonly number[] = [
+  0x6a09e667,
+  0xbb67ae85,
+  0x3c6ef372,
+  0xa54ff53a,
+  0x510e527f,
+  0x9b05688c,
+  0x1f83d9ab,
+  0x5be0cd19,
+];
+const K = new Int32Array(SHA256_K);
+const IV = new Int32Array(SHA256_IV);
 const W = new Int32Array(64);
 const H = new Int32Array(8);
 const TAIL = new Uint8Array(128);
@@ -112,14 +126,7 @@ function block(b: Uint8Array, p: number): void {
 
 /** The first `words` 32-bit words (default all 8) of SHA-256(`data`), as lower-case hex. */
 export function sha256Hex(data: Uint8Array, words = 8): string {
-  H[0] = 0x6a09e667;
-  H[1] = 0xbb67ae85 | 0;
-  H[2] = 0x3c6ef372;
-  H[3] = 0xa54ff53a | 0;
-  H[4] = 0x510e527f;
-  H[5] = 0x9b05688c | 0;
-  H[6] = 0x1f83d9ab;
-  H[7] = 0x5be0cd19;
+  H.set(IV);
   const n = data.length, full = n - (n % 64);
   for (let p = 0; p < full; p += 64) block(data, p);
   const rest = n - full, tailLen = rest < 56 ? 64 : 128;

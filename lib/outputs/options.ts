@@ -9,7 +9,7 @@
 import { hash } from "node:crypto";
 import { eventIdFast } from "./_event_id.ts";
 import { ByteBuffer } from "../codec/byte_buffer.ts";
-import { parseIntIn, parseSize } from "../parse.ts";
+import { parseChoice, parseIntIn, parseSize } from "../parse.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../wire/envelope.ts";
 import { ConfigError } from "../errors.ts";
 import { type FormatOptions, reportUndecodable } from "./encoding.ts";
@@ -165,13 +165,7 @@ export interface BufferOptions {
 export function bufferSchema(): OptionSchema<BufferOptions> {
   return {
     buffer: {
-      parse: (key, raw) => {
-        const v = textOption(key, raw);
-        if (v !== "disk" && v !== "memory") {
-          throw new ConfigError(key, `expected disk or memory, got ${JSON.stringify(v)}`);
-        }
-        return v;
-      },
+      parse: (key, raw) => parseChoice(key, textOption(key, raw), ["disk", "memory"] as const),
       default: "disk",
       help: "where the backlog is kept: disk (the journal in data_dir) or memory",
     },
