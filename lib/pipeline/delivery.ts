@@ -1,8 +1,9 @@
 /**
  * Delivery of one output: frames are copied into batches held by a {@linkcode Buffer}, sent one
  * batch at a time (or up to `concurrency` at once, acknowledged in order), retried with backoff
- * ({@linkcode Backoff}) until the sink settles them (delivered, refused for good — dead-lettered here, once, per output instance — or skipped
- * as undecodable), and forgotten only then. Generic: what the local outputs add (encoding at
+ * ({@linkcode Backoff}) until the sink settles them (delivered, refused for good —
+ * dead-lettered here, once, per output instance — or skipped as undecodable), and forgotten
+ * only then. Generic: what the local outputs add (encoding at
  * enqueue, synchronous writes, coalesced sends) lives in outputs/local/local_delivery.ts.
  *
  * @module
@@ -561,12 +562,8 @@ export class Delivery implements OutputPort {
         const result = await this.#deliver(batch, this.retryFirst);
         if (result === null) return;
         this.retryFirst = false;
-        // Refused events are dead-lettered before the batch is acknowledged (its bytes stay
-        // valid meanwhile); the fast path (DELIVERED) does not wait.
-        if (result.outcome === "rejected" || result.rejected !== undefined) {
-          await this.#deadLetter(batch, result);
-        } else this.count(batch, result.undecodable ?? 0, 0);
-        this.acked(batch);
+        const settling = this.#settle(batch, result);
+        if (settling) await settling;
       }
     } finally {
       this.sending = false;
@@ -612,7 +609,8 @@ export class Delivery implements OutputPort {
           recovered = true;
         }
         inFlight.shift();
-        await this.#settle(head.batch, result as Delivered | Rejected);
+        const settling = this.#settle(head.batch, result as Delivered | Rejected);
+        if (settling) await settling;
       }
       if (retrying && !inFlight.some((f) => f.result?.outcome === "retry")) retrying = false;
       if (this.closed) {
@@ -665,11 +663,16 @@ export class Delivery implements OutputPort {
     });
   }
 
-  /** A batch settled for good: dead-lettered (what was refused), counted, acknowledged. */
-  async #settle(batch: BufferBatch, result: Delivered | Rejected): Promise<void> {
+  /**
+   * A batch settled for good: dead-lettered (what was refused), counted, acknowledged. Refused
+   * events are dead-lettered before the batch is acknowledged (its bytes stay valid meanwhile):
+   * a promise then; the fast path (delivered) is synchronous — no await per batch.
+   */
+  #settle(batch: BufferBatch, result: Delivered | Rejected): Promise<void> | undefined {
     if (result.outcome === "rejected" || result.rejected !== undefined) {
-      await this.#deadLetter(batch, result);
-    } else this.count(batch, result.undecodable ?? 0, 0);
+      return this.#deadLetter(batch, result).then(() => this.acked(batch));
+    }
+    this.count(batch, result.undecodable ?? 0, 0);
     this.acked(batch);
   }
 
