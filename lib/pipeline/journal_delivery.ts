@@ -297,8 +297,7 @@ interface OwningBatch extends BufferBatch {
   readonly owned?: Uint8Array<ArrayBuffer>;
 }
 
-/** Merge buffers kept for reuse by the batches in flight (beyond them, or larger than twice
- * `batch_bytes`: garbage). */
+/** Merge buffers kept for reuse by batches in flight (more, or over 2 × `batch_bytes`: garbage). */
 const POOL_BUFFERS = 8;
 
 /**
@@ -573,13 +572,13 @@ export class JournalDelivery extends Delivery {
     const merged: MergedBatch = {
       bytes: out!.subarray(0, at),
       count,
-      first: (skipped[0] ?? source).first,
+      first: source.first,
       next: sources[sources.length - 1].next,
       since,
       eventMs,
-      sources: skipped.length > 0 ? [...skipped, ...sources] : sources,
+      sources,
     };
-    return merged;
+    return this.#after(skipped, merged, sources);
   }
 
   /** `batch` (read as `sources`), acknowledged after the blocks `skipped` before it. */
