@@ -9,7 +9,7 @@
 // the loop in _sha256.ts. Allocates nothing per call but the string (none for `writeEventId`).
 // The tests compare both with WebCrypto across block boundaries.
 import type { ByteBuffer } from "../codec/byte_buffer.ts";
-import { readLength } from "../wire/length_prefix.ts";
+import { readLength, writeLength } from "../wire/length_prefix.ts";
 import {
   SHA256_WASM_BASE64,
   SHA256_WASM_DATA_START,
@@ -189,40 +189,21 @@ export class EventIds {
   }
 
   /**
-   * Computes the ids of `frames` (each an `Any`'s bytes) and returns {@linkcode EventIds.hex};
-   * chunked and with JavaScript where {@linkcode EventIds.ofBatch} is.
+   * Computes the ids of `frames` (each an `Any`'s bytes) and returns {@linkcode EventIds.hex}:
+   * {@linkcode EventIds.ofBatch} of a copy of them laid out as a batch (for tests and callers
+   * that hold separate frames; the writers hash their batch in place).
    */
   of(frames: readonly Uint8Array[]): Uint8Array {
-    const count = frames.length, hex = this.#room(count), w = wasmLanes();
-    for (let i = 0; i < count;) {
-      let j = i, bytes = 0;
-      if (w !== null) {
-        while (j < count && fits(bytes + 4 + frames[j].length, j + 1 - i)) {
-          bytes += 4 + frames[j].length;
-          j++;
-        }
-      }
-      const mem = j - i > 1 ? memoryFor(w!, bytes, j - i) : null;
-      if (mem === null) {
-        sha256(frames[i]);
-        putHex(hex, 32 * i);
-        i++;
-        continue;
-      }
-      let at = SHA256_WASM_DATA_START;
-      for (let k = i; k < j; k++) {
-        const f = frames[k], n = f.length;
-        mem[at] = n >>> 24;
-        mem[at + 1] = (n >>> 16) & 255;
-        mem[at + 2] = (n >>> 8) & 255;
-        mem[at + 3] = n & 255;
-        mem.set(f, at + 4);
-        at += 4 + n;
-      }
-      run(w!, bytes, j - i, hex, 32 * i);
-      i = j;
+    let size = 0;
+    for (const f of frames) size += 4 + f.length;
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const f of frames) {
+      writeLength(bytes, at, f.length);
+      bytes.set(f, at + 4);
+      at += 4 + f.length;
     }
-    return hex;
+    return this.ofBatch(bytes, frames.length);
   }
 
   /** Appends frame `i`'s id (32 ASCII hex bytes) from the last computation to `out`. */
