@@ -130,6 +130,7 @@ export type { EncodingSink, SyncSink } from "./outputs/contract.ts";
 export type { FrameEncoder } from "./outputs/encoding.ts";
 export type { Buffer, BufferBatch, Cursor, ReadLimits } from "./pipeline/buffer.ts";
 export { MemoryBuffer, type MemoryBufferOptions } from "./pipeline/memory_buffer.ts";
+export { ByteBufferPool } from "./codec/byte_buffer_pool.ts";
 export { JournalDelivery, JournalPort } from "./pipeline/journal_delivery.ts";
 export {
   DISPATCH_BACKPRESSURE,

@@ -9,7 +9,7 @@
  * @module
  */
 import { getLogger } from "../../_deps/logtape.ts";
-import { ByteBuffer } from "../../codec/byte_buffer.ts";
+import { ByteBufferPool } from "../../codec/byte_buffer_pool.ts";
 import type { OutputSpec } from "../output_spec.ts";
 import { appendBatch, type FormatOptions } from "../encoding.ts";
 import {
@@ -90,8 +90,8 @@ export class HttpSink implements Sink {
   #ready: () => void = () => {};
   /** The TCP probe running while the server cannot be reached. */
   #probing: Promise<void> | undefined;
-  /** JSON body buffers of finished requests, for the next ones. */
-  readonly #bodies: ByteBuffer[] = [];
+  /** JSON body buffers of finished requests, for the next ones (up to 4 MiB each). */
+  readonly #bodies = new ByteBufferPool(1024, 4, 4 << 20);
 
   /** Creates the sink. */
   constructor(opts: HttpSinkOptions) {
@@ -149,22 +149,14 @@ export class HttpSink implements Sink {
   async send(batch: OutputBatch): Promise<SendResult> {
     const o = this.#opts;
     if (o.format === "protobuf") return await this.#post(batch, batch.bytes, 0);
-    const initial = Math.max(1024, batch.bytes.length * 2);
-    let buf = this.#bodies.pop();
-    if (buf === undefined || buf.buf.length < initial) buf = new ByteBuffer(initial);
+    const buf = this.#bodies.take(batch.bytes.length * 2);
     const undecodable = appendBatch(buf, batch, o, this.name, Infinity, () => {});
     let result: SendResult | undefined;
     try {
       result = await this.#post(batch, buf.bytes(), undecodable);
       return result;
     } finally {
-      buf.pos = 0;
-      if (
-        result?.outcome !== "rejected" && this.#bodies.length < MAX_POOLED_BODIES &&
-        buf.buf.length <= Math.max(1 << 20, 4 * initial)
-      ) {
-        this.#bodies.push(buf);
-      }
+      if (result?.outcome !== "rejected") this.#bodies.give(buf);
     }
   }
 
@@ -255,9 +247,6 @@ export class HttpSink implements Sink {
     return Promise.resolve();
   }
 }
-
-/** Body buffers kept for reuse (the most requests in flight, `concurrency`, is 64). */
-const MAX_POOLED_BODIES = 8;
 
 /** How often a failing HTTP output probes its server's port, in ms. */
 const PROBE_INTERVAL_MS = 500;

@@ -29,7 +29,7 @@ import {
 import type { CreatedSink, OutputFactory } from "../registry.ts";
 import { DeadLetterFile } from "../dead_letter.ts";
 import { EventEncoder, publicName, queueOptionsOf } from "../options.ts";
-import { ByteBuffer } from "../../codec/byte_buffer.ts";
+import { ByteBufferPool } from "../../codec/byte_buffer_pool.ts";
 import { type EnvelopeRanges, parseEnvelope } from "../../wire/envelope.ts";
 import { HpubEncoder } from "./_hpub.ts";
 import type { NameTemplate } from "../name_template.ts";
@@ -151,8 +151,6 @@ function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
 }
 /** The HPUB buffer's first size; one grown past 4× this is not kept for the next batch. */
 const OUT_BYTES = 512 * 1024;
-/** The sink keeps at most this many HPUB buffers of acknowledged batches for the next ones. */
-const FREE_BUFFERS = 8;
 const PENDING = 0, ACKED = 1, FAILED = 2, TOO_LARGE = 3;
 const utf8 = new TextDecoder();
 const utf8Encoder = new TextEncoder();
@@ -234,8 +232,8 @@ export class NatsSink implements Sink {
   /** Tells the queue the server is back (see `Sink.onReady`). */
   #ready: () => void = () => {};
   readonly #hpub: HpubEncoder;
-  /** HPUB buffers free for the next batches (see `send`). */
-  readonly #free: ByteBuffer[] = [];
+  /** HPUB buffers free for the next batches (see `send`; one grown past 4 × OUT_BYTES goes). */
+  readonly #buffers = new ByteBufferPool(OUT_BYTES);
   readonly #ranges: EnvelopeRanges = { typeUrlStart: 0, typeUrlEnd: 0, valueStart: 0, valueEnd: 0 };
 
   /** Creates the sink; it connects on the first send. */
@@ -514,8 +512,7 @@ export class NatsSink implements Sink {
     // write. A buffer is reused only after its batch was acknowledged in full (the server has
     // every byte); after an abandoned one the client may still hold it (and send it once
     // reconnected: the message ids deduplicate that), so it is dropped.
-    const out = this.#free.pop() ?? new ByteBuffer(OUT_BYTES);
-    out.reset();
+    const out = this.#buffers.take();
     const hpub = this.#hpub, frames: number[] = [];
     hpub.inbox = this.#inbox;
     let n: number;
@@ -543,9 +540,7 @@ export class NatsSink implements Sink {
     clearTimeout(timer);
     this.#batches.delete(b.gen);
     const outcome = b.abandoned;
-    if (outcome === "" && out.buf.length <= 4 * OUT_BYTES && this.#free.length < FREE_BUFFERS) {
-      this.#free.push(out);
-    }
+    if (outcome === "") this.#buffers.give(out);
     if (outcome !== "") {
       throw new NatsOutputError(
         outcome === "down"

@@ -12,6 +12,7 @@ import { getLogger } from "../../_deps/logtape.ts";
 import type { OutputSpec } from "../output_spec.ts";
 import type { FormatOptions } from "../encoding.ts";
 import { ByteBuffer } from "../../codec/byte_buffer.ts";
+import { ByteBufferPool } from "../../codec/byte_buffer_pool.ts";
 import {
   type DeadLetter,
   DELIVERED,
@@ -110,8 +111,6 @@ const MAX_UNANSWERED = 64;
  * ones back, ms: a batch the queue does not try again within it was given up by the queue.
  */
 const HOLD_MS = 30_000;
-/** The sink keeps at most this many RESP buffers of finished batches for the next ones. */
-const FREE_BUFFERS = 8;
 
 /**
  * A transaction sent but not answered (the connection failed first): its `EXEC` may have run.
@@ -161,8 +160,8 @@ export class RedisSink implements Sink {
   readonly name: string;
   readonly #opts: RedisSinkOptions;
   readonly #xadd: XaddEncoder;
-  /** RESP buffers of settled batches, for the next ones. */
-  readonly #free: ByteBuffer[] = [];
+  /** RESP buffers of settled batches, for the next ones (one grown past 4 × OUT_BYTES goes). */
+  readonly #buffers = new ByteBufferPool(OUT_BYTES);
   /** The connection while it is up. */
   #conn: RedisPipelineConnection | undefined;
   #everUp = false;
@@ -319,14 +318,14 @@ export class RedisSink implements Sink {
       const enc = this.#encode(entries);
       if (attempt === 1) undecodable = batch.count - enc.n;
       if (enc.n === 0) {
-        this.#release(enc.out);
+        this.#buffers.give(enc.out);
         return delivered(rejected, undecodable);
       }
       const written = this.#unanswered.length === 0 && this.#turns === 0
         ? this.#write(enc, ++this.#order)
         : await this.#turn(() => this.#recover(entries.bytes, enc, attempt === 1));
       if (typeof written === "number") {
-        this.#release(enc.out);
+        this.#buffers.give(enc.out);
         if (written === STORED) return delivered(rejected, undecodable);
         return written === DOWN
           ? this.#notConnected()
@@ -335,7 +334,7 @@ export class RedisSink implements Sink {
       const { conn, sent, order } = written;
       // Both settle (never reject); the buffer is reused only once the socket is done with it.
       const [, r] = await Promise.all([sent.written, sent.result]);
-      this.#release(enc.out);
+      this.#buffers.give(enc.out);
       if (!r.ok) {
         this.#remember(this.#fingerprint(entries.bytes, enc, order));
         return retryLater(r.error.message);
@@ -373,16 +372,10 @@ export class RedisSink implements Sink {
 
   /** `MULTI` and the batch's `XADD`s in a buffer of the call's own (`EXEC` is added by `#write`). */
   #encode(batch: OutputBatch): Encoded {
-    const out = this.#free.pop() ?? new ByteBuffer(OUT_BYTES), frames: number[] = [];
-    out.reset();
+    const out = this.#buffers.take(), frames: number[] = [];
     out.write(MULTI);
     const n = this.#xadd.encode(batch, out, frames);
     return { out, frames, n };
-  }
-
-  /** Keeps a buffer the socket is done with for a later batch (not one grown past 4×). */
-  #release(out: ByteBuffer): void {
-    if (out.buf.length <= 4 * OUT_BYTES && this.#free.length < FREE_BUFFERS) this.#free.push(out);
   }
 
   /** Pipelines the transaction on the connection (synchronously: calls keep their order). */
