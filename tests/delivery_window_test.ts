@@ -240,6 +240,15 @@ Deno.test("window: flush waits for every batch in flight; close waits for the pu
   assertAddsUp(d2);
 });
 
+const SKIP = new TextEncoder().encode("s-");
+/** Whether `f` is of a client `s-N` (the frames the journal tests' reader does not select). */
+function hasSkip(f: Uint8Array): boolean {
+  for (let i = 0; i + 1 < f.length; i++) {
+    if (f[i] === SKIP[0] && f[i + 1] === SKIP[1]) return true;
+  }
+  return false;
+}
+
 /** An on_publish frame of client `s-N` (not selected by the filter of the journal test). */
 function other(i: number): Uint8Array {
   const e = fixtureVectors().find((v) => v.name === "027_on_publish_typical")!.expected.event!;
@@ -256,13 +265,6 @@ Deno.test("window: a journal reader acknowledges in order (blocks it skips inclu
     const otherSink = new ScriptedSink("other");
     otherSink.auto = true;
     const o = new JournalDelivery(otherSink, { buffer: "disk" }, port);
-    const skip = new TextEncoder().encode("s-");
-    const hasSkip = (f: Uint8Array) => {
-      for (let i = 0; i + 1 < f.length; i++) {
-        if (f[i] === skip[0] && f[i + 1] === skip[1]) return true;
-      }
-      return false;
-    };
     d.selects(new Uint8Array(HOOKS.length).fill(1), (f) => !hasSkip(f));
     o.selects(new Uint8Array(HOOKS.length).fill(1), hasSkip);
     // Blocks (one per read): 10 selected frames, then 3 not selected, ... 8 times; journaled
@@ -398,13 +400,6 @@ Deno.test("window: a journal reader carries at most batch_bytes of blocks it ski
     const otherSink = new ScriptedSink("other");
     otherSink.auto = true;
     const o = new JournalDelivery(otherSink, { buffer: "disk" }, port);
-    const skip = new TextEncoder().encode("s-");
-    const hasSkip = (f: Uint8Array) => {
-      for (let i = 0; i + 1 < f.length; i++) {
-        if (f[i] === skip[0] && f[i + 1] === skip[1]) return true;
-      }
-      return false;
-    };
     d.selects(new Uint8Array(HOOKS.length).fill(1), (f) => !hasSkip(f));
     o.selects(new Uint8Array(HOOKS.length).fill(1), hasSkip);
     const selected = (from: number) => {

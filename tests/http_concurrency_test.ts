@@ -65,6 +65,15 @@ async function metric(s: Ops, name: string, labels: Record<string, string>): Pro
   return valueOf(await scrape(s.adminPort), name, labels) ?? 0;
 }
 
+/** `frames` over `conns` connections, 2000 each, in writes of 100 frames. */
+function sendOverConnections(port: number, frames: Uint8Array[], conns: number): Promise<unknown> {
+  return Promise.all(Array.from({ length: conns }, (_, c) => {
+    const mine = frames.slice(c * 2000, (c + 1) * 2000);
+    const chunks = Array.from({ length: 20 }, (_, i) => concat(mine.slice(i * 100, i * 100 + 100)));
+    return sendChunks(port, chunks);
+  }));
+}
+
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -82,14 +91,7 @@ for (const buffer of ["disk", "memory"]) {
     try {
       const frames = distinctFrames("cc", 8000);
       // Four connections, 2000 events each, in chunks of 100.
-      await Promise.all([0, 1, 2, 3].map((c) => {
-        const mine = frames.slice(c * 2000, (c + 1) * 2000);
-        const chunks = Array.from(
-          { length: 20 },
-          (_, i) => concat(mine.slice(i * 100, i * 100 + 100)),
-        );
-        return sendChunks(s.port, chunks);
-      }));
+      await sendOverConnections(s.port, frames, 4);
       await waitFor(
         async () =>
           await metric(s, "vmq_sidecar_output_events_sent_total", { output: base }) >= 8000,
@@ -123,14 +125,7 @@ Deno.test("http concurrency: 503s mid-window are retried in order; every id deli
   const s = await start(dir, `${base}?concurrency=4&batch_events=50`);
   try {
     const frames = distinctFrames("r", 6000);
-    await Promise.all([0, 1, 2].map((c) => {
-      const mine = frames.slice(c * 2000, (c + 1) * 2000);
-      const chunks = Array.from(
-        { length: 20 },
-        (_, i) => concat(mine.slice(i * 100, i * 100 + 100)),
-      );
-      return sendChunks(s.port, chunks);
-    }));
+    await sendOverConnections(s.port, frames, 3);
     await waitFor(
       async () => await metric(s, "vmq_sidecar_output_events_sent_total", { output: base }) >= 6000,
       "every event sent",
@@ -156,14 +151,7 @@ Deno.test("http concurrency: 400s mid-window go to the dead-letter file intact w
   const s = await start(dir, `${base}?concurrency=4&batch_events=50&dead_letter=${dead}`);
   try {
     const frames = distinctFrames("d", 6000);
-    await Promise.all([0, 1, 2].map((c) => {
-      const mine = frames.slice(c * 2000, (c + 1) * 2000);
-      const chunks = Array.from(
-        { length: 20 },
-        (_, i) => concat(mine.slice(i * 100, i * 100 + 100)),
-      );
-      return sendChunks(s.port, chunks);
-    }));
+    await sendOverConnections(s.port, frames, 3);
     const settled = async () =>
       await metric(s, "vmq_sidecar_output_events_sent_total", { output: base }) +
       await metric(s, "vmq_sidecar_output_events_dead_lettered_total", { output: base });
