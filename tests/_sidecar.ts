@@ -210,6 +210,17 @@ export function jsonLines(bytes: Uint8Array | string): any[] {
   });
 }
 
+/** `p`, or a rejection "timed out: WHAT" after `ms` (a bound on every await of a test). */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Polls `fn` until it returns true or `timeoutMs` passes (then throws `what`). */
 export async function waitFor(
   fn: () => boolean | Promise<boolean>,

@@ -4,7 +4,7 @@
 // with sends outstanding and restarted (nothing lost, Nats-Msg-Id dedupe keeps one copy).
 import { assert, assertEquals } from "./_assert.ts";
 import { concat, eventBody, fixtureVectors, frameOf } from "./_vectors.ts";
-import { sidecarTempDir } from "./_sidecar.ts";
+import { bounded, sidecarTempDir } from "./_sidecar.ts";
 import {
   addStream,
   distinctFrames,
@@ -33,16 +33,6 @@ async function natsSink(port: number, dir: string, options: Record<string, unkno
   };
   const { sink } = await factoryOf(spec, "--out").create(spec, "--out");
   return sink;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** `batches` batches of `size` distinct events (client ids `<tag>-<i>`, in order). */

@@ -2,6 +2,7 @@
 // redis-server: handshake (AUTH, ACL user, SELECT), pipelined batches within the window, errors
 // per entry, reply timeout, and the server killed mid-pipeline (every batch is either
 // acknowledged and stored, or reported "retry").
+import { bounded } from "./_sidecar.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { concat } from "./_vectors.ts";
 import {
@@ -46,16 +47,6 @@ async function encodedBatch(tag: string, n: number, key = "s:{hook}") {
   assertEquals(e.encode(wire, out), n);
   const ids = await Promise.all(frames.map((f) => sha256Id(f.subarray(4))));
   return { bytes: out.bytes().slice(), count: n, ids };
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 Deno.test("redis pipeline: AUTH with the right password connects and stores; wrong or missing password fails with the server's reason", async () => {

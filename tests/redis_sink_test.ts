@@ -3,6 +3,7 @@
 // own EXEC reply; the server stopped with sends outstanding and restarted (every batch left
 // unanswered is looked up in order, nothing lost, nothing stored twice); the lookup is not fooled
 // by an identical event stored earlier.
+import { bounded } from "./_sidecar.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { concat } from "./_vectors.ts";
 import { distinctFrames, redisClient, sha256Id, startRedis, xlen, xrange } from "./_servers.ts";
@@ -25,16 +26,6 @@ async function redisSink(port: number, options: Record<string, unknown> = {}): P
   };
   const { sink } = await factoryOf(spec, "--out").create(spec, "--out");
   return sink;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** `batches` batches of `size` distinct events (client ids `<tag>-<i>`, in order). */
