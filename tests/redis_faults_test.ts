@@ -154,27 +154,17 @@ Deno.test("redis: OOM replies (maxmemory reached) retry the batch: nothing lost,
   }
 });
 
-Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar refuses that event and sends the others again, each stored once", async () => {
-  // The ACL user may write only ev:ok-*: XADD ev:no-0 is refused when queued (EXECABORT).
-  await using redis = await startRedis(
-    [
-      "--user",
-      "writer",
-      "on",
-      ">pw-acl",
-      "~ev:ok-*",
-      "+@all",
-      "--user",
-      "default",
-      "on",
-      "nopass",
-      "~*",
-      "+@all",
-    ],
-  );
-  const name = `redis://127.0.0.1:${redis.port}/0`;
-  const client = await redisClient(redis.port);
-  const s = await spawnSidecar(
+/** redis-server with an ACL user `writer` (password `pw-acl`, `rules`) besides `default`. */
+function startRedisWithWriter(rules: string[]) {
+  return startRedis([
+    ...["--user", "writer", "on", ">pw-acl", ...rules],
+    ...["--user", "default", "on", "nopass", "~*", "+@all"],
+  ]);
+}
+
+/** main.ts relaying into `name` (keys `ev:{client_id}`) as the ACL user `writer`. */
+function spawnAsWriter(name: string) {
+  return spawnSidecar(
     [
       "--listen",
       "127.0.0.1:0",
@@ -185,6 +175,14 @@ Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar
     ],
     { stdout: "null", env: { VMQ_SIDECAR_REDIS_PASSWORD: "pw-acl" } },
   );
+}
+
+Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar refuses that event and sends the others again, each stored once", async () => {
+  // The ACL user may write only ev:ok-*: XADD ev:no-0 is refused when queued (EXECABORT).
+  await using redis = await startRedisWithWriter(["~ev:ok-*", "+@all"]);
+  const name = `redis://127.0.0.1:${redis.port}/0`;
+  const client = await redisClient(redis.port);
+  const s = await spawnAsWriter(name);
   try {
     const metric = async (m: string, labels: Record<string, string> = {}) =>
       valueOf(await scrape(s.adminPort), `vmq_sidecar_output_events_${m}_total`, {
@@ -215,35 +213,10 @@ Deno.test("redis: NOPERM (ACL) for one entry aborts its transaction; the sidecar
 Deno.test("redis: an ACL user without MULTI/EXEC is refused at connect with what to grant, nothing is stored (not once per retry); once granted every event is stored once", async () => {
   // Without +multi, Redis refuses MULTI and runs the batch's XADDs one by one; each retry of the
   // batch then stored it again (review finding: duplicates without end).
-  await using redis = await startRedis([
-    "--user",
-    "writer",
-    "on",
-    ">pw-acl",
-    "~*",
-    "+@all",
-    "-multi",
-    "-exec",
-    "--user",
-    "default",
-    "on",
-    "nopass",
-    "~*",
-    "+@all",
-  ]);
+  await using redis = await startRedisWithWriter(["~*", "+@all", "-multi", "-exec"]);
   const name = `redis://127.0.0.1:${redis.port}/0`;
   const client = await redisClient(redis.port);
-  const s = await spawnSidecar(
-    [
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "127.0.0.1:0",
-      "--out",
-      `${name}?key=ev:{client_id}&username=writer&password_env=VMQ_SIDECAR_REDIS_PASSWORD`,
-    ],
-    { stdout: "null", env: { VMQ_SIDECAR_REDIS_PASSWORD: "pw-acl" } },
-  );
+  const s = await spawnAsWriter(name);
   try {
     const ok = distinctFrames("ok", 10);
     await sendChunks(s.port, [concat(ok)]);
