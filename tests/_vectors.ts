@@ -873,3 +873,27 @@ export async function withTcpStream<T>(
     await served.catch(() => {}); // the client may have stopped reading early
   }
 }
+
+/**
+ * An on_publish of client `c<client>` (mountpoint "") at 1_700_000_000 s + `ms` ms with `topic`
+ * and a payload of `payloadBytes` zeros: the events of the per-client order tests.
+ */
+export function clientPublish(
+  client: number,
+  ms: number,
+  topic: string,
+  payloadBytes = 8,
+): Uint8Array {
+  return eventBody("on_publish", {
+    timestamp: { seconds: 1_700_000_000 + Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
+    client_id: `c${client}`,
+    mountpoint: "",
+    username: "u",
+    qos: 0,
+    topic,
+    payload: new Uint8Array(payloadBytes),
+    retain: false,
+    matched_acl: { name: "", pattern: "" },
+    session_id: "s",
+  });
+}

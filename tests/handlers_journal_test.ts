@@ -4,29 +4,15 @@
 // reaches the handler at least once (counted by unique id), the duplicates are counted, and the
 // replayed events are ordered per client as live ones are.
 import { assert, assertEquals } from "./_assert.ts";
-import { eventBody } from "./_vectors.ts";
+import { clientPublish } from "./_vectors.ts";
 import { fileLines, scrape } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { ROOT, sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { PluginSender } from "../lib/testing.ts";
 
-const BASE_SECONDS = 1_700_000_000;
-
 /** An on_publish of client `c`, its `seq`-th, at BASE + 2·seq ms; topic `t/C/SEQ`. */
 function publish(c: number, seq: number): Uint8Array {
-  const ms = 2 * seq;
-  return eventBody("on_publish", {
-    timestamp: { seconds: BASE_SECONDS + Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
-    client_id: `c${c}`,
-    mountpoint: "",
-    username: "u",
-    qos: 0,
-    topic: `t/${c}/${seq}`,
-    payload: new Uint8Array(32),
-    retain: false,
-    matched_acl: { name: "", pattern: "" },
-    session_id: "s",
-  });
+  return clientPublish(c, 2 * seq, `t/${c}/${seq}`, 32);
 }
 
 interface Child {

@@ -4,30 +4,18 @@
 // mid-stream: every event at least once, each client's events in order before the crash and
 // in order in the replay after it.
 import { assert, assertEquals } from "./_assert.ts";
-import { eventBody, mulberry32 } from "./_vectors.ts";
+import { clientPublish, mulberry32 } from "./_vectors.ts";
 import { type Ops, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { redisClient, startRedis, xlen, xrange } from "./_servers.ts";
 import { sidecarTempDir, waitFor } from "./_sidecar.ts";
 import { PluginSender } from "../lib/testing.ts";
 
-const BASE_SECONDS = 1_700_000_000;
 const utf8 = new TextDecoder();
 
 /** An on_publish of `client` at BASE + `ms` ms, its topic `t/CLIENT/SEQ`. */
 function publish(client: number, ms: number): Uint8Array {
-  return eventBody("on_publish", {
-    timestamp: { seconds: BASE_SECONDS + Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
-    client_id: `c${client}`,
-    mountpoint: "",
-    username: "u",
-    qos: 0,
-    topic: `t/${client}/${ms}`,
-    payload: new Uint8Array(8),
-    retain: false,
-    matched_acl: { name: "", pattern: "" },
-    session_id: "s",
-  });
+  return clientPublish(client, ms, `t/${client}/${ms}`);
 }
 
 /** Every client's events in rounds; in each round all clients' events in one shuffled order. */

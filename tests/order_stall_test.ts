@@ -3,30 +3,13 @@
 // of its client is still ordered before it, not released after it flagged late. Before the fix
 // the stage's timer ran before the pending socket read after the stall: [t/1/2, t/1/1], late 1.
 import { assertEquals } from "./_assert.ts";
-import { eventBody } from "./_vectors.ts";
+import { clientPublish, frameOf } from "./_vectors.ts";
 import { fileLines, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { sidecarTempDir, waitFor } from "./_sidecar.ts";
 
-const BASE_SECONDS = 1_700_000_000;
-
 function frame(client: number, ms: number, tag: string): Uint8Array {
-  const body = eventBody("on_publish", {
-    timestamp: { seconds: BASE_SECONDS + Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
-    client_id: `c${client}`,
-    mountpoint: "",
-    username: "u",
-    qos: 0,
-    topic: `t/${client}/${tag}`,
-    payload: new Uint8Array(8),
-    retain: false,
-    matched_acl: { name: "", pattern: "" },
-    session_id: "s",
-  });
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
+  return frameOf(clientPublish(client, ms, `t/${client}/${tag}`));
 }
 
 Deno.test("order=client: a sidecar stalled past the window still orders what reached its sockets within the window", async () => {

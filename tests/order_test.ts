@@ -3,7 +3,7 @@
 // shuffled order; the ordered file output has every client's events in broker-time order, the
 // same events in an output without the option beside it do not.
 import { assert, assertEquals } from "./_assert.ts";
-import { eventBody, mulberry32 } from "./_vectors.ts";
+import { clientPublish, mulberry32 } from "./_vectors.ts";
 import { fileLines, scrape, spawnSidecar } from "./_ops.ts";
 import { valueOf } from "./_prom.ts";
 import { runSidecar, sidecarTempDir, waitFor } from "./_sidecar.ts";
@@ -18,22 +18,9 @@ import {
   OrderedFront,
 } from "../lib/internal.ts";
 
-const BASE_SECONDS = 1_700_000_000;
-
 /** An on_publish of `client` at BASE + `ms` ms, its topic `t/CLIENT/TAG`. */
 function publish(client: number, ms: number, tag: string): Uint8Array {
-  return eventBody("on_publish", {
-    timestamp: { seconds: BASE_SECONDS + Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
-    client_id: `c${client}`,
-    mountpoint: "",
-    username: "u",
-    qos: 0,
-    topic: `t/${client}/${tag}`,
-    payload: new Uint8Array(8),
-    retain: false,
-    matched_acl: { name: "", pattern: "" },
-    session_id: "s",
-  });
+  return clientPublish(client, ms, `t/${client}/${tag}`);
 }
 
 /** Per client, how many of its events come after a later one (by the sequence in the topic). */
