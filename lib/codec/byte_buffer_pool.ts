@@ -28,8 +28,8 @@ export class ByteBufferPool {
    */
   constructor(
     readonly initialBytes: number,
-    readonly keep = 4,
-    readonly maxBytes = 4 * initialBytes,
+    readonly keep: number = 4,
+    readonly maxBytes: number = 4 * initialBytes,
   ) {}
 
   /** An empty buffer with at least `minBytes` of storage: a kept one, or a new one. */
